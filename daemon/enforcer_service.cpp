@@ -1,0 +1,137 @@
+#include "enforcer_service.h"
+
+#include "event.h"
+#include "log.h"
+#include "policy.h"
+
+namespace bpfwarden {
+
+std::string_view to_string(EnforcementMode mode) {
+    return mode == EnforcementMode::Enforcing ? "enforcing" : "audit-only";
+}
+
+EnforcerService::EnforcerService(EnforcerOptions options)
+    : options_(std::move(options)), pins_(options_.pin_root) {}
+
+Result<CompiledPolicy> EnforcerService::load_policy() const {
+    auto policy = load_policy_dir(options_.policy_dir);
+    if (!policy)
+        return std::unexpected(policy.error());
+    return compile_policy(*policy, stat_resolver());
+}
+
+void EnforcerService::decide_mode() {
+    if (options_.audit_only) {
+        mode_ = EnforcementMode::AuditOnly;
+        mode_reason_ = "audit-only requested (--audit-only)";
+        return;
+    }
+    auto probe_image = read_image(options_.image_dir, "lsm_probe");
+    if (!probe_image) {
+        mode_ = EnforcementMode::AuditOnly;
+        mode_reason_ = "cannot probe BPF LSM: " + probe_image.error().message();
+        return;
+    }
+    LsmStatus lsm = probe_bpf_lsm(*probe_image);
+    mode_ = lsm.usable ? EnforcementMode::Enforcing : EnforcementMode::AuditOnly;
+    mode_reason_ = lsm.usable ? "BPF LSM active" : lsm.reason;
+}
+
+void EnforcerService::set_up_objects() {
+    objects_.clear();
+    for (const auto& spec : managed_objects()) {
+        ObjectState state{&spec, ObjectState::Origin::Loaded, {}};
+        if (spec.role == ObjectRole::Enforcement && mode_ != EnforcementMode::Enforcing) {
+            state.origin = ObjectState::Origin::Skipped;
+            state.detail = "needs BPF LSM";
+        } else if (is_pinned(spec, pins_)) {
+            state.origin = ObjectState::Origin::Adopted;
+        } else if (auto image = read_image(options_.image_dir, spec.name); !image) {
+            state.origin = ObjectState::Origin::Failed;
+            state.detail = image.error().message();
+        } else if (auto loaded = load_attach_pin(spec, *image, pins_, options_.load); !loaded) {
+            state.origin = ObjectState::Origin::Failed;
+            state.detail = loaded.error().message();
+        }
+        objects_.push_back(state);
+    }
+}
+
+Result<void> EnforcerService::apply(const CompiledPolicy& policy) {
+    if (auto applied = policy_maps_->apply(policy, implicit_allow_); !applied)
+        return applied;
+    policy_ = policy;
+    return {};
+}
+
+Result<void> EnforcerService::start() {
+    auto policy = load_policy();
+    if (!policy)
+        return std::unexpected(policy.error().wrap("policy"));
+    if (auto created = pins_.create(); !created)
+        return std::unexpected(created.error().wrap("pins"));
+
+    decide_mode();
+    set_up_objects();
+    bool any_running = false;
+    for (const auto& state : objects_)
+        any_running |= state.origin == ObjectState::Origin::Loaded || state.origin == ObjectState::Origin::Adopted;
+    if (!any_running)
+        return fail(0, "no BPF program could be loaded or adopted (see the errors above)");
+
+    auto self = executable_identity();
+    if (!self)
+        return std::unexpected(self.error().wrap("allowlist own executable"));
+    implicit_allow_ = {ImplicitAllow{*self, kSelfRuleId}};
+
+    auto maps = PolicyMaps::open(pins_);
+    if (!maps)
+        return std::unexpected(maps.error().wrap("policy maps"));
+    policy_maps_ = std::move(*maps);
+    if (auto applied = apply(*policy); !applied)
+        return std::unexpected(applied.error().wrap("apply policy"));
+    return {};
+}
+
+Result<void> EnforcerService::reload_policy() {
+    auto policy = load_policy();
+    if (!policy)
+        return std::unexpected(policy.error().wrap("policy"));
+    if (auto applied = apply(*policy); !applied)
+        return std::unexpected(applied.error().wrap("apply policy"));
+    return {};
+}
+
+void EnforcerService::handle_event(std::span<const std::byte> record) {
+    auto event = decode_event(record);
+    if (!event) {
+        log_warning("events: " + event.error().message());
+        return;
+    }
+    if (!log_limiter_.allow(std::chrono::steady_clock::now()))
+        return;
+    if (uint64_t suppressed = log_limiter_.take_suppressed_since_report())
+        log_notice("events: " + std::to_string(suppressed) + " events not logged (log rate limit)");
+
+    std::string rule_path;
+    if (event->kind == EventKind::FileOpen || event->kind == EventKind::ExecCheck)
+        if (const RuleInfo* rule = policy_.rule(event->rule_id))
+            rule_path = rule->path;
+    std::string line = options_.json_events ? format_event_json(*event, rule_path)
+                                            : format_event_text(*event, rule_path);
+    LogLevel level = event->action == EventAction::Deny ? LogLevel::Warning : LogLevel::Info;
+    log(level, line, {{"BPFWARDEN_EVENT", std::string(event_kind_name(event->kind))},
+                      {"BPFWARDEN_ACTION", std::string(action_name(event->action))},
+                      {"BPFWARDEN_PID", std::to_string(event->tgid)}});
+}
+
+std::string EnforcerService::counters_summary() const {
+    auto counters = read_counters(pins_);
+    if (!counters)
+        return "counters unavailable: " + counters.error().message();
+    return "events=" + std::to_string(counters->events) + " denials=" + std::to_string(counters->denials) +
+           " audits=" + std::to_string(counters->audits) + " dropped=" + std::to_string(counters->dropped) +
+           " rate_limited=" + std::to_string(counters->rate_limited);
+}
+
+}  // namespace bpfwarden

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Configures and builds bpfwarden into build/ (and, with --asan, the unit
+# tests under AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc)
+
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j "$jobs"
+if [[ "${1:-}" == "--asan" ]]; then
+  cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DBPFWARDEN_SANITIZE=ON >/dev/null
+  cmake --build "$root/build-asan" -j "$jobs" --target bpfwarden_unit_tests
+fi

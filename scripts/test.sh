@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine (as root):
+#   1. installs packages, mounts bpffs/tracefs/securityfs if missing
+#   2. builds (normal + ASan/UBSan) and fetches the guest kernels
+#   3. unit tests under ASan+UBSan, host integration tests, VM selftests
+#      (6.1 and 6.12 with BPF LSM, plus the no-bpf-in-lsm= negative control)
+# Ends with one line "tests: N passed, N failed". Any missing tool or
+# infrastructure failure is a failure, never a skip.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Installing dependencies"
+scripts/install-deps.sh
+step "Preparing kernel filesystems"
+scripts/host-prep.sh
+step "Building (normal and sanitizer builds)"
+scripts/build.sh --asan
+step "Fetching guest kernels (cached)"
+selftests/vm/fetch-kernels.sh all
+
+total_passed=0
+total_failed=0
+run_ctest() {  # label build-dir
+  local label=$1 dir=$2 log
+  log=$(mktemp)
+  step "Running $label tests"
+  set +e
+  ctest --test-dir "$dir" -L "^$label\$" --output-on-failure --timeout 1200 2>&1 | tee "$log"
+  set -e
+  local summary
+  summary=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$log" | tail -n 1 || true)
+  rm -f "$log"
+  if [[ -z "$summary" ]]; then
+    echo "test: $label tests did not run (no ctest summary)" >&2
+    total_failed=$((total_failed + 1))
+    return
+  fi
+  local failed total
+  failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")
+  total=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$summary")
+  if [[ $total -eq 0 ]]; then
+    echo "test: no $label test found" >&2
+    failed=1
+  fi
+  total_passed=$((total_passed + total - failed))
+  total_failed=$((total_failed + failed))
+}
+
+run_ctest unit build-asan
+run_ctest host build
+run_ctest vm build
+
+printf '\ntests: %d passed, %d failed\n' "$total_passed" "$total_failed"
+[[ $total_failed -eq 0 ]]

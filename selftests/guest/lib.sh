@@ -1,0 +1,71 @@
+# Shared helpers for guest selftests (sourced, POSIX sh + bash features used
+# by Debian's bash, which the guest runs from the host's root).
+#
+# Environment from run-selftests.sh: BW_BUILD (build dir), BW_SRC (source
+# dir), BW_OUT (writable per-suite output dir on the host).
+
+set -u
+BW_TRY="$BW_BUILD/selftests/bw-try"
+BW_DAEMON="$BW_BUILD/daemon/bpfwardend"
+BW_IMAGES="$BW_BUILD/bpf/images"
+BW_PINS=/sys/fs/bpf/bpfwarden
+passed=0
+failed=0
+DAEMON_PID=""
+
+pass() { passed=$((passed + 1)); echo "SELFTEST PASS $1"; }
+fail() { failed=$((failed + 1)); echo "SELFTEST FAIL $1: $2"; }
+
+# expect_try NAME RESULT bw-try-args...: bw-try must report result=RESULT.
+# Leaves the output line in $TRY_LINE and the acting pid in $TRY_PID.
+expect_try() {
+  local name=$1 want=$2
+  shift 2
+  TRY_LINE=$("$BW_TRY" "$@" 2>&1 | tail -n 1)
+  TRY_PID=$(echo "$TRY_LINE" | sed -n 's/.*child=\([0-9]*\).*/\1/p')
+  [ -n "$TRY_PID" ] || TRY_PID=$(echo "$TRY_LINE" | sed -n 's/^bw-try pid=\([0-9]*\) .*/\1/p')
+  case "$TRY_LINE" in
+    *"result=$want"*) pass "$name" ;;
+    *) fail "$name" "expected result=$want, got: $TRY_LINE" ;;
+  esac
+}
+
+# wait_for_log FILE PATTERN [SECONDS]: grep -E PATTERN appears in FILE.
+wait_for_log() {
+  local file=$1 pattern=$2 limit=${3:-60} waited=0
+  while ! grep -qE -- "$pattern" "$file" 2>/dev/null; do
+    [ "$waited" -ge $((limit * 10)) ] && return 1
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+}
+
+# expect_log NAME FILE PATTERN: the daemon logged a line matching PATTERN.
+expect_log() {
+  if wait_for_log "$2" "$3" 30; then pass "$1"; else fail "$1" "no line matching /$3/ in $2"; fi
+}
+
+# start_daemon LOG [ARGS...]: run bpfwardend in the background until "ready".
+start_daemon() {
+  local log=$1
+  shift
+  "$BW_DAEMON" --image-dir "$BW_IMAGES" --log-target stderr --stats-interval 0 "$@" >"$log" 2>&1 &
+  DAEMON_PID=$!
+  if ! wait_for_log "$log" "ready: logging events|error|failed" 120; then
+    echo "daemon did not become ready; log:"; cat "$log"
+    return 1
+  fi
+}
+
+stop_daemon() {
+  [ -n "$DAEMON_PID" ] || return 0
+  kill -TERM "$DAEMON_PID" 2>/dev/null
+  wait "$DAEMON_PID" 2>/dev/null
+  DAEMON_PID=""
+}
+
+finish() {
+  stop_daemon
+  echo "SELFTEST SUMMARY $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}

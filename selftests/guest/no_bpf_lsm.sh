@@ -1,0 +1,37 @@
+#!/bin/bash
+# Guest suite, negative control: the kernel is booted with an lsm= list that
+# lacks `bpf`. LSM programs would attach and enforce nothing; the daemon must
+# notice, say why, and keep the tracepoint audit running.
+. "$(dirname "$0")/lib.sh"
+
+work=/tmp/bw
+mkdir -p "$work/policy.d"
+echo secret >"$work/secret"
+cp /bin/true "$work/some-bin"
+cat >"$work/policy.d/50-selftest.toml" <<'TOML'
+[[file]]
+path = "/tmp/bw/secret"
+action = "deny"
+TOML
+log="$BW_OUT/daemon.log"
+
+lsms=$(cat /sys/kernel/security/lsm)
+echo "== kernel $(uname -r), LSMs: $lsms"
+case ",$lsms," in
+  *,bpf,*) fail lsm_list_lacks_bpf "booted with bpf in the LSM list: $lsms" ;;
+  *) pass lsm_list_lacks_bpf ;;
+esac
+
+start_daemon "$log" --policy-dir "$work/policy.d" || { fail daemon_start "see $log"; finish; exit; }
+expect_log daemon_reports_audit_only "$log" "mode: audit-only \(BPF LSM program attached but never ran"
+expect_log daemon_names_active_lsms "$log" "active LSMs: $lsms"
+expect_log lsm_programs_not_loaded "$log" "bw_file_open on lsm/file_open: not loaded"
+# The suite itself detects that the policy is not enforced here.
+expect_try enforcement_absent_is_detected ok open "$work/secret"
+expect_try exec_audit_still_runs ok exec "$work/some-bin"
+expect_log exec_audit_event_logged "$log" "exec none .*pid=$TRY_PID .*exe=\"$work/some-bin\""
+count=$(bpftool prog show | grep -c "name bw_file_open" || true)
+[ "$count" = 0 ] && pass no_lsm_program_left_loaded || fail no_lsm_program_left_loaded "$count loaded"
+stop_daemon
+"$BW_DAEMON" --unpin --log-target stderr >/dev/null 2>&1
+finish

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs one guest selftest suite in a VM booting one of Debian's kernels.
+#
+#   run-selftests.sh --kernel 6.1|6.12 --suite enforcement|no_bpf_lsm
+#                    [--append "kernel args"] [--build-dir DIR]
+#
+# Per-test results, daemon logs and the guest console are kept in
+# <build-dir>/selftests/out/<suite>-<kernel>/. Exit status: 0 when every
+# check passed; non-zero on any failed check or infrastructure failure
+# (qemu missing, kernel not downloadable, panic, timeout), never a skip.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+kernel="" suite="" append="" build="$src/build"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --kernel) kernel=$2; shift 2 ;;
+    --suite) suite=$2; shift 2 ;;
+    --append) append=$2; shift 2 ;;
+    --build-dir) build=$(cd "$2" && pwd); shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "run-selftests: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$kernel" && -n "$suite" ]] || { echo "run-selftests: --kernel and --suite are required" >&2; exit 2; }
+guest_script="$src/selftests/guest/$suite.sh"
+[[ -x "$guest_script" ]] || { echo "run-selftests: no suite '$suite' ($guest_script)" >&2; exit 2; }
+for binary in daemon/bpfwardend selftests/bw-try; do
+  [[ -x "$build/$binary" ]] || { echo "run-selftests: $build/$binary not built" >&2; exit 2; }
+done
+
+out="$build/selftests/out/$suite-$kernel"
+rm -rf "$out"
+mkdir -p "$out"
+vm_args=(--kernel "$kernel" --script "$guest_script" --log "$out/console.log" --quiet
+         --rw-dir "$out" --env "BW_BUILD=$build" --env "BW_SRC=$src" --env "BW_OUT=$out" --timeout 600)
+[[ -n "$append" ]] && vm_args+=(--append "$append")
+
+start=$(date +%s)
+set +e
+"$src/selftests/vm/run-vm.sh" "${vm_args[@]}" 2>"$out/harness.err"
+rc=$?
+set -e
+elapsed=$(( $(date +%s) - start ))
+
+grep -a "^SELFTEST " "$out/console.log" | tr -d '\r' >"$out/results.txt" || true
+grep -a "SELFTEST FAIL" "$out/results.txt" || true
+passed=$(grep -c "^SELFTEST PASS" "$out/results.txt" || true)
+failed=$(grep -c "^SELFTEST FAIL" "$out/results.txt" || true)
+if [[ $rc -ne 0 && $failed -eq 0 ]]; then
+  # The guest did not report a failed check: the VM itself failed.
+  echo "vm[$suite/$kernel]: infrastructure failure (exit $rc): $(cat "$out/harness.err")" >&2
+  echo "vm[$suite/$kernel]: console log: $out/console.log" >&2
+  failed=$((failed + 1))
+fi
+if [[ $passed -eq 0 ]]; then
+  echo "vm[$suite/$kernel]: no check ran" >&2
+  rc=${rc/#0/1}
+fi
+echo "vm[$suite/$kernel]: $passed passed, $failed failed in ${elapsed}s (logs: $out)"
+[[ $rc -eq 0 && $failed -eq 0 && $passed -gt 0 ]]

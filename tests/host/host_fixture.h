@@ -1,0 +1,28 @@
+// A private pin root on the host's bpffs, removed after each test even when
+// the test fails, so tests never touch /sys/fs/bpf/bpfwarden.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "pin_layout.h"
+
+namespace bpfwarden {
+
+class HostPinsTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0)
+            GTEST_FAIL() << "host integration tests need root (run scripts/test.sh as root)";
+        ASSERT_TRUE(is_bpffs("/sys/fs/bpf")) << "/sys/fs/bpf is not bpffs: run scripts/host-prep.sh";
+        auto made = pins_.create();
+        ASSERT_TRUE(made.has_value()) << made.error().message();
+    }
+    void TearDown() override { (void)pins_.remove_all(); }
+
+    PinLayout pins_{"/sys/fs/bpf/bpfwarden-test-" + std::to_string(getpid())};
+};
+
+}  // namespace bpfwarden
