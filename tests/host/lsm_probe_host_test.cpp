@@ -44,17 +44,19 @@ TEST(LsmProbeHost, ReportsWhatTheKernelReallyDoes) {
         bool listed = ("," + list + ",").find(",bpf,") != std::string::npos;
         EXPECT_EQ(status.usable, listed) << status.reason;
     }
-    if (!status.usable)
+    if (!status.usable) {
         EXPECT_NE(status.reason.find("active LSM"), std::string::npos) << "the reason names the LSM list";
+    }
 }
 
 TEST(LsmProbeHost, UnreadableLsmListIsNamedInTheReason) {
     auto image = read_image(BPFWARDEN_TEST_IMAGE_DIR, "lsm_probe");
     ASSERT_OK(image);
     LsmStatus status = probe_bpf_lsm(*image, "/nonexistent/lsm");
-    if (!status.usable)
+    if (!status.usable) {
         EXPECT_NE(status.reason.find("active LSM list unreadable at /nonexistent/lsm"), std::string::npos)
             << status.reason;
+    }
     EXPECT_TRUE(status.active_lsms.empty());
 }
 

@@ -1,0 +1,107 @@
+#!/bin/bash
+# bpfwardend end to end on this machine's kernel (root): it must say exactly
+# why it cannot enforce, keep the tracepoint audit running, drop privileges,
+# survive restarts through its pins, refuse a bad policy without touching
+# what runs, and remove everything with --unpin.
+#   daemon_host_test.sh BUILD_DIR SOURCE_DIR
+BW_BUILD=$1
+BW_SRC=$2
+BW_OUT="$BW_BUILD/tests/host-out"
+. "$BW_SRC/selftests/guest/lib.sh"
+BW_PINS=/sys/fs/bpf/bpfwarden-hosttest-$$
+work=$(mktemp -d /tmp/bpfwarden-hosttest.XXXXXX)
+rm -rf "$BW_OUT"
+mkdir -p "$BW_OUT" "$work/policy.d"
+cleanup() {
+  stop_daemon
+  "$BW_DAEMON" --unpin --pin-root "$BW_PINS" --log-target stderr >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cp "$BW_SRC/policy/default.toml" "$work/policy.d/00-default.toml"
+echo data >"$work/audited"
+cat >"$work/policy.d/50-test.toml" <<TOML
+[[file]]
+path = "$work/audited"
+action = "deny"
+TOML
+cp /bin/true "$work/marker-bin"
+
+# Oracle for the expected mode: can bpftool load an LSM program here?
+probe_pin="/sys/fs/bpf/bpfwarden-hosttest-probe-$$"
+if bpftool prog load "$BW_IMAGES/lsm_probe.bpf.o" "$probe_pin" >"$BW_OUT/bpftool-probe.log" 2>&1; then
+  rm -f "$probe_pin"
+  expected_mode="enforcing"
+elif grep -q "Operation not permitted" "$BW_OUT/bpftool-probe.log"; then
+  expected_mode="audit-only \(kernel refused to load a BPF LSM program: Operation not permitted \(BPF trampolines unavailable on this kernel\)"
+else
+  expected_mode="audit-only \(kernel refused to load a BPF LSM program"
+fi
+
+log="$BW_OUT/daemon-1.log"
+start_daemon "$log" --policy-dir "$work/policy.d" --pin-root "$BW_PINS" || fail daemon_start "see $log"
+expect_log mode_and_reason_reported "$log" "mode: $expected_mode"
+expect_log tracepoint_audit_loaded "$log" "bw_tp_exec on tracepoint/sched/sched_process_exec: loaded and pinned"
+expect_log nonexistent_policy_path_reported "$log" "policy: .*does not exist yet"
+
+expect_try exec_runs ok exec "$work/marker-bin"
+expect_log exec_audit_event "$log" "exec none pid=$TRY_PID .*exe=\"$work/marker-bin\""
+expect_try bpf_call_runs_on_host ok prog-load
+expect_log bpf_call_audit_event "$log" "bpf_call none pid=$TRY_PID .*comm=\"bw-try\" cmd=prog_load"
+
+capeff=$(sed -n 's/^CapEff:\s*//p' "/proc/$DAEMON_PID/status")
+[ "$capeff" = "0000008000000004" ] && pass capabilities_dropped_to_bpf_and_dac_read_search \
+  || fail capabilities_dropped_to_bpf_and_dac_read_search "CapEff=$capeff"
+mode=$(stat -c %a "$BW_PINS")
+[ "$mode" = 700 ] && pass pin_root_is_0700 || fail pin_root_is_0700 "mode $mode"
+
+stop_daemon
+expect_log stop_leaves_pins "$log" "pinned programs keep enforcing"
+[ -e "$BW_PINS/links/bw_tp_exec" ] && pass pins_survive_daemon_exit || fail pins_survive_daemon_exit "link pin gone"
+# Audit keeps recording while no daemon runs; the next one drains it.
+expect_try exec_while_daemon_down ok exec "$work/marker-bin"
+down_pid=$TRY_PID
+
+log2="$BW_OUT/daemon-2.log"
+start_daemon "$log2" --policy-dir "$work/policy.d" --pin-root "$BW_PINS" || fail daemon_restart "see $log2"
+expect_log restart_adopts_pins "$log2" "bw_tp_exec on tracepoint/sched/sched_process_exec: adopted existing pin"
+expect_log events_from_downtime_delivered "$log2" "exec none pid=$down_pid .*exe=\"$work/marker-bin\""
+count=$(bpftool prog show | grep -c "name bw_tp_exec")
+[ "$count" = 1 ] && pass restart_does_not_load_a_second_copy || fail restart_does_not_load_a_second_copy "$count loaded"
+
+# SIGHUP with an invalid policy: refused with file and line, nothing changes.
+printf '[[file]]\npath = "relative/path"\naction = "deny"\n' >"$work/policy.d/60-bad.toml"
+kill -HUP "$DAEMON_PID"
+expect_log bad_policy_reload_refused "$log2" "60-bad.toml:2.*keeping the running policy"
+kill -0 "$DAEMON_PID" 2>/dev/null && pass daemon_survives_bad_policy || fail daemon_survives_bad_policy "daemon exited"
+stop_daemon
+
+# Start-up with an invalid policy: exit 2, the pinned programs stay.
+"$BW_DAEMON" --policy-dir "$work/policy.d" --image-dir "$BW_IMAGES" --pin-root "$BW_PINS" --log-target stderr \
+  >"$BW_OUT/bad-start.log" 2>&1
+rc=$?
+[ $rc = 2 ] && pass bad_policy_start_exit_2 || fail bad_policy_start_exit_2 "exit $rc"
+grep -q "60-bad.toml:2.*nothing was changed" "$BW_OUT/bad-start.log" && pass bad_policy_start_names_file_and_line \
+  || fail bad_policy_start_names_file_and_line "$(cat "$BW_OUT/bad-start.log")"
+[ -e "$BW_PINS/links/bw_tp_exec" ] && pass bad_policy_start_keeps_pins || fail bad_policy_start_keeps_pins "pin gone"
+rm "$work/policy.d/60-bad.toml"
+
+# Bad command-line input: exit 2 with the option named.
+"$BW_DAEMON" --rate-limit lots >"$BW_OUT/bad-arg.log" 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "invalid value 'lots' for --rate-limit" "$BW_OUT/bad-arg.log" && pass bad_argument_rejected \
+  || fail bad_argument_rejected "exit $rc: $(cat "$BW_OUT/bad-arg.log")"
+"$BW_DAEMON" --help | grep -q -- "--unpin" && pass help_documents_options || fail help_documents_options "no --unpin in --help"
+
+# --unpin removes everything.
+"$BW_DAEMON" --unpin --pin-root "$BW_PINS" --log-target stderr >"$BW_OUT/unpin.log" 2>&1 && pass unpin_succeeds \
+  || fail unpin_succeeds "$(cat "$BW_OUT/unpin.log")"
+[ ! -e "$BW_PINS" ] && pass unpin_removes_pin_root || fail unpin_removes_pin_root "$BW_PINS still exists"
+
+# The shipped unit file is valid systemd syntax.
+sed "s|/usr/sbin/bpfwardend|$BW_DAEMON|" "$BW_SRC/units/bpfwardend.service" >"$work/bpfwardend.service"
+if out=$(systemd-analyze verify "$work/bpfwardend.service" 2>&1); then pass unit_file_verifies
+else fail unit_file_verifies "$out"; fi
+
+finish
