@@ -70,6 +70,14 @@ Result<void> EnforcerService::start() {
         return std::unexpected(policy.error().wrap("policy"));
     if (auto created = pins_.create(); !created)
         return std::unexpected(created.error().wrap("pins"));
+    auto self = executable_identity();
+    if (!self)
+        return std::unexpected(self.error().wrap("allowlist own executable"));
+    implicit_allow_ = {ImplicitAllow{*self, kSelfRuleId}};
+    // A pinned bpf() guard from an earlier run (perhaps of an older binary)
+    // must let this executable load whatever is missing.
+    if (auto allowed = allow_implicit_in_pinned_guard(pins_, implicit_allow_); !allowed)
+        return std::unexpected(allowed.error().wrap("allowlist own executable"));
 
     decide_mode();
     set_up_objects();
@@ -78,11 +86,6 @@ Result<void> EnforcerService::start() {
         any_running |= state.origin == ObjectState::Origin::Loaded || state.origin == ObjectState::Origin::Adopted;
     if (!any_running)
         return fail(0, "no BPF program could be loaded or adopted (see the errors above)");
-
-    auto self = executable_identity();
-    if (!self)
-        return std::unexpected(self.error().wrap("allowlist own executable"));
-    implicit_allow_ = {ImplicitAllow{*self, kSelfRuleId}};
 
     auto maps = PolicyMaps::open(pins_);
     if (!maps)

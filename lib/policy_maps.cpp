@@ -95,6 +95,20 @@ Result<void> PolicyMaps::apply(const CompiledPolicy& policy, const std::vector<I
     return {};
 }
 
+Result<void> allow_implicit_in_pinned_guard(const PinLayout& pins, const std::vector<ImplicitAllow>& implicit) {
+    auto fd = open_optional(pins, kBpfAllowMap);
+    if (!fd)
+        return std::unexpected(fd.error());
+    if (!*fd)
+        return {};
+    for (const auto& extra : implicit) {
+        bw_bpf_allow value{extra.rule_id, 0};
+        if (int err = bpf_map_update_elem(fd->get(), &extra.exe, &value, BPF_ANY); err)
+            return std::unexpected(Error::from_libbpf(err, std::string("update policy map '") + kBpfAllowMap + "'"));
+    }
+    return {};
+}
+
 Result<bw_inode_key> executable_identity(const char* path) {
     struct stat st {};
     if (stat(path, &st) != 0)

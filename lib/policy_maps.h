@@ -39,6 +39,11 @@ private:
     UniqueFd file_rules_, exec_rules_, bpf_allow_, bpf_policy_;
 };
 
+// Adds `implicit` to an already pinned bpf_allow_exe map, if there is one,
+// before anything else happens: a new binary adopting an earlier run's guard
+// must be allowed to load what is missing.
+Result<void> allow_implicit_in_pinned_guard(const PinLayout& pins, const std::vector<ImplicitAllow>& implicit);
+
 // Identity of a running executable, in kernel encoding (for ImplicitAllow).
 Result<bw_inode_key> executable_identity(const char* path = "/proc/self/exe");
 

@@ -87,13 +87,19 @@ count=$(bpftool prog show | grep -c "name bw_file_open")
 [ "$count" = 1 ] && pass single_copy_after_restart || fail single_copy_after_restart "$count bw_file_open programs loaded"
 stop_daemon
 
-# Removing one pin ends that program's enforcement; the daemon reloads it
-# (a program load by the allowlisted daemon while the bpf() guard denies others).
+# Removing one pin ends that program's enforcement; the daemon reloads it: a
+# program load while the bpf() guard denies others. The daemon is a copy of the
+# binary (a new inode, as after an upgrade): it allowlists itself in the pinned
+# guard before loading.
 rm "$BW_PINS/links/bw_bprm_check"
 sleep 0.5
 expect_try exec_allowed_once_pin_removed ok exec "$work/denied-bin"
 log3="$BW_OUT/daemon-3.log"
+installed_daemon=$BW_DAEMON
+cp "$BW_DAEMON" "$work/bpfwardend-upgraded"
+BW_DAEMON="$work/bpfwardend-upgraded"
 start_daemon "$log3" --policy-dir "$work/policy.d" || fail daemon_restart_reload "see $log3"
+BW_DAEMON=$installed_daemon
 expect_log daemon_reloads_missing_program "$log3" "bw_bprm_check on lsm/bprm_check_security: loaded and pinned"
 expect_try exec_denied_again_after_reload EPERM exec "$work/denied-bin"
 expect_try prog_load_still_refused_for_others EPERM prog-load
