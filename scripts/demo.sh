@@ -24,6 +24,6 @@ BW_BUILD="$root/build" BW_SRC="$root" BW_PINS=/sys/fs/bpf/bpfwarden-demo \
 say "Part 2: the same demo in a VM booting Debian's $kernel kernel with BPF LSM enabled"
 out="$root/build/demo"
 mkdir -p "$out"
-selftests/vm/run-vm.sh --kernel "$kernel" --script "$root/scripts/demo-guest.sh" \
+selftests/vm/run-vm.sh --kernel "$kernel" --script "$root/scripts/demo-guest.sh" --keep-path "$root" \
   --env "BW_BUILD=$root/build" --env "BW_SRC=$root" --log "$out/console.log" --timeout 600
 say "Demo finished (VM console kept in $out/console.log)"

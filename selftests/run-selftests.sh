@@ -33,7 +33,7 @@ out="$build/selftests/out/$suite-$kernel"
 rm -rf "$out"
 mkdir -p "$out"
 vm_args=(--kernel "$kernel" --script "$guest_script" --log "$out/console.log" --quiet
-         --rw-dir "$out" --env "BW_BUILD=$build" --env "BW_SRC=$src" --env "BW_OUT=$out" --timeout 300)
+         --keep-path "$src" --keep-path "$build" --rw-dir "$out" --env "BW_BUILD=$build" --env "BW_SRC=$src" --env "BW_OUT=$out" --timeout 300)
 [[ -n "$append" ]] && vm_args+=(--append "$append")
 
 start=$(date +%s)

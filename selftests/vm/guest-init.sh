@@ -35,7 +35,7 @@ mount -t sysfs sysfs /sys || infra "mount /sys"
 mount -t devtmpfs devtmpfs /dev || infra "mount /dev"
 exec </dev/null >/dev/console 2>&1
 
-script="" envb64="" overlay=0 rw=""
+script="" envb64="" overlay=0 rw="" keep=""
 set -f # the command line is split into words, never globbed
 # shellcheck disable=SC2013
 for arg in $(cat /proc/cmdline); do
@@ -43,6 +43,7 @@ for arg in $(cat /proc/cmdline); do
 	bw.script=*) script="${arg#bw.script=}" ;;
 	bw.env=*) envb64="${arg#bw.env=}" ;;
 	bw.rw=*) rw="$rw ${arg#bw.rw=}" ;;
+	bw.keep=*) keep="$keep ${arg#bw.keep=}" ;;
 	bw.overlay=1) overlay=1 ;;
 	bw.debug=1) set -x ;;
 	esac
@@ -118,6 +119,15 @@ for d in tmp var/tmp; do
 		mkdir -p "$R$V/host/$d"
 		mount -o move "/hostbind/$d" "$R$V/host/$d" || infra "move host /$d"
 	fi
+done
+
+# Host directories under /tmp or /var/tmp the guest needs (a checkout, a
+# build tree) come back at their own path, read-only.
+for d in $keep; do
+	case "$d" in
+	/tmp/* | /var/tmp/*)
+		mkdir -p "$R$d" && mount -o bind "$R$V/host$d" "$R$d" || infra "keep host $d visible in the guest" ;;
+	esac
 done
 
 n=0

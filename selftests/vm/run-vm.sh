@@ -27,6 +27,9 @@ usage: $0 --kernel 6.1|6.12 --script /abs/host/path [options]
   --timeout SECONDS   wall-clock limit for the whole VM run (default 300)
   --mem SIZE          guest memory, qemu syntax (default 2G)
   --cpus N            guest CPUs (default 2)
+  --keep-path DIR     the guest mounts tmpfs over /tmp and /var/tmp; keep host
+                      directory DIR (e.g. a checkout under /tmp) visible,
+                      read-only, at the same path (repeatable)
   --rw-dir DIR        share host directory DIR read-write at the same path in
                       the guest (repeatable; e.g. to collect artefacts)
   --writable-root     put a tmpfs overlay over the read-only host root
@@ -51,7 +54,7 @@ fail() { # rc message...
 # --- arguments --------------------------------------------------------------
 kernel="" script="" append="" log="" timeout=300 mem=2G cpus=2
 quiet=0 verbose=0 debug=0 writable_root=0
-envs=() rwdirs=()
+envs=() rwdirs=() keeps=()
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--kernel) kernel="${2:?--kernel needs a value}"; shift 2 ;;
@@ -63,6 +66,7 @@ while [[ $# -gt 0 ]]; do
 	--mem) mem="${2:?--mem needs a size}"; shift 2 ;;
 	--cpus) cpus="${2:?--cpus needs a number}"; shift 2 ;;
 	--rw-dir) rwdirs+=("${2:?--rw-dir needs a directory}"); shift 2 ;;
+	--keep-path) keeps+=("${2:?--keep-path needs a directory}"); shift 2 ;;
 	--writable-root) writable_root=1; shift ;;
 	--quiet) quiet=1; shift ;;
 	--verbose) verbose=1; shift ;;
@@ -101,6 +105,10 @@ for kv in "${envs[@]}"; do
 	[[ "$k" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || fail "$RC_INFRA" "--env: bad variable name '$k'"
 	env_sh+="export $k='${v//\'/\'\\\'\'}'"$'\n'
 done
+for d in "${keeps[@]}"; do
+	[[ "$d" == /* && -d "$d" ]] || fail "$RC_INFRA" "--keep-path must be an existing absolute directory: $d"
+	[[ "$d" =~ ^/[A-Za-z0-9._/+@%,:=~-]+$ ]] || fail "$RC_INFRA" "--keep-path path has unsupported characters: $d"
+done
 for d in "${rwdirs[@]}"; do
 	[[ "$d" == /* && -d "$d" ]] || fail "$RC_INFRA" "--rw-dir must be an existing absolute directory: $d"
 	[[ "$d" =~ ^/[A-Za-z0-9._/+@%,:=~-]+$ ]] || fail "$RC_INFRA" "--rw-dir path has unsupported characters: $d"
@@ -131,6 +139,7 @@ if ((verbose)); then cmdline+=" loglevel=7"; else cmdline+=" quiet loglevel=4"; 
 cmdline+=" bw.script=$script"
 [[ -n "$env_sh" ]] && cmdline+=" bw.env=$(printf '%s' "$env_sh" | base64 -w0)"
 for d in "${rwdirs[@]}"; do cmdline+=" bw.rw=$d"; done
+for d in "${keeps[@]}"; do cmdline+=" bw.keep=$d"; done
 ((writable_root)) && cmdline+=" bw.overlay=1"
 ((debug)) && cmdline+=" bw.debug=1"
 [[ -n "$append" ]] && cmdline+=" $append"
