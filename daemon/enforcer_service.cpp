@@ -20,24 +20,24 @@ Result<CompiledPolicy> EnforcerService::load_policy() const {
     return compile_policy(*policy, stat_resolver());
 }
 
-void EnforcerService::decide_mode() {
+void EnforcerService::decide_mode(const VerifiedImageSet& images) {
     if (options_.audit_only) {
         mode_ = EnforcementMode::AuditOnly;
         mode_reason_ = "audit-only requested (--audit-only)";
         return;
     }
-    auto probe_image = read_image(options_.image_dir, "lsm_probe");
+    auto probe_image = images.image("lsm_probe");
     if (!probe_image) {
         mode_ = EnforcementMode::AuditOnly;
         mode_reason_ = "cannot probe BPF LSM: " + probe_image.error().message();
         return;
     }
-    LsmStatus lsm = probe_bpf_lsm(*probe_image);
+    LsmStatus lsm = probe_bpf_lsm(**probe_image);
     mode_ = lsm.usable ? EnforcementMode::Enforcing : EnforcementMode::AuditOnly;
     mode_reason_ = lsm.usable ? "BPF LSM active" : lsm.reason;
 }
 
-void EnforcerService::set_up_objects() {
+void EnforcerService::set_up_objects(const VerifiedImageSet& images) {
     objects_.clear();
     for (const auto& spec : managed_objects()) {
         ObjectState state{&spec, ObjectState::Origin::Loaded, {}};
@@ -46,10 +46,10 @@ void EnforcerService::set_up_objects() {
             state.detail = "needs BPF LSM";
         } else if (is_pinned(spec, pins_)) {
             state.origin = ObjectState::Origin::Adopted;
-        } else if (auto image = read_image(options_.image_dir, spec.name); !image) {
+        } else if (auto image = images.image(spec.name); !image) {
             state.origin = ObjectState::Origin::Failed;
             state.detail = image.error().message();
-        } else if (auto loaded = load_attach_pin(spec, *image, pins_, options_.load); !loaded) {
+        } else if (auto loaded = load_attach_pin(spec, **image, pins_, options_.load); !loaded) {
             state.origin = ObjectState::Origin::Failed;
             state.detail = loaded.error().message();
         }
@@ -68,6 +68,9 @@ Result<void> EnforcerService::start() {
     auto policy = load_policy();
     if (!policy)
         return std::unexpected(policy.error().wrap("policy"));
+    auto images = VerifiedImageSet::open(options_.trust);
+    if (!images)
+        return std::unexpected(images.error().wrap("images"));
     if (auto created = pins_.create(); !created)
         return std::unexpected(created.error().wrap("pins"));
     auto self = executable_identity();
@@ -79,8 +82,8 @@ Result<void> EnforcerService::start() {
     if (auto allowed = allow_implicit_in_pinned_guard(pins_, implicit_allow_); !allowed)
         return std::unexpected(allowed.error().wrap("allowlist own executable"));
 
-    decide_mode();
-    set_up_objects();
+    decide_mode(*images);
+    set_up_objects(*images);
     bool any_running = false;
     for (const auto& state : objects_)
         any_running |= state.origin == ObjectState::Origin::Loaded || state.origin == ObjectState::Origin::Adopted;
@@ -93,6 +96,9 @@ Result<void> EnforcerService::start() {
     policy_maps_ = std::move(*maps);
     if (auto applied = apply(*policy); !applied)
         return std::unexpected(applied.error().wrap("apply policy"));
+    image_set_version_ = images->manifest().version;
+    if (auto committed = images->commit_version(options_.trust); !committed)
+        return std::unexpected(committed.error().wrap("anti-rollback state"));
     return {};
 }
 

@@ -10,6 +10,7 @@
 
 #include "bpf_objects.h"
 #include "error.h"
+#include "image_set.h"
 #include "lsm_probe.h"
 #include "pin_layout.h"
 #include "policy_compiler.h"
@@ -20,7 +21,7 @@ namespace bpfwarden {
 
 struct EnforcerOptions {
     std::filesystem::path policy_dir;
-    std::filesystem::path image_dir;
+    ImageTrust trust;  // where the signed images, trusted keys and rollback state are
     std::filesystem::path pin_root = PinLayout::kDefaultRoot;
     bool audit_only = false;  // never try BPF LSM
     bool json_events = false;
@@ -39,8 +40,9 @@ class EnforcerService {
 public:
     explicit EnforcerService(EnforcerOptions options);
 
-    // Loads the policy first: an invalid policy stops start-up before any
-    // kernel object is touched, so whatever earlier pins enforce stays.
+    // Loads the policy and verifies the signed image set first: an invalid
+    // policy or a refused image stops start-up before any kernel object is
+    // touched, so whatever earlier pins enforce stays.
     Result<void> start();
 
     // Re-reads the policy directory; on error the running policy stays.
@@ -55,17 +57,19 @@ public:
     const PinLayout& pins() const { return pins_; }
     const CompiledPolicy& policy() const { return policy_; }
     std::string counters_summary() const;
+    uint64_t image_set_version() const { return image_set_version_; }
 
 private:
     Result<CompiledPolicy> load_policy() const;
-    void decide_mode();
-    void set_up_objects();
+    void decide_mode(const VerifiedImageSet& images);
+    void set_up_objects(const VerifiedImageSet& images);
     Result<void> apply(const CompiledPolicy& policy);
 
     EnforcerOptions options_;
     PinLayout pins_;
     EnforcementMode mode_ = EnforcementMode::AuditOnly;
     std::string mode_reason_;
+    uint64_t image_set_version_ = 0;
     std::vector<ObjectState> objects_;
     std::optional<PolicyMaps> policy_maps_;
     CompiledPolicy policy_;

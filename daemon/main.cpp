@@ -32,7 +32,9 @@ every denial and audit event.
 
 Options:
   --policy-dir DIR     policy files (*.toml) [default: %s]
-  --image-dir DIR      BPF images (*.bpf.o) [default: %s]
+  --image-dir DIR      signed BPF images (*.bpf.o, manifest, manifest.sig) [default: %s]
+  --keys-dir DIR       trusted public keys [default: %s]
+  --state-dir DIR      anti-rollback state [default: %s]
   --pin-root DIR       bpffs directory for pins [default: /sys/fs/bpf/bpfwarden]
   --audit-only         do not try BPF LSM; run the tracepoint audit only
   --json               log events as JSON objects instead of text
@@ -76,11 +78,13 @@ unsigned parse_number(const char* option, const char* text, unsigned max) {
 }
 
 CommandLine parse_args(int argc, char** argv) {
-    enum { kPolicyDir = 256, kImageDir, kPinRoot, kAuditOnly, kJson, kRateLimit, kStats, kExitAfter, kUnpin,
+    enum { kPolicyDir = 256, kImageDir, kKeysDir, kStateDir, kPinRoot, kAuditOnly, kJson, kRateLimit, kStats, kExitAfter, kUnpin,
            kLogTarget, kVersion };
     static const option options[] = {
         {"policy-dir", required_argument, nullptr, kPolicyDir},
         {"image-dir", required_argument, nullptr, kImageDir},
+        {"keys-dir", required_argument, nullptr, kKeysDir},
+        {"state-dir", required_argument, nullptr, kStateDir},
         {"pin-root", required_argument, nullptr, kPinRoot},
         {"audit-only", no_argument, nullptr, kAuditOnly},
         {"json", no_argument, nullptr, kJson},
@@ -96,12 +100,16 @@ CommandLine parse_args(int argc, char** argv) {
     };
     CommandLine cmd;
     cmd.enforcer.policy_dir = BPFWARDEN_DEFAULT_POLICY_DIR;
-    cmd.enforcer.image_dir = BPFWARDEN_DEFAULT_IMAGE_DIR;
+    cmd.enforcer.trust.image_dir = BPFWARDEN_DEFAULT_IMAGE_DIR;
+    cmd.enforcer.trust.keys_dir = BPFWARDEN_DEFAULT_KEYS_DIR;
+    cmd.enforcer.trust.state_dir = BPFWARDEN_DEFAULT_STATE_DIR;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "hv", options, nullptr)) != -1;) {
         switch (c) {
         case kPolicyDir: cmd.enforcer.policy_dir = optarg; break;
-        case kImageDir: cmd.enforcer.image_dir = optarg; break;
+        case kImageDir: cmd.enforcer.trust.image_dir = optarg; break;
+        case kKeysDir: cmd.enforcer.trust.keys_dir = optarg; break;
+        case kStateDir: cmd.enforcer.trust.state_dir = optarg; break;
         case kPinRoot: cmd.enforcer.pin_root = optarg; break;
         case kAuditOnly: cmd.enforcer.audit_only = true; break;
         case kJson: cmd.enforcer.json_events = true; break;
@@ -118,7 +126,8 @@ CommandLine parse_args(int argc, char** argv) {
             break;
         }
         case 'v': cmd.verbose = true; break;
-        case 'h': printf(kUsage, BPFWARDEN_DEFAULT_POLICY_DIR, BPFWARDEN_DEFAULT_IMAGE_DIR); exit(0);
+        case 'h': printf(kUsage, BPFWARDEN_DEFAULT_POLICY_DIR, BPFWARDEN_DEFAULT_IMAGE_DIR, BPFWARDEN_DEFAULT_KEYS_DIR,
+                          BPFWARDEN_DEFAULT_STATE_DIR); exit(0);
         case kVersion: printf("bpfwardend %s\n", BPFWARDEN_VERSION); exit(0);
         case ':': usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
         default: usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
@@ -132,6 +141,8 @@ CommandLine parse_args(int argc, char** argv) {
 }
 
 void report_setup(const EnforcerService& service) {
+    if (service.image_set_version())
+        log_info("images: signed image-set version " + std::to_string(service.image_set_version()) + " verified");
     log_notice(std::string("mode: ") + std::string(to_string(service.mode())) + " (" + service.mode_reason() + ")");
     for (const auto& state : service.objects()) {
         std::string what = std::string(state.spec->program) + " on " + state.spec->hook + ": ";
@@ -169,9 +180,10 @@ int run(const CommandLine& cmd) {
         log_error(started.error().message() + "; nothing was changed");
         return 2;
     }
-    report_setup(service);
+    if (!service.objects().empty())
+        report_setup(service);
     if (!started) {
-        log_error(started.error().message());
+        log_error(started.error().message() + "; nothing new was loaded, pinned programs keep enforcing");
         return 1;
     }
     if (cmd.exit_after_setup) {

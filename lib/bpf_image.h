@@ -26,4 +26,12 @@ inline constexpr std::uintmax_t kMaxImageBytes = 16 * 1024 * 1024;
 // non-empty and at most kMaxImageBytes.
 Result<BpfImage> read_image(const std::filesystem::path& dir, const std::string& name);
 
+// Program and map names an image declares, read by libbpf without loading
+// anything into the kernel (so no privileges are needed).
+struct ImageContents {
+    std::vector<std::string> programs;
+    std::vector<std::string> maps;
+};
+Result<ImageContents> describe_image(const BpfImage& image);
+
 }  // namespace bpfwarden

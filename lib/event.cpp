@@ -213,6 +213,10 @@ std::string sanitize_field(std::string_view raw, size_t max_bytes) {
     });
 }
 
+std::string json_quote(std::string_view raw, size_t max_bytes) {
+    return '"' + json_string_body(raw, max_bytes) + '"';
+}
+
 std::string_view event_kind_name(uint32_t kind) {
     switch (kind) {
     case BW_EVENT_FILE_OPEN: return "file_open";

@@ -118,6 +118,10 @@ Result<Event> decode_event(std::span<const std::byte> record);
 // same as a cut one. Never throws except std::bad_alloc.
 std::string sanitize_field(std::string_view raw, size_t max_bytes = 256);
 
+// A JSON string literal (quotes included) for arbitrary bytes, escaped as
+// described above for the JSON format and bounded like sanitize_field().
+std::string json_quote(std::string_view raw, size_t max_bytes = 4096);
+
 // "file_open", "exec_check", "bpf_check", "bpf_call", "exec"; "unknown" otherwise.
 std::string_view event_kind_name(uint32_t kind);
 inline std::string_view event_kind_name(EventKind kind) {

@@ -23,12 +23,13 @@ TOML
 echo "Policy: the shipped default (audit /etc/shadow, restrict bpf() to systemd) plus"
 echo "        'deny opening $work/secret.txt'."
 "$build/daemon/bpfwardend" --policy-dir "$work/policy.d" --image-dir "$build/bpf/images" \
+  --keys-dir "$build/keys/trusted" --state-dir "$work/state" \
   --pin-root "$pins" --log-target stderr --stats-interval 0 >"$work/daemon.log" 2>&1 &
 daemon=$!
 for _ in $(seq 300); do grep -qE "ready: logging events|error" "$work/daemon.log" && break; sleep 0.1; done
 echo
 echo "bpfwardend started:"
-grep -E "mode:|loaded|adopted|not loaded|failed|policy:" "$work/daemon.log" | sed 's/^/  | /'
+grep -E "images:|mode:|loaded|adopted|not loaded|failed|policy:" "$work/daemon.log" | sed 's/^/  | /'
 
 try() {  # description, bw-try args
   local what=$1 line

@@ -79,6 +79,17 @@ expect_log daemon_stops_cleanly "$log" "stopping on signal 15; pinned programs k
 expect_try denial_persists_without_daemon EPERM open "$work/secret"
 expect_try exec_denial_persists_without_daemon EPERM exec "$work/denied-bin"
 
+# A tampered image on disk is refused, and the pinned programs keep denying.
+cp -r "$BW_IMAGES" "$work/tampered-images"
+printf '\x01' | dd of="$work/tampered-images/file_guard.bpf.o" bs=1 seek=200 conv=notrunc status=none
+"$BW_DAEMON" --policy-dir "$work/policy.d" --image-dir "$work/tampered-images" --keys-dir "$BW_KEYS" \
+  --state-dir "$BW_STATE" --log-target stderr >"$BW_OUT/tampered.log" 2>&1
+rc=$?
+[ $rc = 1 ] && pass tampered_image_refused || fail tampered_image_refused "daemon exited $rc"
+expect_log tampered_image_reason_logged "$BW_OUT/tampered.log" \
+  "images: image 'file_guard' .* does not match the SHA-256 in the signed manifest.*pinned programs keep enforcing"
+expect_try denial_persists_after_refused_image EPERM open "$work/secret"
+
 # A restarted daemon adopts the pins instead of loading a second copy.
 log2="$BW_OUT/daemon-2.log"
 start_daemon "$log2" --policy-dir "$work/policy.d" || fail daemon_restart "see $log2"

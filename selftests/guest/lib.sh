@@ -9,6 +9,8 @@ BW_TRY="$BW_BUILD/selftests/bw-try"
 BW_DAEMON="$BW_BUILD/daemon/bpfwardend"
 BW_IMAGES="$BW_BUILD/bpf/images"
 BW_PINS=/sys/fs/bpf/bpfwarden
+BW_KEYS="$BW_BUILD/keys/trusted"   # the build's development signing key
+BW_STATE=${BW_STATE:-/run/bpfwarden-selftest-state}
 passed=0
 failed=0
 DAEMON_PID=""
@@ -49,7 +51,8 @@ expect_log() {
 start_daemon() {
   local log=$1
   shift
-  "$BW_DAEMON" --image-dir "$BW_IMAGES" --log-target stderr --stats-interval 0 "$@" >"$log" 2>&1 &
+  "$BW_DAEMON" --image-dir "$BW_IMAGES" --keys-dir "$BW_KEYS" --state-dir "$BW_STATE" \
+    --log-target stderr --stats-interval 0 "$@" >"$log" 2>&1 &
   DAEMON_PID=$!
   if ! wait_for_log "$log" "ready: logging events|error|failed" 120; then
     echo "daemon did not become ready; log:"; cat "$log"

@@ -10,6 +10,7 @@ BW_OUT="$BW_BUILD/tests/host-out"
 . "$BW_SRC/selftests/guest/lib.sh"
 BW_PINS=/sys/fs/bpf/bpfwarden-hosttest-$$
 work=$(mktemp -d /tmp/bpfwarden-hosttest.XXXXXX)
+BW_STATE="$work/state"
 rm -rf "$BW_OUT"
 mkdir -p "$BW_OUT" "$work/policy.d"
 cleanup() {
@@ -78,8 +79,8 @@ kill -0 "$DAEMON_PID" 2>/dev/null && pass daemon_survives_bad_policy || fail dae
 stop_daemon
 
 # Start-up with an invalid policy: exit 2, the pinned programs stay.
-"$BW_DAEMON" --policy-dir "$work/policy.d" --image-dir "$BW_IMAGES" --pin-root "$BW_PINS" --log-target stderr \
-  >"$BW_OUT/bad-start.log" 2>&1
+"$BW_DAEMON" --policy-dir "$work/policy.d" --image-dir "$BW_IMAGES" --keys-dir "$BW_KEYS" --state-dir "$BW_STATE" \
+  --pin-root "$BW_PINS" --log-target stderr >"$BW_OUT/bad-start.log" 2>&1
 rc=$?
 [ $rc = 2 ] && pass bad_policy_start_exit_2 || fail bad_policy_start_exit_2 "exit $rc"
 grep -q "60-bad.toml:2.*nothing was changed" "$BW_OUT/bad-start.log" && pass bad_policy_start_names_file_and_line \

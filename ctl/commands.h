@@ -1,0 +1,13 @@
+// bpfwardenctl subcommands. Each takes its own arguments (argv[0] is the
+// subcommand name) and returns the process exit status:
+// 0 success, 1 the operation failed, 2 invalid arguments.
+#pragma once
+
+namespace bpfwarden::ctl {
+
+int keygen(int argc, char** argv);
+int sign(int argc, char** argv);
+int verify(int argc, char** argv);
+int allow_downgrade(int argc, char** argv);
+
+}  // namespace bpfwarden::ctl

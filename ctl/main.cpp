@@ -1,0 +1,55 @@
+// bpfwardenctl: the admin's command-line tool.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "commands.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: bpfwardenctl COMMAND [OPTIONS]
+
+Signed images:
+  keygen            create an Ed25519 signing key pair
+  sign              write and sign the manifest of a directory of BPF images
+  verify            check a manifest, its signature and its images
+  allow-downgrade   let an older signed image set be accepted (anti-rollback)
+
+Run 'bpfwardenctl COMMAND --help' for a command's options.
+Exit status: 0 success, 1 failure, 2 invalid arguments.
+)";
+
+struct Command {
+    const char* name;
+    int (*run)(int, char**);
+};
+
+constexpr Command kCommands[] = {
+    {"keygen", bpfwarden::ctl::keygen},
+    {"sign", bpfwarden::ctl::sign},
+    {"verify", bpfwarden::ctl::verify},
+    {"allow-downgrade", bpfwarden::ctl::allow_downgrade},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        fputs(kUsage, stderr);
+        return 2;
+    }
+    std::string_view name = argv[1];
+    if (name == "-h" || name == "--help" || name == "help") {
+        fputs(kUsage, stdout);
+        return 0;
+    }
+    if (name == "--version") {
+        printf("bpfwardenctl %s\n", BPFWARDEN_VERSION);
+        return 0;
+    }
+    for (const auto& command : kCommands)
+        if (name == command.name)
+            return command.run(argc - 1, argv + 1);
+    fprintf(stderr, "bpfwardenctl: unknown command '%s'\nTry 'bpfwardenctl --help'.\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,298 @@
+// keygen, sign, verify, allow-downgrade.
+#include <fcntl.h>
+#include <getopt.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bpf_image.h"
+#include "commands.h"
+#include "event.h"
+#include "file_io.h"
+#include "image_set.h"
+#include "manifest.h"
+#include "rollback_state.h"
+#include "signature.h"
+#include "unique_fd.h"
+
+namespace bpfwarden::ctl {
+namespace {
+
+namespace fs = std::filesystem;
+
+int usage_error(const char* command, const std::string& message) {
+    fprintf(stderr, "bpfwardenctl %s: %s\nTry 'bpfwardenctl %s --help'.\n", command, message.c_str(), command);
+    return 2;
+}
+
+int failure(const char* command, const Error& error) {
+    fprintf(stderr, "bpfwardenctl %s: %s\n", command, error.message().c_str());
+    return 1;
+}
+
+bool parse_version(const char* text, uint64_t& version) {
+    std::string_view view = text;
+    auto [end, ec] = std::from_chars(view.data(), view.data() + view.size(), version);
+    return !view.empty() && ec == std::errc() && end == view.data() + view.size() && version > 0;
+}
+
+// Writes `bytes` to `path` through a temporary file and a rename, so readers
+// see the old or the new content, never a mix.
+Result<void> write_atomically(const fs::path& path, std::string_view bytes, mode_t mode) {
+    fs::path staging = path;
+    staging += ".new";
+    UniqueFd fd(open(staging.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
+    if (!fd)
+        return fail_errno("write '" + staging.string() + "'");
+    if (write(fd.get(), bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()) || fsync(fd.get()) != 0)
+        return fail_errno("write '" + staging.string() + "'");
+    fd.reset();
+    if (rename(staging.c_str(), path.c_str()) != 0)
+        return fail_errno("rename '" + staging.string() + "' to '" + path.string() + "'");
+    return {};
+}
+
+Result<std::vector<std::string>> image_names_in(const fs::path& dir) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        std::string file = entry.path().filename().string();
+        if (file.ends_with(".bpf.o"))
+            names.push_back(file.substr(0, file.size() - 6));
+    }
+    if (ec)
+        return fail(ec.value(), "list image directory '" + dir.string() + "'");
+    if (names.empty())
+        return fail(ENOENT, "no *.bpf.o images in '" + dir.string() + "'");
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+Result<ManifestImage> describe_for_manifest(const fs::path& dir, const std::string& name) {
+    auto image = read_image(dir, name);
+    if (!image)
+        return std::unexpected(image.error());
+    auto contents = describe_image(*image);
+    if (!contents)
+        return std::unexpected(contents.error());
+    return ManifestImage{name, image->bytes.size(), sha256_hex(image->bytes), contents->programs, contents->maps};
+}
+
+}  // namespace
+
+int keygen(int argc, char** argv) {
+    static const option options[] = {{"private", required_argument, nullptr, 'p'},
+                                     {"public", required_argument, nullptr, 'P'},
+                                     {"help", no_argument, nullptr, 'h'},
+                                     {nullptr, 0, nullptr, 0}};
+    fs::path private_key, public_key;
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "h", options, nullptr)) != -1;) {
+        switch (c) {
+        case 'p': private_key = optarg; break;
+        case 'P': public_key = optarg; break;
+        case 'h':
+            puts("Usage: bpfwardenctl keygen --private FILE --public FILE\n\n"
+                 "Creates an Ed25519 key pair: the private key (PEM, mode 0600) signs manifests\n"
+                 "and never leaves the signing machine; the public key (PEM) goes into the\n"
+                 "trusted key directory (/etc/bpfwarden/keys) of every host. Existing files are\n"
+                 "never overwritten.");
+            return 0;
+        default: return usage_error("keygen", std::string("unknown option '") + argv[optind - 1] + "'");
+        }
+    }
+    if (private_key.empty() || public_key.empty())
+        return usage_error("keygen", "--private and --public are required");
+    if (auto made = generate_ed25519_key(private_key, public_key); !made)
+        return failure("keygen", made.error());
+    printf("wrote private key %s (keep it secret) and public key %s\n", private_key.c_str(), public_key.c_str());
+    return 0;
+}
+
+int sign(int argc, char** argv) {
+    static const option options[] = {{"key", required_argument, nullptr, 'k'},
+                                     {"images", required_argument, nullptr, 'i'},
+                                     {"version", required_argument, nullptr, 'v'},
+                                     {"help", no_argument, nullptr, 'h'},
+                                     {nullptr, 0, nullptr, 0}};
+    fs::path key, images = BPFWARDEN_DEFAULT_IMAGE_DIR;
+    uint64_t version = 0;
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "h", options, nullptr)) != -1;) {
+        switch (c) {
+        case 'k': key = optarg; break;
+        case 'i': images = optarg; break;
+        case 'v':
+            if (!parse_version(optarg, version))
+                return usage_error("sign", std::string("invalid --version '") + optarg + "' (a positive integer)");
+            break;
+        case 'h':
+            printf("Usage: bpfwardenctl sign --key PRIVATE_KEY --version N [--images DIR]\n\n"
+                   "Writes DIR/manifest (every *.bpf.o in DIR: size, SHA-256, programs, maps) and\n"
+                   "DIR/manifest.sig, a detached signature over the manifest's bytes. N is the\n"
+                   "image-set version: hosts refuse a set older than the newest they accepted.\n"
+                   "DIR defaults to %s.\n",
+                   BPFWARDEN_DEFAULT_IMAGE_DIR);
+            return 0;
+        default: return usage_error("sign", std::string("unknown option '") + argv[optind - 1] + "'");
+        }
+    }
+    if (key.empty() || version == 0)
+        return usage_error("sign", "--key and --version are required");
+
+    auto names = image_names_in(images);
+    if (!names)
+        return failure("sign", names.error());
+    Manifest manifest;
+    manifest.version = version;
+    manifest.created = format_rfc3339_utc(std::time(nullptr));
+    for (const auto& name : *names) {
+        auto entry = describe_for_manifest(images, name);
+        if (!entry)
+            return failure("sign", entry.error());
+        manifest.images.push_back(std::move(*entry));
+    }
+    if (auto valid = validate_manifest(manifest); !valid)
+        return failure("sign", valid.error());
+    std::string text = serialize_manifest(manifest);
+    auto signature = sign_file_bytes(key, {reinterpret_cast<const unsigned char*>(text.data()), text.size()});
+    if (!signature)
+        return failure("sign", signature.error());
+    std::string_view signature_bytes(reinterpret_cast<const char*>(signature->data()), signature->size());
+    if (auto written = write_atomically(images / kManifestFile, text, 0644); !written)
+        return failure("sign", written.error());
+    if (auto written = write_atomically(images / kSignatureFile, signature_bytes, 0644); !written)
+        return failure("sign", written.error());
+    printf("signed %zu images in %s as image-set version %llu\n", manifest.images.size(), images.c_str(),
+           static_cast<unsigned long long>(version));
+    return 0;
+}
+
+namespace {
+
+void print_verified_text(const VerifiedImageSet& set, const fs::path& images) {
+    const Manifest& manifest = set.manifest();
+    printf("manifest: %s (image-set version %llu, created %s)\n", (images / kManifestFile).c_str(),
+           static_cast<unsigned long long>(manifest.version), manifest.created.c_str());
+    printf("signed by: %s\n", set.signer().c_str());
+    for (const auto& image : manifest.images) {
+        std::string programs;
+        for (const auto& program : image.programs)
+            programs += (programs.empty() ? "" : ", ") + program;
+        printf("image %s: %llu bytes, SHA-256 matches; programs: %s\n", image.name.c_str(),
+               static_cast<unsigned long long>(image.size), programs.c_str());
+    }
+    printf("OK: %zu images verified\n", manifest.images.size());
+}
+
+void print_verified_json(const VerifiedImageSet& set) {
+    const Manifest& manifest = set.manifest();
+    std::string out = "{\"ok\":true,\"version\":" + std::to_string(manifest.version) +
+                      ",\"created\":" + json_quote(manifest.created) + ",\"signer\":" + json_quote(set.signer()) +
+                      ",\"images\":[";
+    for (size_t i = 0; i < manifest.images.size(); ++i) {
+        const auto& image = manifest.images[i];
+        out += std::string(i ? "," : "") + "{\"name\":" + json_quote(image.name) +
+               ",\"size\":" + std::to_string(image.size) + ",\"sha256\":" + json_quote(image.sha256) + ",\"programs\":[";
+        for (size_t p = 0; p < image.programs.size(); ++p)
+            out += (p ? "," : "") + json_quote(image.programs[p]);
+        out += "]}";
+    }
+    puts((out + "]}").c_str());
+}
+
+}  // namespace
+
+int verify(int argc, char** argv) {
+    static const option options[] = {{"images", required_argument, nullptr, 'i'},
+                                     {"keys", required_argument, nullptr, 'k'},
+                                     {"key", required_argument, nullptr, 'K'},
+                                     {"state-dir", required_argument, nullptr, 's'},
+                                     {"no-rollback-check", no_argument, nullptr, 'n'},
+                                     {"json", no_argument, nullptr, 'j'},
+                                     {"help", no_argument, nullptr, 'h'},
+                                     {nullptr, 0, nullptr, 0}};
+    ImageTrust trust;
+    trust.image_dir = BPFWARDEN_DEFAULT_IMAGE_DIR;
+    trust.keys_dir = BPFWARDEN_DEFAULT_KEYS_DIR;
+    trust.state_dir = BPFWARDEN_DEFAULT_STATE_DIR;
+    bool json = false;
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "h", options, nullptr)) != -1;) {
+        switch (c) {
+        case 'i': trust.image_dir = optarg; break;
+        case 'k': trust.keys_dir = optarg; break;
+        case 'K': trust.key_file = optarg; break;
+        case 's': trust.state_dir = optarg; break;
+        case 'n': trust.check_rollback = false; break;
+        case 'j': json = true; break;
+        case 'h':
+            printf("Usage: bpfwardenctl verify [--images DIR] [--keys DIR | --key FILE]\n"
+                   "                           [--state-dir DIR | --no-rollback-check] [--json]\n\n"
+                   "Checks DIR/manifest.sig against the trusted keys, then the manifest, the\n"
+                   "anti-rollback floor, and every image's size and SHA-256: exactly what\n"
+                   "bpfwardend checks before loading. Defaults: images %s, keys %s,\n"
+                   "state %s. Exit status 0 when everything verifies, 1 otherwise.\n",
+                   BPFWARDEN_DEFAULT_IMAGE_DIR, BPFWARDEN_DEFAULT_KEYS_DIR, BPFWARDEN_DEFAULT_STATE_DIR);
+            return 0;
+        default: return usage_error("verify", std::string("unknown option '") + argv[optind - 1] + "'");
+        }
+    }
+    if (optind < argc)
+        return usage_error("verify", std::string("unexpected argument '") + argv[optind] + "'");
+    auto set = VerifiedImageSet::open(trust);
+    if (!set) {
+        if (json)
+            printf("{\"ok\":false,\"error\":%s}\n", json_quote(set.error().message()).c_str());
+        return failure("verify", set.error());
+    }
+    if (json)
+        print_verified_json(*set);
+    else
+        print_verified_text(*set, trust.image_dir);
+    return 0;
+}
+
+int allow_downgrade(int argc, char** argv) {
+    static const option options[] = {{"state-dir", required_argument, nullptr, 's'},
+                                     {"help", no_argument, nullptr, 'h'},
+                                     {nullptr, 0, nullptr, 0}};
+    fs::path state_dir = BPFWARDEN_DEFAULT_STATE_DIR;
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "h", options, nullptr)) != -1;) {
+        switch (c) {
+        case 's': state_dir = optarg; break;
+        case 'h':
+            printf("Usage: bpfwardenctl allow-downgrade VERSION [--state-dir DIR]\n\n"
+                   "Lowers the anti-rollback floor so that a signed image set of VERSION (or\n"
+                   "newer) is accepted again. State directory default: %s.\n",
+                   BPFWARDEN_DEFAULT_STATE_DIR);
+            return 0;
+        default: return usage_error("allow-downgrade", std::string("unknown option '") + argv[optind - 1] + "'");
+        }
+    }
+    uint64_t version = 0;
+    if (optind + 1 != argc || !parse_version(argv[optind], version))
+        return usage_error("allow-downgrade", "expects one VERSION, a positive integer");
+    RollbackState state(state_dir);
+    auto previous = state.highest_accepted();
+    if (!previous)
+        return failure("allow-downgrade", previous.error());
+    if (auto stored = state.allow_downgrade_to(version); !stored)
+        return failure("allow-downgrade", stored.error());
+    printf("anti-rollback floor lowered from %llu to %llu (%s)\n", static_cast<unsigned long long>(*previous),
+           static_cast<unsigned long long>(version), state.file().c_str());
+    return 0;
+}
+
+}  // namespace bpfwarden::ctl

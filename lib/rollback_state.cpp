@@ -1,0 +1,96 @@
+#include "rollback_state.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <string>
+
+#include "unique_fd.h"
+
+namespace bpfwarden {
+namespace {
+
+std::string octal_mode(mode_t mode) {
+    char text[8];
+    snprintf(text, sizeof(text), "0%o", mode & 07777);
+    return text;
+}
+
+}  // namespace
+
+Result<uint64_t> RollbackState::highest_accepted() const {
+    const std::string where = "rollback state '" + file_.string() + "'";
+    UniqueFd fd(open(file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
+        if (errno == ENOENT)
+            return uint64_t{0};
+        return fail_errno("open " + where);
+    }
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0)
+        return fail_errno("stat " + where);
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+        return fail(EPERM, where + " must be a regular file owned by uid " + std::to_string(geteuid()) +
+                               " with mode 0600 (it is owned by uid " + std::to_string(st.st_uid) + ", mode " +
+                               octal_mode(st.st_mode) + ")");
+    char buffer[32] = {};
+    ssize_t n = read(fd.get(), buffer, sizeof(buffer) - 1);
+    if (n < 0)
+        return fail_errno("read " + where);
+    std::string_view text(buffer, static_cast<size_t>(n));
+    if (!text.empty() && text.back() == '\n')
+        text.remove_suffix(1);
+    uint64_t version = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+        return fail(EINVAL, where + " is corrupt: expected one decimal version number");
+    return version;
+}
+
+Result<void> RollbackState::check(uint64_t version) const {
+    auto floor = highest_accepted();
+    if (!floor)
+        return std::unexpected(floor.error());
+    if (version < *floor)
+        return fail(EKEYREJECTED, "manifest version " + std::to_string(version) +
+                                      " is older than the highest accepted version " + std::to_string(*floor) +
+                                      " (rollback refused; an admin may allow it with "
+                                      "'bpfwardenctl allow-downgrade " + std::to_string(version) + "')");
+    return {};
+}
+
+Result<void> RollbackState::accept(uint64_t version) const {
+    auto floor = highest_accepted();
+    if (!floor)
+        return std::unexpected(floor.error());
+    if (version <= *floor)
+        return {};
+    return store(version);
+}
+
+Result<void> RollbackState::allow_downgrade_to(uint64_t version) const { return store(version); }
+
+Result<void> RollbackState::store(uint64_t version) const {
+    std::error_code ec;
+    std::filesystem::create_directories(file_.parent_path(), ec);
+    if (ec)
+        return fail(ec.value(), "create state directory '" + file_.parent_path().string() + "'");
+    std::filesystem::path staging = file_;
+    staging += ".new";
+    UniqueFd fd(open(staging.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd)
+        return fail_errno("write rollback state '" + staging.string() + "'");
+    std::string text = std::to_string(version) + "\n";
+    if (fchmod(fd.get(), 0600) != 0 || write(fd.get(), text.data(), text.size()) != ssize_t(text.size()) ||
+        fsync(fd.get()) != 0)
+        return fail_errno("write rollback state '" + staging.string() + "'");
+    fd.reset();
+    if (rename(staging.c_str(), file_.c_str()) != 0)
+        return fail_errno("replace rollback state '" + file_.string() + "'");
+    return {};
+}
+
+}  // namespace bpfwarden
