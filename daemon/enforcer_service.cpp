@@ -1,5 +1,7 @@
 #include "enforcer_service.h"
 
+#include <algorithm>
+
 #include "event.h"
 #include "log.h"
 #include "policy.h"
@@ -57,8 +59,18 @@ void EnforcerService::set_up_objects(const VerifiedImageSet& images) {
     }
 }
 
+ImplicitRules EnforcerService::current_implicit_rules() const {
+    ImplicitRules implicit = implicit_rules(options_.service);
+    bool listed = std::any_of(implicit.allow.begin(), implicit.allow.end(), [&](const ImplicitAllow& allow) {
+        return allow.exe.dev == self_allow_.exe.dev && allow.exe.ino == self_allow_.exe.ino;
+    });
+    if (!listed)
+        implicit.allow.push_back(self_allow_);
+    return implicit;
+}
+
 Result<void> EnforcerService::apply(const CompiledPolicy& policy) {
-    if (auto applied = policy_maps_->apply(policy, implicit_allow_); !applied)
+    if (auto applied = policy_maps_->apply(desired_maps(policy, current_implicit_rules())); !applied)
         return applied;
     policy_ = policy;
     return {};
@@ -76,10 +88,12 @@ Result<void> EnforcerService::start() {
     auto self = executable_identity();
     if (!self)
         return std::unexpected(self.error().wrap("allowlist own executable"));
-    implicit_allow_ = {ImplicitAllow{*self, kSelfRuleId}};
+    self_allow_ = ImplicitAllow{*self, kSelfRuleId};
+    if (auto canary = ensure_canary(options_.service.canary); !canary)
+        return std::unexpected(canary.error());
     // A pinned bpf() guard from an earlier run (perhaps of an older binary)
     // must let this executable load whatever is missing.
-    if (auto allowed = allow_implicit_in_pinned_guard(pins_, implicit_allow_); !allowed)
+    if (auto allowed = allow_implicit_in_pinned_guard(pins_, {self_allow_}); !allowed)
         return std::unexpected(allowed.error().wrap("allowlist own executable"));
 
     decide_mode(*images);

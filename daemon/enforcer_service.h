@@ -22,6 +22,7 @@ namespace bpfwarden {
 struct EnforcerOptions {
     std::filesystem::path policy_dir;
     ImageTrust trust;  // where the signed images, trusted keys and rollback state are
+    ServiceIdentity service;  // bpfwarden's executables and canary: implicit policy entries
     std::filesystem::path pin_root = PinLayout::kDefaultRoot;
     bool audit_only = false;  // never try BPF LSM
     bool json_events = false;
@@ -64,6 +65,7 @@ private:
     void decide_mode(const VerifiedImageSet& images);
     void set_up_objects(const VerifiedImageSet& images);
     Result<void> apply(const CompiledPolicy& policy);
+    ImplicitRules current_implicit_rules() const;
 
     EnforcerOptions options_;
     PinLayout pins_;
@@ -73,7 +75,7 @@ private:
     std::vector<ObjectState> objects_;
     std::optional<PolicyMaps> policy_maps_;
     CompiledPolicy policy_;
-    std::vector<ImplicitAllow> implicit_allow_;
+    ImplicitAllow self_allow_{};
     RateLimiter log_limiter_{200, std::chrono::seconds(1)};
 };
 

@@ -35,6 +35,9 @@ Options:
   --image-dir DIR      signed BPF images (*.bpf.o, manifest, manifest.sig) [default: %s]
   --keys-dir DIR       trusted public keys [default: %s]
   --state-dir DIR      anti-rollback state [default: %s]
+  --daemon-exe FILE    bpfwardend as installed (allowlisted for bpf()) [default: %s]
+  --watchdog-exe FILE  bpfwarden-watchdog (allowlisted for bpf()) [default: %s]
+  --canary FILE        the watchdog's canary, always denied [default: %s]
   --pin-root DIR       bpffs directory for pins [default: /sys/fs/bpf/bpfwarden]
   --audit-only         do not try BPF LSM; run the tracepoint audit only
   --json               log events as JSON objects instead of text
@@ -78,13 +81,16 @@ unsigned parse_number(const char* option, const char* text, unsigned max) {
 }
 
 CommandLine parse_args(int argc, char** argv) {
-    enum { kPolicyDir = 256, kImageDir, kKeysDir, kStateDir, kPinRoot, kAuditOnly, kJson, kRateLimit, kStats, kExitAfter, kUnpin,
+    enum { kPolicyDir = 256, kImageDir, kKeysDir, kStateDir, kDaemonExe, kWatchdogExe, kCanary, kPinRoot, kAuditOnly, kJson, kRateLimit, kStats, kExitAfter, kUnpin,
            kLogTarget, kVersion };
     static const option options[] = {
         {"policy-dir", required_argument, nullptr, kPolicyDir},
         {"image-dir", required_argument, nullptr, kImageDir},
         {"keys-dir", required_argument, nullptr, kKeysDir},
         {"state-dir", required_argument, nullptr, kStateDir},
+        {"daemon-exe", required_argument, nullptr, kDaemonExe},
+        {"watchdog-exe", required_argument, nullptr, kWatchdogExe},
+        {"canary", required_argument, nullptr, kCanary},
         {"pin-root", required_argument, nullptr, kPinRoot},
         {"audit-only", no_argument, nullptr, kAuditOnly},
         {"json", no_argument, nullptr, kJson},
@@ -103,6 +109,7 @@ CommandLine parse_args(int argc, char** argv) {
     cmd.enforcer.trust.image_dir = BPFWARDEN_DEFAULT_IMAGE_DIR;
     cmd.enforcer.trust.keys_dir = BPFWARDEN_DEFAULT_KEYS_DIR;
     cmd.enforcer.trust.state_dir = BPFWARDEN_DEFAULT_STATE_DIR;
+    cmd.enforcer.service = {BPFWARDEN_DEFAULT_DAEMON_EXE, BPFWARDEN_DEFAULT_WATCHDOG_EXE, BPFWARDEN_DEFAULT_CANARY};
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "hv", options, nullptr)) != -1;) {
         switch (c) {
@@ -110,6 +117,9 @@ CommandLine parse_args(int argc, char** argv) {
         case kImageDir: cmd.enforcer.trust.image_dir = optarg; break;
         case kKeysDir: cmd.enforcer.trust.keys_dir = optarg; break;
         case kStateDir: cmd.enforcer.trust.state_dir = optarg; break;
+        case kDaemonExe: cmd.enforcer.service.daemon_exe = optarg; break;
+        case kWatchdogExe: cmd.enforcer.service.watchdog_exe = optarg; break;
+        case kCanary: cmd.enforcer.service.canary = optarg; break;
         case kPinRoot: cmd.enforcer.pin_root = optarg; break;
         case kAuditOnly: cmd.enforcer.audit_only = true; break;
         case kJson: cmd.enforcer.json_events = true; break;
@@ -127,7 +137,8 @@ CommandLine parse_args(int argc, char** argv) {
         }
         case 'v': cmd.verbose = true; break;
         case 'h': printf(kUsage, BPFWARDEN_DEFAULT_POLICY_DIR, BPFWARDEN_DEFAULT_IMAGE_DIR, BPFWARDEN_DEFAULT_KEYS_DIR,
-                          BPFWARDEN_DEFAULT_STATE_DIR); exit(0);
+                          BPFWARDEN_DEFAULT_STATE_DIR, BPFWARDEN_DEFAULT_DAEMON_EXE, BPFWARDEN_DEFAULT_WATCHDOG_EXE,
+                          BPFWARDEN_DEFAULT_CANARY); exit(0);
         case kVersion: printf("bpfwardend %s\n", BPFWARDEN_VERSION); exit(0);
         case ':': usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
         default: usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
@@ -145,7 +156,8 @@ void report_setup(const EnforcerService& service) {
         log_info("images: signed image-set version " + std::to_string(service.image_set_version()) + " verified");
     log_notice(std::string("mode: ") + std::string(to_string(service.mode())) + " (" + service.mode_reason() + ")");
     for (const auto& state : service.objects()) {
-        std::string what = std::string(state.spec->program) + " on " + state.spec->hook + ": ";
+        std::string what = state.spec->program ? std::string(state.spec->program) + " on " + state.spec->hook + ": "
+                                               : std::string(state.spec->hook) + ": ";
         switch (state.origin) {
         case ObjectState::Origin::Loaded: log_info(what + "loaded and pinned"); break;
         case ObjectState::Origin::Adopted: log_info(what + "adopted existing pin"); break;

@@ -14,10 +14,12 @@
 #include "exec_audit.skel.h"
 #include "exec_guard.skel.h"
 #include "file_guard.skel.h"
+#include "policy_maps.skel.h"
 #include "skeleton.h"
 
 namespace bpfwarden {
 
+BPFWARDEN_SKELETON_TRAITS(policy_maps);
 BPFWARDEN_SKELETON_TRAITS(file_guard);
 BPFWARDEN_SKELETON_TRAITS(exec_guard);
 BPFWARDEN_SKELETON_TRAITS(bpf_guard);
@@ -94,18 +96,23 @@ Result<void> load_with(const ObjectSpec& spec, const BpfImage& image, const PinL
     auto skel = Skeleton<Skel>::open(image);
     if (!skel)
         return std::unexpected(skel.error());
-    (*skel)->rodata->rate_limit_burst = config.rate_limit_burst;
-    (*skel)->rodata->rate_limit_window_ns = config.rate_limit_window_ns;
+    if constexpr (requires { (*skel)->rodata->rate_limit_burst; }) {
+        (*skel)->rodata->rate_limit_burst = config.rate_limit_burst;
+        (*skel)->rodata->rate_limit_window_ns = config.rate_limit_window_ns;
+    }
     if (auto reused = reuse_pinned_maps(skel->object(), pins); !reused)
         return reused;
-    if (auto loaded = skel->load(std::string(spec.program) + " (" + spec.hook + ")"); !loaded)
+    if (auto loaded = skel->load(std::string(spec.program ? spec.program : spec.name) + " (" + spec.hook + ")"); !loaded)
         return loaded;
     if (auto pinned = pin_maps(skel->object(), spec, pins); !pinned)
         return pinned;
+    if (!spec.program)
+        return {};
     return attach_and_pin(skel->object(), spec, pins);
 }
 
 constexpr std::array kObjects = {
+    ObjectSpec{"policy_maps", nullptr, "policy maps", ObjectRole::Store, load_with<policy_maps>},
     ObjectSpec{"bpf_audit", "bw_tp_bpf", "tracepoint/syscalls/sys_enter_bpf", ObjectRole::Audit, load_with<bpf_audit>},
     ObjectSpec{"exec_audit", "bw_tp_exec", "tracepoint/sched/sched_process_exec", ObjectRole::Audit, load_with<exec_audit>},
     ObjectSpec{"file_guard", "bw_file_open", "lsm/file_open", ObjectRole::Enforcement, load_with<file_guard>},
@@ -118,7 +125,12 @@ constexpr std::array kObjects = {
 std::span<const ObjectSpec> managed_objects() { return kObjects; }
 
 bool is_pinned(const ObjectSpec& spec, const PinLayout& pins) {
-    return PinLayout::open_pin(pins.link_pin(spec.program)).has_value();
+    if (spec.program)
+        return PinLayout::open_pin(pins.link_pin(spec.program)).has_value();
+    for (const char* map : {kFileRulesMap, kExecRulesMap, kBpfAllowMap, kBpfPolicyMap})
+        if (!PinLayout::open_pin(pins.map_pin(map)))
+            return false;
+    return true;
 }
 
 Result<void> load_attach_pin(const ObjectSpec& spec, const BpfImage& image, const PinLayout& pins,

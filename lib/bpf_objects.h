@@ -19,6 +19,7 @@
 namespace bpfwarden {
 
 enum class ObjectRole {
+    Store,        // maps only (the policy store): loaded on every kernel, first
     Enforcement,  // BPF LSM: needs a kernel that runs LSM programs
     Audit,        // tracepoints: usable everywhere
 };
@@ -30,14 +31,14 @@ using ObjectLoader = Result<void> (*)(const ObjectSpec&, const BpfImage&, const 
 
 struct ObjectSpec {
     const char* name;     // image and skeleton name: <name>.bpf.o
-    const char* program;  // the one program in the object; also its link pin name
+    const char* program;  // the one program in the object, also its link pin name; nullptr for Store
     const char* hook;     // what it attaches to, for people: "lsm/file_open"
     ObjectRole role;
     ObjectLoader load;    // the skeleton-typed loader behind load_attach_pin()
 };
 
-// Every object the daemon manages, in load order (audit first: it reports
-// what happens while enforcement is being set up).
+// Every object the daemon manages, in load order: the policy store, then
+// audit (it reports what happens while enforcement is set up), then LSM.
 std::span<const ObjectSpec> managed_objects();
 
 // Maps every object declares and all of them share once loaded.
@@ -61,7 +62,8 @@ struct LoadConfig {
 Result<void> load_attach_pin(const ObjectSpec& spec, const BpfImage& image, const PinLayout& pins,
                              const LoadConfig& config);
 
-// True when the object's link pin exists (an earlier run left it enforcing).
+// True when the object's link pin exists (an earlier run left it enforcing),
+// or, for the store, when its maps are pinned.
 bool is_pinned(const ObjectSpec& spec, const PinLayout& pins);
 
 }  // namespace bpfwarden

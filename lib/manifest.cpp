@@ -297,8 +297,9 @@ std::string count_problem(std::string_view image, const char* what, size_t max) 
     return "image " + quote(image) + " lists more than " + std::to_string(max) + " " + what;
 }
 
-std::string no_programs_problem(std::string_view image) {
-    return "image " + quote(image) + " lists no programs: every image has at least one 'program' line";
+// A maps-only image (the policy store) is fine; an image declaring nothing is not.
+std::string empty_image_problem(std::string_view image) {
+    return "image " + quote(image) + " lists no programs and no maps: every image has at least one 'program' or 'map' line";
 }
 
 // ---------------------------------------------------------------- parser
@@ -485,9 +486,10 @@ private:
     // Checks that need the whole block of the current image; reported on
     // the image's own line.
     Problem finish_image() {
-        if (!manifest_.images.empty() && manifest_.images.back().programs.empty()) {
+        if (!manifest_.images.empty() && manifest_.images.back().programs.empty() &&
+            manifest_.images.back().maps.empty()) {
             problem_line_ = image_line_;
-            return no_programs_problem(manifest_.images.back().name);
+            return empty_image_problem(manifest_.images.back().name);
         }
         return std::nullopt;
     }
@@ -585,8 +587,8 @@ Result<void> validate_manifest(const Manifest& manifest) {
             return invalid(*problem);
         if (Problem problem = sha256_problem(image.name, image.sha256))
             return invalid(*problem);
-        if (image.programs.empty())
-            return invalid(no_programs_problem(image.name));
+        if (image.programs.empty() && image.maps.empty())
+            return invalid(empty_image_problem(image.name));
 
         for (const NameKind kind : {NameKind::program, NameKind::map}) {
             const bool is_program = kind == NameKind::program;

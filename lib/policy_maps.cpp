@@ -1,7 +1,9 @@
 #include "policy_maps.h"
 
 #include <bpf/bpf.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <map>
@@ -12,12 +14,6 @@
 namespace bpfwarden {
 namespace {
 
-struct KeyLess {
-    bool operator()(const bw_inode_key& a, const bw_inode_key& b) const {
-        return std::tie(a.dev, a.ino) < std::tie(b.dev, b.ino);
-    }
-};
-
 Result<UniqueFd> open_optional(const PinLayout& pins, const char* map) {
     auto fd = PinLayout::open_pin(pins.map_pin(map));
     if (!fd && fd.error().errnum() == ENOENT)
@@ -26,7 +22,7 @@ Result<UniqueFd> open_optional(const PinLayout& pins, const char* map) {
 }
 
 template <typename Value>
-Result<void> sync_hash_map(int fd, const char* name, const std::map<bw_inode_key, Value, KeyLess>& desired) {
+Result<void> sync_hash_map(int fd, const char* name, const std::map<bw_inode_key, Value, InodeKeyLess>& desired) {
     for (const auto& [key, value] : desired)
         if (int err = bpf_map_update_elem(fd, &key, &value, BPF_ANY); err)
             return std::unexpected(Error::from_libbpf(err, std::string("update policy map '") + name + "'"));
@@ -46,14 +42,49 @@ Result<void> sync_hash_map(int fd, const char* name, const std::map<bw_inode_key
     return {};
 }
 
-std::map<bw_inode_key, bw_rule, KeyLess> rule_map(const std::vector<CompiledEntry>& entries) {
-    std::map<bw_inode_key, bw_rule, KeyLess> out;
-    for (const auto& entry : entries)
-        out[entry.key] = entry.value;
-    return out;
+}  // namespace
+
+ImplicitRules implicit_rules(const ServiceIdentity& service) {
+    ImplicitRules rules;
+    if (auto daemon = executable_identity(service.daemon_exe.c_str()))
+        rules.allow.push_back({*daemon, kSelfRuleId});
+    if (auto watchdog = executable_identity(service.watchdog_exe.c_str()))
+        rules.allow.push_back({*watchdog, kWatchdogRuleId});
+    if (auto canary = executable_identity(service.canary.c_str()))
+        rules.file_deny.push_back({*canary, bw_rule{BW_ACTION_DENY, kCanaryRuleId}});
+    return rules;
 }
 
-}  // namespace
+Result<void> ensure_canary(const std::filesystem::path& canary) {
+    std::error_code ec;
+    if (std::filesystem::exists(canary, ec))
+        return {};
+    if (mkdir(canary.parent_path().c_str(), 0700) != 0 && errno != EEXIST)
+        return fail_errno("create canary directory '" + canary.parent_path().string() + "'");
+    UniqueFd fd(::open(canary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd && errno != EEXIST)
+        return fail_errno("create canary '" + canary.string() + "'");
+    static constexpr char kText[] = "bpfwarden canary: opening this file must fail with EPERM\n";
+    if (fd && write(fd.get(), kText, sizeof(kText) - 1) < 0)
+        return fail_errno("write canary '" + canary.string() + "'");
+    return {};
+}
+
+DesiredMaps desired_maps(const CompiledPolicy& policy, const ImplicitRules& implicit) {
+    DesiredMaps desired;
+    for (const auto& entry : policy.file_rules)
+        desired.file_rules[entry.key] = entry.value;
+    for (const auto& entry : implicit.file_deny)
+        desired.file_rules[entry.key] = entry.value;
+    for (const auto& entry : policy.exec_rules)
+        desired.exec_rules[entry.key] = entry.value;
+    for (const auto& [key, value] : policy.bpf_allow)
+        desired.bpf_allow[key] = value;
+    for (const auto& extra : implicit.allow)
+        desired.bpf_allow[extra.exe] = bw_bpf_allow{extra.rule_id, 0};
+    desired.bpf_policy = policy.bpf_policy;
+    return desired;
+}
 
 Result<PolicyMaps> PolicyMaps::open(const PinLayout& pins) {
     PolicyMaps maps;
@@ -71,25 +102,19 @@ Result<PolicyMaps> PolicyMaps::open(const PinLayout& pins) {
     return maps;
 }
 
-Result<void> PolicyMaps::apply(const CompiledPolicy& policy, const std::vector<ImplicitAllow>& implicit) const {
+Result<void> PolicyMaps::apply(const DesiredMaps& desired) const {
     if (file_rules_)
-        if (auto synced = sync_hash_map(file_rules_.get(), kFileRulesMap, rule_map(policy.file_rules)); !synced)
+        if (auto synced = sync_hash_map(file_rules_.get(), kFileRulesMap, desired.file_rules); !synced)
             return synced;
     if (exec_rules_)
-        if (auto synced = sync_hash_map(exec_rules_.get(), kExecRulesMap, rule_map(policy.exec_rules)); !synced)
+        if (auto synced = sync_hash_map(exec_rules_.get(), kExecRulesMap, desired.exec_rules); !synced)
             return synced;
-    if (bpf_allow_) {
-        std::map<bw_inode_key, bw_bpf_allow, KeyLess> allow;
-        for (const auto& [key, value] : policy.bpf_allow)
-            allow[key] = value;
-        for (const auto& extra : implicit)
-            allow[extra.exe] = bw_bpf_allow{extra.rule_id, 0};
-        if (auto synced = sync_hash_map(bpf_allow_.get(), kBpfAllowMap, allow); !synced)
+    if (bpf_allow_)
+        if (auto synced = sync_hash_map(bpf_allow_.get(), kBpfAllowMap, desired.bpf_allow); !synced)
             return synced;
-    }
     if (bpf_policy_) {
         uint32_t zero = 0;
-        if (int err = bpf_map_update_elem(bpf_policy_.get(), &zero, &policy.bpf_policy, BPF_ANY); err)
+        if (int err = bpf_map_update_elem(bpf_policy_.get(), &zero, &desired.bpf_policy, BPF_ANY); err)
             return std::unexpected(Error::from_libbpf(err, std::string("update policy map '") + kBpfPolicyMap + "'"));
     }
     return {};

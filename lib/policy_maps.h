@@ -1,4 +1,5 @@
-// Writes a compiled policy into the pinned policy maps.
+// Writes a compiled policy into the pinned policy maps, and says what their
+// exact contents must be (the watchdog compares digests against that).
 //
 // Each hash map is brought to exactly the desired contents: entries that
 // stay are overwritten in place (never deleted and re-added), new ones are
@@ -7,7 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <map>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "bpfwarden/abi.h"
@@ -18,22 +22,61 @@
 
 namespace bpfwarden {
 
-// What the daemon allowlists besides the policy: itself (and, later, the watchdog).
+// Rule ids of the entries bpfwarden adds on its own (kSelfRuleId: the daemon).
+inline constexpr uint32_t kWatchdogRuleId = 0xFFFFFFFE;
+inline constexpr uint32_t kCanaryRuleId = 0xFFFFFFFD;
+
+// bpfwarden's own executables may always use bpf(); the watchdog's canary
+// file is always denied. Both processes derive the same entries from the
+// same paths, so they agree on what the maps must hold.
+struct ServiceIdentity {
+    std::filesystem::path daemon_exe;
+    std::filesystem::path watchdog_exe;
+    std::filesystem::path canary;
+};
+
 struct ImplicitAllow {
     bw_inode_key exe;
     uint32_t rule_id;
 };
 
+struct ImplicitRules {
+    std::vector<ImplicitAllow> allow;
+    std::vector<CompiledEntry> file_deny;
+};
+
+// Paths that do not exist are left out (an uninstalled watchdog, say).
+ImplicitRules implicit_rules(const ServiceIdentity& service);
+
+// Creates the canary file (and its directory, 0700) if missing.
+Result<void> ensure_canary(const std::filesystem::path& canary);
+
+struct InodeKeyLess {
+    bool operator()(const bw_inode_key& a, const bw_inode_key& b) const {
+        return std::tie(a.dev, a.ino) < std::tie(b.dev, b.ino);
+    }
+};
+
+// The exact contents every policy map must have.
+struct DesiredMaps {
+    std::map<bw_inode_key, bw_rule, InodeKeyLess> file_rules, exec_rules;
+    std::map<bw_inode_key, bw_bpf_allow, InodeKeyLess> bpf_allow;
+    bw_bpf_policy bpf_policy{};
+};
+
+DesiredMaps desired_maps(const CompiledPolicy& policy, const ImplicitRules& implicit);
+
 class PolicyMaps {
 public:
-    // Opens the pinned policy maps; those of objects not loaded (audit-only
-    // mode) are absent and skipped when applying.
     static Result<PolicyMaps> open(const PinLayout& pins);
 
-    bool has_enforcement_maps() const { return bool(file_rules_); }
-
     // Allowlist entries go in before the bpf() policy that relies on them.
-    Result<void> apply(const CompiledPolicy& policy, const std::vector<ImplicitAllow>& implicit) const;
+    Result<void> apply(const DesiredMaps& desired) const;
+
+    int file_rules_fd() const { return file_rules_.get(); }
+    int exec_rules_fd() const { return exec_rules_.get(); }
+    int bpf_allow_fd() const { return bpf_allow_.get(); }
+    int bpf_policy_fd() const { return bpf_policy_.get(); }
 
 private:
     UniqueFd file_rules_, exec_rules_, bpf_allow_, bpf_policy_;

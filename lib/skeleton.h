@@ -49,6 +49,9 @@ public:
     Skel* get() const { return skel_.get(); }
     bpf_object* object() const { return skel_->obj; }
 
+    // Hands ownership to the caller (who destroys it with <name>__destroy).
+    Skel* release() { return skel_.release(); }
+
     Result<void> load(const std::string& what) {
         if (int err = SkeletonTraits<Skel>::load(skel_.get()); err)
             return std::unexpected(Error::from_libbpf(err, "load " + what));

@@ -55,10 +55,9 @@ Result<void> check_owner_and_mode(const struct stat& st, const std::string& wher
         return fail(EPERM, where + " is owned by uid " + std::to_string(st.st_uid) + ", not by " +
                                (rules.required_owner == 0 ? "root" : "uid " + std::to_string(rules.required_owner)) +
                                ": run 'chown " + owner_name(rules.required_owner) + " " + path.string() + "'");
-    const bool group = st.st_mode & S_IWGRP;
     const bool world = st.st_mode & S_IWOTH;
-    if (group || world) {
-        const char* who = group && world ? "group- and world-writable" : group ? "group-writable" : "world-writable";
+    if (world || (st.st_mode & S_IWGRP)) {
+        const char* who = world ? "world-writable" : "group-writable";  // the mode tells the rest
         return fail(EPERM, where + " is " + who + " (mode " + octal_mode(st.st_mode) + "): run 'chmod go-w " +
                                path.string() + "'");
     }
@@ -304,7 +303,8 @@ Result<const TrustedKey*> TrustedKeys::verify(std::span<const unsigned char> dat
     std::string names;
     for (const auto& key : keys_)
         names += (names.empty() ? "" : ", ") + key.name;
-    const std::string key_count = keys_.size() == 1 ? "the trusted key" : "any of the " + std::to_string(keys_.size()) + " trusted keys";
+    const std::string key_count =
+        keys_.size() == 1 ? "the trusted key" : "any of the " + std::to_string(keys_.size()) + " trusted keys";
 
     if (signature.empty())
         return fail(EBADMSG, "signature is empty (0 bytes)");

@@ -5,23 +5,10 @@
  * audit mode, reported).
  */
 #include "bpfwarden/emit.bpf.h"
+#include "bpfwarden/policy_maps.bpf.h"
 #include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct bw_inode_key);
-	__type(value, struct bw_bpf_allow);
-} bpf_allow_exe SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct bw_bpf_policy);
-} bpf_policy SEC(".maps");
 
 /*
  * security_bpf() is (cmd, attr, size) on 6.1 and gained a fourth argument,

@@ -1,16 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* lsm/bprm_check_security: deny or audit execution of binaries named by (device, inode). */
 #include "bpfwarden/emit.bpf.h"
+#include "bpfwarden/policy_maps.bpf.h"
 #include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct bw_inode_key);
-	__type(value, struct bw_rule);
-} exec_rules SEC(".maps");
 
 SEC("lsm/bprm_check_security")
 int BPF_PROG(bw_bprm_check, struct linux_binprm *bprm, int ret)

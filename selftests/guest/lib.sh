@@ -7,10 +7,12 @@
 set -u
 BW_TRY="$BW_BUILD/selftests/bw-try"
 BW_DAEMON="$BW_BUILD/daemon/bpfwardend"
+BW_WATCHDOG="$BW_BUILD/watchdog/bpfwarden-watchdog"
 BW_IMAGES="$BW_BUILD/bpf/images"
 BW_PINS=/sys/fs/bpf/bpfwarden
 BW_KEYS="$BW_BUILD/keys/trusted"   # the build's development signing key
 BW_STATE=${BW_STATE:-/run/bpfwarden-selftest-state}
+BW_CANARY=${BW_CANARY:-/run/bpfwarden-selftest-state/canary}
 passed=0
 failed=0
 DAEMON_PID=""
@@ -52,6 +54,7 @@ start_daemon() {
   local log=$1
   shift
   "$BW_DAEMON" --image-dir "$BW_IMAGES" --keys-dir "$BW_KEYS" --state-dir "$BW_STATE" \
+    --daemon-exe "$BW_DAEMON" --watchdog-exe "$BW_WATCHDOG" --canary "$BW_CANARY" \
     --log-target stderr --stats-interval 0 "$@" >"$log" 2>&1 &
   DAEMON_PID=$!
   if ! wait_for_log "$log" "ready: logging events|error|failed" 120; then

@@ -11,6 +11,7 @@ BW_OUT="$BW_BUILD/tests/host-out"
 BW_PINS=/sys/fs/bpf/bpfwarden-hosttest-$$
 work=$(mktemp -d /tmp/bpfwarden-hosttest.XXXXXX)
 BW_STATE="$work/state"
+BW_CANARY="$work/canary"
 rm -rf "$BW_OUT"
 mkdir -p "$BW_OUT" "$work/policy.d"
 cleanup() {

@@ -72,7 +72,7 @@ std::string q(const fs::path& path) { return "'" + path.string() + "'"; }
 
 // Exit status of a shell command; its output goes nowhere.
 int run(const std::string& command) {
-    int status = std::system((command + " >/dev/null 2>&1 </dev/null").c_str());
+    int status = std::system(("(" + command + ") >/dev/null 2>&1 </dev/null").c_str());
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -341,7 +341,7 @@ TEST(SignatureSign, GarbageIsNotAPrivateKey) {
 
 TEST(SignatureSign, PassphraseProtectedKeyIsRefusedWithoutPrompting) {
     if (!have_openssl_cli())
-        GTEST_SKIP() << "needs /usr/bin/openssl";
+        GTEST_FAIL() << "needs /usr/bin/openssl: run scripts/install-deps.sh";
     TempDir dir;
     ASSERT_EQ(run("openssl genpkey -algorithm ed25519 -aes256 -pass pass:secret -out " + q(dir / "locked.key")), 0);
     auto signature = sign_file_bytes(dir / "locked.key", kManifest);
@@ -351,7 +351,7 @@ TEST(SignatureSign, PassphraseProtectedKeyIsRefusedWithoutPrompting) {
 
 TEST(SignatureSign, RefusesKeysTheVerifierWouldRefuse) {
     if (!have_openssl_cli())
-        GTEST_SKIP() << "needs /usr/bin/openssl";
+        GTEST_FAIL() << "needs /usr/bin/openssl: run scripts/install-deps.sh";
     TempDir dir;
     ASSERT_EQ(run("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out " + q(dir / "weak.key")), 0);
     auto weak = sign_file_bytes(dir / "weak.key", kManifest);
@@ -367,7 +367,7 @@ class SignatureInterop : public SignatureVerify {
 protected:
     void SetUp() override {
         if (!have_openssl_cli())
-            GTEST_SKIP() << "needs /usr/bin/openssl";
+            GTEST_FAIL() << "needs /usr/bin/openssl: run scripts/install-deps.sh";
         SignatureVerify::SetUp();
         write_file(manifest(), kManifest);
     }

@@ -97,4 +97,14 @@ struct bw_event {
 	char path[BW_PATH_LEN]; /* exec: filename as passed; file open: dentry name */
 };
 
+/*
+ * The watchdog's own notification: a bpf() command that may have changed
+ * bpfwarden's objects completed successfully in some other process.
+ */
+struct bw_tamper_event {
+	__u32 tgid;
+	__u32 cmd;   /* enum bpf_cmd */
+	char comm[BW_COMM_LEN];
+};
+
 #endif /* BPFWARDEN_ABI_H */

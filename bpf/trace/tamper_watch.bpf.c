@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The watchdog's tripwire: when a bpf() command that can detach a link, swap
+ * a pin or change a map completes successfully in any process but the
+ * watchdog, notify it so it verifies at once instead of at the next interval.
+ * Owned by the watchdog process (never pinned): if it is removed, the
+ * interval check still runs.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "bpfwarden/abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u64 watched_cmds = 0; /* bit (1 << cmd) */
+const volatile __u32 watchdog_tgid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024);
+} tamper_events SEC(".maps");
+
+/* Commands entered but not yet returned, by thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u32);
+} in_flight SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_bpf")
+int bw_tw_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 cmd = (__u32)ctx->args[0];
+
+	if (cmd >= 64 || !(watched_cmds & (1ULL << cmd)) || (pid_tgid >> 32) == watchdog_tgid)
+		return 0;
+	bpf_map_update_elem(&in_flight, &pid_tgid, &cmd, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_bpf")
+int bw_tw_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct bw_tamper_event *event;
+	__u32 *cmd = bpf_map_lookup_elem(&in_flight, &pid_tgid);
+	__u32 entered;
+
+	if (!cmd)
+		return 0;
+	entered = *cmd;
+	bpf_map_delete_elem(&in_flight, &pid_tgid);
+	if (ctx->ret < 0)
+		return 0; /* refused: nothing changed */
+	event = bpf_ringbuf_reserve(&tamper_events, sizeof(*event), 0);
+	if (!event)
+		return 0; /* the interval check still catches it */
+	event->tgid = pid_tgid >> 32;
+	event->cmd = entered;
+	bpf_get_current_comm(event->comm, sizeof(event->comm));
+	bpf_ringbuf_submit(event, 0);
+	return 0;
+}

@@ -1,0 +1,135 @@
+#!/bin/bash
+# bpfwarden-watchdog on this machine's kernel (root, tracepoint programs and
+# the policy store): every tamper kind is detected by event (the interval is
+# set to a minute, so only event-driven detection can pass the time limits)
+# and healed, with and without the daemon; a tampered image on disk at heal
+# time is refused and the current programs stay.
+#   watchdog_host_test.sh BUILD_DIR SOURCE_DIR
+BW_BUILD=$1
+BW_SRC=$2
+BW_OUT="$BW_BUILD/tests/watchdog-out"
+. "$BW_SRC/selftests/guest/lib.sh"
+BW_PINS=/sys/fs/bpf/bpfwarden-wdtest-$$
+work=$(mktemp -d /tmp/bpfwarden-wdtest.XXXXXX)
+BW_STATE="$work/state"
+BW_CANARY="$work/canary"
+WATCHDOG_PID=""
+rm -rf "$BW_OUT"
+mkdir -p "$BW_OUT" "$work/policy.d"
+cleanup() {
+  [ -n "$WATCHDOG_PID" ] && kill -TERM "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
+  stop_daemon
+  "$BW_DAEMON" --unpin --pin-root "$BW_PINS" --log-target stderr >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo secret >"$work/secret"
+cat >"$work/policy.d/50-test.toml" <<TOML
+[[file]]
+path = "$work/secret"
+action = "deny"
+TOML
+cp -r "$BW_IMAGES" "$work/images"
+common=(--policy-dir "$work/policy.d" --image-dir "$work/images" --keys-dir "$BW_KEYS" --state-dir "$BW_STATE"
+        --pin-root "$BW_PINS" --daemon-exe "$BW_DAEMON" --watchdog-exe "$BW_WATCHDOG" --canary "$BW_CANARY")
+BW_IMAGES="$work/images"
+
+start_daemon "$BW_OUT/daemon.log" --policy-dir "$work/policy.d" --pin-root "$BW_PINS" || fail daemon_start "see $BW_OUT/daemon.log"
+
+wlog="$BW_OUT/watchdog.log"
+"$BW_WATCHDOG" "${common[@]}" --interval-ms 60000 --status-file "$work/status.json" --log-target stderr >"$wlog" 2>&1 &
+WATCHDOG_PID=$!
+expect_log watchdog_ready "$wlog" "ready: checking every 60000 ms"
+expect_log watchdog_healthy_at_start "$wlog" "bpfwarden-watchdog: healthy"
+grep -q '"healthy":true' "$work/status.json" && pass status_file_reports_healthy || fail status_file_reports_healthy "$(cat "$work/status.json")"
+
+heals() { grep -c "heal: " "$wlog"; }
+# expect_heal NAME PATTERN: a new heal line matching PATTERN within 3 s (the interval is 60 s).
+expect_heal() {
+  local name=$1 pattern=$2 before=$3 waited=0
+  while [ "$waited" -lt 30 ]; do
+    if [ "$(heals)" -gt "$before" ] && tail -n +1 "$wlog" | grep "heal: " | tail -n 1 | grep -qE -- "$pattern"; then
+      pass "$name"
+      return
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  fail "$name" "no heal matching /$pattern/ within 3 s; last lines: $(tail -n 3 "$wlog")"
+}
+# expect_link_ok PROGRAM: the pin holds an attached link to the program of that name.
+expect_link_ok() {
+  local program=$1 name=$2 prog_id
+  prog_id=$(bpftool link show pinned "$BW_PINS/links/$program" 2>/dev/null | sed -n 's/.* prog \([0-9]*\).*/\1/p')
+  if [ -n "$prog_id" ] && bpftool prog show id "$prog_id" | grep -q "name $program"; then pass "$name"
+  else fail "$name" "link pin holds prog '${prog_id:-none}': $(bpftool link show pinned "$BW_PINS/links/$program" 2>&1)"; fi
+}
+
+# 1. Delete a pin.
+n=$(heals); rm "$BW_PINS/links/bw_tp_exec"
+expect_heal deleted_pin_healed_by_event "bw_tp_exec on .*: pin-missing.*pin directory changed.*re-pinned the held link of bw_tp_exec" "$n"
+expect_link_ok bw_tp_exec deleted_pin_restored
+
+# 2. Replace the program behind a pin (another of our links renamed over it).
+n=$(heals); mv "$BW_PINS/links/bw_tp_bpf" "$BW_PINS/links/bw_tp_exec"
+expect_heal replaced_program_healed "bw_tp_exec on .*: wrong-program.*re-pinned the held link of bw_tp_bpf, re-pinned the held link of bw_tp_exec" "$n"
+expect_link_ok bw_tp_exec replaced_program_restored
+expect_link_ok bw_tp_bpf moved_away_pin_restored
+
+# 3. Corrupt a policy map entry (the bpf() guard's policy: mode switched off).
+n=$(heals)
+bpftool map update pinned "$BW_PINS/maps/bpf_policy" key hex 00 00 00 00 \
+  value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+expect_heal corrupted_policy_map_healed_by_bpf_event "policy map 'bpf_policy' differs.*bpf\(map_update_elem\) by pid.*rewrote policy maps" "$n"
+value=$(bpftool map lookup pinned "$BW_PINS/maps/bpf_policy" key hex 00 00 00 00 -j | tr -d ' \n')
+case "$value" in *'"value":["0x00","0x00"'*) fail policy_map_restored "$value" ;; *) pass policy_map_restored ;; esac
+
+# 4. Delete a policy entry (the deny rule for the secret file).
+n=$(heals)
+bpftool map dump pinned "$BW_PINS/maps/file_rules" -j >"$BW_OUT/file_rules.json"
+key=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(x[2:] for x in d[0]["key"]))' "$BW_OUT/file_rules.json")
+bpftool map delete pinned "$BW_PINS/maps/file_rules" key hex $key
+expect_heal deleted_policy_entry_healed "policy map 'file_rules' differs.*rewrote policy maps" "$n"
+count=$(bpftool map dump pinned "$BW_PINS/maps/file_rules" -j | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$count" = "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$BW_OUT/file_rules.json")" ] \
+  && pass policy_entries_restored || fail policy_entries_restored "$count entries"
+
+# 5. Detach a link: refused by the kernel for tracepoint links, else healed.
+n=$(heals)
+if bpftool link detach pinned "$BW_PINS/links/bw_tp_exec" >"$BW_OUT/detach.log" 2>&1; then
+  expect_heal detached_link_healed "bw_tp_exec on .*reloaded" "$n"
+else
+  grep -qi "not supported\|operation not supported" "$BW_OUT/detach.log" && pass detach_refused_by_kernel \
+    || fail detach_refused_by_kernel "$(cat "$BW_OUT/detach.log")"
+fi
+
+# 6. Without the daemon (killed with SIGKILL) the watchdog still heals.
+kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
+n=$(heals); rm "$BW_PINS/links/bw_tp_bpf"
+expect_heal healed_without_daemon "bw_tp_bpf on .*pin-missing.*re-pinned the held link of bw_tp_bpf" "$n"
+
+# 7. A tampered image on disk at heal time: refused, current programs kept,
+# unhealthy. (A removed policy-map pin needs the store reloaded from the images.)
+printf '\x01' | dd of="$work/images/exec_audit.bpf.o" bs=1 seek=300 conv=notrunc status=none
+rm "$BW_PINS/maps/file_rules"
+expect_log tampered_image_heal_refused "$wlog" "heal: refused to reload .*image 'exec_audit' .*does not match the SHA-256.*the current programs stay"
+sleep 0.3
+grep -q '"healthy":false' "$work/status.json" && grep -q "heal refused, keeping the current programs" "$work/status.json" \
+  && pass status_unhealthy_with_reason || fail status_unhealthy_with_reason "$(cat "$work/status.json")"
+expect_link_ok bw_tp_bpf programs_kept_after_refusal
+expect_link_ok bw_tp_exec all_programs_kept_after_refusal
+cp "$BW_BUILD/bpf/images/exec_audit.bpf.o" "$work/images/exec_audit.bpf.o"
+kill -HUP "$WATCHDOG_PID"   # any trigger re-runs the check
+expect_log healed_once_image_restored "$wlog" "heal: .*SIGHUP.*reloaded policy_maps, rewrote policy maps"
+[ -e "$BW_PINS/maps/file_rules" ] && pass policy_map_pin_restored || fail policy_map_pin_restored "maps/file_rules missing"
+
+grep -qE '"heal_count":[1-9]' "$work/status.json" && pass status_counts_heals || fail status_counts_heals "$(cat "$work/status.json")"
+"$BW_WATCHDOG" --interval-ms 5 >"$BW_OUT/bad-arg.log" 2>&1
+[ $? = 2 ] && grep -q "invalid value '5' for --interval-ms" "$BW_OUT/bad-arg.log" && pass bad_interval_rejected \
+  || fail bad_interval_rejected "$(cat "$BW_OUT/bad-arg.log")"
+sed "s|/usr/sbin/bpfwarden-watchdog|$BW_WATCHDOG|" "$BW_SRC/units/bpfwarden-watchdog.service" >"$work/bpfwarden-watchdog.service"
+if out=$(systemd-analyze verify "$work/bpfwarden-watchdog.service" 2>&1); then pass watchdog_unit_verifies
+else fail watchdog_unit_verifies "$out"; fi
+
+finish

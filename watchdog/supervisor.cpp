@@ -1,0 +1,365 @@
+#include "supervisor.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "event.h"
+#include "log.h"
+#include "lsm_probe.h"
+#include "policy.h"
+#include "program_identity.h"
+#include "unique_fd.h"
+
+namespace bpfwarden {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <typename T>
+std::vector<uint8_t> bytes_of(const T& value) {
+    const auto* raw = reinterpret_cast<const uint8_t*>(&value);
+    return {raw, raw + sizeof(T)};
+}
+
+template <typename Value>
+Digest digest_of_hash(const std::map<bw_inode_key, Value, InodeKeyLess>& entries) {
+    std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> raw;
+    for (const auto& [key, value] : entries)
+        raw.emplace_back(bytes_of(key), bytes_of(value));
+    return digest_of_entries(sizeof(bw_inode_key), sizeof(Value), std::move(raw));
+}
+
+// "lsm/file_open" -> "file_open"
+std::string lsm_hook_name(const char* hook) {
+    std::string_view view = hook;
+    return std::string(view.substr(view.find('/') + 1));
+}
+
+std::string join(const std::vector<std::string>& items, const char* separator) {
+    std::string out;
+    for (const auto& item : items)
+        out += (out.empty() ? "" : separator) + item;
+    return out;
+}
+
+}  // namespace
+
+Result<void> Supervisor::start() {
+    auto images = VerifiedImageSet::open(options_.trust);
+    if (!images)
+        return std::unexpected(images.error().wrap("images"));
+    state_.image_set_version = images->manifest().version;
+
+    auto probe_image = images->image("lsm_probe");
+    if (!probe_image)
+        return std::unexpected(probe_image.error());
+    LsmStatus lsm = probe_bpf_lsm(**probe_image);
+    enforcement_expected_ = lsm.usable || options_.require_enforcement;
+    state_.mode = enforcement_expected_ ? "enforcing" : "audit-only";
+    state_.mode_reason = lsm.usable ? "BPF LSM active"
+                         : options_.require_enforcement
+                             ? "enforcement required (--require-enforcement) although: " + lsm.reason
+                             : lsm.reason;
+
+    if (auto derived = derive_expected(*images); !derived)
+        return derived;
+    if (auto canary = ensure_canary(options_.service.canary); !canary)
+        return canary;
+    if (auto policy = reload_policy(); !policy)
+        return policy;
+    return {};
+}
+
+Result<void> Supervisor::derive_expected(const VerifiedImageSet& images) {
+    expected_.clear();
+    lsm_hooks_.clear();
+    for (const auto& spec : managed_objects()) {
+        if (spec.role == ObjectRole::Enforcement && !enforcement_expected_)
+            continue;
+        ExpectedObject object{&spec, std::nullopt};
+        if (spec.program) {
+            auto image = images.image(spec.name);
+            if (!image)
+                return std::unexpected(image.error());
+            auto identities = derive_identities(**image);
+            if (!identities)
+                return std::unexpected(identities.error().wrap(std::string("derive identity of ") + spec.program));
+            for (const auto& identity : *identities)
+                if (identity.name == spec.program)
+                    object.program = ExpectedProgram{options_.pins.link_pin(spec.program).string(), identity, spec.hook};
+            if (!object.program)
+                return fail(ENOENT, std::string("signed image '") + spec.name + "' has no program " + spec.program);
+            if (spec.role == ObjectRole::Enforcement)
+                lsm_hooks_.push_back(lsm_hook_name(spec.hook));
+        }
+        expected_.push_back(std::move(object));
+    }
+    return {};
+}
+
+Result<void> Supervisor::reload_policy() {
+    auto policy = load_policy_dir(options_.policy_dir);
+    if (!policy)
+        return std::unexpected(policy.error().wrap("policy"));
+    auto compiled = compile_policy(*policy, stat_resolver());
+    if (!compiled)
+        return std::unexpected(compiled.error().wrap("policy"));
+    desired_ = desired_maps(*compiled, implicit_rules(options_.service));
+    compute_map_digests();
+    return {};
+}
+
+void Supervisor::compute_map_digests() {
+    uint32_t zero = 0;
+    map_checks_ = {
+        {kFileRulesMap, digest_of_hash(desired_.file_rules)},
+        {kExecRulesMap, digest_of_hash(desired_.exec_rules)},
+        {kBpfAllowMap, digest_of_hash(desired_.bpf_allow)},
+        {kBpfPolicyMap, digest_of_entries(sizeof(zero), sizeof(bw_bpf_policy),
+                                          {{bytes_of(zero), bytes_of(desired_.bpf_policy)}})},
+    };
+}
+
+std::set<const ObjectSpec*> Supervisor::check_programs(std::vector<std::string>& problems) {
+    std::set<const ObjectSpec*> broken;
+    state_.programs.clear();
+    for (const auto& object : expected_) {
+        if (!object.program)
+            continue;
+        LinkStatus status = inspect_link(*object.program);
+        ProgramHealth health{object.spec->program, object.spec->hook, "ok", status.prog_id,
+                             tag_hex(status.actual.tag)};
+        if (status.problem != LinkProblem::None) {
+            health.status = std::string(to_string(status.problem)) + ": " + status.detail;
+            problems.push_back(std::string(object.spec->program) + " on " + object.spec->hook + ": " + health.status);
+            broken.insert(object.spec);
+        }
+        state_.programs.push_back(std::move(health));
+    }
+    return broken;
+}
+
+// True when every policy map is pinned and holds exactly the desired contents.
+bool Supervisor::check_policy_maps(std::vector<std::string>& problems) {
+    bool intact = true;
+    for (const auto& check : map_checks_) {
+        auto fd = PinLayout::open_pin(options_.pins.map_pin(check.name));
+        if (!fd) {
+            problems.push_back(std::string("policy map '") + check.name + "': " + fd.error().message());
+            intact = false;
+            continue;
+        }
+        auto actual = map_digest(fd->get());
+        if (!actual) {
+            problems.push_back(std::string("policy map '") + check.name + "': " + actual.error().message());
+            intact = false;
+        } else if (*actual != check.desired) {
+            problems.push_back(std::string("policy map '") + check.name + "' differs from the desired policy (digest " +
+                               digest_hex(*actual).substr(0, 16) + ", expected " +
+                               digest_hex(check.desired).substr(0, 16) + ")");
+            intact = false;
+        }
+    }
+    return intact;
+}
+
+// True when opening the canary is refused: enforcement really happens.
+bool Supervisor::check_canary(std::vector<std::string>& problems) {
+    if (!enforcement_expected_)
+        return true;
+    const std::string& canary = options_.service.canary.string();
+    UniqueFd fd(::open(canary.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd && errno == EPERM)
+        return true;
+    if (fd)
+        problems.push_back("canary '" + canary +
+                           "' opened although the policy denies it: enforcement is silently broken (" +
+                           state_.mode_reason + ")");
+    else
+        problems.push_back("canary '" + canary + "': " + Error::from_errno("open").message());
+    return false;
+}
+
+void Supervisor::check_foreign(std::vector<std::string>& problems) {
+    if (lsm_hooks_.empty())
+        return;
+    std::vector<uint32_t> ours;
+    for (const auto& program : state_.programs)
+        if (program.prog_id)
+            ours.push_back(program.prog_id);
+    auto foreign = foreign_lsm_programs(lsm_hooks_, ours);
+    if (!foreign) {
+        problems.push_back("cannot list LSM programs: " + foreign.error().message());
+        return;
+    }
+    for (const auto& program : *foreign)
+        problems.push_back("foreign program '" + program.prog_name + "' (id " + std::to_string(program.prog_id) +
+                           ") attached to lsm/" + program.hook);
+}
+
+Result<void> Supervisor::rewrite_policy_maps() {
+    auto maps = PolicyMaps::open(options_.pins);
+    if (!maps)
+        return std::unexpected(maps.error());
+    return maps->apply(desired_);
+}
+
+void Supervisor::heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, const std::string& reason) {
+    auto started = Clock::now();
+    std::vector<std::string> done;
+    // A pin removed or replaced while the link lives on (we hold it): put the
+    // same link back. Nothing is reloaded and enforcement never stopped.
+    for (auto it = broken.begin(); it != broken.end();) {
+        if ((*it)->program && repin_held_link(**it)) {
+            done.push_back(std::string("re-pinned the held link of ") + (*it)->program);
+            it = broken.erase(it);
+        } else {
+            ++it;
+        }
+    }
+
+    const ObjectSpec* store = &managed_objects()[0];
+    if (broken.contains(store))
+        // New policy maps: the programs must be reloaded to use them.
+        for (const auto& object : expected_)
+            if (object.spec->role == ObjectRole::Enforcement)
+                broken.insert(object.spec);
+
+    std::optional<VerifiedImageSet> images;
+    if (!broken.empty()) {
+        // Re-verify before loading: never load bytes that are not signed now.
+        auto verified = VerifiedImageSet::open(options_.trust);
+        if (!verified) {
+            state_.reasons.push_back("heal refused, keeping the current programs: " + verified.error().message());
+            log_error("heal: refused to reload (" + reason + "): " + verified.error().message() +
+                      "; the current programs stay");
+            return;
+        }
+        images = std::move(*verified);
+    }
+    auto rewrite = [&] {
+        if (auto applied = rewrite_policy_maps(); !applied) {
+            state_.reasons.push_back("rewriting policy maps failed: " + applied.error().message());
+            log_error("heal: rewriting policy maps failed: " + applied.error().message());
+        } else {
+            done.push_back("rewrote policy maps");
+        }
+        rewrite_maps = false;
+    };
+    for (const auto& spec : managed_objects()) {
+        if (!broken.contains(&spec))
+            continue;
+        auto image = images->image(spec.name);
+        auto loaded = image ? load_attach_pin(spec, **image, options_.pins, options_.load)
+                            : Result<void>(std::unexpected(image.error()));
+        if (!loaded) {
+            state_.reasons.push_back(std::string("heal of ") + spec.name + " failed: " + loaded.error().message());
+            log_error("heal: " + loaded.error().message());
+            continue;
+        }
+        done.push_back(std::string("reloaded ") + (spec.program ? spec.program : spec.name));
+        if (&spec == store)
+            rewrite();  // fill the new maps before any program that reads them is attached
+    }
+    if (rewrite_maps)
+        rewrite();
+
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+    state_.heal_count++;
+    state_.last_heal_reason = reason;
+    state_.last_heal_ms = ms;
+    char duration[32];
+    snprintf(duration, sizeof(duration), "%.1f", ms);
+    log_notice("heal: " + reason + " -> " + (done.empty() ? std::string("nothing could be done") : join(done, ", ")) +
+               " in " + duration + " ms");
+}
+
+void Supervisor::hold_links() {
+    for (const auto& object : expected_) {
+        if (!object.program)
+            continue;
+        LinkStatus status = inspect_link(*object.program);
+        if (status.problem != LinkProblem::None)
+            continue;
+        if (auto fd = PinLayout::open_pin(object.program->pin))
+            held_links_[object.spec->program] = std::move(*fd);
+    }
+}
+
+bool Supervisor::repin_held_link(const ObjectSpec& spec) {
+    auto held = held_links_.find(spec.program);
+    if (held == held_links_.end())
+        return false;
+    if (!options_.pins.pin_replacing(held->second.get(), options_.pins.link_pin(spec.program)))
+        return false;
+    for (const auto& object : expected_)
+        if (object.spec == &spec && inspect_link(*object.program).problem == LinkProblem::None)
+            return true;
+    return false;  // the held link is no longer what we expect: reload instead
+}
+
+void Supervisor::run_cycle(const std::string& trigger) {
+    state_.checks++;
+    state_.last_check = std::chrono::system_clock::now();
+    state_.last_trigger = trigger;
+    state_.reasons.clear();
+
+    std::vector<std::string> problems;
+    auto broken = check_programs(problems);
+    bool maps_intact = check_policy_maps(problems);
+    if (!maps_intact && !is_pinned(managed_objects()[0], options_.pins))
+        broken.insert(&managed_objects()[0]);  // the store itself is gone: reload it
+    bool canary_ok = check_canary(problems);
+    if (!canary_ok)
+        for (const auto& object : expected_)
+            if (object.spec->role == ObjectRole::Enforcement)
+                broken.insert(object.spec);  // enforcement silently broken: reload what enforces
+
+    if (!problems.empty()) {
+        std::string reason = join(problems, "; ") + " (detected by " + trigger + ")";
+        log_warning("check: " + reason);
+        heal(broken, !maps_intact || !canary_ok, reason);
+        // Verify the heal took: what is still wrong is why we are unhealthy.
+        std::vector<std::string> remaining;
+        check_programs(remaining);
+        check_policy_maps(remaining);
+        check_canary(remaining);
+        state_.reasons.insert(state_.reasons.end(), remaining.begin(), remaining.end());
+    }
+    std::vector<std::string> foreign;
+    check_foreign(foreign);
+    for (const auto& problem : foreign)
+        log_warning("check: " + problem);
+    state_.reasons.insert(state_.reasons.end(), foreign.begin(), foreign.end());
+    state_.healthy = state_.reasons.empty();
+    if (!problems.empty() || held_links_.empty())
+        hold_links();  // (re)take references to what is now verified
+}
+
+std::string watchdog_state_json(const WatchdogState& state) {
+    auto quote = [](const std::string& text) { return json_quote(text); };
+    std::time_t last = std::chrono::system_clock::to_time_t(state.last_check);
+    std::string out = "{\"healthy\":" + std::string(state.healthy ? "true" : "false") + ",\"reasons\":[";
+    for (size_t i = 0; i < state.reasons.size(); ++i)
+        out += (i ? "," : "") + quote(state.reasons[i]);
+    char heal_ms[32];
+    snprintf(heal_ms, sizeof(heal_ms), "%.3f", state.last_heal_ms);
+    out += "],\"mode\":" + quote(state.mode) + ",\"mode_reason\":" + quote(state.mode_reason) +
+           ",\"image_set_version\":" + std::to_string(state.image_set_version) +
+           ",\"checks\":" + std::to_string(state.checks) + ",\"last_check\":" + std::to_string(last) +
+           ",\"last_trigger\":" + quote(state.last_trigger) + ",\"heal_count\":" + std::to_string(state.heal_count) +
+           ",\"last_heal_reason\":" + quote(state.last_heal_reason) + ",\"last_heal_ms\":" + heal_ms +
+           ",\"programs\":[";
+    for (size_t i = 0; i < state.programs.size(); ++i) {
+        const auto& program = state.programs[i];
+        out += std::string(i ? "," : "") + "{\"program\":" + quote(program.program) + ",\"hook\":" +
+               quote(program.hook) + ",\"status\":" + quote(program.status) +
+               ",\"prog_id\":" + std::to_string(program.prog_id) + ",\"tag\":" + quote(program.tag) + "}";
+    }
+    return out + "]}";
+}
+
+}  // namespace bpfwarden

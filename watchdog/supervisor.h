@@ -1,0 +1,120 @@
+// The watchdog's core: what must be true of bpfwarden's kernel objects, the
+// check that compares it with what is, and the heal that restores it.
+//
+// Expected state comes only from sources the watchdog trusts: the signed
+// image set (re-verified before every heal), program tags it derives itself
+// by loading those images, and the policy directory compiled the same way the
+// daemon compiles it. Nothing is read back from the objects being checked to
+// decide what they should be.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bpf_objects.h"
+#include "error.h"
+#include "image_set.h"
+#include "map_digest.h"
+#include "pin_inspector.h"
+#include "pin_layout.h"
+#include "policy_maps.h"
+#include "unique_fd.h"
+
+namespace bpfwarden {
+
+struct WatchdogOptions {
+    PinLayout pins;
+    ImageTrust trust;
+    std::filesystem::path policy_dir;
+    ServiceIdentity service;
+    LoadConfig load;
+    bool require_enforcement = false;  // expect BPF LSM programs even where the probe says they cannot run
+};
+
+struct ProgramHealth {
+    std::string program;
+    std::string hook;
+    std::string status;  // "ok" or what is wrong
+    uint32_t prog_id = 0;
+    std::string tag;
+};
+
+struct WatchdogState {
+    bool healthy = false;
+    std::vector<std::string> reasons;  // why not healthy (empty when healthy)
+    std::string mode;                  // "enforcing" or "audit-only"
+    std::string mode_reason;
+    uint64_t image_set_version = 0;
+    uint64_t checks = 0;
+    std::chrono::system_clock::time_point last_check{};
+    std::string last_trigger;
+    uint64_t heal_count = 0;
+    std::string last_heal_reason;
+    double last_heal_ms = 0;
+    std::vector<ProgramHealth> programs;
+};
+
+class Supervisor {
+public:
+    explicit Supervisor(WatchdogOptions options) : options_(std::move(options)) {}
+
+    // Verifies the signed images, derives expected program identities, probes
+    // BPF LSM, and compiles the desired policy. Fails only when the expected
+    // state cannot be known (e.g. the images are refused).
+    Result<void> start();
+
+    // One verification cycle, healing whatever drifted. `trigger` says why it
+    // runs; it is logged with any heal.
+    void run_cycle(const std::string& trigger);
+
+    // Recompiles the desired policy (the policy directory changed); on error
+    // the previous desired policy stays.
+    Result<void> reload_policy();
+
+    const WatchdogState& state() const { return state_; }
+    bool enforcement_expected() const { return enforcement_expected_; }
+    const std::vector<std::string>& lsm_hooks() const { return lsm_hooks_; }
+
+private:
+    struct ExpectedObject {
+        const ObjectSpec* spec;
+        std::optional<ExpectedProgram> program;  // none for the map-only store
+    };
+    struct MapCheck {
+        const char* name;
+        Digest desired;
+    };
+
+    Result<void> derive_expected(const VerifiedImageSet& images);
+    std::set<const ObjectSpec*> check_programs(std::vector<std::string>& problems);
+    bool check_policy_maps(std::vector<std::string>& problems);
+    bool check_canary(std::vector<std::string>& problems);
+    void check_foreign(std::vector<std::string>& problems);
+    void heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, const std::string& reason);
+    Result<void> rewrite_policy_maps();
+    void compute_map_digests();
+    void hold_links();
+    bool repin_held_link(const ObjectSpec& spec);
+
+    WatchdogOptions options_;
+    WatchdogState state_;
+    bool enforcement_expected_ = false;
+    std::vector<ExpectedObject> expected_;
+    std::vector<std::string> lsm_hooks_;  // "file_open", ... for foreign-program detection
+    DesiredMaps desired_;
+    std::vector<MapCheck> map_checks_;
+    // A reference to every verified link, so that removing or renaming a pin
+    // does not detach it: the watchdog re-pins the very same link, and
+    // enforcement never lapses.
+    std::map<std::string, UniqueFd> held_links_;
+};
+
+// The state as one JSON object (the status file; D-Bus exposes the same).
+std::string watchdog_state_json(const WatchdogState& state);
+
+}  // namespace bpfwarden

@@ -1,0 +1,63 @@
+// What makes the watchdog check at once rather than at the next interval:
+// changes in the pin directories (inotify), successful bpf() commands from
+// other processes that can detach links or change maps (the tamper_watch
+// tracepoint programs), and edits of the policy directory.
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bpf_image.h"
+#include "error.h"
+
+struct tamper_watch;
+
+namespace bpfwarden {
+
+// Calls `on_change(description)` when anything under the watched directories changes.
+class DirectoryWatch {
+public:
+    using Handler = std::function<void(const std::string&)>;
+    static Result<std::unique_ptr<DirectoryWatch>> open(boost::asio::io_context& io,
+                                                        const std::vector<std::filesystem::path>& dirs,
+                                                        std::string what, Handler on_change);
+    // Re-adds watches (directories may have been recreated).
+    void rewatch();
+
+private:
+    DirectoryWatch(boost::asio::io_context& io) : descriptor_(io) {}
+    void wait();
+    boost::asio::posix::stream_descriptor descriptor_;
+    std::vector<std::filesystem::path> dirs_;
+    std::string what_;
+    Handler on_change_;
+};
+
+// The tamper_watch BPF object, owned by this process (never pinned).
+class TamperWatch {
+public:
+    using Handler = std::function<void(const std::string&)>;
+    static Result<std::unique_ptr<TamperWatch>> open(boost::asio::io_context& io, const BpfImage& image,
+                                                     Handler on_tamper);
+    ~TamperWatch();
+
+private:
+    TamperWatch(boost::asio::io_context& io) : descriptor_(io) {}
+    static int on_record(void* ctx, void* data, size_t size);
+    void wait();
+
+    tamper_watch* skeleton_ = nullptr;
+    ring_buffer* ring_ = nullptr;
+    boost::asio::posix::stream_descriptor descriptor_;
+    Handler on_tamper_;
+    BpfImage image_;  // the verified bytes stay alive as long as the skeleton
+};
+
+}  // namespace bpfwarden
