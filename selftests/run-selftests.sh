@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one guest selftest suite in a VM booting one of Debian's kernels.
 #
-#   run-selftests.sh --kernel 6.1|6.12 --suite enforcement|no_bpf_lsm
+#   run-selftests.sh --kernel 6.1|6.12 --suite enforcement|watchdog|no_bpf_lsm
 #                    [--append "kernel args"] [--build-dir DIR]
 #
 # Per-test results, daemon logs and the guest console are kept in
@@ -25,7 +25,7 @@ done
 [[ -n "$kernel" && -n "$suite" ]] || { echo "run-selftests: --kernel and --suite are required" >&2; exit 2; }
 guest_script="$src/selftests/guest/$suite.sh"
 [[ -x "$guest_script" ]] || { echo "run-selftests: no suite '$suite' ($guest_script)" >&2; exit 2; }
-for binary in daemon/bpfwardend selftests/bw-try; do
+for binary in daemon/bpfwardend watchdog/bpfwarden-watchdog selftests/bw-try; do
   [[ -x "$build/$binary" ]] || { echo "run-selftests: $build/$binary not built" >&2; exit 2; }
 done
 

@@ -33,5 +33,17 @@ expect_log exec_audit_event_logged "$log" "exec none .*pid=$TRY_PID .*exe=\"$wor
 count=$(bpftool prog show | grep -c "name bw_file_open" || true)
 [ "$count" = 0 ] && pass no_lsm_program_left_loaded || fail no_lsm_program_left_loaded "$count loaded"
 stop_daemon
+
+# The watchdog's canary notices what the attach alone hides: told to expect
+# enforcement, it loads the LSM programs, finds the canary openable, and says so.
+"$BW_WATCHDOG" --once --require-enforcement --policy-dir "$work/policy.d" --image-dir "$BW_IMAGES" \
+  --keys-dir "$BW_KEYS" --state-dir "$BW_STATE" --daemon-exe "$BW_DAEMON" --watchdog-exe "$BW_WATCHDOG" \
+  --canary "$BW_CANARY" --log-target stderr >"$BW_OUT/watchdog-once.json" 2>"$BW_OUT/watchdog-once.log"
+rc=$?
+[ $rc = 1 ] && pass watchdog_reports_unhealthy || fail watchdog_reports_unhealthy "exit $rc"
+grep -q '"healthy":false' "$BW_OUT/watchdog-once.json" \
+  && grep -q "canary '$BW_CANARY' opened although the policy denies it: enforcement is silently broken" "$BW_OUT/watchdog-once.json" \
+  && pass canary_reason_reported || fail canary_reason_reported "$(cat "$BW_OUT/watchdog-once.json")"
+
 "$BW_DAEMON" --unpin --log-target stderr >/dev/null 2>&1
 finish

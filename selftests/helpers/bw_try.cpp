@@ -4,6 +4,8 @@
 //   bw-try open PATH         open(2) PATH read-only
 //   bw-try exec PATH [ARG]   fork, execv(2) PATH, wait; reports execv's errno
 //   bw-try prog-load         BPF_PROG_LOAD of a two-instruction socket filter
+//   bw-try open-loop PATH    open(2) PATH again and again until SIGTERM/SIGINT,
+//                            then print how many opens succeeded (the no-gap canary)
 //
 // Prints one line: "bw-try pid=<pid> <action> <target> result=<ok|ERRNO>"
 // (exec adds "child=<pid>": the process the kernel judged)
@@ -14,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -92,8 +95,32 @@ int try_prog_load() {
     return report("prog-load", "socket_filter", err);
 }
 
+volatile sig_atomic_t g_stop = 0;
+
+void request_stop(int) { g_stop = 1; }
+
+int try_open_loop(const char* path) {
+    signal(SIGTERM, request_stop);
+    signal(SIGINT, request_stop);
+    unsigned long attempts = 0, successes = 0, other_errors = 0;
+    while (!g_stop) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ++attempts;
+        if (fd >= 0) {
+            ++successes;
+            close(fd);
+        } else if (errno != EPERM) {
+            ++other_errors;
+        }
+    }
+    printf("bw-try pid=%d open-loop %s attempts=%lu successes=%lu other_errors=%lu\n", getpid(), path, attempts,
+           successes, other_errors);
+    fflush(stdout);
+    return successes == 0 && other_errors == 0 ? 0 : 1;
+}
+
 int usage() {
-    fprintf(stderr, "usage: bw-try open PATH | exec PATH [ARG...] | prog-load\n");
+    fprintf(stderr, "usage: bw-try open PATH | exec PATH [ARG...] | prog-load | open-loop PATH\n");
     return 2;
 }
 
@@ -107,6 +134,8 @@ int main(int argc, char** argv) {
         return try_open(argv[2]);
     if (action == "exec" && argc >= 3)
         return try_exec(argv + 2);
+    if (action == "open-loop" && argc == 3)
+        return try_open_loop(argv[2]);
     if (action == "prog-load" && argc == 2)
         return try_prog_load();
     return usage();
