@@ -261,6 +261,8 @@ void Supervisor::heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, con
             continue;
         }
         done.push_back(std::string("reloaded ") + (spec.program ? spec.program : spec.name));
+        if (spec.program)
+            held_links_.erase(spec.program);  // the superseded link detaches now that the new one enforces
         if (&spec == store)
             rewrite();  // fill the new maps before any program that reads them is attached
     }

@@ -101,6 +101,11 @@ n=$(heals); rm "$BW_PINS/maps/file_rules"
 expect_heal map_pin_removal_healed "reloaded policy_maps, rewrote policy maps, reloaded bw_file_open, reloaded bw_bprm_check, reloaded bw_bpf" "$n"
 expect_try denial_after_map_reload EPERM open "$work/victim"
 expect_try exec_denial_after_map_reload EPERM exec "$work/denied-bin"
+# The superseded programs are gone at once, not left attached beside the new ones.
+count=$(bpftool prog show | grep -c "name bw_file_open")
+[ "$count" = 1 ] && pass superseded_program_released || fail superseded_program_released "$count bw_file_open loaded"
+grep -q "foreign program" "$wlog" && fail no_foreign_program_after_reload "$(grep "foreign program" "$wlog" | head -n 1)" \
+  || pass no_foreign_program_after_reload
 
 kill -TERM "$canary"; wait "$canary"
 result=$(tail -n 1 "$BW_OUT/canary.log")

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Benchmarks: printed figures, never pass/fail on a number. Exit status is
+# non-zero only when a benchmark cannot run.
+#   1. CPU per watchdog verification cycle for 5, 20, 100 pinned programs,
+#      side by side with shelling out to bpftool per program;
+#   2. tamper-to-detection and detection-to-healed latency per tamper kind on
+#      this kernel (tracepoint programs) and in a VM (BPF LSM programs).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+status=0
+
+echo "==> watchdog cycle cost"
+"$build/bench/watchdog_cycle_bench" || status=1
+echo
+echo "==> heal latency on this kernel"
+python3 "$root/bench/heal_latency.py" --build "$build" --rounds 10 || status=1
+echo
+echo "==> heal latency in a VM with BPF LSM (Debian 6.12)"
+out="$build/bench/vm"
+mkdir -p "$out"
+"$root/selftests/vm/run-vm.sh" --kernel 6.12 --script "$root/selftests/guest/bench.sh" --keep-path "$root" \
+  --keep-path "$build" --env "BW_BUILD=$build" --env "BW_SRC=$root" --log "$out/console.log" --timeout 600 \
+  | grep -a -E "^bench|^  " || status=1
+exit $status
