@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config git clang llvm
   libbpf-dev bpftool libcap-ng-dev libboost-dev libsystemd-dev libtomlplusplus-dev libssl-dev
   # tests
-  googletest libgtest-dev libcap-ng-utils dbus systemd procps kmod openssl
+  googletest libgtest-dev libcap-ng-utils dbus systemd procps kmod openssl python3
   # VM selftests: qemu (TCG), virtiofsd, a static busybox for the initramfs
   qemu-system-x86 qemu-system-common busybox-static cpio xz-utils zstd
 )

@@ -2,8 +2,10 @@
 # The whole test suite, from a fresh Debian 12 machine (as root):
 #   1. installs packages, mounts bpffs/tracefs/securityfs if missing
 #   2. builds (normal + ASan/UBSan) and fetches the guest kernels
-#   3. unit tests under ASan+UBSan, host integration tests, VM selftests
-#      (6.1 and 6.12 with BPF LSM, plus the no-bpf-in-lsm= negative control)
+#   3. unit tests under ASan+UBSan (and a bounded fuzz run), host integration
+#      tests, VM selftests (6.1 and 6.12 with BPF LSM, plus the
+#      no-bpf-in-lsm= negative control)
+#   4. benchmarks (scripts/bench.sh): figures only; one that cannot run fails
 # Ends with one line "tests: N passed, N failed". Any missing tool or
 # infrastructure failure is a failure, never a skip.
 set -euo pipefail
@@ -52,6 +54,14 @@ run_ctest() {  # label build-dir
 run_ctest unit build-asan
 run_ctest host build
 run_ctest vm build
+
+step "Running benchmarks (figures, not assertions)"
+if scripts/bench.sh "$root/build"; then
+  total_passed=$((total_passed + 1))
+else
+  echo "test: a benchmark could not run" >&2
+  total_failed=$((total_failed + 1))
+fi
 
 printf '\ntests: %d passed, %d failed\n' "$total_passed" "$total_failed"
 [[ $total_failed -eq 0 ]]
