@@ -6,7 +6,6 @@
 namespace bpfwarden {
 namespace {
 
-constexpr size_t kMaxManifestBytes = 1024 * 1024;
 constexpr size_t kMaxSignatureBytes = 16 * 1024;
 
 Result<BpfImage> read_checked_image(const std::filesystem::path& dir, const ManifestImage& entry) {
@@ -55,7 +54,7 @@ Result<VerifiedImageSet> VerifiedImageSet::open(const ImageTrust& trust) {
                                        : TrustedKeys::load_file(trust.key_file, trust.key_rules);
     if (!keys)
         return std::unexpected(keys.error());
-    auto manifest_bytes = read_regular_file(trust.image_dir / kManifestFile, kMaxManifestBytes, "manifest");
+    auto manifest_bytes = read_regular_file(trust.image_dir / kManifestFile, kManifestMaxBytes, "manifest");
     if (!manifest_bytes)
         return std::unexpected(manifest_bytes.error());
     auto signature = read_regular_file(trust.image_dir / kSignatureFile, kMaxSignatureBytes, "manifest signature");

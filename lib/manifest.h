@@ -49,8 +49,9 @@ struct ManifestImage {
     std::string name;                   // [A-Za-z0-9_-], not starting with '-'; file <name>.bpf.o
     uint64_t size = 0;                  // bytes, 1..kManifestMaxImageBytes
     std::string sha256;                 // 64 lower-case hex digits
-    std::vector<std::string> programs;  // [A-Za-z0-9_]; at least one; in object order
-    std::vector<std::string> maps;      // [A-Za-z0-9_.] (".bss", "file_gua.bss"); may be empty
+    // An image lists at least one program or map (maps alone: the policy store).
+    std::vector<std::string> programs;  // [A-Za-z0-9_], in object order
+    std::vector<std::string> maps;      // [A-Za-z0-9_.] (".bss", "file_gua.bss"), in object order
 
     bool operator==(const ManifestImage&) const = default;
 };

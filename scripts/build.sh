@@ -9,5 +9,5 @@ cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$root/build" -j "$jobs"
 if [[ "${1:-}" == "--asan" ]]; then
   cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DBPFWARDEN_SANITIZE=ON >/dev/null
-  cmake --build "$root/build-asan" -j "$jobs" --target bpfwarden_unit_tests
+  cmake --build "$root/build-asan" -j "$jobs" --target bpfwarden_unit_tests manifest_fuzz
 fi

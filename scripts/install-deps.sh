@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  build-essential cmake pkg-config git clang llvm
+  build-essential cmake pkg-config git clang llvm libclang-rt-14-dev
   libbpf-dev bpftool libcap-ng-dev libboost-dev libsystemd-dev libtomlplusplus-dev libssl-dev
   # tests
   googletest libgtest-dev libcap-ng-utils dbus systemd procps kmod openssl python3

@@ -165,6 +165,21 @@ TEST(ManifestParse, KeepsTheGivenOrder) {
     EXPECT_EQ(parsed->images[1].maps.front(), "file_gua.bss");
 }
 
+TEST(ManifestParse, AcceptsMapsOnlyImages) {
+    // The policy store: an object of maps alone, loaded on every kernel.
+    const std::string text = kHeader + "image policy_maps 4096 " + kShaB + "\n" +
+                             "map policy_maps file_rules\n"
+                             "map policy_maps exec_rules\n" +
+                             kImage + kProgram;
+    auto manifest = parse(text);
+    ASSERT_OK(manifest);
+    ASSERT_NE(manifest->find("policy_maps"), nullptr);
+    EXPECT_TRUE(manifest->find("policy_maps")->programs.empty());
+    EXPECT_EQ(manifest->find("policy_maps")->maps, (std::vector<std::string>{"file_rules", "exec_rules"}));
+    EXPECT_OK(validate_manifest(*manifest));
+    EXPECT_EQ(serialize_manifest(*manifest), text);
+}
+
 TEST(ManifestParse, FindsImagesByName) {
     const Manifest manifest = example();
     ASSERT_NE(manifest.find("exec_audit"), nullptr);
