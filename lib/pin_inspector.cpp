@@ -4,6 +4,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -112,7 +113,7 @@ Hook parse_hook(std::string_view hook) {
 }
 
 // bpf_lsm_<hook> function names to BTF ids and back, read once from the
-// kernel's BTF. Only this table is kept: the parsed vmlinux BTF (tens of MB)
+// kernel's BTF. Only this table is kept: the parsed vmlinux BTF (megabytes)
 // is freed at once.
 struct LsmHookTable {
     std::unordered_map<std::string, uint32_t> id_of;
@@ -148,31 +149,41 @@ Result<std::shared_ptr<const LsmHookTable>> lsm_hook_table() {
     return cached;
 }
 
-// Reads link info. `name_buf` receives the raw tracepoint or perf event name
-// when `want_name_for` says which layout to ask with: the name buffer sits at
-// a different offset in each, and asking with the wrong one makes the kernel
-// refuse (EINVAL, EFAULT), in which case the info is read again without.
-Result<LinkInfo> read_link_info(int fd, uint32_t want_name_for, char* name_buf, uint32_t name_len) {
-    LinkInfo info{};
-    if (want_name_for == BPF_LINK_TYPE_RAW_TRACEPOINT) {
-        info.raw_tracepoint.tp_name = reinterpret_cast<uintptr_t>(name_buf);
-        info.raw_tracepoint.tp_name_len = name_len;
-    } else if (want_name_for == BPF_LINK_TYPE_PERF_EVENT) {
-        info.perf_event.name = reinterpret_cast<uintptr_t>(name_buf);
-        info.perf_event.name_len = name_len;
-    }
-    __u32 len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
-        return info;
-    int err = errno;
-    if (want_name_for == 0 || (err != EINVAL && err != EFAULT && err != ENOSPC))
-        return fail(err, "read link info");
+// Reads link info, and for raw tracepoint and perf_event links the name of
+// what they are attached to into `name_buf`. The first call passes no
+// pointer at all: each link type reads the union in its own layout, and a
+// buffer pointer offered in one layout is taken by another type as something
+// else (a kprobe_multi link reads it as an address array and the count beside
+// it as an element count, and would write past the buffer). Only once the
+// type is known is the buffer offered, in that type's layout.
+Result<LinkInfo> read_link_info(int fd, char* name_buf, uint32_t name_len) {
     name_buf[0] = '\0';
-    info = LinkInfo{};
-    len = sizeof(info);
+    LinkInfo info{};
+    __u32 len = sizeof(info);
     if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
         return fail_errno("read link info");
-    return info;
+    if (info.type != BPF_LINK_TYPE_RAW_TRACEPOINT && info.type != BPF_LINK_TYPE_PERF_EVENT)
+        return info;
+    LinkInfo named{};
+    if (info.type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
+        named.raw_tracepoint.tp_name = reinterpret_cast<uintptr_t>(name_buf);
+        named.raw_tracepoint.tp_name_len = name_len;
+    } else {
+        // perf_event (6.6+): the tracepoint, kprobe function or uprobe file
+        // name sits at the same place for every perf event type. Before 6.6
+        // the kernel fills nothing and hands the input back: type stays 0.
+        named.perf_event.name = reinterpret_cast<uintptr_t>(name_buf);
+        named.perf_event.name_len = name_len;
+    }
+    len = sizeof(named);
+    if (bpf_obj_get_info_by_fd(fd, &named, &len) != 0) {
+        if (errno != ENOSPC)
+            return fail_errno("read link info with its target name");
+        name_buf[0] = '\0';  // a name longer than any tracepoint's: left unnamed
+        return info;
+    }
+    name_buf[name_len - 1] = '\0';
+    return named;
 }
 
 struct ProgramFacts {
@@ -181,27 +192,68 @@ struct ProgramFacts {
     uint32_t attach_btf_id = 0;
 };
 
-// One BPF_OBJ_GET_INFO_BY_FD for identity and (up to 64) map ids.
+// One BPF_OBJ_GET_INFO_BY_FD for identity and map ids (a second one for a
+// program with more than 64 maps).
 Result<ProgramFacts> program_facts(uint32_t prog_id, bool want_maps) {
     UniqueFd fd(bpf_prog_get_fd_by_id(prog_id));
-    if (!fd)
-        return fail_errno("open program id " + std::to_string(prog_id));
-    std::array<__u32, 64> maps{};
-    bpf_prog_info info{};
-    if (want_maps) {
-        info.nr_map_ids = maps.size();
-        info.map_ids = reinterpret_cast<uintptr_t>(maps.data());
+    if (!fd) {
+        int err = errno;
+        return fail(err, "open program id " + std::to_string(prog_id) +
+                             (err == EPERM ? " (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN)" : ""));
     }
-    __u32 len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0)
-        return fail_errno("read info of program id " + std::to_string(prog_id));
+    std::vector<__u32> maps(want_maps ? 64 : 0);
+    bpf_prog_info info{};
+    for (;;) {
+        info = bpf_prog_info{};
+        info.nr_map_ids = maps.size();
+        info.map_ids = maps.empty() ? 0 : reinterpret_cast<uintptr_t>(maps.data());
+        __u32 len = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0)
+            return fail_errno("read info of program id " + std::to_string(prog_id));
+        if (!want_maps || info.nr_map_ids <= maps.size())
+            break;
+        maps.resize(info.nr_map_ids);
+    }
     ProgramFacts facts;
     facts.identity.name.assign(info.name, strnlen(info.name, sizeof(info.name)));
     facts.identity.type = info.type;
     std::memcpy(facts.identity.tag.data(), info.tag, facts.identity.tag.size());
     facts.attach_btf_id = info.attach_btf_id;
     if (want_maps)
-        facts.map_ids.assign(maps.begin(), maps.begin() + std::min<size_t>(info.nr_map_ids, maps.size()));
+        facts.map_ids.assign(maps.begin(), maps.begin() + info.nr_map_ids);
+    return facts;
+}
+
+// What a program is never changes while it is loaded (name, type, tag, the
+// maps it was loaded with; BPF_PROG_BIND_MAP can only add maps), and program
+// ids are allocated cyclically (idr_alloc_cyclic up to INT_MAX): a program id
+// names the same program until the id space wraps. So the facts of the
+// program behind a link are read once per id, which halves the bpf() calls of
+// a healthy inspection. Entries expire after a minute all the same — far below
+// the time 2^31 program loads take — and are dropped when not used.
+Result<ProgramFacts> cached_program_facts(uint32_t prog_id) {
+    struct Entry {
+        ProgramFacts facts;
+        int64_t read_at;
+    };
+    static std::mutex mutex;
+    static std::unordered_map<uint32_t, Entry> cache;
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    constexpr int64_t kLifetimeSeconds = 60;
+    {
+        std::lock_guard lock(mutex);
+        auto hit = cache.find(prog_id);
+        if (hit != cache.end() && now.tv_sec - hit->second.read_at < kLifetimeSeconds)
+            return hit->second.facts;
+    }
+    auto facts = program_facts(prog_id, true);
+    if (!facts)
+        return facts;
+    std::lock_guard lock(mutex);
+    std::erase_if(cache, [&](const auto& entry) { return now.tv_sec - entry.second.read_at >= kLifetimeSeconds; });
+    if (cache.size() < 4096)
+        cache[prog_id] = Entry{*facts, now.tv_sec};
     return facts;
 }
 
@@ -353,12 +405,8 @@ LinkStatus inspect_link(const ExpectedProgram& expected) {
     }
 
     const Hook hook = parse_hook(expected.hook);
-    uint32_t name_layout = hook.kind == Hook::Kind::Tracepoint ? uint32_t(BPF_LINK_TYPE_PERF_EVENT)
-                           : hook.kind == Hook::Kind::RawTracepoint || hook.kind == Hook::Kind::TpBtf
-                               ? uint32_t(BPF_LINK_TYPE_RAW_TRACEPOINT)
-                               : 0u;
     char name[128] = {};
-    auto info = read_link_info(fd.get(), name_layout, name, sizeof(name));
+    auto info = read_link_info(fd.get(), name, sizeof(name));
     if (!info)
         return problem(std::move(status), LinkProblem::Detached,
                        "the kernel cannot describe the link at '" + expected.pin + "' (" + info.error().message() +
@@ -373,13 +421,12 @@ LinkStatus inspect_link(const ExpectedProgram& expected) {
     if (info->type == BPF_LINK_TYPE_TRACING && info->tracing.target_obj_id == 0 && info->tracing.target_btf_id == 0)
         return problem(std::move(status), LinkProblem::Detached,
                        "tracing link " + std::to_string(info->id) + " at '" + expected.pin + "' has no target");
-    if (info->type == BPF_LINK_TYPE_RAW_TRACEPOINT && name_layout == BPF_LINK_TYPE_RAW_TRACEPOINT &&
-        info->raw_tracepoint.tp_name_len <= 1)
+    if (info->type == BPF_LINK_TYPE_RAW_TRACEPOINT && info->raw_tracepoint.tp_name_len <= 1)
         return problem(std::move(status), LinkProblem::Detached,
                        "raw tracepoint link " + std::to_string(info->id) + " at '" + expected.pin +
                            "' names no tracepoint");
 
-    auto facts = program_facts(info->prog_id, !expected.map_ids.empty());
+    auto facts = cached_program_facts(info->prog_id);
     if (!facts)
         return problem(std::move(status), LinkProblem::WrongProgram,
                        "cannot verify the program behind '" + expected.pin + "': " + facts.error().message());
@@ -418,12 +465,37 @@ Result<std::vector<ForeignProgram>> foreign_lsm_programs(const std::vector<std::
     }
     const std::unordered_set<uint32_t> ours(our_prog_ids.begin(), our_prog_ids.end());
 
+    // Link ids already known not to be LSM attachments are skipped: one
+    // bpf() call per such link instead of four. Sound because a link's type
+    // and attach type never change and link ids are allocated cyclically
+    // (idr_alloc_cyclic up to INT_MAX), so an id is not reused until the id
+    // space wraps; the set is rebuilt from scratch every minute all the same,
+    // far below the time needed to create 2^31 links. LSM links are read
+    // again on every call: a cgroup link's program can be replaced.
+    static std::mutex cache_mutex;
+    static std::unordered_set<uint32_t> not_lsm;
+    static timespec cache_built{};
+    std::lock_guard cache_lock(cache_mutex);
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - cache_built.tv_sec >= 60) {
+        not_lsm.clear();
+        cache_built = now;
+    }
+    std::unordered_set<uint32_t> still_not_lsm;
+
     std::vector<ForeignProgram> found;
     for (__u32 id = 0;;) {
         if (bpf_link_get_next_id(id, &id) != 0) {
-            if (errno == ENOENT)
+            int err = errno;
+            if (err == ENOENT)
                 break;
-            return fail_errno("walk BPF links");
+            return fail(err, std::string("walk BPF links") +
+                                 (err == EPERM ? " (BPF_LINK_GET_NEXT_ID needs CAP_SYS_ADMIN)" : ""));
+        }
+        if (not_lsm.contains(id)) {
+            still_not_lsm.insert(id);
+            continue;
         }
         UniqueFd fd(bpf_link_get_fd_by_id(id));
         if (!fd) {
@@ -436,6 +508,12 @@ Result<std::vector<ForeignProgram>> foreign_lsm_programs(const std::vector<std::
         if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0)
             return fail_errno("read info of link id " + std::to_string(id));
         fd.reset();
+        const bool lsm_link = (info.type == BPF_LINK_TYPE_TRACING && info.tracing.attach_type == BPF_LSM_MAC) ||
+                              (info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.attach_type == BPF_LSM_CGROUP);
+        if (!lsm_link) {
+            still_not_lsm.insert(id);
+            continue;
+        }
         if (ours.contains(info.prog_id))
             continue;
 
@@ -465,6 +543,7 @@ Result<std::vector<ForeignProgram>> foreign_lsm_programs(const std::vector<std::
         }
         found.push_back({info.id, info.prog_id, std::move(prog_name), watched.at(target), per_cgroup});
     }
+    not_lsm = std::move(still_not_lsm);  // forget links that are gone
     return found;
 }
 

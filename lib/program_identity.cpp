@@ -1,5 +1,9 @@
 #include "program_identity.h"
 
+#include <algorithm>
+
+#include "unique_fd.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -31,6 +35,33 @@ Result<ProgramIdentity> identity_of_program_fd(int prog_fd) {
     return identity;
 }
 
+namespace {
+
+// Names of the maps in the program's used-map list.
+Result<std::vector<std::string>> used_map_names(int prog_fd) {
+    std::vector<uint32_t> ids(64);
+    bpf_prog_info info{};
+    info.nr_map_ids = static_cast<uint32_t>(ids.size());
+    info.map_ids = reinterpret_cast<uintptr_t>(ids.data());
+    uint32_t length = sizeof(info);
+    if (int err = bpf_obj_get_info_by_fd(prog_fd, &info, &length); err)
+        return std::unexpected(Error::from_libbpf(err, "read the program's map ids"));
+    std::vector<std::string> names;
+    for (uint32_t i = 0; i < std::min<uint32_t>(info.nr_map_ids, ids.size()); ++i) {
+        UniqueFd map(bpf_map_get_fd_by_id(ids[i]));
+        if (!map)
+            return fail_errno("open map id " + std::to_string(ids[i]));
+        bpf_map_info map_info{};
+        uint32_t map_length = sizeof(map_info);
+        if (int err = bpf_obj_get_info_by_fd(map.get(), &map_info, &map_length); err)
+            return std::unexpected(Error::from_libbpf(err, "read map id " + std::to_string(ids[i])));
+        names.emplace_back(map_info.name);
+    }
+    return names;
+}
+
+}  // namespace
+
 Result<std::vector<ProgramIdentity>> derive_identities(const BpfImage& image) {
     // Opened the way the loader opens it (same bytes, same object name), so
     // libbpf applies the same relocations; maps are created fresh and
@@ -52,6 +83,10 @@ Result<std::vector<ProgramIdentity>> derive_identities(const BpfImage& image) {
         auto identity = identity_of_program_fd(fd);
         if (!identity)
             return std::unexpected(identity.error().wrap(std::string("program '") + bpf_program__name(prog) + "'"));
+        auto maps = used_map_names(fd);
+        if (!maps)
+            return std::unexpected(maps.error().wrap(std::string("program '") + bpf_program__name(prog) + "'"));
+        identity->maps = std::move(*maps);
         identities.push_back(std::move(*identity));
     }
     return identities;

@@ -35,8 +35,14 @@ struct ProgramIdentity {
     std::string name;  // as the kernel keeps it: at most 15 characters
     uint32_t type = 0;  // enum bpf_prog_type
     std::array<uint8_t, 8> tag{};
+    // Names of the maps the program really uses (the verifier's list), filled
+    // by derive_identities() only: the watchdog turns them into the map ids a
+    // genuine copy must reference. Not part of the identity comparison.
+    std::vector<std::string> maps = {};
 
-    bool operator==(const ProgramIdentity&) const = default;
+    bool operator==(const ProgramIdentity& other) const {
+        return name == other.name && type == other.type && tag == other.tag;
+    }
 };
 
 // Lower-case hex, 16 characters, as bpftool prints it.

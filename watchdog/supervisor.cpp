@@ -1,5 +1,6 @@
 #include "supervisor.h"
 
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -123,12 +124,31 @@ void Supervisor::compute_map_digests() {
     };
 }
 
+// Ids of the pinned maps a genuine program uses: a copy of our own image
+// loaded with someone else's maps has our tag, but not these maps.
+std::vector<uint32_t> Supervisor::pinned_map_ids(const std::vector<std::string>& names) const {
+    std::vector<uint32_t> ids;
+    for (const auto& name : names) {
+        if (name.find('.') != std::string::npos)
+            continue;  // .rodata/.bss: per program, never pinned under their own name
+        auto fd = PinLayout::open_pin(options_.pins.map_pin(name));
+        if (!fd)
+            continue;  // a missing map pin is reported by the map check
+        bpf_map_info info{};
+        uint32_t length = sizeof(info);
+        if (bpf_obj_get_info_by_fd(fd->get(), &info, &length) == 0)
+            ids.push_back(info.id);
+    }
+    return ids;
+}
+
 std::set<const ObjectSpec*> Supervisor::check_programs(std::vector<std::string>& problems) {
     std::set<const ObjectSpec*> broken;
     state_.programs.clear();
-    for (const auto& object : expected_) {
+    for (auto& object : expected_) {
         if (!object.program)
             continue;
+        object.program->map_ids = pinned_map_ids(object.program->identity.maps);
         LinkStatus status = inspect_link(*object.program);
         ProgramHealth health{object.spec->program, object.spec->hook, "ok", status.prog_id,
                              tag_hex(status.actual.tag)};
@@ -280,9 +300,10 @@ void Supervisor::heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, con
 }
 
 void Supervisor::hold_links() {
-    for (const auto& object : expected_) {
+    for (auto& object : expected_) {
         if (!object.program)
             continue;
+        object.program->map_ids = pinned_map_ids(object.program->identity.maps);
         LinkStatus status = inspect_link(*object.program);
         if (status.problem != LinkProblem::None)
             continue;

@@ -99,6 +99,7 @@ private:
     Result<void> rewrite_policy_maps();
     void compute_map_digests();
     void hold_links();
+    std::vector<uint32_t> pinned_map_ids(const std::vector<std::string>& names) const;
     bool repin_held_link(const ObjectSpec& spec);
 
     WatchdogOptions options_;

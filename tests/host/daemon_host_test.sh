@@ -58,6 +58,8 @@ capeff=$(sed -n 's/^CapEff:\s*//p' "/proc/$DAEMON_PID/status")
 mode=$(stat -c %a "$BW_PINS")
 [ "$mode" = 700 ] && pass pin_root_is_0700 || fail pin_root_is_0700 "mode $mode"
 
+linked_prog() { bpftool link show pinned "$BW_PINS/links/$1" 2>/dev/null | sed -n 's/.* prog \([0-9]*\).*/\1/p'; }
+prog_before=$(linked_prog bw_tp_exec)
 stop_daemon
 expect_log stop_leaves_pins "$log" "pinned programs keep enforcing"
 [ -e "$BW_PINS/links/bw_tp_exec" ] && pass pins_survive_daemon_exit || fail pins_survive_daemon_exit "link pin gone"
@@ -69,8 +71,10 @@ log2="$BW_OUT/daemon-2.log"
 start_daemon "$log2" --policy-dir "$work/policy.d" --pin-root "$BW_PINS" || fail daemon_restart "see $log2"
 expect_log restart_adopts_pins "$log2" "bw_tp_exec on tracepoint/sched/sched_process_exec: adopted existing pin"
 expect_log events_from_downtime_delivered "$log2" "exec none pid=$down_pid .*exe=\"$work/marker-bin\""
-count=$(bpftool prog show | grep -c "name bw_tp_exec")
-[ "$count" = 1 ] && pass restart_does_not_load_a_second_copy || fail restart_does_not_load_a_second_copy "$count loaded"
+# The same program (by id) still sits behind the pin: adopted, not reloaded.
+prog_after=$(linked_prog bw_tp_exec)
+[ -n "$prog_before" ] && [ "$prog_before" = "$prog_after" ] && pass restart_does_not_load_a_second_copy \
+  || fail restart_does_not_load_a_second_copy "program behind the pin was ${prog_before:-none}, now ${prog_after:-none}"
 
 # SIGHUP with an invalid policy: refused with file and line, nothing changes.
 printf '[[file]]\npath = "relative/path"\naction = "deny"\n' >"$work/policy.d/60-bad.toml"
