@@ -124,6 +124,13 @@ constexpr std::array kObjects = {
 
 std::span<const ObjectSpec> managed_objects() { return kObjects; }
 
+const ObjectSpec* find_object(std::string_view name) {
+    for (const auto& spec : kObjects)
+        if (spec.name == name)
+            return &spec;
+    return nullptr;
+}
+
 bool is_pinned(const ObjectSpec& spec, const PinLayout& pins) {
     if (spec.program)
         return PinLayout::open_pin(pins.link_pin(spec.program)).has_value();

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bpf_image.h"
@@ -40,6 +41,9 @@ struct ObjectSpec {
 // Every object the daemon manages, in load order: the policy store, then
 // audit (it reports what happens while enforcement is set up), then LSM.
 std::span<const ObjectSpec> managed_objects();
+
+// The managed object called `name` ("bpf_audit"), or nullptr.
+const ObjectSpec* find_object(std::string_view name);
 
 // Maps every object declares and all of them share once loaded.
 inline constexpr const char* kEventsMap = "events";

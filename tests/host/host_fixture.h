@@ -5,11 +5,21 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <stdexcept>
 #include <string>
 
+#include "bpf_objects.h"
 #include "pin_layout.h"
 
 namespace bpfwarden {
+
+// The managed object of that name; a typo in a test is a test bug.
+inline const ObjectSpec& spec_named(const std::string& name) {
+    const ObjectSpec* spec = find_object(name);
+    if (!spec)
+        throw std::runtime_error("no object " + name);
+    return *spec;
+}
 
 class HostPinsTest : public ::testing::Test {
 protected:

@@ -28,13 +28,6 @@
 namespace bpfwarden {
 namespace {
 
-const ObjectSpec& spec_named(const std::string& name) {
-    for (const auto& spec : managed_objects())
-        if (spec.name == name)
-            return spec;
-    throw std::runtime_error("no object " + name);
-}
-
 bool kernel_at_least(int major, int minor) {
     utsname name{};
     uname(&name);

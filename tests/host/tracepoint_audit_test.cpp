@@ -20,13 +20,6 @@
 namespace bpfwarden {
 namespace {
 
-const ObjectSpec& spec_named(const std::string& name) {
-    for (const auto& spec : managed_objects())
-        if (spec.name == name)
-            return spec;
-    throw std::runtime_error("no object " + name);
-}
-
 class TracepointAuditTest : public HostPinsTest {
 protected:
     void load(const std::string& name, LoadConfig config = {}) {

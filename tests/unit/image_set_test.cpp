@@ -10,6 +10,7 @@
 
 #include "manifest.h"
 #include "signature.h"
+#include "temp_dir.h"
 #include "test_helpers.h"
 
 namespace bpfwarden {
@@ -32,9 +33,6 @@ std::vector<unsigned char> read_file(const fs::path& path) {
 class ImageSetTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        char templ[] = "/tmp/bpfwarden-imageset.XXXXXX";
-        ASSERT_NE(mkdtemp(templ), nullptr);
-        root_ = templ;
         for (auto dir : {"images", "keys", "state", "private"})
             fs::create_directory(root_ / dir);
         ASSERT_OK(generate_ed25519_key(root_ / "private/signing.key", root_ / "keys/signing.pem"));
@@ -43,7 +41,6 @@ protected:
             write_file(image_path(name), bytes);
         sign(7);
     }
-    void TearDown() override { fs::remove_all(root_); }
 
     fs::path image_path(const std::string& name) const { return root_ / "images" / (name + ".bpf.o"); }
     fs::path manifest_path() const { return root_ / "images" / kManifestFile; }
@@ -76,7 +73,8 @@ protected:
     }
     Result<VerifiedImageSet> open() const { return VerifiedImageSet::open(trust()); }
 
-    fs::path root_;
+    TempDir temp_{"bpfwarden-imageset"};
+    const fs::path& root_ = temp_.path();
     std::vector<std::pair<std::string, std::vector<unsigned char>>> images_;
 };
 

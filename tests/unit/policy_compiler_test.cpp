@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
 #include "test_helpers.h"
 
 namespace bpfwarden {
@@ -23,33 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "bw-compiler-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr)
-            ADD_FAILURE() << "mkdtemp: " << std::strerror(errno);
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return path_; }
-
-    fs::path touch(const std::string& name) const {
-        fs::path file = path_ / name;
-        std::ofstream out(file);
-        EXPECT_TRUE(out.good()) << "creating " << file;
-        return file;
-    }
-
-private:
-    fs::path path_;
-};
 
 // Resolves from a table; paths not in it are ENOENT, or the errno given.
 class FakeFs {

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "bpf_commands.h"
+#include "temp_dir.h"
 #include "test_helpers.h"
 
 namespace bpfwarden {
@@ -29,35 +30,6 @@ namespace fs = std::filesystem;
 
 uint64_t bit(std::string_view cmd) { return uint64_t{1} << *bpf_command_from_name(cmd); }
 
-// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "bw-policy-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr)
-            ADD_FAILURE() << "mkdtemp: " << std::strerror(errno);
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return path_; }
-
-    fs::path write(const std::string& name, std::string_view text) const {
-        fs::path file = path_ / name;
-        std::ofstream out(file, std::ios::binary);
-        out << text;
-        EXPECT_TRUE(out.good()) << "writing " << file;
-        return file;
-    }
-
-private:
-    fs::path path_;
-};
 
 std::string read_text(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "temp_dir.h"
 #include "test_helpers.h"
 
 namespace bpfwarden {
@@ -12,13 +13,8 @@ namespace {
 
 class RollbackStateTest : public ::testing::Test {
 protected:
-    void SetUp() override {
-        char templ[] = "/tmp/bpfwarden-rollback.XXXXXX";
-        ASSERT_NE(mkdtemp(templ), nullptr);
-        dir_ = templ;
-    }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
-    std::filesystem::path dir_;
+    TempDir temp_{"bpfwarden-rollback"};
+    const std::filesystem::path& dir_ = temp_.path();
 };
 
 TEST_F(RollbackStateTest, NothingAcceptedYetMeansFloorZero) {

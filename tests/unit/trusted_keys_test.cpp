@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "signature.h"
+#include "temp_dir.h"
 #include "test_helpers.h"
 
 namespace bpfwarden {
@@ -22,24 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<unsigned char>;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "bpfwarden-keys-XXXXXX").string();
-        if (mkdtemp(pattern.data()))
-            path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-
-private:
-    fs::path path_;
-};
 
 Bytes to_bytes(std::string_view text) { return Bytes(text.begin(), text.end()); }
 
