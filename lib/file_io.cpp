@@ -25,9 +25,15 @@ Result<std::vector<unsigned char>> read_regular_file(const std::filesystem::path
         return fail(EFBIG, where + " is larger than " + std::to_string(max_bytes) + " bytes");
 
     std::vector<unsigned char> bytes(static_cast<size_t>(st.st_size));
+    if (auto filled = read_exactly(fd.get(), std::span<unsigned char>(bytes), where); !filled)
+        return std::unexpected(filled.error());
+    return bytes;
+}
+
+Result<void> read_exactly(int fd, std::span<char> buffer, const std::string& where) {
     size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = read(fd.get(), bytes.data() + done, bytes.size() - done);
+    while (done < buffer.size()) {
+        ssize_t n = read(fd, buffer.data() + done, buffer.size() - done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -36,7 +42,7 @@ Result<std::vector<unsigned char>> read_regular_file(const std::filesystem::path
             return fail(EIO, where + " shrank while being read");
         done += static_cast<size_t>(n);
     }
-    return bytes;
+    return {};
 }
 
 }  // namespace bpfwarden

@@ -4,12 +4,20 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "error.h"
 
 namespace bpfwarden {
+
+// Fills `buffer` from `fd`, retrying short reads; EIO when the file ends
+// early ("shrank while being read"). `where` names the file in errors.
+Result<void> read_exactly(int fd, std::span<char> buffer, const std::string& where);
+inline Result<void> read_exactly(int fd, std::span<unsigned char> buffer, const std::string& where) {
+    return read_exactly(fd, {reinterpret_cast<char*>(buffer.data()), buffer.size()}, where);
+}
 
 // `what` names the file in errors ("BPF image", "manifest"). Empty files are
 // refused unless `allow_empty`.

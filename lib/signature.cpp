@@ -1,5 +1,7 @@
 #include "signature.h"
 
+#include "file_io.h"
+
 #include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -91,17 +93,8 @@ Result<SecretBytes> read_private_key_file(const std::filesystem::path& path) {
                                " bytes, which no PEM key is");
     SecretBytes secret;
     secret.bytes().resize(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    while (done < secret.bytes().size()) {
-        ssize_t n = read(fd.get(), secret.bytes().data() + done, secret.bytes().size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return fail_errno("read " + where);
-        if (n == 0)
-            return fail(EIO, where + " shrank while being read");
-        done += static_cast<size_t>(n);
-    }
+    if (auto filled = read_exactly(fd.get(), std::span(secret.bytes()), where); !filled)
+        return std::unexpected(filled.error());
     return secret;
 }
 

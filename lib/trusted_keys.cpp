@@ -1,5 +1,7 @@
 #include "trusted_keys.h"
 
+#include "file_io.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <openssl/bio.h>
@@ -199,17 +201,8 @@ Result<TrustedKey> load_key_at(int dirfd, const std::string& name, const std::fi
                                " bytes, which no public key is");
 
     std::string text(static_cast<size_t>(st.st_size), '\0');
-    size_t done = 0;
-    while (done < text.size()) {
-        ssize_t n = read(fd.get(), text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return fail_errno("read " + where);
-        if (n == 0)
-            return fail(EIO, where + " shrank while being read");
-        done += static_cast<size_t>(n);
-    }
+    if (auto filled = read_exactly(fd.get(), std::span<char>(text), where); !filled)
+        return std::unexpected(filled.error());
     return parse_public_key(text, path);
 }
 
