@@ -59,8 +59,9 @@ Result<void> ensure_canary(const std::filesystem::path& canary) {
     std::error_code ec;
     if (std::filesystem::exists(canary, ec))
         return {};
-    if (mkdir(canary.parent_path().c_str(), 0700) != 0 && errno != EEXIST)
-        return fail_errno("create canary directory '" + canary.parent_path().string() + "'");
+    std::filesystem::create_directories(canary.parent_path(), ec);
+    if (ec)
+        return fail(ec.value(), "create canary directory '" + canary.parent_path().string() + "'");
     UniqueFd fd(::open(canary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd && errno != EEXIST)
         return fail_errno("create canary '" + canary.string() + "'");

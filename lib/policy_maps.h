@@ -48,7 +48,7 @@ struct ImplicitRules {
 // Paths that do not exist are left out (an uninstalled watchdog, say).
 ImplicitRules implicit_rules(const ServiceIdentity& service);
 
-// Creates the canary file (and its directory, 0700) if missing.
+// Creates the canary file (0600, and its directories) if missing.
 Result<void> ensure_canary(const std::filesystem::path& canary);
 
 struct InodeKeyLess {

@@ -162,6 +162,9 @@ cd /
 if [ -x '$gscript' ]; then exec '$gscript'; else exec /bin/sh '$gscript'; fi
 EOF
 
+# Everything before this line is boot; a crash before it is the emulator's or
+# the kernel's, never the script's (run-vm.sh retries those).
+echo "BPFWARDEN-GUEST-SCRIPT-START"
 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	HOME=/root TERM=dumb LANG=C.UTF-8 BW_VM=1 BW_VM_SCRIPT="$script" \
 	BW_VM_KERNEL="$(uname -r)" \
