@@ -9,5 +9,7 @@ int keygen(int argc, char** argv);
 int sign(int argc, char** argv);
 int verify(int argc, char** argv);
 int allow_downgrade(int argc, char** argv);
+// Both services over D-Bus: 0 enforcing and healthy, 1 degraded or unreachable.
+int status(int argc, char** argv);
 
 }  // namespace bpfwarden::ctl

@@ -9,6 +9,9 @@ namespace {
 
 constexpr const char* kUsage = R"(Usage: bpfwardenctl COMMAND [OPTIONS]
 
+Status:
+  status            bpfwardend and the watchdog over D-Bus, in one summary
+
 Signed images:
   keygen            create an Ed25519 signing key pair
   sign              write and sign the manifest of a directory of BPF images
@@ -16,7 +19,7 @@ Signed images:
   allow-downgrade   let an older signed image set be accepted (anti-rollback)
 
 Run 'bpfwardenctl COMMAND --help' for a command's options.
-Exit status: 0 success, 1 failure, 2 invalid arguments.
+Exit status: 0 success, 1 failure (status: degraded or unreachable), 2 invalid arguments.
 )";
 
 struct Command {
@@ -29,6 +32,7 @@ constexpr Command kCommands[] = {
     {"sign", bpfwarden::ctl::sign},
     {"verify", bpfwarden::ctl::verify},
     {"allow-downgrade", bpfwarden::ctl::allow_downgrade},
+    {"status", bpfwarden::ctl::status},
 };
 
 }  // namespace

@@ -1,12 +1,56 @@
 #include "enforcer_service.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "event.h"
 #include "log.h"
 #include "policy.h"
 
 namespace bpfwarden {
+
+namespace {
+
+std::vector<std::string> read_active_lsms(const char* path = "/sys/kernel/security/lsm") {
+    std::ifstream file(path);
+    std::string list, item;
+    std::getline(file, list);
+    std::vector<std::string> lsms;
+    std::istringstream items(list);
+    while (std::getline(items, item, ','))
+        if (!item.empty())
+            lsms.push_back(item);
+    return lsms;
+}
+
+// What the kernel says about a link fd (fs/proc fdinfo: "prog_tag:",
+// "prog_id:"). Needs no privilege, unlike BPF_PROG_GET_FD_BY_ID (CAP_SYS_ADMIN,
+// which the daemon no longer has after setup).
+void read_link_fdinfo(int fd, ProgramStatus& status) {
+    std::ifstream info("/proc/self/fdinfo/" + std::to_string(fd));
+    std::string line;
+    bool is_link = false;
+    while (std::getline(info, line)) {
+        char tag[32] = {};
+        unsigned id = 0;
+        if (line.starts_with("link_type:"))
+            is_link = true;
+        else if (std::sscanf(line.c_str(), "prog_tag: %31s", tag) == 1)
+            status.tag = tag;
+        else if (std::sscanf(line.c_str(), "prog_id: %u", &id) == 1)
+            status.prog_id = id;
+    }
+    status.pinned = is_link;
+    status.attached = is_link && status.prog_id != 0;
+    if (!is_link) {
+        status.tag.clear();
+        status.prog_id = 0;
+    }
+}
+
+}  // namespace
 
 std::string_view to_string(EnforcementMode mode) {
     return mode == EnforcementMode::Enforcing ? "enforcing" : "audit-only";
@@ -26,17 +70,20 @@ void EnforcerService::decide_mode(const VerifiedImageSet& images) {
     if (options_.audit_only) {
         mode_ = EnforcementMode::AuditOnly;
         mode_reason_ = "audit-only requested (--audit-only)";
+        lsm_ = LsmStatus{false, "not probed (--audit-only)", read_active_lsms()};
         return;
     }
     auto probe_image = images.image("lsm_probe");
     if (!probe_image) {
         mode_ = EnforcementMode::AuditOnly;
         mode_reason_ = "cannot probe BPF LSM: " + probe_image.error().message();
+        lsm_ = LsmStatus{false, mode_reason_, read_active_lsms()};
         return;
     }
     LsmStatus lsm = probe_bpf_lsm(**probe_image);
     mode_ = lsm.usable ? EnforcementMode::Enforcing : EnforcementMode::AuditOnly;
     mode_reason_ = lsm.usable ? "BPF LSM active" : lsm.reason;
+    lsm_ = std::move(lsm);
 }
 
 void EnforcerService::set_up_objects(const VerifiedImageSet& images) {
@@ -73,6 +120,7 @@ Result<void> EnforcerService::apply(const CompiledPolicy& policy) {
     if (auto applied = policy_maps_->apply(desired_maps(policy, current_implicit_rules())); !applied)
         return applied;
     policy_ = policy;
+    ++policy_generation_;
     return {};
 }
 
@@ -131,21 +179,43 @@ void EnforcerService::handle_event(std::span<const std::byte> record) {
         log_warning("events: " + event.error().message());
         return;
     }
+    std::string rule_path;
+    if (event->kind == EventKind::FileOpen || event->kind == EventKind::ExecCheck)
+        if (const RuleInfo* rule = policy_.rule(event->rule_id))
+            rule_path = rule->path;
+    if (observer_)
+        observer_(*event, rule_path);
     if (!log_limiter_.allow(std::chrono::steady_clock::now()))
         return;
     if (uint64_t suppressed = log_limiter_.take_suppressed_since_report())
         log_notice("events: " + std::to_string(suppressed) + " events not logged (log rate limit)");
 
-    std::string rule_path;
-    if (event->kind == EventKind::FileOpen || event->kind == EventKind::ExecCheck)
-        if (const RuleInfo* rule = policy_.rule(event->rule_id))
-            rule_path = rule->path;
     std::string line = options_.json_events ? format_event_json(*event, rule_path)
                                             : format_event_text(*event, rule_path);
     LogLevel level = event->action == EventAction::Deny ? LogLevel::Warning : LogLevel::Info;
     log(level, line, {{"BPFWARDEN_EVENT", std::string(event_kind_name(event->kind))},
                       {"BPFWARDEN_ACTION", std::string(action_name(event->action))},
                       {"BPFWARDEN_PID", std::to_string(event->tgid)}});
+}
+
+std::vector<ProgramStatus> EnforcerService::program_status() const {
+    std::vector<ProgramStatus> out;
+    for (const auto& object : objects_) {
+        if (!object.spec->program)
+            continue;
+        ProgramStatus status;
+        status.spec = object.spec;
+        switch (object.origin) {
+        case ObjectState::Origin::Loaded: status.state = "loaded"; break;
+        case ObjectState::Origin::Adopted: status.state = "adopted"; break;
+        case ObjectState::Origin::Skipped: status.state = "skipped: " + object.detail; break;
+        case ObjectState::Origin::Failed: status.state = "failed: " + object.detail; break;
+        }
+        if (auto link = PinLayout::open_pin(pins_.link_pin(object.spec->program)))
+            read_link_fdinfo(link->get(), status);
+        out.push_back(std::move(status));
+    }
+    return out;
 }
 
 std::string EnforcerService::counters_summary() const {

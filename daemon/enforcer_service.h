@@ -4,12 +4,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "bpf_objects.h"
 #include "error.h"
+#include "event.h"
 #include "image_set.h"
 #include "lsm_probe.h"
 #include "pin_layout.h"
@@ -37,8 +39,21 @@ struct ObjectState {
     std::string detail;  // why skipped or failed
 };
 
+// A program as its pin shows it now (live; cheap enough for every D-Bus Get).
+struct ProgramStatus {
+    const ObjectSpec* spec = nullptr;
+    uint32_t prog_id = 0;  // 0: no program behind the pin
+    std::string tag;       // hex, from the link's fdinfo; empty when unknown
+    bool pinned = false;   // a BPF link is pinned at the link pin
+    bool attached = false;  // that link has a program
+    std::string state;     // "loaded", "adopted", "skipped: <why>", "failed: <why>"
+};
+
 class EnforcerService {
 public:
+    // Sees every decoded event, before the log rate limit.
+    using EventObserver = std::function<void(const Event& event, const std::string& rule_path)>;
+
     explicit EnforcerService(EnforcerOptions options);
 
     // Loads the policy and verifies the signed image set first: an invalid
@@ -47,7 +62,10 @@ public:
     Result<void> start();
 
     // Re-reads the policy directory; on error the running policy stays.
+    // Every applied policy (start included) increments policy_generation().
     Result<void> reload_policy();
+
+    void set_event_observer(EventObserver observer) { observer_ = std::move(observer); }
 
     // One ring-buffer record to one log line.
     void handle_event(std::span<const std::byte> record);
@@ -59,6 +77,12 @@ public:
     const CompiledPolicy& policy() const { return policy_; }
     std::string counters_summary() const;
     uint64_t image_set_version() const { return image_set_version_; }
+    uint64_t policy_generation() const { return policy_generation_; }
+    const EnforcerOptions& options() const { return options_; }
+    // The BPF LSM probe's answer (not probed with --audit-only: the active
+    // LSM list is still read).
+    const LsmStatus& lsm_status() const { return lsm_; }
+    std::vector<ProgramStatus> program_status() const;
 
 private:
     Result<CompiledPolicy> load_policy() const;
@@ -71,7 +95,10 @@ private:
     PinLayout pins_;
     EnforcementMode mode_ = EnforcementMode::AuditOnly;
     std::string mode_reason_;
+    LsmStatus lsm_;
     uint64_t image_set_version_ = 0;
+    uint64_t policy_generation_ = 0;
+    EventObserver observer_;
     std::vector<ObjectState> objects_;
     std::optional<PolicyMaps> policy_maps_;
     CompiledPolicy policy_;

@@ -14,10 +14,13 @@
 #include <optional>
 #include <string>
 
+#include "bus_connection.h"
 #include "capabilities.h"
+#include "enforcer_bus.h"
 #include "enforcer_service.h"
 #include "event_stream.h"
 #include "log.h"
+#include "names.h"
 
 using namespace bpfwarden;
 
@@ -45,10 +48,15 @@ Options:
   --stats-interval S   log counters every S seconds (0: never; default 60)
   --exit-after-setup   load, pin and apply the policy, then exit (pins keep enforcing)
   --unpin              remove every pin (ends enforcement) and exit
+  --no-dbus            do not serve org.bpfwarden.Enforcer1 on the system bus
   --log-target T       auto, stderr or journal [default: auto]
   -v, --verbose        also log libbpf's messages (verifier output on load failures)
   -h, --help           show this help
   --version            show the version
+
+D-Bus: serves org.bpfwarden.Enforcer1 on the system bus (DBUS_SYSTEM_BUS_ADDRESS
+is honoured); see docs/DBUS.md. Without a system bus it logs one warning, keeps
+enforcing and retries every 10 s.
 
 Signals: SIGHUP re-reads the policy directory (an invalid policy is refused and
 the running one stays); SIGTERM/SIGINT exit and leave the pinned programs enforcing.
@@ -61,6 +69,7 @@ struct CommandLine {
     bool unpin = false;
     bool exit_after_setup = false;
     bool verbose = false;
+    bool dbus = true;
     unsigned stats_interval = 60;
     LogTarget log_target = LogTarget::Auto;
 };
@@ -82,7 +91,7 @@ unsigned parse_number(const char* option, const char* text, unsigned max) {
 
 CommandLine parse_args(int argc, char** argv) {
     enum { kPolicyDir = 256, kImageDir, kKeysDir, kStateDir, kDaemonExe, kWatchdogExe, kCanary, kPinRoot, kAuditOnly, kJson, kRateLimit, kStats, kExitAfter, kUnpin,
-           kLogTarget, kVersion };
+           kNoDbus, kLogTarget, kVersion };
     static const option options[] = {
         {"policy-dir", required_argument, nullptr, kPolicyDir},
         {"image-dir", required_argument, nullptr, kImageDir},
@@ -98,6 +107,7 @@ CommandLine parse_args(int argc, char** argv) {
         {"stats-interval", required_argument, nullptr, kStats},
         {"exit-after-setup", no_argument, nullptr, kExitAfter},
         {"unpin", no_argument, nullptr, kUnpin},
+        {"no-dbus", no_argument, nullptr, kNoDbus},
         {"log-target", required_argument, nullptr, kLogTarget},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -127,6 +137,7 @@ CommandLine parse_args(int argc, char** argv) {
         case kStats: cmd.stats_interval = parse_number("--stats-interval", optarg, 86400); break;
         case kExitAfter: cmd.exit_after_setup = true; break;
         case kUnpin: cmd.unpin = true; break;
+        case kNoDbus: cmd.dbus = false; break;
         case kLogTarget: {
             std::string target = optarg;
             if (target == "auto") cmd.log_target = LogTarget::Auto;
@@ -217,6 +228,26 @@ int run(const CommandLine& cmd) {
     else
         log_info("capabilities: kept only " + effective_capabilities());
 
+    // D-Bus last: enforcement is fully set up without it, and never waits for it.
+    std::optional<dbus::BusConnection> bus;
+    std::optional<EnforcerBus> enforcer_bus;
+    if (cmd.dbus) {
+        bus.emplace(io, dbus::kEnforcerBusName, [](dbus::BusConnection::Status status, const std::string& detail) {
+            switch (status) {
+            case dbus::BusConnection::Status::Connected: log_notice("D-Bus: " + detail); break;
+            case dbus::BusConnection::Status::Unavailable:
+                log_warning("D-Bus: not available (" + detail +
+                            "); running without it and retrying every 10 s, enforcement is unaffected");
+                break;
+            case dbus::BusConnection::Status::Lost:
+                log_warning("D-Bus: " + detail + "; reconnecting every 10 s, enforcement is unaffected");
+                break;
+            }
+        });
+        enforcer_bus.emplace(*bus, service);
+        bus->start();
+    }
+
     boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
     std::function<void()> wait_signal = [&] {
         signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -225,8 +256,12 @@ int run(const CommandLine& cmd) {
             if (signo == SIGHUP) {
                 if (auto reloaded = service.reload_policy(); !reloaded)
                     log_error(reloaded.error().message() + "; keeping the running policy");
-                else
-                    log_notice("policy: reloaded (" + std::to_string(service.policy().rules.size()) + " rules)");
+                else {
+                    log_notice("policy: reloaded (" + std::to_string(service.policy().rules.size()) +
+                               " rules, generation " + std::to_string(service.policy_generation()) + ")");
+                    if (enforcer_bus)
+                        enforcer_bus->policy_applied("SIGHUP");
+                }
                 for (const auto& warning : service.policy().warnings)
                     log_warning("policy: " + warning);
                 wait_signal();

@@ -23,10 +23,16 @@ TOML
 echo "Policy: the shipped default (audit /etc/shadow, restrict bpf() to systemd) plus"
 echo "        'deny opening $work/secret.txt'."
 "$build/daemon/bpfwardend" --policy-dir "$work/policy.d" --image-dir "$build/bpf/images" \
-  --keys-dir "$build/keys/trusted" --state-dir "$work/state" \
-  --pin-root "$pins" --log-target stderr --stats-interval 0 >"$work/daemon.log" 2>&1 &
+  --keys-dir "$build/keys/trusted" --state-dir "$work/state" --canary "$work/state/canary" \
+  --daemon-exe "$build/daemon/bpfwardend" --watchdog-exe "$build/watchdog/bpfwarden-watchdog" \
+  --pin-root "$pins" --log-target stderr --stats-interval 0 --no-dbus >"$work/daemon.log" 2>&1 &
 daemon=$!
-for _ in $(seq 300); do grep -qE "ready: logging events|error" "$work/daemon.log" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "ready: logging events" "$work/daemon.log" && break; kill -0 $daemon 2>/dev/null || break; sleep 0.1; done
+if ! grep -q "ready: logging events" "$work/daemon.log"; then
+  echo "bpfwardend did not start:" >&2
+  sed 's/^/  | /' "$work/daemon.log" >&2
+  exit 1
+fi
 echo
 echo "bpfwardend started:"
 grep -E "images:|mode:|loaded|adopted|not loaded|failed|policy:" "$work/daemon.log" | sed 's/^/  | /'

@@ -9,6 +9,8 @@ packages=(
   libbpf-dev bpftool libcap-ng-dev libboost-dev libsystemd-dev libtomlplusplus-dev libssl-dev
   # tests
   googletest libgtest-dev libcap-ng-utils dbus systemd procps kmod openssl python3
+  # D-Bus tests: a private dbus-daemon, busctl (systemd), dbus-send, setpriv for unprivileged callers
+  dbus-daemon dbus-bin util-linux
   # VM selftests: qemu (TCG), virtiofsd, a static busybox for the initramfs
   qemu-system-x86 qemu-system-common busybox-static cpio xz-utils zstd
 )

@@ -13,12 +13,17 @@
 #include <cstdarg>
 #include <cstdio>
 #include <fcntl.h>
+#include <functional>
+#include <optional>
 #include <string>
 
+#include "bus_connection.h"
 #include "log.h"
+#include "names.h"
 #include "supervisor.h"
 #include "triggers.h"
 #include "unique_fd.h"
+#include "watchdog_interface.h"
 
 using namespace bpfwarden;
 
@@ -47,9 +52,14 @@ Options:
   --status-file FILE   write the state as JSON after every check [default: none]
   --require-enforcement  expect BPF LSM enforcement even where the probe says it cannot work
   --once               one check (healing if needed), print the state as JSON, exit 0 if healthy
+  --no-dbus            do not serve org.bpfwarden.Watchdog1 on the system bus
   --log-target T       auto, stderr or journal [default: auto]
   -v, --verbose        also log libbpf's messages
   -h, --help, --version
+
+D-Bus: serves org.bpfwarden.Watchdog1 on the system bus (DBUS_SYSTEM_BUS_ADDRESS
+is honoured); see docs/DBUS.md. Without a system bus it logs one warning, keeps
+checking and retries every 10 s.
 
 Under systemd (Type=notify) it reports readiness and sends WATCHDOG=1 after
 every check, so a hung watchdog is restarted.
@@ -61,6 +71,7 @@ struct CommandLine {
     unsigned interval_ms = 1000;
     std::string status_file;
     bool once = false;
+    bool dbus = true;
     bool verbose = false;
     LogTarget log_target = LogTarget::Auto;
 };
@@ -72,7 +83,7 @@ struct CommandLine {
 
 CommandLine parse_args(int argc, char** argv) {
     enum { kInterval = 256, kPolicyDir, kImageDir, kKeysDir, kStateDir, kPinRoot, kDaemonExe, kWatchdogExe, kCanary,
-           kStatusFile, kRequire, kOnce, kLogTarget, kVersion };
+           kStatusFile, kRequire, kOnce, kNoDbus, kLogTarget, kVersion };
     static const option options[] = {
         {"interval-ms", required_argument, nullptr, kInterval}, {"policy-dir", required_argument, nullptr, kPolicyDir},
         {"image-dir", required_argument, nullptr, kImageDir},   {"keys-dir", required_argument, nullptr, kKeysDir},
@@ -80,6 +91,7 @@ CommandLine parse_args(int argc, char** argv) {
         {"daemon-exe", required_argument, nullptr, kDaemonExe}, {"watchdog-exe", required_argument, nullptr, kWatchdogExe},
         {"canary", required_argument, nullptr, kCanary},        {"status-file", required_argument, nullptr, kStatusFile},
         {"require-enforcement", no_argument, nullptr, kRequire}, {"once", no_argument, nullptr, kOnce},
+        {"no-dbus", no_argument, nullptr, kNoDbus},
         {"log-target", required_argument, nullptr, kLogTarget}, {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},                    {"version", no_argument, nullptr, kVersion},
         {nullptr, 0, nullptr, 0},
@@ -112,6 +124,7 @@ CommandLine parse_args(int argc, char** argv) {
         case kStatusFile: cmd.status_file = optarg; break;
         case kRequire: cmd.options.require_enforcement = true; break;
         case kOnce: cmd.once = true; break;
+        case kNoDbus: cmd.dbus = false; break;
         case kLogTarget: {
             std::string target = optarg;
             if (target == "auto") cmd.log_target = LogTarget::Auto;
@@ -167,6 +180,9 @@ public:
 
     void start() { arm_interval(); }
 
+    // Runs after every check (D-Bus publishes the new state).
+    void on_checked(std::function<void()> hook) { checked_ = std::move(hook); }
+
     // A trigger: check within a millisecond, merging bursts into one check.
     void check_soon(const std::string& why) {
         if (!pending_.empty())
@@ -191,6 +207,8 @@ public:
                 state.healthy ? "healthy" : "unhealthy: " + state.reasons.front());
         write_status(cmd_.status_file, state);
         sd_notify(0, "WATCHDOG=1");
+        if (checked_)
+            checked_();
     }
 
 private:
@@ -208,6 +226,56 @@ private:
     Supervisor& supervisor_;
     const CommandLine& cmd_;
     std::string pending_;
+    std::function<void()> checked_;
+};
+
+// org.bpfwarden.Watchdog1 over the supervisor's state.
+class WatchdogBus final : public dbus::WatchdogBackend {
+public:
+    WatchdogBus(dbus::BusConnection& bus, Supervisor& supervisor, CheckScheduler& scheduler, unsigned interval_ms)
+        : supervisor_(supervisor), scheduler_(scheduler), interval_ms_(interval_ms), object_(bus, *this) {
+        scheduler_.on_checked([this] { object_.publish(); });
+    }
+    ~WatchdogBus() override { scheduler_.on_checked(nullptr); }
+    WatchdogBus(const WatchdogBus&) = delete;
+    WatchdogBus& operator=(const WatchdogBus&) = delete;
+
+    std::string version() const override { return BPFWARDEN_VERSION; }
+
+    dbus::WatchdogStatus status() const override {
+        const WatchdogState& state = supervisor_.state();
+        dbus::WatchdogStatus status;
+        status.healthy = state.healthy;
+        status.reasons = state.reasons;
+        status.mode = state.mode;
+        status.mode_reason = state.mode_reason;
+        status.image_set_version = state.image_set_version;
+        status.check_interval_usec = uint64_t{interval_ms_} * 1000;
+        status.checks = state.checks;
+        if (state.last_check != std::chrono::system_clock::time_point{})
+            status.last_check_usec = static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(state.last_check.time_since_epoch()).count());
+        status.last_trigger = state.last_trigger;
+        status.heal_count = state.heal_count;
+        status.last_heal_reason = state.last_heal_reason;
+        status.last_heal_usec = static_cast<uint64_t>(state.last_heal_ms * 1000.0);
+        for (const auto& program : state.programs)
+            status.programs.push_back({program.program, program.hook, program.prog_id, program.tag, program.status});
+        return status;
+    }
+
+    dbus::BusResult<dbus::WatchdogStatus> check_now(const dbus::Caller& caller) override {
+        std::string why = "CheckNow by " + caller.describe();
+        log_info("check: " + why);
+        scheduler_.check(why);
+        return status();
+    }
+
+private:
+    Supervisor& supervisor_;
+    CheckScheduler& scheduler_;
+    unsigned interval_ms_;
+    dbus::WatchdogObject object_;
 };
 
 int run(const CommandLine& cmd) {
@@ -226,6 +294,23 @@ int run(const CommandLine& cmd) {
 
     boost::asio::io_context io;
     CheckScheduler scheduler(io, supervisor, cmd);
+    std::optional<dbus::BusConnection> bus;
+    std::optional<WatchdogBus> watchdog_bus;
+    if (cmd.dbus) {
+        bus.emplace(io, dbus::kWatchdogBusName, [](dbus::BusConnection::Status status, const std::string& detail) {
+            switch (status) {
+            case dbus::BusConnection::Status::Connected: log_notice("D-Bus: " + detail); break;
+            case dbus::BusConnection::Status::Unavailable:
+                log_warning("D-Bus: not available (" + detail +
+                            "); running without it and retrying every 10 s, checks are unaffected");
+                break;
+            case dbus::BusConnection::Status::Lost:
+                log_warning("D-Bus: " + detail + "; reconnecting every 10 s, checks are unaffected");
+                break;
+            }
+        });
+        watchdog_bus.emplace(*bus, supervisor, scheduler, cmd.interval_ms);
+    }
     const PinLayout& pins = cmd.options.pins;
     auto pin_watch = DirectoryWatch::open(io, {pins.root(), pins.links_dir(), pins.maps_dir()}, "pin directory",
                                           [&](const std::string& why) { scheduler.check_soon(why); });
@@ -274,6 +359,9 @@ int run(const CommandLine& cmd) {
     wait_signal();
 
     scheduler.check("start");
+    // After the first check, so that the first reader sees a real state.
+    if (bus)
+        bus->start();
     sd_notify(0, "READY=1");
     log_notice("ready: checking every " + std::to_string(cmd.interval_ms) + " ms");
     scheduler.start();

@@ -254,13 +254,19 @@ start_virtiofsd() { # name source cache [ro]
 	fail "$RC_INFRA" "virtiofsd for $2 did not come up (see above)"
 }
 
-# -cx16: qemu 7.2's multi-threaded TCG corrupts EFLAGS around the guest's
-# cmpxchg16b; 6.12 (SLUB's this_cpu_cmpxchg128) then panics in ~60% of boots.
+# thread=single: qemu 7.2's multi-threaded TCG mishandles code that one vCPU
+# patches while another runs it. The guest kernel patches live code with
+# int3 (text_poke_bp) at boot and on every BPF trampoline attach; under MTTCG
+# that crashed 6.12 guests ("int3" Oops in bpf_lsm_file_open while a heal
+# attached programs under load, and in enqueue_timer while booting).
+# Round-robin TCG costs little here (the suites are I/O and syscall bound).
+# -cx16: multi-threaded TCG also corrupts EFLAGS around the guest's
+# cmpxchg16b (6.12's SLUB panicked in ~60% of boots); kept off for safety.
 # Without CX16 the guest kernel and userspace use their fallbacks.
 # BPFWARDEN_VM_CPU / BPFWARDEN_VM_TCG_THREAD override these (debugging only).
 qemu_args=(
 	-nodefaults -no-user-config
-	-machine q35 -accel "tcg,thread=${BPFWARDEN_VM_TCG_THREAD:-multi}" -cpu "${BPFWARDEN_VM_CPU:-max,-cx16}" -smp "$cpus" -m "$mem"
+	-machine q35 -accel "tcg,thread=${BPFWARDEN_VM_TCG_THREAD:-single}" -cpu "${BPFWARDEN_VM_CPU:-max,-cx16}" -smp "$cpus" -m "$mem"
 	-object "memory-backend-memfd,id=mem,share=on,size=$mem" -numa node,memdev=mem
 	-kernel "$VMLINUZ" -initrd "$initrd" -append "$cmdline"
 	-serial "file:$log" -display none -monitor none -no-reboot

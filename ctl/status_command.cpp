@@ -1,0 +1,236 @@
+// status: both services over D-Bus, in one summary.
+#include <getopt.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "event.h"
+#include "status_client.h"
+
+namespace bpfwarden::ctl {
+namespace {
+
+using dbus::EnforcerSnapshot;
+using dbus::WatchdogSnapshot;
+
+constexpr const char* kStatusUsage = R"(Usage: bpfwardenctl status [--json]
+
+Reads org.bpfwarden.Enforcer1 (bpfwardend) and org.bpfwarden.Watchdog1
+(bpfwarden-watchdog) from the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured)
+and prints one summary: enforcement mode and why, kernel, images, policy,
+programs, counters, and the watchdog's health and last heal. Needs no privileges.
+
+  --json      one JSON object instead of text
+  -h, --help  show this help
+
+Exit status: 0 enforcing and healthy; 1 degraded (audit-only, unhealthy, a
+program not attached) or a service unreachable; 2 invalid arguments.
+)";
+
+std::string join(const std::vector<std::string>& items, const char* separator) {
+    std::string out;
+    for (const auto& item : items)
+        out += (out.empty() ? "" : separator) + item;
+    return out;
+}
+
+std::string ago(uint64_t usec_since_epoch) {
+    if (usec_since_epoch == 0)
+        return "never";
+    auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    long long seconds = (static_cast<long long>(now) - static_cast<long long>(usec_since_epoch)) / 1000000;
+    return std::to_string(seconds < 0 ? 0 : seconds) + " s ago";
+}
+
+std::string milliseconds(uint64_t usec) {
+    char text[32];
+    snprintf(text, sizeof(text), "%.1f ms", static_cast<double>(usec) / 1000.0);
+    return text;
+}
+
+// What keeps the system from "enforcing and healthy", one line each.
+std::vector<std::string> problems_of(const Result<EnforcerSnapshot>& enforcer,
+                                     const Result<WatchdogSnapshot>& watchdog) {
+    std::vector<std::string> problems;
+    if (!enforcer) {
+        problems.push_back("bpfwardend: " + enforcer.error().message());
+    } else {
+        if (enforcer->mode != "enforcing")
+            problems.push_back("bpfwardend: " + enforcer->mode + " (" + enforcer->mode_reason + ")");
+        for (const auto& program : enforcer->programs)
+            if (!program.attached && !program.state.starts_with("skipped"))
+                problems.push_back("bpfwardend: " + program.name + " on " + program.hook + " is not attached (" +
+                                   program.state + ")");
+    }
+    if (!watchdog)
+        problems.push_back("bpfwarden-watchdog: " + watchdog.error().message());
+    else if (!watchdog->status.healthy)
+        problems.push_back("bpfwarden-watchdog: unhealthy: " + join(watchdog->status.reasons, "; "));
+    return problems;
+}
+
+void print_text(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogSnapshot>& watchdog,
+                const std::vector<std::string>& problems) {
+    if (!enforcer) {
+        printf("bpfwardend          unreachable: %s\n", enforcer.error().message().c_str());
+    } else {
+        const auto& e = *enforcer;
+        printf("bpfwardend %-8s %s (%s)\n", e.version.c_str(), e.mode.c_str(), e.mode_reason.c_str());
+        printf("  kernel            %s; LSMs %s; BPF LSM %s\n", e.kernel.release.c_str(),
+               e.kernel.active_lsms.empty() ? "unknown" : join(e.kernel.active_lsms, ",").c_str(),
+               e.kernel.bpf_lsm_usable ? "usable" : "not usable");
+        printf("  images            signed image-set version %llu\n",
+               static_cast<unsigned long long>(e.image_set_version));
+        printf("  policy            generation %llu, %u rules from %s (runtime edits: %s)\n",
+               static_cast<unsigned long long>(e.policy_generation), e.rule_count, e.policy_directory.c_str(),
+               e.runtime_policy_file.c_str());
+        for (const auto& warning : e.policy_warnings)
+            printf("  policy warning    %s\n", warning.c_str());
+        for (const auto& p : e.programs) {
+            std::string where = p.attached ? "id " + std::to_string(p.prog_id) + " tag " +
+                                                 (p.tag.empty() ? std::string("?") : p.tag) + ", attached"
+                                           : p.pinned ? "pinned, not attached" : "not pinned";
+            printf("  program           %-14s %-36s %s (%s)\n", p.name.c_str(), p.hook.c_str(), where.c_str(),
+                   p.state.c_str());
+        }
+        printf("  counters          events %llu, denials %llu, audits %llu, drops %llu, rate-limited %llu\n",
+               static_cast<unsigned long long>(e.counters.events),
+               static_cast<unsigned long long>(e.counters.denials),
+               static_cast<unsigned long long>(e.counters.audits), static_cast<unsigned long long>(e.counters.drops),
+               static_cast<unsigned long long>(e.counters.rate_limited));
+    }
+    if (!watchdog) {
+        printf("bpfwarden-watchdog  unreachable: %s\n", watchdog.error().message().c_str());
+    } else {
+        const auto& s = watchdog->status;
+        printf("bpfwarden-watchdog  %s, expecting %s; last check %s (%s), %llu checks, %llu heals\n",
+               s.healthy ? "healthy" : "UNHEALTHY", s.mode.c_str(), ago(s.last_check_usec).c_str(),
+               s.last_trigger.c_str(), static_cast<unsigned long long>(s.checks),
+               static_cast<unsigned long long>(s.heal_count));
+        for (const auto& reason : s.reasons)
+            printf("  reason            %s\n", reason.c_str());
+        if (s.heal_count)
+            printf("  last heal         %s: %s\n", milliseconds(s.last_heal_usec).c_str(), s.last_heal_reason.c_str());
+        for (const auto& p : s.programs)
+            printf("  program           %-14s %-36s %s\n", p.program.c_str(), p.hook.c_str(), p.status.c_str());
+    }
+    if (problems.empty())
+        printf("status: ok (enforcing, watchdog healthy)\n");
+    else
+        printf("status: degraded\n  - %s\n", join(problems, "\n  - ").c_str());
+}
+
+std::string json_strings(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (size_t i = 0; i < items.size(); ++i)
+        out += (i ? "," : "") + json_quote(items[i]);
+    return out + "]";
+}
+
+std::string enforcer_json(const EnforcerSnapshot& e) {
+    auto u = [](uint64_t value) { return std::to_string(value); };
+    std::string out = "{\"version\":" + json_quote(e.version) + ",\"mode\":" + json_quote(e.mode) +
+                      ",\"mode_reason\":" + json_quote(e.mode_reason) +
+                      ",\"kernel\":{\"release\":" + json_quote(e.kernel.release) +
+                      ",\"active_lsms\":" + json_strings(e.kernel.active_lsms) +
+                      ",\"bpf_lsm_usable\":" + (e.kernel.bpf_lsm_usable ? "true" : "false") +
+                      ",\"bpf_lsm_status\":" + json_quote(e.kernel.bpf_lsm_status) +
+                      "},\"image_set_version\":" + u(e.image_set_version) +
+                      ",\"policy\":{\"generation\":" + u(e.policy_generation) +
+                      ",\"directory\":" + json_quote(e.policy_directory) +
+                      ",\"runtime_file\":" + json_quote(e.runtime_policy_file) + ",\"rules\":" + u(e.rule_count) +
+                      ",\"warnings\":" + json_strings(e.policy_warnings) + "},\"programs\":[";
+    for (size_t i = 0; i < e.programs.size(); ++i) {
+        const auto& p = e.programs[i];
+        out += std::string(i ? "," : "") + "{\"name\":" + json_quote(p.name) + ",\"hook\":" + json_quote(p.hook) +
+               ",\"prog_id\":" + u(p.prog_id) + ",\"tag\":" + json_quote(p.tag) +
+               ",\"pinned\":" + (p.pinned ? "true" : "false") + ",\"attached\":" + (p.attached ? "true" : "false") +
+               ",\"state\":" + json_quote(p.state) + "}";
+    }
+    out += "],\"counters\":{\"events\":" + u(e.counters.events) + ",\"denials\":" + u(e.counters.denials) +
+           ",\"audits\":" + u(e.counters.audits) + ",\"drops\":" + u(e.counters.drops) +
+           ",\"rate_limited\":" + u(e.counters.rate_limited) +
+           "},\"denied_signals_suppressed\":" + u(e.denied_signals_suppressed) + "}";
+    return out;
+}
+
+std::string watchdog_json(const WatchdogSnapshot& w) {
+    auto u = [](uint64_t value) { return std::to_string(value); };
+    const auto& s = w.status;
+    std::string out = "{\"version\":" + json_quote(w.version) + ",\"healthy\":" + (s.healthy ? "true" : "false") +
+                      ",\"reasons\":" + json_strings(s.reasons) + ",\"mode\":" + json_quote(s.mode) +
+                      ",\"mode_reason\":" + json_quote(s.mode_reason) +
+                      ",\"image_set_version\":" + u(s.image_set_version) +
+                      ",\"check_interval_usec\":" + u(s.check_interval_usec) + ",\"checks\":" + u(s.checks) +
+                      ",\"last_check_usec\":" + u(s.last_check_usec) +
+                      ",\"last_trigger\":" + json_quote(s.last_trigger) + ",\"heal_count\":" + u(s.heal_count) +
+                      ",\"last_heal\":{\"reason\":" + json_quote(s.last_heal_reason) +
+                      ",\"duration_usec\":" + u(s.last_heal_usec) + "},\"programs\":[";
+    for (size_t i = 0; i < s.programs.size(); ++i) {
+        const auto& p = s.programs[i];
+        out += std::string(i ? "," : "") + "{\"name\":" + json_quote(p.program) + ",\"hook\":" + json_quote(p.hook) +
+               ",\"prog_id\":" + u(p.prog_id) + ",\"tag\":" + json_quote(p.tag) +
+               ",\"status\":" + json_quote(p.status) + "}";
+    }
+    return out + "]}";
+}
+
+void print_json(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogSnapshot>& watchdog,
+                const std::vector<std::string>& problems) {
+    std::string out = "{\"status\":" + std::string(problems.empty() ? "\"ok\"" : "\"degraded\"") +
+                      ",\"problems\":" + json_strings(problems) + ",\"enforcer\":" +
+                      (enforcer ? enforcer_json(*enforcer) : "null") + ",\"enforcer_error\":" +
+                      (enforcer ? "null" : json_quote(enforcer.error().message())) +
+                      ",\"watchdog\":" + (watchdog ? watchdog_json(*watchdog) : "null") + ",\"watchdog_error\":" +
+                      (watchdog ? "null" : json_quote(watchdog.error().message())) + "}";
+    puts(out.c_str());
+}
+
+}  // namespace
+
+int status(int argc, char** argv) {
+    static const option options[] = {{"json", no_argument, nullptr, 'j'},
+                                     {"help", no_argument, nullptr, 'h'},
+                                     {nullptr, 0, nullptr, 0}};
+    bool json = false;
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "h", options, nullptr)) != -1;) {
+        switch (c) {
+        case 'j': json = true; break;
+        case 'h': fputs(kStatusUsage, stdout); return 0;
+        default:
+            fprintf(stderr, "bpfwardenctl status: unknown option '%s'\nTry 'bpfwardenctl status --help'.\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "bpfwardenctl status: unexpected argument '%s'\nTry 'bpfwardenctl status --help'.\n",
+                argv[optind]);
+        return 2;
+    }
+
+    Result<EnforcerSnapshot> enforcer = fail(ENOTCONN, "not read");
+    Result<WatchdogSnapshot> watchdog = fail(ENOTCONN, "not read");
+    if (auto client = dbus::StatusClient::connect(); !client) {
+        enforcer = std::unexpected(client.error());
+        watchdog = std::unexpected(client.error());
+    } else {
+        enforcer = client->enforcer();
+        watchdog = client->watchdog();
+    }
+    auto problems = problems_of(enforcer, watchdog);
+    if (json)
+        print_json(enforcer, watchdog, problems);
+    else
+        print_text(enforcer, watchdog, problems);
+    return problems.empty() ? 0 : 1;
+}
+
+}  // namespace bpfwarden::ctl

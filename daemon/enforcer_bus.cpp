@@ -1,0 +1,173 @@
+#include "enforcer_bus.h"
+
+#include <sys/utsname.h>
+
+#include "bpf_commands.h"
+#include "log.h"
+#include "policy_maps.h"
+
+namespace bpfwarden {
+
+namespace {
+
+using dbus::bus_fail;
+using dbus::BusErrorCode;
+
+std::string describe_error(const Error& error) {
+    return error.errnum() == EINVAL ? error.context() : error.message();
+}
+
+}  // namespace
+
+EnforcerBus::EnforcerBus(dbus::BusConnection& bus, EnforcerService& service)
+    : service_(service), runtime_(service.options().policy_dir), object_(bus, *this) {
+    utsname name{};
+    if (uname(&name) == 0)
+        kernel_release_ = name.release;
+    service_.set_event_observer([this](const Event& event, const std::string& rule_path) { on_event(event, rule_path); });
+}
+
+void EnforcerBus::on_event(const Event& event, const std::string& rule_path) {
+    if (event.action != EventAction::Deny)
+        return;
+    dbus::Denial denial;
+    denial.kind = std::string(event_kind_name(event.kind));
+    denial.path = rule_path.empty() ? event.path : rule_path;
+    denial.pid = event.tgid;
+    denial.uid = event.uid;
+    denial.comm = event.comm;
+    if (event.kind == EventKind::BpfCheck)
+        denial.detail = "cmd=" + bpf_command_name(event.bpf_cmd);
+    object_.denied(denial, std::chrono::steady_clock::now());
+}
+
+std::string EnforcerBus::version() const { return BPFWARDEN_VERSION; }
+std::string EnforcerBus::mode() const { return std::string(to_string(service_.mode())); }
+std::string EnforcerBus::mode_reason() const { return service_.mode_reason(); }
+
+dbus::KernelFacts EnforcerBus::kernel() const {
+    const LsmStatus& lsm = service_.lsm_status();
+    return {kernel_release_, lsm.active_lsms, lsm.usable, lsm.usable ? "usable" : lsm.reason};
+}
+
+uint64_t EnforcerBus::image_set_version() const { return service_.image_set_version(); }
+uint64_t EnforcerBus::policy_generation() const { return service_.policy_generation(); }
+std::string EnforcerBus::policy_directory() const { return service_.options().policy_dir.string(); }
+std::string EnforcerBus::runtime_policy_file() const { return runtime_.file().string(); }
+std::vector<std::string> EnforcerBus::policy_warnings() const { return service_.policy().warnings; }
+uint32_t EnforcerBus::rule_count() const { return static_cast<uint32_t>(service_.policy().rules.size()); }
+
+std::vector<dbus::ProgramState> EnforcerBus::programs() const {
+    std::vector<dbus::ProgramState> out;
+    for (const auto& program : service_.program_status())
+        out.push_back({program.spec->program, program.spec->hook, program.prog_id, program.tag, program.pinned,
+                       program.attached, program.state});
+    return out;
+}
+
+dbus::BusResult<dbus::CounterValues> EnforcerBus::counters() const {
+    auto counters = read_counters(service_.pins());
+    if (!counters)
+        return bus_fail(BusErrorCode::Failed, counters.error().wrap("read counters"));
+    return dbus::CounterValues{counters->events, counters->denials, counters->audits, counters->dropped,
+                               counters->rate_limited};
+}
+
+dbus::BusResult<uint64_t> EnforcerBus::reload_policy(const dbus::Caller& caller) {
+    if (auto reloaded = service_.reload_policy(); !reloaded) {
+        log_error(reloaded.error().message() + "; keeping the running policy (ReloadPolicy by " + caller.describe() +
+                  ")");
+        if (reloaded.error().context().starts_with("policy:"))
+            return bus_fail(BusErrorCode::PolicyInvalid,
+                            describe_error(reloaded.error()) + "; the running policy stays");
+        return bus_fail(BusErrorCode::Failed, reloaded.error().message() + "; the running policy stays");
+    }
+    std::string reason = "ReloadPolicy by " + caller.describe();
+    log_notice("policy: reloaded (" + std::to_string(service_.policy().rules.size()) + " rules, generation " +
+               std::to_string(service_.policy_generation()) + ", " + reason + ")");
+    for (const auto& warning : service_.policy().warnings)
+        log_warning("policy: " + warning);
+    object_.policy_changed(reason);
+    return service_.policy_generation();
+}
+
+dbus::BusResult<uint64_t> EnforcerBus::commit(const RuntimeRules::Plan& plan, const std::string& what,
+                                              const dbus::Caller& caller) {
+    if (auto written = runtime_.write(plan.new_text); !written) {
+        log_error("policy: " + what + " by " + caller.describe() + " not saved: " + written.error().message());
+        return bus_fail(BusErrorCode::Failed, written.error().wrap("save " + what));
+    }
+    if (auto reloaded = service_.reload_policy(); !reloaded) {
+        // Validated a moment ago, so something changed the directory (or the
+        // maps refused the update) in between: put the old file back.
+        auto restored = runtime_.write(plan.old_text);
+        log_error("policy: " + what + " by " + caller.describe() + " could not be applied (" +
+                  reloaded.error().message() + "); " +
+                  (restored ? "the runtime policy file was restored" : "restoring the runtime policy file failed: " +
+                                                                           restored.error().message()));
+        bool invalid = reloaded.error().context().starts_with("policy:");
+        return bus_fail(invalid ? BusErrorCode::PolicyInvalid : BusErrorCode::Failed,
+                        describe_error(reloaded.error()) + "; the running policy stays and " +
+                            runtime_.file().string() + " was restored");
+    }
+    std::string reason = what + " by " + caller.describe();
+    log_notice("policy: " + reason + " (generation " + std::to_string(service_.policy_generation()) + ", saved in " +
+               runtime_.file().string() + ")");
+    object_.policy_changed(reason);
+    return service_.policy_generation();
+}
+
+bool EnforcerBus::rule_active(std::string_view kind, std::string_view path) const {
+    RuleKind wanted = kind == "file" ? RuleKind::FileOpen : RuleKind::Exec;
+    for (const auto& rule : service_.policy().rules)
+        if (!rule.bpf_allow && rule.kind == wanted && rule.path == path)
+            return rule.identity.has_value();
+    return false;
+}
+
+dbus::BusResult<dbus::RuleChange> EnforcerBus::add_rule(const dbus::Caller& caller, std::string_view kind,
+                                                        std::string_view path, std::string_view action) {
+    auto plan = runtime_.plan_add(kind, path, action);
+    if (!plan) {
+        log_warning("policy: AddRule by " + caller.describe() + " refused: " + plan.error().message);
+        return std::unexpected(plan.error());
+    }
+    if (plan->changed) {
+        std::string what = "AddRule " + std::string(kind) + " " + quote_for_message(path) + " " + std::string(action);
+        auto generation = commit(*plan, what, caller);
+        if (!generation)
+            return std::unexpected(generation.error());
+    }
+    return dbus::RuleChange{service_.policy_generation(), rule_active(kind, path)};
+}
+
+dbus::BusResult<dbus::RuleChange> EnforcerBus::remove_rule(const dbus::Caller& caller, std::string_view kind,
+                                                           std::string_view path) {
+    auto plan = runtime_.plan_remove(kind, path, service_.policy());
+    if (!plan) {
+        log_warning("policy: RemoveRule by " + caller.describe() + " refused: " + plan.error().message);
+        return std::unexpected(plan.error());
+    }
+    std::string what = "RemoveRule " + std::string(kind) + " " + quote_for_message(path);
+    auto generation = commit(*plan, what, caller);
+    if (!generation)
+        return std::unexpected(generation.error());
+    return dbus::RuleChange{*generation, false};
+}
+
+std::vector<dbus::RuleEntry> EnforcerBus::list_rules() const {
+    std::vector<dbus::RuleEntry> out;
+    for (const auto& rule : service_.policy().rules) {
+        dbus::RuleEntry entry;
+        entry.id = rule.id;
+        entry.kind = rule.bpf_allow ? "bpf-allow" : std::string(to_string(rule.kind));
+        entry.path = rule.path;
+        entry.action = rule.bpf_allow ? "allow" : std::string(to_string(rule.action));
+        entry.source = to_string(rule.where);
+        entry.active = rule.identity.has_value();
+        out.push_back(std::move(entry));
+    }
+    return out;
+}
+
+}  // namespace bpfwarden

@@ -1,0 +1,61 @@
+// bpfwardend's side of org.bpfwarden.Enforcer1: the EnforcerBackend over
+// EnforcerService, runtime rule edits persisted through RuntimeRules, and
+// the Denied / PolicyChanged signals. Logs every state change it makes, with
+// the caller.
+#pragma once
+
+#include <string>
+
+#include "bus_connection.h"
+#include "enforcer_interface.h"
+#include "enforcer_service.h"
+#include "runtime_rules.h"
+
+namespace bpfwarden {
+
+class EnforcerBus final : public dbus::EnforcerBackend {
+public:
+    // Registers the object on `bus` (before bus.start()) and observes the
+    // service's events for the Denied signal.
+    EnforcerBus(dbus::BusConnection& bus, EnforcerService& service);
+    ~EnforcerBus() override { service_.set_event_observer(nullptr); }
+    EnforcerBus(const EnforcerBus&) = delete;
+    EnforcerBus& operator=(const EnforcerBus&) = delete;
+
+    // A policy was applied outside D-Bus (SIGHUP): tell the bus.
+    void policy_applied(const std::string& reason) { object_.policy_changed(reason); }
+
+    std::string version() const override;
+    std::string mode() const override;
+    std::string mode_reason() const override;
+    dbus::KernelFacts kernel() const override;
+    uint64_t image_set_version() const override;
+    uint64_t policy_generation() const override;
+    std::string policy_directory() const override;
+    std::string runtime_policy_file() const override;
+    std::vector<std::string> policy_warnings() const override;
+    uint32_t rule_count() const override;
+    std::vector<dbus::ProgramState> programs() const override;
+    dbus::BusResult<dbus::CounterValues> counters() const override;
+
+    dbus::BusResult<uint64_t> reload_policy(const dbus::Caller& caller) override;
+    dbus::BusResult<dbus::RuleChange> add_rule(const dbus::Caller& caller, std::string_view kind,
+                                               std::string_view path, std::string_view action) override;
+    dbus::BusResult<dbus::RuleChange> remove_rule(const dbus::Caller& caller, std::string_view kind,
+                                                  std::string_view path) override;
+    std::vector<dbus::RuleEntry> list_rules() const override;
+
+private:
+    void on_event(const Event& event, const std::string& rule_path);
+    // Writes the plan, reloads, and restores the old file if the reload fails.
+    dbus::BusResult<uint64_t> commit(const RuntimeRules::Plan& plan, const std::string& what,
+                                     const dbus::Caller& caller);
+    bool rule_active(std::string_view kind, std::string_view path) const;
+
+    EnforcerService& service_;
+    RuntimeRules runtime_;
+    dbus::EnforcerObject object_;
+    std::string kernel_release_;
+};
+
+}  // namespace bpfwarden

@@ -1,0 +1,299 @@
+#include "runtime_rules.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "unique_fd.h"
+
+namespace bpfwarden {
+
+namespace {
+
+using dbus::bus_fail;
+using dbus::BusErrorCode;
+
+constexpr const char* kHeader =
+    "# Runtime rules, written by bpfwardend for D-Bus AddRule/RemoveRule\n"
+    "# (bpfwardenctl, busctl). Hand edits are kept, comments are not.\n\n";
+constexpr size_t kMaxRuntimeFileBytes = 16 << 20;
+
+// A policy error as the caller should read it: "file:line: reason" (EINVAL
+// errors carry no system error worth printing).
+std::string describe(const Error& error) { return error.errnum() == EINVAL ? error.context() : error.message(); }
+
+// The policy loader's rule for which files count (policy.h).
+bool is_policy_file_name(const std::string& name) {
+    return !name.empty() && name.front() != '.' && name.size() > 5 && name.ends_with(".toml");
+}
+
+std::optional<RuleKind> parse_kind(std::string_view kind) {
+    if (kind == "file")
+        return RuleKind::FileOpen;
+    if (kind == "exec")
+        return RuleKind::Exec;
+    return std::nullopt;
+}
+
+dbus::BusResult<void> check_kind(std::string_view kind) {
+    if (parse_kind(kind))
+        return {};
+    return bus_fail(BusErrorCode::InvalidArgument,
+                    "kind " + quote_for_message(kind.substr(0, 64)) +
+                        " is not a rule kind: use \"file\" (opening the file) or \"exec\" (executing it)");
+}
+
+std::string rule_name(std::string_view kind, std::string_view path) {
+    return std::string(kind) + " rule for " + quote_for_message(path);
+}
+
+}  // namespace
+
+dbus::BusResult<void> check_rule_path(std::string_view path) {
+    if (path.empty())
+        return bus_fail(BusErrorCode::InvalidArgument, "the path is empty: give an absolute path such as /etc/shadow");
+    if (path.size() > kMaxPolicyPathLength)
+        return bus_fail(BusErrorCode::InvalidArgument,
+                        "the path is " + std::to_string(path.size()) + " bytes long; a rule path may have at most " +
+                            std::to_string(kMaxPolicyPathLength) + " bytes");
+    if (path.front() != '/')
+        return bus_fail(BusErrorCode::InvalidArgument,
+                        "relative path " + quote_for_message(path.substr(0, 256)) +
+                            ": rule paths must be absolute (start with '/')");
+    for (size_t i = 0; i < path.size(); ++i) {
+        auto byte = static_cast<unsigned char>(path[i]);
+        if (byte < 0x20 || byte == 0x7f) {
+            char hex[8];
+            std::snprintf(hex, sizeof(hex), "0x%02x", byte);
+            return bus_fail(BusErrorCode::InvalidArgument,
+                            std::string("the path contains a control character (") + hex + " at byte " +
+                                std::to_string(i) + "): " + quote_for_message(path.substr(0, 256)) +
+                                "; rule paths must name a file by its plain absolute path");
+        }
+    }
+    return {};
+}
+
+RuntimeRules::RuntimeRules(std::filesystem::path policy_dir)
+    : dir_(std::move(policy_dir)), file_(dir_ / kFileName) {}
+
+dbus::BusResult<std::optional<std::string>> RuntimeRules::read_current() const {
+    UniqueFd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!fd) {
+        if (errno == ENOENT)
+            return std::optional<std::string>();
+        return bus_fail(BusErrorCode::Failed, Error::from_errno("open runtime policy file '" + file_.string() + "'"));
+    }
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        return bus_fail(BusErrorCode::PolicyInvalid,
+                        "runtime policy file '" + file_.string() + "' is not a regular file; remove it");
+    std::string text;
+    char buffer[16384];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return bus_fail(BusErrorCode::Failed,
+                            Error::from_errno("read runtime policy file '" + file_.string() + "'"));
+        if (n == 0)
+            break;
+        text.append(buffer, static_cast<size_t>(n));
+        if (text.size() > kMaxRuntimeFileBytes)
+            return bus_fail(BusErrorCode::PolicyInvalid,
+                            "runtime policy file '" + file_.string() + "' is larger than 16 MiB; fix or remove it");
+    }
+    return std::optional<std::string>(std::move(text));
+}
+
+dbus::BusResult<void> RuntimeRules::validate(const std::string& text) const {
+    std::vector<std::string> names{kFileName};
+    std::error_code ec;
+    std::filesystem::directory_iterator it(dir_, ec);
+    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        std::string name = it->path().filename().string();
+        if (is_policy_file_name(name) && name != kFileName)
+            names.push_back(std::move(name));
+    }
+    if (ec)
+        return bus_fail(BusErrorCode::Failed, Error(ec.value(), "read policy directory '" + dir_.string() + "'"));
+    std::sort(names.begin(), names.end());
+
+    Policy merged;
+    for (const auto& name : names) {
+        auto policy = name == kFileName ? parse_policy(text, file_.string()) : load_policy_file(dir_ / name);
+        if (!policy)
+            return bus_fail(BusErrorCode::PolicyInvalid, describe(policy.error()) + "; nothing was changed");
+        if (auto merged_ok = merge_policy(merged, std::move(*policy)); !merged_ok)
+            return bus_fail(BusErrorCode::PolicyInvalid, describe(merged_ok.error()) + "; nothing was changed");
+    }
+    if (auto compiled = compile_policy(merged, stat_resolver()); !compiled)
+        return bus_fail(BusErrorCode::PolicyInvalid, compiled.error().message() + "; nothing was changed");
+    return {};
+}
+
+dbus::BusResult<RuntimeRules::Plan> RuntimeRules::plan_add(std::string_view kind, std::string_view path,
+                                                           std::string_view action) const {
+    if (auto ok = check_kind(kind); !ok)
+        return std::unexpected(ok.error());
+    if (action != "deny" && action != "audit")
+        return bus_fail(BusErrorCode::InvalidArgument,
+                        "action " + quote_for_message(action.substr(0, 64)) +
+                            " is not a rule action: use \"deny\" (refuse with EPERM) or \"audit\" (allow and log)");
+    if (auto ok = check_rule_path(path); !ok)
+        return std::unexpected(ok.error());
+    auto current = read_current();
+    if (!current)
+        return std::unexpected(current.error());
+
+    Plan plan;
+    plan.old_text = *current;
+    try {
+        toml::table root = plan.old_text ? toml::parse(*plan.old_text, file_.string()) : toml::table{};
+        std::string key(kind);
+        if (!root.contains(key))
+            root.insert(key, toml::array{});
+        toml::array* rules = root[key].as_array();
+        if (!rules)
+            return bus_fail(BusErrorCode::PolicyInvalid, "runtime policy file '" + file_.string() + "': '" + key +
+                                                             "' is not a list of rules; fix or remove the file");
+        bool found = false;
+        for (auto& node : *rules) {
+            toml::table* rule = node.as_table();
+            if (!rule || rule->get_as<std::string>("path") == nullptr ||
+                rule->get_as<std::string>("path")->get() != path)
+                continue;
+            found = true;
+            const auto* old_action = rule->get_as<std::string>("action");
+            if (!old_action || old_action->get() != action) {
+                rule->insert_or_assign("action", std::string(action));
+                plan.changed = true;
+            }
+        }
+        if (!found) {
+            rules->push_back(toml::table{{"path", std::string(path)}, {"action", std::string(action)}});
+            plan.changed = true;
+        }
+        std::ostringstream text;
+        text << kHeader << toml::toml_formatter(root) << "\n";
+        plan.new_text = text.str();
+    } catch (const toml::parse_error& error) {
+        return bus_fail(BusErrorCode::PolicyInvalid,
+                        file_.string() + ":" + std::to_string(error.source().begin.line) + ": " +
+                            std::string(error.description()) + "; fix or remove the runtime policy file");
+    } catch (const std::exception& error) {
+        return bus_fail(BusErrorCode::Failed, std::string("edit runtime policy: ") + error.what());
+    }
+    if (!plan.changed)
+        return plan;
+    if (auto valid = validate(plan.new_text); !valid)
+        return std::unexpected(valid.error());
+    return plan;
+}
+
+dbus::BusResult<RuntimeRules::Plan> RuntimeRules::plan_remove(std::string_view kind, std::string_view path,
+                                                              const CompiledPolicy& in_force) const {
+    if (auto ok = check_kind(kind); !ok)
+        return std::unexpected(ok.error());
+    if (auto ok = check_rule_path(path); !ok)
+        return std::unexpected(ok.error());
+    auto not_found = [&]() -> std::unexpected<dbus::BusError> {
+        RuleKind wanted = *parse_kind(kind);
+        for (const auto& rule : in_force.rules)
+            if (!rule.bpf_allow && rule.kind == wanted && rule.path == path)
+                return bus_fail(BusErrorCode::NotFound,
+                                rule_name(kind, path) + " is defined in " + to_string(rule.where) +
+                                    ", not in the runtime policy file " + file_.string() +
+                                    ": edit that file, then call ReloadPolicy");
+        return bus_fail(BusErrorCode::NotFound,
+                        "there is no " + rule_name(kind, path) + " (ListRules lists the rules in force)");
+    };
+    auto current = read_current();
+    if (!current)
+        return std::unexpected(current.error());
+    if (!*current)
+        return not_found();
+
+    Plan plan;
+    plan.old_text = *current;
+    try {
+        toml::table root = toml::parse(*plan.old_text, file_.string());
+        std::string key(kind);
+        toml::array* rules = root[key].as_array();
+        if (!rules)
+            return not_found();
+        size_t before = rules->size();
+        for (auto it = rules->begin(); it != rules->end();) {
+            const toml::table* rule = it->as_table();
+            const auto* rule_path = rule ? rule->get_as<std::string>("path") : nullptr;
+            it = rule_path && rule_path->get() == path ? rules->erase(it) : it + 1;
+        }
+        if (rules->size() == before)
+            return not_found();
+        if (rules->empty())
+            root.erase(key);
+        std::ostringstream text;
+        text << kHeader;
+        if (!root.empty())
+            text << toml::toml_formatter(root) << "\n";
+        plan.new_text = text.str();
+        plan.changed = true;
+    } catch (const toml::parse_error& error) {
+        return bus_fail(BusErrorCode::PolicyInvalid,
+                        file_.string() + ":" + std::to_string(error.source().begin.line) + ": " +
+                            std::string(error.description()) + "; fix or remove the runtime policy file");
+    } catch (const std::exception& error) {
+        return bus_fail(BusErrorCode::Failed, std::string("edit runtime policy: ") + error.what());
+    }
+    if (auto valid = validate(plan.new_text); !valid)
+        return std::unexpected(valid.error());
+    return plan;
+}
+
+Result<void> RuntimeRules::write(const std::optional<std::string>& text) const {
+    auto sync_dir = [&]() -> Result<void> {
+        UniqueFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir || fsync(dir.get()) != 0)
+            return fail_errno("sync policy directory '" + dir_.string() + "'");
+        return {};
+    };
+    if (!text) {
+        if (::unlink(file_.c_str()) != 0 && errno != ENOENT)
+            return fail_errno("remove '" + file_.string() + "'");
+        return sync_dir();
+    }
+    // A hidden name: the policy loaders ignore it while it is being written.
+    std::string staging = (dir_ / (std::string(".") + kFileName + ".XXXXXX")).string();
+    UniqueFd fd(mkostemp(staging.data(), O_CLOEXEC));
+    if (!fd)
+        return fail_errno("create a temporary file in '" + dir_.string() + "'");
+    auto discard = [&](Error error) {
+        ::unlink(staging.c_str());
+        return std::unexpected(std::move(error));
+    };
+    size_t written = 0;
+    while (written < text->size()) {
+        ssize_t n = ::write(fd.get(), text->data() + written, text->size() - written);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return discard(Error::from_errno("write '" + staging + "'"));
+        written += static_cast<size_t>(n);
+    }
+    if (fchmod(fd.get(), 0644) != 0 || fsync(fd.get()) != 0)
+        return discard(Error::from_errno("write '" + staging + "'"));
+    fd.reset();
+    if (::rename(staging.c_str(), file_.c_str()) != 0)
+        return discard(Error::from_errno("rename '" + staging + "' to '" + file_.string() + "'"));
+    return sync_dir();
+}
+
+}  // namespace bpfwarden

@@ -1,0 +1,122 @@
+// org.bpfwarden.Enforcer1 at /org/bpfwarden/Enforcer1, served by bpfwardend.
+// The API itself is documented in docs/DBUS.md; `busctl introspect` shows
+// the same members with their argument names.
+//
+// The vtable (enforcer_interface.cpp) knows nothing of the daemon: it talks
+// to an EnforcerBackend, checks privileges (authorization.h) before any
+// method that changes state, and turns BusErrors into named error replies.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "authorization.h"
+#include "bus_connection.h"
+#include "bus_error.h"
+#include "rate_limiter.h"
+
+namespace bpfwarden::dbus {
+
+struct KernelFacts {
+    std::string release;                   // uname -r
+    std::vector<std::string> active_lsms;  // /sys/kernel/security/lsm
+    bool bpf_lsm_usable = false;
+    std::string bpf_lsm_status;  // "usable", or why not, or "not probed (--audit-only)"
+};
+
+struct ProgramState {
+    std::string name;  // "bw_file_open"
+    std::string hook;  // "lsm/file_open"
+    uint32_t prog_id = 0;  // 0: none behind the pin
+    std::string tag;       // kernel program tag, hex; empty when unknown
+    bool pinned = false;    // a link pin exists
+    bool attached = false;  // the pinned link has a program attached
+    std::string state;      // "loaded", "adopted", "skipped: ...", "failed: ..."
+};
+
+struct CounterValues {
+    uint64_t events = 0, denials = 0, audits = 0, drops = 0, rate_limited = 0;
+};
+
+struct RuleEntry {
+    uint32_t id = 0;       // the rule= of events
+    std::string kind;      // "file", "exec", "bpf-allow"
+    std::string path;
+    std::string action;    // "deny", "audit", "allow" (bpf-allow)
+    std::string source;    // "file:line"
+    bool active = false;   // the path resolved to a file: the rule is in the maps
+};
+
+struct RuleChange {
+    uint64_t generation = 0;  // the policy generation after the change
+    bool active = false;      // AddRule: the new rule's path resolved
+};
+
+// A denial reported by the kernel, for the Denied signal.
+struct Denial {
+    std::string kind;   // "file_open", "exec_check", "bpf_check"
+    std::string path;   // the rule's path, or the file / executable name the kernel saw
+    uint32_t pid = 0;   // process id (tgid)
+    uint32_t uid = 0;
+    std::string comm;
+    std::string detail;  // bpf_check: "cmd=prog_load"; otherwise empty
+};
+
+class EnforcerBackend {
+public:
+    virtual ~EnforcerBackend() = default;
+
+    // Properties. Strings may hold any bytes: the vtable makes them valid UTF-8.
+    virtual std::string version() const = 0;
+    virtual std::string mode() const = 0;  // "enforcing" | "audit-only"
+    virtual std::string mode_reason() const = 0;
+    virtual KernelFacts kernel() const = 0;
+    virtual uint64_t image_set_version() const = 0;
+    virtual uint64_t policy_generation() const = 0;
+    virtual std::string policy_directory() const = 0;
+    virtual std::string runtime_policy_file() const = 0;
+    virtual std::vector<std::string> policy_warnings() const = 0;
+    virtual uint32_t rule_count() const = 0;
+    virtual std::vector<ProgramState> programs() const = 0;
+    virtual BusResult<CounterValues> counters() const = 0;
+
+    // Methods. The ones that change state are called only for an authorized
+    // caller; a backend that applies a policy calls EnforcerObject::policy_changed().
+    virtual BusResult<uint64_t> reload_policy(const Caller& caller) = 0;
+    virtual BusResult<RuleChange> add_rule(const Caller& caller, std::string_view kind, std::string_view path,
+                                           std::string_view action) = 0;
+    virtual BusResult<RuleChange> remove_rule(const Caller& caller, std::string_view kind,
+                                              std::string_view path) = 0;
+    virtual std::vector<RuleEntry> list_rules() const = 0;
+};
+
+// The object, registered on `bus` at construction (call before
+// BusConnection::start()). Signals go out only while connected.
+class EnforcerObject {
+public:
+    // Denied signals: at most `denied_burst` per `denied_interval` (the rest
+    // are counted in DeniedSignalsSuppressed; the journal has every event).
+    EnforcerObject(BusConnection& bus, EnforcerBackend& backend, uint32_t denied_burst = 20,
+                   std::chrono::nanoseconds denied_interval = std::chrono::seconds(1));
+
+    // Denied(...), rate-limited.
+    void denied(const Denial& denial, std::chrono::steady_clock::time_point now);
+    // PolicyChanged(generation, reason) and PropertiesChanged for the policy properties.
+    void policy_changed(const std::string& reason);
+
+    uint64_t denied_suppressed() const { return denied_limiter_.suppressed(); }
+
+    // For the vtable's handlers.
+    EnforcerBackend& backend() { return backend_; }
+    BusConnection& bus() { return bus_; }
+
+private:
+    BusConnection& bus_;
+    EnforcerBackend& backend_;
+    RateLimiter denied_limiter_;
+};
+
+}  // namespace bpfwarden::dbus

@@ -1,0 +1,208 @@
+#include "status_client.h"
+
+#include <cstring>
+#include <functional>
+#include <string_view>
+
+#include "names.h"
+
+namespace bpfwarden::dbus {
+
+namespace {
+
+struct ErrorFree {
+    void operator()(sd_bus_error* error) const { sd_bus_error_free(error); }
+};
+
+int read_string(sd_bus_message* m, std::string& out) {
+    const char* text = nullptr;
+    int r = sd_bus_message_read_basic(m, 's', &text);
+    if (r > 0)
+        out = text;
+    return r;
+}
+
+int read_strings(sd_bus_message* m, std::vector<std::string>& out) {
+    int r = sd_bus_message_enter_container(m, 'a', "s");
+    if (r <= 0)
+        return r;
+    out.clear();
+    std::string item;
+    while ((r = read_string(m, item)) > 0)
+        out.push_back(item);
+    return r < 0 ? r : sd_bus_message_exit_container(m);
+}
+
+int read_u64(sd_bus_message* m, uint64_t& out) { return sd_bus_message_read_basic(m, 't', &out); }
+
+int read_bool(sd_bus_message* m, bool& out) {
+    int value = 0;
+    int r = sd_bus_message_read_basic(m, 'b', &value);
+    out = value;
+    return r;
+}
+
+// A property handler reads the value if it knows `name` with `signature`
+// and returns > 0; 0 means "not mine": the value is skipped.
+using PropertyReader = std::function<int(std::string_view name, std::string_view signature, sd_bus_message* m)>;
+
+Result<void> get_all(sd_bus* bus, const char* service, const char* path, const char* interface,
+                     const char* daemon, const PropertyReader& read) {
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    std::unique_ptr<sd_bus_error, ErrorFree> error_guard(&error);
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_call_method(bus, service, path, "org.freedesktop.DBus.Properties", "GetAll", &error, &raw, "s",
+                               interface);
+    if (r < 0) {
+        if (sd_bus_error_has_names(&error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+            return fail(0, std::string(service) + " is not on the system bus (is " + daemon + " running?)");
+        return fail(-r, std::string("read ") + interface + " properties" +
+                            (error.message ? std::string(": ") + error.message : std::string()));
+    }
+    BusMessage reply(raw);
+    auto malformed = [&](int code) { return fail(-code, std::string("malformed ") + interface + " properties"); };
+    if ((r = sd_bus_message_enter_container(raw, 'a', "{sv}")) < 0)
+        return malformed(r);
+    while ((r = sd_bus_message_enter_container(raw, 'e', "sv")) > 0) {
+        const char* name = nullptr;
+        const char* signature = nullptr;
+        if ((r = sd_bus_message_read_basic(raw, 's', &name)) < 0 ||
+            (r = sd_bus_message_peek_type(raw, nullptr, &signature)) < 0 ||
+            (r = sd_bus_message_enter_container(raw, 'v', signature)) < 0)
+            return malformed(r);
+        std::string sig = signature;
+        r = read(name, sig, raw);
+        if (r == 0)
+            r = sd_bus_message_skip(raw, sig.c_str());
+        if (r < 0 || (r = sd_bus_message_exit_container(raw)) < 0 || (r = sd_bus_message_exit_container(raw)) < 0)
+            return malformed(r);
+    }
+    if (r < 0 || (r = sd_bus_message_exit_container(raw)) < 0)
+        return malformed(r);
+    return {};
+}
+
+}  // namespace
+
+Result<StatusClient> StatusClient::connect(std::chrono::milliseconds timeout) {
+    sd_bus* bus = nullptr;
+    int r = sd_bus_open_system(&bus);
+    if (r < 0)
+        return fail(-r, "connect to the system bus");
+    sd_bus_set_method_call_timeout(bus, static_cast<uint64_t>(timeout.count()) * 1000);
+    return StatusClient(bus);
+}
+
+Result<EnforcerSnapshot> StatusClient::enforcer() const {
+    EnforcerSnapshot s;
+    auto read = [&s](std::string_view name, std::string_view sig, sd_bus_message* m) -> int {
+        if (sig == "s") {
+            std::string* field = name == "Version"             ? &s.version
+                                 : name == "Mode"              ? &s.mode
+                                 : name == "ModeReason"        ? &s.mode_reason
+                                 : name == "KernelRelease"     ? &s.kernel.release
+                                 : name == "BpfLsmStatus"      ? &s.kernel.bpf_lsm_status
+                                 : name == "PolicyDirectory"   ? &s.policy_directory
+                                 : name == "RuntimePolicyFile" ? &s.runtime_policy_file
+                                                               : nullptr;
+            return field ? read_string(m, *field) : 0;
+        }
+        if (sig == "t") {
+            uint64_t* field = name == "ImageSetVersion"           ? &s.image_set_version
+                              : name == "PolicyGeneration"        ? &s.policy_generation
+                              : name == "Events"                  ? &s.counters.events
+                              : name == "Denials"                 ? &s.counters.denials
+                              : name == "Audits"                  ? &s.counters.audits
+                              : name == "Drops"                   ? &s.counters.drops
+                              : name == "RateLimited"             ? &s.counters.rate_limited
+                              : name == "DeniedSignalsSuppressed" ? &s.denied_signals_suppressed
+                                                                  : nullptr;
+            return field ? read_u64(m, *field) : 0;
+        }
+        if (sig == "as" && name == "ActiveLSMs")
+            return read_strings(m, s.kernel.active_lsms);
+        if (sig == "as" && name == "PolicyWarnings")
+            return read_strings(m, s.policy_warnings);
+        if (sig == "b" && name == "BpfLsmUsable")
+            return read_bool(m, s.kernel.bpf_lsm_usable);
+        if (sig == "u" && name == "RuleCount")
+            return sd_bus_message_read_basic(m, 'u', &s.rule_count);
+        if (sig == "a(ssusbbs)" && name == "Programs") {
+            int r = sd_bus_message_enter_container(m, 'a', "(ssusbbs)");
+            if (r < 0)
+                return r;
+            for (;;) {
+                const char *prog, *hook, *tag, *state;
+                uint32_t id = 0;
+                int pinned = 0, attached = 0;
+                r = sd_bus_message_read(m, "(ssusbbs)", &prog, &hook, &id, &tag, &pinned, &attached, &state);
+                if (r <= 0)
+                    break;
+                s.programs.push_back({prog, hook, id, tag, pinned != 0, attached != 0, state});
+            }
+            return r < 0 ? r : sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 1;
+        }
+        return 0;
+    };
+    if (auto done = get_all(bus_.get(), kEnforcerBusName, kEnforcerPath, kEnforcerInterface, "bpfwardend", read);
+        !done)
+        return std::unexpected(done.error());
+    return s;
+}
+
+Result<WatchdogSnapshot> StatusClient::watchdog() const {
+    WatchdogSnapshot snapshot;
+    WatchdogStatus& s = snapshot.status;
+    auto read = [&](std::string_view name, std::string_view sig, sd_bus_message* m) -> int {
+        if (sig == "s") {
+            std::string* field = name == "Version"       ? &snapshot.version
+                                 : name == "Mode"        ? &s.mode
+                                 : name == "ModeReason"  ? &s.mode_reason
+                                 : name == "LastTrigger" ? &s.last_trigger
+                                                         : nullptr;
+            return field ? read_string(m, *field) : 0;
+        }
+        if (sig == "t") {
+            uint64_t* field = name == "ImageSetVersion" ? &s.image_set_version
+                              : name == "CheckInterval" ? &s.check_interval_usec
+                              : name == "Checks"        ? &s.checks
+                              : name == "LastCheck"     ? &s.last_check_usec
+                              : name == "HealCount"     ? &s.heal_count
+                                                        : nullptr;
+            return field ? read_u64(m, *field) : 0;
+        }
+        if (sig == "b" && name == "Healthy")
+            return read_bool(m, s.healthy);
+        if (sig == "as" && name == "Reasons")
+            return read_strings(m, s.reasons);
+        if (sig == "(st)" && name == "LastHeal") {
+            const char* reason = nullptr;
+            int r = sd_bus_message_read(m, "(st)", &reason, &s.last_heal_usec);
+            if (r > 0)
+                s.last_heal_reason = reason;
+            return r;
+        }
+        if (sig == "a(ssuss)" && name == "Programs") {
+            int r = sd_bus_message_enter_container(m, 'a', "(ssuss)");
+            if (r < 0)
+                return r;
+            for (;;) {
+                const char *prog, *hook, *tag, *status;
+                uint32_t id = 0;
+                r = sd_bus_message_read(m, "(ssuss)", &prog, &hook, &id, &tag, &status);
+                if (r <= 0)
+                    break;
+                s.programs.push_back({prog, hook, id, tag, status});
+            }
+            return r < 0 ? r : sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 1;
+        }
+        return 0;
+    };
+    if (auto done =
+            get_all(bus_.get(), kWatchdogBusName, kWatchdogPath, kWatchdogInterface, "bpfwarden-watchdog", read);
+        !done)
+        return std::unexpected(done.error());
+    return snapshot;
+}
+
+}  // namespace bpfwarden::dbus

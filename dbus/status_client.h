@@ -1,0 +1,59 @@
+// The client side of both interfaces, for `bpfwardenctl status`: every
+// property of org.bpfwarden.Enforcer1 and org.bpfwarden.Watchdog1 in one
+// GetAll call each.
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "enforcer_interface.h"
+#include "error.h"
+#include "watchdog_interface.h"
+
+namespace bpfwarden::dbus {
+
+struct EnforcerSnapshot {
+    std::string version;
+    std::string mode;
+    std::string mode_reason;
+    KernelFacts kernel;
+    uint64_t image_set_version = 0;
+    uint64_t policy_generation = 0;
+    std::string policy_directory;
+    std::string runtime_policy_file;
+    uint32_t rule_count = 0;
+    std::vector<std::string> policy_warnings;
+    std::vector<ProgramState> programs;
+    CounterValues counters;
+    uint64_t denied_signals_suppressed = 0;
+};
+
+struct WatchdogSnapshot {
+    std::string version;
+    WatchdogStatus status;
+};
+
+class StatusClient {
+public:
+    // The system bus (DBUS_SYSTEM_BUS_ADDRESS honoured); each call waits at
+    // most `timeout` for a reply.
+    static Result<StatusClient> connect(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+    // Error (errno 0) "... is not on the system bus (is bpfwardend running?)"
+    // when the service does not own its name.
+    Result<EnforcerSnapshot> enforcer() const;
+    Result<WatchdogSnapshot> watchdog() const;
+
+private:
+    struct BusUnref {
+        void operator()(sd_bus* bus) const { sd_bus_flush_close_unref(bus); }
+    };
+    explicit StatusClient(sd_bus* bus) : bus_(bus) {}
+    std::unique_ptr<sd_bus, BusUnref> bus_;
+};
+
+}  // namespace bpfwarden::dbus

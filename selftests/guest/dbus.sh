@@ -1,0 +1,138 @@
+#!/bin/bash
+# Guest suite: the full stack on a system bus, on a kernel with BPF LSM. A
+# private dbus-daemon configured like the system bus (with
+# units/org.bpfwarden.conf) serves bpfwardend and the watchdog; busctl shows
+# the documented API with real values (mode "enforcing", Healthy true), the
+# denial counter rising after a denied open, the rate-limited Denied signal,
+# and runtime rules that enforce at once.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_dbus.sh"
+
+work=/tmp/bw
+mkdir -p "$work/policy.d"
+echo secret >"$work/secret"
+echo public >"$work/public"
+cp /bin/true "$work/denied-bin"
+cat >"$work/policy.d/50-selftest.toml" <<'TOML'
+[[file]]
+path = "/tmp/bw/secret"
+action = "deny"
+
+[[exec]]
+path = "/tmp/bw/denied-bin"
+action = "deny"
+TOML
+MONITOR_PID=""
+LISTENER_PID=""
+cleanup() {
+  stop_watchdog
+  stop_daemon
+  [ -n "$MONITOR_PID" ] && kill "$MONITOR_PID" 2>/dev/null && wait "$MONITOR_PID" 2>/dev/null
+  [ -n "$LISTENER_PID" ] && kill "$LISTENER_PID" 2>/dev/null && wait "$LISTENER_PID" 2>/dev/null
+  stop_private_bus
+  "$BW_DAEMON" --unpin --log-target stderr >/dev/null 2>&1
+}
+trap cleanup EXIT
+unprivileged() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+monitor="$BW_OUT/monitor.log"
+
+echo "== kernel $(uname -r), LSMs: $(cat /sys/kernel/security/lsm)"
+start_private_bus /run/bw-bus || { fail private_bus_starts "$(cat /run/bw-bus/bus.log)"; finish; exit; }
+pass private_bus_starts
+busctl --system monitor org.bpfwarden.Enforcer1 org.bpfwarden.Watchdog1 >"$monitor" 2>&1 &
+MONITOR_PID=$!
+
+log="$BW_OUT/daemon.log"
+start_daemon "$log" --policy-dir "$work/policy.d" || { fail daemon_start "see $log"; finish; exit; }
+expect_log daemon_reports_enforcing "$log" "mode: enforcing"
+expect_log daemon_on_the_bus "$log" "D-Bus: serving org.bpfwarden.Enforcer1"
+wlog="$BW_OUT/watchdog.log"
+start_watchdog "$wlog" --policy-dir "$work/policy.d" --interval-ms 1000 || { fail watchdog_start "see $wlog"; finish; exit; }
+expect_log watchdog_on_the_bus "$wlog" "D-Bus: serving org.bpfwarden.Watchdog1"
+
+# The documented API, as an administrator would look at it.
+busctl --system introspect org.bpfwarden.Enforcer1 /org/bpfwarden/Enforcer1 >"$BW_OUT/introspect-enforcer.txt" 2>&1
+busctl --system introspect org.bpfwarden.Watchdog1 /org/bpfwarden/Watchdog1 >"$BW_OUT/introspect-watchdog.txt" 2>&1
+expect_members enforcer_introspection_lists_every_member org.bpfwarden.Enforcer1 /org/bpfwarden/Enforcer1 "$ENFORCER_MEMBERS"
+expect_members watchdog_introspection_lists_every_member org.bpfwarden.Watchdog1 /org/bpfwarden/Watchdog1 "$WATCHDOG_MEMBERS"
+grep -qE '^\.Mode +property +s +"enforcing"' "$BW_OUT/introspect-enforcer.txt" && pass introspect_shows_mode_enforcing ||
+  fail introspect_shows_mode_enforcing "$(grep '^\.Mode ' "$BW_OUT/introspect-enforcer.txt")"
+grep -qE '^\.Healthy +property +b +true' "$BW_OUT/introspect-watchdog.txt" && pass introspect_shows_healthy_true ||
+  fail introspect_shows_healthy_true "$(grep -E '^\.(Healthy|Reasons) ' "$BW_OUT/introspect-watchdog.txt")"
+[ "$(prop "$ENFORCER" Mode)" = '"enforcing"' ] && pass mode_enforcing || fail mode_enforcing "$(prop "$ENFORCER" Mode)"
+[ "$(prop "$ENFORCER" ModeReason)" = '"BPF LSM active"' ] && pass mode_reason || fail mode_reason "$(prop "$ENFORCER" ModeReason)"
+[ "$(prop "$ENFORCER" BpfLsmUsable)" = true ] && pass bpf_lsm_usable || fail bpf_lsm_usable "$(prop "$ENFORCER" BpfLsmUsable)"
+prop "$ENFORCER" ActiveLSMs | grep -q '"bpf"' && pass active_lsms_include_bpf || fail active_lsms_include_bpf "$(prop "$ENFORCER" ActiveLSMs)"
+[ "$(prop "$ENFORCER" KernelRelease)" = "\"$(uname -r)\"" ] && pass kernel_release || fail kernel_release "$(prop "$ENFORCER" KernelRelease)"
+attached=$(busctl --system --json=short get-property $ENFORCER Programs |
+  python3 -c 'import json,sys; print(sum(1 for p in json.load(sys.stdin)["data"] if p[4] and p[5] and p[2] > 0 and len(p[3]) == 16))')
+[ "$attached" = 5 ] && pass all_five_programs_pinned_and_attached || fail all_five_programs_pinned_and_attached "$(prop "$ENFORCER" Programs)"
+[ "$(prop "$WATCHDOG" Healthy)" = true ] && pass watchdog_healthy || fail watchdog_healthy "$(prop "$WATCHDOG" Reasons)"
+[ "$(prop "$WATCHDOG" Mode)" = '"enforcing"' ] && pass watchdog_expects_enforcing || fail watchdog_expects_enforcing "$(prop "$WATCHDOG" Mode)"
+[ "$(prop "$WATCHDOG" Programs | grep -o '"ok"' | wc -l)" = 5 ] && pass watchdog_programs_ok || fail watchdog_programs_ok "$(prop "$WATCHDOG" Programs)"
+
+# An unprivileged listener for every Enforcer1 signal: the busconfig gives it
+# PolicyChanged but never Denied (it names other users' processes and files).
+unprivileged dbus-monitor --system "type='signal',interface='org.bpfwarden.Enforcer1'" >"$BW_OUT/unprivileged-listener.log" 2>&1 &
+LISTENER_PID=$!
+sleep 0.5
+
+# A denied open: EPERM, the counter moves, a Denied signal names it.
+before=$(prop "$ENFORCER" Denials)
+expect_try open_denied_file_eperm EPERM open "$work/secret"
+waited=0
+while [ "$(prop "$ENFORCER" Denials)" -le "$before" ] && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+after=$(prop "$ENFORCER" Denials)
+[ "$after" -gt "$before" ] && pass busctl_shows_denials_increase || fail busctl_shows_denials_increase "Denials $before -> $after"
+echo "== Denials $before -> $after"
+if wait_for_log "$monitor" "Member=Denied" 10 &&
+   grep -A10 "Member=Denied" "$monitor" | tr -d '\n' | grep -qE "STRING \"file_open\";\s*STRING \"$work/secret\";\s*UINT32 $TRY_PID;"; then
+  pass denied_signal_names_kind_path_pid
+else
+  fail denied_signal_names_kind_path_pid "$(grep -A10 Member=Denied "$monitor" | head -n 12)"
+fi
+expect_try exec_denied_binary_eperm EPERM exec "$work/denied-bin"
+wait_for_log "$monitor" 'STRING "exec_check";' 10 && pass denied_signal_for_exec || fail denied_signal_for_exec "no exec_check Denied signal"
+
+# A flood of denials: the signal is rate-limited, the counter keeps counting.
+signals_before=$(grep -c "Member=Denied" "$monitor")
+"$BW_TRY" open-loop "$work/secret" >"$BW_OUT/flood.log" 2>&1 &
+flood=$!
+sleep 3
+kill -TERM "$flood"
+wait "$flood"
+sleep 1
+signals=$(( $(grep -c "Member=Denied" "$monitor") - signals_before ))
+suppressed=$(prop "$ENFORCER" DeniedSignalsSuppressed)
+echo "== flood: $(cat "$BW_OUT/flood.log"); $signals Denied signals, $suppressed suppressed"
+[ "$signals" -gt 0 ] && [ "$signals" -le 100 ] && [ "$suppressed" -gt 0 ] && pass denied_signal_rate_limited ||
+  fail denied_signal_rate_limited "$signals signals, $suppressed suppressed"
+[ "$(prop "$ENFORCER" Denials)" -gt $((after + signals)) ] && pass denial_counter_counts_beyond_signals ||
+  fail denial_counter_counts_beyond_signals "Denials $(prop "$ENFORCER" Denials)"
+
+# Runtime rules enforce at once, and only root may add them.
+expect_try public_open_ok_before_rule ok open "$work/public"
+out=$(unprivileged busctl --system call $ENFORCER AddRule sss file "$work/public" deny 2>&1)
+echo "$out" | grep -q "needs root or CAP_SYS_ADMIN" && pass unprivileged_add_rule_refused || fail unprivileged_add_rule_refused "$out"
+expect_try public_open_ok_after_refused_rule ok open "$work/public"
+out=$(busctl --system call $ENFORCER AddRule sss file "$work/public" deny 2>&1)
+[ "$out" = "tb 2 true" ] && pass add_rule_over_dbus || fail add_rule_over_dbus "$out"
+expect_try runtime_rule_denies EPERM open "$work/public"
+wait_for_log "$monitor" 'Member=PolicyChanged' 5 && pass policy_changed_signal || fail policy_changed_signal "no PolicyChanged"
+wait_for_log "$BW_OUT/unprivileged-listener.log" "member=PolicyChanged" 5 && pass unprivileged_listener_gets_policy_changed ||
+  fail unprivileged_listener_gets_policy_changed "$(head -n 5 "$BW_OUT/unprivileged-listener.log")"
+! grep -q "member=Denied" "$BW_OUT/unprivileged-listener.log" && pass denied_signal_not_delivered_to_unprivileged ||
+  fail denied_signal_not_delivered_to_unprivileged "$(grep -A3 member=Denied "$BW_OUT/unprivileged-listener.log" | head -n 4)"
+out=$(busctl --system call $ENFORCER RemoveRule ss file "$work/public" 2>&1)
+[ "$out" = "t 3" ] && pass remove_rule_over_dbus || fail remove_rule_over_dbus "$out"
+expect_try removed_runtime_rule_allows ok open "$work/public"
+
+out=$(busctl --system call $WATCHDOG CheckNow 2>&1)
+[ "$out" = "bas true 0" ] && pass check_now_healthy || fail check_now_healthy "$out"
+"$BW_BUILD/ctl/bpfwardenctl" status >"$BW_OUT/status.txt" 2>&1
+rc=$?
+[ $rc = 0 ] && grep -q "^status: ok (enforcing, watchdog healthy)" "$BW_OUT/status.txt" && pass ctl_status_ok_exit_0 ||
+  fail ctl_status_ok_exit_0 "exit $rc: $(cat "$BW_OUT/status.txt")"
+cat "$BW_OUT/status.txt"
+
+finish
