@@ -138,14 +138,12 @@ CommandLine parse_args(int argc, char** argv) {
         case kExitAfter: cmd.exit_after_setup = true; break;
         case kUnpin: cmd.unpin = true; break;
         case kNoDbus: cmd.dbus = false; break;
-        case kLogTarget: {
-            std::string target = optarg;
-            if (target == "auto") cmd.log_target = LogTarget::Auto;
-            else if (target == "stderr") cmd.log_target = LogTarget::Stderr;
-            else if (target == "journal") cmd.log_target = LogTarget::Journal;
-            else usage_error("invalid --log-target '" + target + "' (expected auto, stderr or journal)");
+        case kLogTarget:
+            if (auto target = parse_log_target(optarg))
+                cmd.log_target = *target;
+            else
+                usage_error(std::string("invalid --log-target '") + optarg + "' (expected auto, stderr or journal)");
             break;
-        }
         case 'v': cmd.verbose = true; break;
         case 'h': printf(kUsage, BPFWARDEN_DEFAULT_POLICY_DIR, BPFWARDEN_DEFAULT_IMAGE_DIR, BPFWARDEN_DEFAULT_KEYS_DIR,
                           BPFWARDEN_DEFAULT_STATE_DIR, BPFWARDEN_DEFAULT_DAEMON_EXE, BPFWARDEN_DEFAULT_WATCHDOG_EXE,
@@ -182,18 +180,6 @@ void report_setup(const EnforcerService& service) {
              " exec entries in force");
     for (const auto& warning : policy.warnings)
         log_warning("policy: " + warning);
-}
-
-int libbpf_to_log(enum libbpf_print_level level, const char* format, va_list args) {
-    if (level == LIBBPF_DEBUG)
-        return 0;
-    char buffer[1024];
-    int n = vsnprintf(buffer, sizeof(buffer), format, args);
-    std::string line(buffer);
-    while (!line.empty() && line.back() == '\n')
-        line.pop_back();
-    log(LogLevel::Debug, line);
-    return n;
 }
 
 int run(const CommandLine& cmd) {
@@ -301,8 +287,7 @@ int run(const CommandLine& cmd) {
 int main(int argc, char** argv) {
     CommandLine cmd = parse_args(argc, argv);
     log_init("bpfwardend", cmd.log_target, cmd.verbose ? LogLevel::Debug : LogLevel::Info);
-    // libbpf writes to stderr by default; route it through our log (shown with --verbose).
-    libbpf_set_print(libbpf_to_log);
+    route_libbpf_messages_to_log();
     if (cmd.unpin) {
         PinLayout pins(cmd.enforcer.pin_root);
         if (auto removed = pins.remove_all(); !removed) {

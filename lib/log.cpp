@@ -1,10 +1,12 @@
 #include "log.h"
 
+#include <bpf/libbpf.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -41,6 +43,34 @@ void send_to_journal(LogLevel level, std::string_view message, const LogFields& 
 }
 
 }  // namespace
+
+std::optional<LogTarget> parse_log_target(std::string_view text) {
+    if (text == "auto")
+        return LogTarget::Auto;
+    if (text == "stderr")
+        return LogTarget::Stderr;
+    if (text == "journal")
+        return LogTarget::Journal;
+    return std::nullopt;
+}
+
+namespace {
+
+int libbpf_to_log(enum libbpf_print_level level, const char* format, va_list args) {
+    if (level == LIBBPF_DEBUG)
+        return 0;
+    char buffer[1024];
+    int n = vsnprintf(buffer, sizeof(buffer), format, args);
+    std::string line(buffer);
+    while (!line.empty() && line.back() == '\n')
+        line.pop_back();
+    log(LogLevel::Debug, line);
+    return n;
+}
+
+}  // namespace
+
+void route_libbpf_messages_to_log() { libbpf_set_print(libbpf_to_log); }
 
 void log_init(std::string identifier, LogTarget target, LogLevel max_level) {
     g_identifier = std::move(identifier);

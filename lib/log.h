@@ -3,6 +3,7 @@
 // log; library code returns errors.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,6 +18,13 @@ using LogFields = std::vector<std::pair<std::string, std::string>>;
 
 // Call once at start. Auto picks the journal when stderr is already connected
 // to it (JOURNAL_STREAM) so lines are not logged twice.
+// "auto", "stderr" or "journal" (a --log-target value).
+std::optional<LogTarget> parse_log_target(std::string_view text);
+
+// Sends libbpf's warnings and info through log() at Debug level (seen with
+// --verbose) instead of letting libbpf write to stderr on its own.
+void route_libbpf_messages_to_log();
+
 // Messages above `max_level` (less important) are dropped.
 void log_init(std::string identifier, LogTarget target = LogTarget::Auto, LogLevel max_level = LogLevel::Info);
 bool log_to_journal();
