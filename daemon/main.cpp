@@ -219,16 +219,8 @@ int run(const CommandLine& cmd) {
     std::optional<EnforcerBus> enforcer_bus;
     if (cmd.dbus) {
         bus.emplace(io, dbus::kEnforcerBusName, [](dbus::BusConnection::Status status, const std::string& detail) {
-            switch (status) {
-            case dbus::BusConnection::Status::Connected: log_notice("D-Bus: " + detail); break;
-            case dbus::BusConnection::Status::Unavailable:
-                log_warning("D-Bus: not available (" + detail +
-                            "); running without it and retrying every 10 s, enforcement is unaffected");
-                break;
-            case dbus::BusConnection::Status::Lost:
-                log_warning("D-Bus: " + detail + "; reconnecting every 10 s, enforcement is unaffected");
-                break;
-            }
+            log(status == dbus::BusConnection::Status::Connected ? LogLevel::Notice : LogLevel::Warning,
+                dbus::BusConnection::describe(status, detail, "enforcement"));
         });
         enforcer_bus.emplace(*bus, service);
         bus->start();

@@ -252,4 +252,14 @@ Result<void> BusConnection::emit_properties_changed(const char* path, const char
     return {};
 }
 
+std::string BusConnection::describe(Status status, const std::string& detail, std::string_view unaffected) {
+    const std::string still = std::string(unaffected) + " is unaffected";
+    switch (status) {
+    case Status::Connected: return "D-Bus: " + detail;
+    case Status::Unavailable: return "D-Bus: not available (" + detail + "); running without it and retrying, " + still;
+    case Status::Lost: return "D-Bus: " + detail + "; reconnecting, " + still;
+    }
+    return "D-Bus: " + detail;
+}
+
 }  // namespace bpfwarden::dbus

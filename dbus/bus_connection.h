@@ -46,6 +46,10 @@ public:
     };
     using StatusHandler = std::function<void(Status, const std::string& detail)>;
 
+    // One log line for a status change; `unaffected` names what keeps working
+    // without the bus ("enforcement"). Connected is news, the others warnings.
+    static std::string describe(Status status, const std::string& detail, std::string_view unaffected);
+
     struct Object {
         std::string path;
         std::string interface;

@@ -284,16 +284,8 @@ int run(const CommandLine& cmd) {
     std::optional<WatchdogBus> watchdog_bus;
     if (cmd.dbus) {
         bus.emplace(io, dbus::kWatchdogBusName, [](dbus::BusConnection::Status status, const std::string& detail) {
-            switch (status) {
-            case dbus::BusConnection::Status::Connected: log_notice("D-Bus: " + detail); break;
-            case dbus::BusConnection::Status::Unavailable:
-                log_warning("D-Bus: not available (" + detail +
-                            "); running without it and retrying every 10 s, checks are unaffected");
-                break;
-            case dbus::BusConnection::Status::Lost:
-                log_warning("D-Bus: " + detail + "; reconnecting every 10 s, checks are unaffected");
-                break;
-            }
+            log(status == dbus::BusConnection::Status::Connected ? LogLevel::Notice : LogLevel::Warning,
+                dbus::BusConnection::describe(status, detail, "checking"));
         });
         watchdog_bus.emplace(*bus, supervisor, scheduler, cmd.interval_ms);
     }
