@@ -57,7 +57,7 @@ try "run /bin/true (no rule)" exec /bin/true
 sleep 1
 echo
 echo "What bpfwardend logged about it (tracepoint audit and LSM decisions):"
-grep -E "file_open|exec_check|bpf_check|bpf_call .*bw-try|exec .*(bw-try|/bin/true)" "$work/daemon.log" | head -n 12 | sed 's/^/  | /'
+grep -E ": (file_open|exec_check|bpf_check) (deny|audit) |: bpf_call none .*bw-try|: exec none .*(bw-try|/bin/true)" "$work/daemon.log" | head -n 12 | sed 's/^/  | /'
 if grep -q "mode: enforcing" "$work/daemon.log"; then
   echo
   echo "Result: BPF LSM is active here; the policy was enforced in the kernel."
