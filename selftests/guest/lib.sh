@@ -70,7 +70,30 @@ stop_daemon() {
   DAEMON_PID=""
 }
 
+# start_watchdog LOG [ARGS...]: bpfwarden-watchdog in the background until "ready".
+WATCHDOG_PID=""
+start_watchdog() {
+  local log=$1
+  shift
+  "$BW_WATCHDOG" --image-dir "$BW_IMAGES" --keys-dir "$BW_KEYS" --state-dir "$BW_STATE" \
+    --daemon-exe "$BW_DAEMON" --watchdog-exe "$BW_WATCHDOG" --canary "$BW_CANARY" \
+    --log-target stderr "$@" >"$log" 2>&1 &
+  WATCHDOG_PID=$!
+  if ! wait_for_log "$log" "ready: checking|error|failed" 120; then
+    echo "watchdog did not become ready; log:"; cat "$log"
+    return 1
+  fi
+}
+
+stop_watchdog() {
+  [ -n "$WATCHDOG_PID" ] || return 0
+  kill -TERM "$WATCHDOG_PID" 2>/dev/null
+  wait "$WATCHDOG_PID" 2>/dev/null
+  WATCHDOG_PID=""
+}
+
 finish() {
+  stop_watchdog
   stop_daemon
   echo "SELFTEST SUMMARY $passed passed, $failed failed"
   [ "$failed" -eq 0 ]

@@ -31,10 +31,8 @@ wlog="$BW_OUT/watchdog.log"
 echo "== kernel $(uname -r)"
 
 start_daemon "$log" --policy-dir "$work/policy.d" || { fail daemon_start "see $log"; finish; exit; }
-"$BW_WATCHDOG" --policy-dir "$work/policy.d" --image-dir "$BW_IMAGES" --keys-dir "$BW_KEYS" --state-dir "$BW_STATE" \
-  --daemon-exe "$BW_DAEMON" --watchdog-exe "$BW_WATCHDOG" --canary "$BW_CANARY" --interval-ms 1000 \
-  --status-file "$work/status.json" --log-target stderr >"$wlog" 2>&1 &
-WATCHDOG_PID=$!
+start_watchdog "$wlog" --policy-dir "$work/policy.d" --interval-ms 1000 --status-file "$work/status.json" \
+  || { fail watchdog_start "see $wlog"; finish; exit; }
 expect_log watchdog_expects_enforcement "$wlog" "expecting enforcing \(BPF LSM active\)"
 expect_log watchdog_healthy "$wlog" "bpfwarden-watchdog: healthy"
 
@@ -128,6 +126,6 @@ sleep 1.2
 grep -q '"healthy":true' "$work/status.json" && grep -qE '"heal_count":([6-9]|[1-9][0-9])' "$work/status.json" \
   && pass status_healthy_with_heal_count || fail status_healthy_with_heal_count "$(cat "$work/status.json")"
 
-kill -TERM "$WATCHDOG_PID"; wait "$WATCHDOG_PID" 2>/dev/null
+stop_watchdog
 "$BW_DAEMON" --unpin --log-target stderr >/dev/null 2>&1
 finish

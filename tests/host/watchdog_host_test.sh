@@ -13,11 +13,10 @@ BW_PINS=/sys/fs/bpf/bpfwarden-wdtest-$$
 work=$(mktemp -d /tmp/bpfwarden-wdtest.XXXXXX)
 BW_STATE="$work/state"
 BW_CANARY="$work/canary"
-WATCHDOG_PID=""
 rm -rf "$BW_OUT"
 mkdir -p "$BW_OUT" "$work/policy.d"
 cleanup() {
-  [ -n "$WATCHDOG_PID" ] && kill -TERM "$WATCHDOG_PID" 2>/dev/null && wait "$WATCHDOG_PID" 2>/dev/null
+  stop_watchdog
   stop_daemon
   "$BW_DAEMON" --unpin --pin-root "$BW_PINS" --log-target stderr >/dev/null 2>&1
   rm -rf "$work"
@@ -31,15 +30,13 @@ path = "$work/secret"
 action = "deny"
 TOML
 cp -r "$BW_IMAGES" "$work/images"
-common=(--policy-dir "$work/policy.d" --image-dir "$work/images" --keys-dir "$BW_KEYS" --state-dir "$BW_STATE"
-        --pin-root "$BW_PINS" --daemon-exe "$BW_DAEMON" --watchdog-exe "$BW_WATCHDOG" --canary "$BW_CANARY")
 BW_IMAGES="$work/images"
 
 start_daemon "$BW_OUT/daemon.log" --policy-dir "$work/policy.d" --pin-root "$BW_PINS" || fail daemon_start "see $BW_OUT/daemon.log"
 
 wlog="$BW_OUT/watchdog.log"
-"$BW_WATCHDOG" "${common[@]}" --interval-ms 60000 --status-file "$work/status.json" --log-target stderr >"$wlog" 2>&1 &
-WATCHDOG_PID=$!
+start_watchdog "$wlog" --policy-dir "$work/policy.d" --pin-root "$BW_PINS" --interval-ms 60000 \
+  --status-file "$work/status.json" || fail watchdog_start "see $wlog"
 expect_log watchdog_ready "$wlog" "ready: checking every 60000 ms"
 expect_log watchdog_healthy_at_start "$wlog" "bpfwarden-watchdog: healthy"
 grep -q '"healthy":true' "$work/status.json" && pass status_file_reports_healthy || fail status_file_reports_healthy "$(cat "$work/status.json")"
