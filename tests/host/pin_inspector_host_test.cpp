@@ -21,6 +21,7 @@
 #include "host_fixture.h"
 #include "map_digest.h"
 #include "pin_inspector.h"
+#include "policy_maps.h"
 #include "program_identity.h"
 #include "test_helpers.h"
 #include "unique_fd.h"
@@ -327,6 +328,20 @@ protected:
         load("exec_audit");
         for (const char* program : {"bw_tp_bpf", "bw_tp_exec"})
             ASSERT_EQ(unlink(pins_.link_pin(program).c_str()), 0);
+        wait_until_programs_stopped();
+    }
+
+    // A link is released asynchronously after its last reference goes: wait
+    // until the programs' counters stop moving (bpf() calls keep happening).
+    void wait_until_programs_stopped() {
+        auto counters = [this] { return read_counters(pins_).value_or(bw_counters{}).events; };
+        for (int attempt = 0; attempt < 40; ++attempt) {
+            uint64_t before = counters();
+            usleep(50 * 1000);
+            if (counters() == before)
+                return;
+        }
+        FAIL() << "the tracepoint programs kept running after their links were unpinned";
     }
 };
 
