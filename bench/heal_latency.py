@@ -70,57 +70,75 @@ def main():
     status_file = f"{work}/status.json"
     procs = []
     try:
-        subprocess.run([daemon, *common, "--exit-after-setup"], check=True, capture_output=True)
-        wlog = open(f"{work}/watchdog.log", "w")
-        procs.append(subprocess.Popen([watchdog, *common, "--interval-ms", "60000", "--status-file", status_file],
-                                      stderr=wlog, stdout=wlog))
-        status = wait_for(lambda: read_status(status_file), 120, "the watchdog's first check")
-        if not status["healthy"]:
-            raise RuntimeError(f"watchdog unhealthy at start: {status['reasons']}")
-        enforcing = status["mode"] == "enforcing"
-        first = "bw_file_open" if enforcing else "bw_tp_exec"
-        second = "bw_bprm_check" if enforcing else "bw_tp_bpf"
-        victim = kernel_key(f"{work}/victim")
-
-        def bpftool(*words):
-            subprocess.run(["bpftool", *words], check=True, capture_output=True)
-
-        tampers = {
-            "link pin removed": lambda: os.unlink(f"{pins}/links/{first}"),
-            "program swapped behind pin": lambda: os.rename(f"{pins}/links/{second}", f"{pins}/links/{first}"),
-            "policy entry weakened": lambda: bpftool("map", "update", "pinned", f"{pins}/maps/file_rules",
-                                                     "key", "hex", *victim, "value", "hex", "01", *["00"] * 7),
-            "policy entry deleted": lambda: bpftool("map", "delete", "pinned", f"{pins}/maps/file_rules",
-                                                    "key", "hex", *victim),
-            "policy-map pin removed": lambda: os.unlink(f"{pins}/maps/file_rules"),
-        }
-        print(f"bench heal_latency [{args.label}, {status['mode']}]: {args.rounds} rounds per tamper kind, "
-              f"watchdog interval 60 s (event-driven detection only)")
-        print(f"  {'tamper':30} {'detect median':>14} {'detect worst':>13} {'heal median':>12} {'heal worst':>11}")
-        for name, tamper in tampers.items():
-            detect, heal = [], []
-            for _ in range(args.rounds):
-                before = read_status(status_file)["heal_count"]
-                t0 = time.monotonic()
-                tamper()
-                after = wait_for(lambda: (s := read_status(status_file)) and s["heal_count"] > before and s,
-                                 30, f"a heal after '{name}'")
-                total_ms = (time.monotonic() - t0) * 1000
-                heal.append(after["last_heal_ms"])
-                detect.append(max(total_ms - after["last_heal_ms"], 0.0))
-                if not after["healthy"]:
-                    raise RuntimeError(f"not healthy after healing '{name}': {after['reasons']}")
-            print(f"  {name:30} {statistics.median(detect):11.2f} ms {max(detect):10.2f} ms "
-                  f"{statistics.median(heal):9.2f} ms {max(heal):8.2f} ms")
-        print("  (detect: from the tamper until the heal started, including the status-file write this harness"
-              " polls and, for map tampers, running bpftool; heal: the watchdog's own timing)")
-        return 0
+        return run(args, build, daemon, watchdog, pins, work, common, status_file, procs)
+    except Exception:
+        report_watchdog_log(f"{work}/watchdog.log", status_file)
+        raise
     finally:
         for proc in procs:
             proc.terminate()
             proc.wait()
         subprocess.run([daemon, "--unpin", "--pin-root", pins, "--log-target", "stderr"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def report_watchdog_log(log, status_file):
+    """On failure, show what the watchdog saw: its last status and log lines."""
+    print(f"heal_latency: last watchdog status: {read_status(status_file)}", file=sys.stderr)
+    try:
+        with open(log) as f:
+            for line in f.readlines()[-15:]:
+                print(f"heal_latency: watchdog: {line.rstrip()}", file=sys.stderr)
+    except OSError:
+        pass
+
+
+def run(args, build, daemon, watchdog, pins, work, common, status_file, procs):
+    subprocess.run([daemon, *common, "--exit-after-setup"], check=True, capture_output=True)
+    wlog = open(f"{work}/watchdog.log", "w")
+    procs.append(subprocess.Popen([watchdog, *common, "--interval-ms", "60000", "--status-file", status_file],
+                                  stderr=wlog, stdout=wlog))
+    status = wait_for(lambda: read_status(status_file), 120, "the watchdog's first check")
+    if not status["healthy"]:
+        raise RuntimeError(f"watchdog unhealthy at start: {status['reasons']}")
+    enforcing = status["mode"] == "enforcing"
+    first = "bw_file_open" if enforcing else "bw_tp_exec"
+    second = "bw_bprm_check" if enforcing else "bw_tp_bpf"
+    victim = kernel_key(f"{work}/victim")
+
+    def bpftool(*words):
+        subprocess.run(["bpftool", *words], check=True, capture_output=True)
+
+    tampers = {
+        "link pin removed": lambda: os.unlink(f"{pins}/links/{first}"),
+        "program swapped behind pin": lambda: os.rename(f"{pins}/links/{second}", f"{pins}/links/{first}"),
+        "policy entry weakened": lambda: bpftool("map", "update", "pinned", f"{pins}/maps/file_rules",
+                                                 "key", "hex", *victim, "value", "hex", "01", *["00"] * 7),
+        "policy entry deleted": lambda: bpftool("map", "delete", "pinned", f"{pins}/maps/file_rules",
+                                                "key", "hex", *victim),
+        "policy-map pin removed": lambda: os.unlink(f"{pins}/maps/file_rules"),
+    }
+    print(f"bench heal_latency [{args.label}, {status['mode']}]: {args.rounds} rounds per tamper kind, "
+          f"watchdog interval 60 s (event-driven detection only)")
+    print(f"  {'tamper':30} {'detect median':>14} {'detect worst':>13} {'heal median':>12} {'heal worst':>11}")
+    for name, tamper in tampers.items():
+        detect, heal = [], []
+        for _ in range(args.rounds):
+            before = read_status(status_file)["heal_count"]
+            t0 = time.monotonic()
+            tamper()
+            after = wait_for(lambda: (s := read_status(status_file)) and s["heal_count"] > before and s,
+                             30, f"a heal after '{name}'")
+            total_ms = (time.monotonic() - t0) * 1000
+            heal.append(after["last_heal_ms"])
+            detect.append(max(total_ms - after["last_heal_ms"], 0.0))
+            if not after["healthy"]:
+                raise RuntimeError(f"not healthy after healing '{name}': {after['reasons']}")
+        print(f"  {name:30} {statistics.median(detect):11.2f} ms {max(detect):10.2f} ms "
+              f"{statistics.median(heal):9.2f} ms {max(heal):8.2f} ms")
+    print("  (detect: from the tamper until the heal started, including the status-file write this harness"
+          " polls and, for map tampers, running bpftool; heal: the watchdog's own timing)")
+    return 0
 
 
 if __name__ == "__main__":

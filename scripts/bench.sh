@@ -21,5 +21,5 @@ out="$build/bench/vm"
 mkdir -p "$out"
 "$root/selftests/vm/run-vm.sh" --kernel 6.12 --script "$root/selftests/guest/bench.sh" --keep-path "$root" \
   --keep-path "$build" --env "BW_BUILD=$build" --env "BW_SRC=$root" --log "$out/console.log" --timeout 600 \
-  | grep -a -E "^bench|^  " || status=1
+  | grep -a -E "^bench|^  |^heal_latency|^vm:" || status=1
 exit $status

@@ -324,33 +324,52 @@ bool Supervisor::repin_held_link(const ObjectSpec& spec) {
     return false;  // the held link is no longer what we expect: reload instead
 }
 
+// What is wrong now: the objects to reload and whether the maps need a rewrite.
+Supervisor::Findings Supervisor::find_problems() {
+    Findings found;
+    found.broken = check_programs(found.problems);
+    bool maps_intact = check_policy_maps(found.problems);
+    if (!maps_intact && !is_pinned(managed_objects()[0], options_.pins))
+        found.broken.insert(&managed_objects()[0]);  // the store itself is gone: reload it
+    bool canary_ok = check_canary(found.problems);
+    if (!canary_ok)
+        for (const auto& object : expected_)
+            if (object.spec->role == ObjectRole::Enforcement)
+                found.broken.insert(object.spec);  // enforcement silently broken: reload what enforces
+    found.rewrite_maps = !maps_intact || !canary_ok;
+    return found;
+}
+
 void Supervisor::run_cycle(const std::string& trigger) {
     state_.checks++;
     state_.last_check = std::chrono::system_clock::now();
     state_.last_trigger = trigger;
     state_.reasons.clear();
 
-    std::vector<std::string> problems;
-    auto broken = check_programs(problems);
-    bool maps_intact = check_policy_maps(problems);
-    if (!maps_intact && !is_pinned(managed_objects()[0], options_.pins))
-        broken.insert(&managed_objects()[0]);  // the store itself is gone: reload it
-    bool canary_ok = check_canary(problems);
-    if (!canary_ok)
-        for (const auto& object : expected_)
-            if (object.spec->role == ObjectRole::Enforcement)
-                broken.insert(object.spec);  // enforcement silently broken: reload what enforces
-
-    if (!problems.empty()) {
-        std::string reason = join(problems, "; ") + " (detected by " + trigger + ")";
+    // The pins are checked one after another, so a tamper landing mid-check
+    // is seen only in part and the heal restores only that part. Verify each
+    // heal took and heal again what is newly wrong, a bounded number of times.
+    constexpr int kMaxHeals = 3;
+    bool healed = false;
+    std::string cause = trigger;
+    std::vector<std::string> before_heal;
+    for (int round = 0;; ++round) {
+        Findings found = find_problems();
+        if (found.problems.empty())
+            break;
+        bool heal_failed = !state_.reasons.empty();
+        if (round == kMaxHeals || heal_failed || found.problems == before_heal) {
+            // The last heal could not do its work or changed nothing, or we are
+            // out of attempts: what is still wrong is why we are unhealthy.
+            state_.reasons.insert(state_.reasons.end(), found.problems.begin(), found.problems.end());
+            break;
+        }
+        std::string reason = join(found.problems, "; ") + " (detected by " + cause + ")";
         log_warning("check: " + reason);
-        heal(broken, !maps_intact || !canary_ok, reason);
-        // Verify the heal took: what is still wrong is why we are unhealthy.
-        std::vector<std::string> remaining;
-        check_programs(remaining);
-        check_policy_maps(remaining);
-        check_canary(remaining);
-        state_.reasons.insert(state_.reasons.end(), remaining.begin(), remaining.end());
+        heal(found.broken, found.rewrite_maps, reason);
+        healed = true;
+        before_heal = std::move(found.problems);
+        cause = "the re-check after a heal";
     }
     std::vector<std::string> foreign;
     check_foreign(foreign);
@@ -358,7 +377,7 @@ void Supervisor::run_cycle(const std::string& trigger) {
         log_warning("check: " + problem);
     state_.reasons.insert(state_.reasons.end(), foreign.begin(), foreign.end());
     state_.healthy = state_.reasons.empty();
-    if (!problems.empty() || held_links_.empty())
+    if (healed || held_links_.empty())
         hold_links();  // (re)take references to what is now verified
 }
 

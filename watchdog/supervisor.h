@@ -91,6 +91,12 @@ private:
     };
 
     Result<void> derive_expected(const VerifiedImageSet& images);
+    struct Findings {
+        std::vector<std::string> problems;
+        std::set<const ObjectSpec*> broken;  // objects to reload
+        bool rewrite_maps = false;
+    };
+    Findings find_problems();
     std::set<const ObjectSpec*> check_programs(std::vector<std::string>& problems);
     bool check_policy_maps(std::vector<std::string>& problems);
     bool check_canary(std::vector<std::string>& problems);

@@ -74,6 +74,30 @@ expect_heal replaced_program_healed "bw_tp_exec on .*: wrong-program.*re-pinned 
 expect_link_ok bw_tp_exec replaced_program_restored
 expect_link_ok bw_tp_bpf moved_away_pin_restored
 
+# 2b. The same swap back to back, each as soon as the pins are back: a tamper
+# landing while a check is half done must still be healed in full.
+python3 - "$BW_PINS/links" <<'PY'
+import os, sys, time
+links = sys.argv[1]
+deadline = time.monotonic() + 1
+while time.monotonic() < deadline:
+    try:
+        os.rename(f"{links}/bw_tp_bpf", f"{links}/bw_tp_exec")
+    except FileNotFoundError:
+        pass
+PY
+expect_status_healthy() {
+  local name=$1
+  for _ in $(seq 1 30); do
+    [ -e "$BW_PINS/links/bw_tp_bpf" ] && grep -q '"healthy":true' "$work/status.json" && { pass "$name"; return; }
+    sleep 0.1
+  done
+  fail "$name" "$(cat "$work/status.json")"
+}
+expect_status_healthy repeated_swaps_end_healthy
+expect_link_ok bw_tp_exec repeated_swaps_restored
+expect_link_ok bw_tp_bpf repeated_swaps_moved_away_pin_restored
+
 # 3. Corrupt a policy map entry (the bpf() guard's policy: mode switched off).
 n=$(heals)
 bpftool map update pinned "$BW_PINS/maps/bpf_policy" key hex 00 00 00 00 \
