@@ -117,6 +117,7 @@ def run(args, build, daemon, watchdog, pins, work, common, status_file, procs):
         "policy entry deleted": lambda: bpftool("map", "delete", "pinned", f"{pins}/maps/file_rules",
                                                 "key", "hex", *victim),
         "policy-map pin removed": lambda: os.unlink(f"{pins}/maps/file_rules"),
+        "policy map frozen (reload)": lambda: bpftool("map", "freeze", "pinned", f"{pins}/maps/file_rules"),
     }
     print(f"bench heal_latency [{args.label}, {status['mode']}]: {args.rounds} rounds per tamper kind, "
           f"watchdog interval 60 s (event-driven detection only)")

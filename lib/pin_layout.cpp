@@ -20,7 +20,11 @@ namespace {
 Result<void> make_private_dir(const std::filesystem::path& dir) {
     if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
         return fail_errno("create pin directory '" + dir.string() + "'");
-    // An existing directory may have been created with a looser mode.
+    // An existing directory may have been created with a looser mode. Only
+    // then chmod: a needless one still reports IN_ATTRIB to the watchdog.
+    struct stat st {};
+    if (stat(dir.c_str(), &st) == 0 && (st.st_mode & 07777) == 0700)
+        return {};
     if (chmod(dir.c_str(), 0700) != 0)
         return fail_errno("restrict pin directory '" + dir.string() + "' to 0700");
     return {};

@@ -168,6 +168,8 @@ public:
 
     // Runs after every check (D-Bus publishes the new state).
     void on_checked(std::function<void()> hook) { checked_ = std::move(hook); }
+    // Runs after a check that healed something.
+    void on_healed(std::function<void()> hook) { healed_ = std::move(hook); }
 
     // A trigger: check within a millisecond, merging bursts into one check.
     void check_soon(const std::string& why) {
@@ -186,6 +188,7 @@ public:
 
     void check(const std::string& why) {
         bool was_healthy = supervisor_.state().healthy;
+        uint64_t heals = supervisor_.state().heal_count;
         supervisor_.run_cycle(why);
         const auto& state = supervisor_.state();
         if (state.healthy != was_healthy || state.checks == 1)
@@ -193,6 +196,8 @@ public:
                 state.healthy ? "healthy" : "unhealthy: " + state.reasons.front());
         write_status(cmd_.status_file, state);
         sd_notify(0, "WATCHDOG=1");
+        if (state.heal_count != heals && healed_)
+            healed_();
         if (checked_)
             checked_();
     }
@@ -212,7 +217,7 @@ private:
     Supervisor& supervisor_;
     const CommandLine& cmd_;
     std::string pending_;
-    std::function<void()> checked_;
+    std::function<void()> checked_, healed_;
 };
 
 // org.bpfwarden.Watchdog1 over the supervisor's state.
@@ -294,6 +299,8 @@ int run(const CommandLine& cmd) {
                                           [&](const std::string& why) { scheduler.check_soon(why); });
     if (!pin_watch)
         log_warning("pin directory watch unavailable (" + pin_watch.error().message() + "); checking on the interval");
+    else  // a heal may have made the directories anew: watch those
+        scheduler.on_healed([&] { (*pin_watch)->rewatch(); });
     auto policy_watch = DirectoryWatch::open(io, {cmd.options.policy_dir}, "policy directory", [&](const std::string& why) {
         if (auto reloaded = supervisor.reload_policy(); !reloaded)
             log_error(reloaded.error().message() + "; keeping the previous desired policy");

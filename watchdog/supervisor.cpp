@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -37,6 +38,14 @@ Digest digest_of_hash(const std::map<bw_inode_key, Value, InodeKeyLess>& entries
 std::string lsm_hook_name(const char* hook) {
     std::string_view view = hook;
     return std::string(view.substr(view.find('/') + 1));
+}
+
+// The pin name under maps/ of a program's map: its own name, "<object>_counters"
+// for the object's .bss, "" for other per-object globals (never pinned).
+std::string map_pin_name(const ObjectSpec& spec, const std::string& map) {
+    if (map.ends_with(".bss"))
+        return std::string(spec.name) + "_counters";
+    return map.find('.') == std::string::npos ? map : "";
 }
 
 std::string join(const std::vector<std::string>& items, const char* separator) {
@@ -124,22 +133,37 @@ void Supervisor::compute_map_digests() {
     };
 }
 
-// Ids of the pinned maps a genuine program uses: a copy of our own image
-// loaded with someone else's maps has our tag, but not these maps.
-std::vector<uint32_t> Supervisor::pinned_map_ids(const std::vector<std::string>& names) const {
+// Ids of the maps a genuine program uses: the ones we hold, else the pinned
+// ones. A copy of our own image loaded with someone else's maps has our tag,
+// but not these maps.
+std::vector<uint32_t> Supervisor::expected_map_ids(const ExpectedObject& object) const {
     std::vector<uint32_t> ids;
-    for (const auto& name : names) {
-        if (name.find('.') != std::string::npos)
-            continue;  // .rodata/.bss: per program, never pinned under their own name
+    for (const auto& map : object.program->identity.maps) {
+        std::string name = map_pin_name(*object.spec, map);
+        if (name.empty())
+            continue;
+        if (auto held = held_maps_.id(name)) {
+            ids.push_back(*held);
+            continue;
+        }
         auto fd = PinLayout::open_pin(options_.pins.map_pin(name));
         if (!fd)
-            continue;  // a missing map pin is reported by the map check
-        bpf_map_info info{};
-        uint32_t length = sizeof(info);
-        if (bpf_obj_get_info_by_fd(fd->get(), &info, &length) == 0)
-            ids.push_back(info.id);
+            continue;  // a missing map pin is reported by the map checks
+        if (auto id = map_id_of(fd->get()))
+            ids.push_back(*id);
     }
     return ids;
+}
+
+// Every map pin our objects keep: the policy maps, and each map a program uses.
+std::vector<std::string> Supervisor::map_pin_names() const {
+    std::set<std::string> names = {kFileRulesMap, kExecRulesMap, kBpfAllowMap, kBpfPolicyMap};
+    for (const auto& object : expected_)
+        if (object.program)
+            for (const auto& map : object.program->identity.maps)
+                if (std::string name = map_pin_name(*object.spec, map); !name.empty())
+                    names.insert(std::move(name));
+    return {names.begin(), names.end()};
 }
 
 std::set<const ObjectSpec*> Supervisor::check_programs(std::vector<std::string>& problems) {
@@ -148,7 +172,7 @@ std::set<const ObjectSpec*> Supervisor::check_programs(std::vector<std::string>&
     for (auto& object : expected_) {
         if (!object.program)
             continue;
-        object.program->map_ids = pinned_map_ids(object.program->identity.maps);
+        object.program->map_ids = expected_map_ids(object);
         LinkStatus status = inspect_link(*object.program);
         ProgramHealth health{object.spec->program, object.spec->hook, "ok", status.prog_id,
                              tag_hex(status.actual.tag)};
@@ -162,28 +186,50 @@ std::set<const ObjectSpec*> Supervisor::check_programs(std::vector<std::string>&
     return broken;
 }
 
-// True when every policy map is pinned and holds exactly the desired contents.
-bool Supervisor::check_policy_maps(std::vector<std::string>& problems) {
-    bool intact = true;
+// Whether every policy map holds exactly the desired contents and can still
+// be updated.
+Supervisor::PolicyMapState Supervisor::check_policy_maps(std::vector<std::string>& problems) {
+    PolicyMapState state;
     for (const auto& check : map_checks_) {
-        auto fd = PinLayout::open_pin(options_.pins.map_pin(check.name));
-        if (!fd) {
-            problems.push_back(std::string("policy map '") + check.name + "': " + fd.error().message());
-            intact = false;
-            continue;
+        // The held map is the one the programs read; its pin is checked apart.
+        int fd = held_maps_.fd(check.name);
+        Result<UniqueFd> pinned = UniqueFd();
+        if (fd < 0) {
+            pinned = PinLayout::open_pin(options_.pins.map_pin(check.name));
+            if (!pinned) {
+                problems.push_back(std::string("policy map '") + check.name + "': " + pinned.error().message());
+                state.intact = false;
+                state.needs_new_store = true;
+                continue;
+            }
+            fd = pinned->get();
         }
-        auto actual = map_digest(fd->get());
+        if (auto frozen = map_is_frozen(fd); frozen && *frozen) {
+            problems.push_back(std::string("policy map '") + check.name +
+                               "' was frozen (BPF_MAP_FREEZE): its policy could never be changed again");
+            state.intact = false;
+            state.needs_new_store = true;
+        }
+        auto actual = map_digest(fd);
         if (!actual) {
             problems.push_back(std::string("policy map '") + check.name + "': " + actual.error().message());
-            intact = false;
+            state.intact = false;
         } else if (*actual != check.desired) {
             problems.push_back(std::string("policy map '") + check.name + "' differs from the desired policy (digest " +
                                digest_hex(*actual).substr(0, 16) + ", expected " +
                                digest_hex(check.desired).substr(0, 16) + ")");
-            intact = false;
+            state.intact = false;
         }
     }
-    return intact;
+    return state;
+}
+
+// Fresh policy maps come only from loading the store with none pinned (it
+// reuses pinned maps). The running programs keep the old ones until their
+// successors, using the new maps, are attached.
+void Supervisor::unpin_policy_maps() const {
+    for (const auto& check : map_checks_)
+        unlink(options_.pins.map_pin(check.name).c_str());
 }
 
 // True when opening the canary is refused: enforcement really happens.
@@ -230,6 +276,10 @@ Result<void> Supervisor::rewrite_policy_maps() {
 void Supervisor::heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, const std::string& reason) {
     auto started = Clock::now();
     std::vector<std::string> done;
+    if (!restore_pin_tree(done)) {
+        log_error("heal: " + state_.reasons.back() + " (" + reason + ")");
+        return;
+    }
     // A pin removed or replaced while the link lives on (we hold it): put the
     // same link back. Nothing is reloaded and enforcement never stopped.
     for (auto it = broken.begin(); it != broken.end();) {
@@ -272,6 +322,8 @@ void Supervisor::heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, con
     for (const auto& spec : managed_objects()) {
         if (!broken.contains(&spec))
             continue;
+        if (&spec == store)
+            unpin_policy_maps();
         auto image = images->image(spec.name);
         auto loaded = image ? load_attach_pin(spec, **image, options_.pins, options_.load)
                             : Result<void>(std::unexpected(image.error()));
@@ -283,6 +335,7 @@ void Supervisor::heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, con
         done.push_back(std::string("reloaded ") + (spec.program ? spec.program : spec.name));
         if (spec.program)
             held_links_.erase(spec.program);  // the superseded link detaches now that the new one enforces
+        held_maps_.clear();  // the load may have pinned new maps: hold them once verified
         if (&spec == store)
             rewrite();  // fill the new maps before any program that reads them is attached
     }
@@ -299,11 +352,49 @@ void Supervisor::heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, con
                " in " + duration + " ms");
 }
 
-void Supervisor::hold_links() {
+// The pin directories exist with mode 0700, and every held map is pinned
+// again where its pin was removed or replaced.
+bool Supervisor::restore_pin_tree(std::vector<std::string>& done) {
+    if (auto created = options_.pins.create(); !created) {
+        state_.reasons.push_back("restoring the pin directories failed: " + created.error().message());
+        return false;
+    }
+    auto repinned = held_maps_.repin(options_.pins);
+    if (!repinned) {
+        state_.reasons.push_back("re-pinning held maps failed: " + repinned.error().message());
+        return false;
+    }
+    done.insert(done.end(), repinned->begin(), repinned->end());
+    return true;
+}
+
+// One problem per pin directory that is missing or open to anyone but root.
+void Supervisor::check_pin_tree(std::vector<std::string>& problems) const {
+    const PinLayout& pins = options_.pins;
+    for (const auto& dir : {pins.root(), pins.links_dir(), pins.maps_dir()}) {
+        struct stat st {};
+        if (lstat(dir.c_str(), &st) != 0) {
+            problems.push_back("pin directory '" + dir.string() + "': " + Error::from_errno("stat").message());
+        } else if (!S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700 || st.st_uid != 0) {
+            char mode[8];
+            snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
+            problems.push_back("pin directory '" + dir.string() + "' is " +
+                               (S_ISDIR(st.st_mode) ? std::string("a directory") : std::string("not a directory")) +
+                               " with mode " + mode + " owned by uid " + std::to_string(st.st_uid) +
+                               " (expected a directory, 0700, root)");
+        }
+    }
+}
+
+// References to what the last check verified: each verified link, and, when
+// everything checked out, the maps.
+void Supervisor::hold_verified(bool all_verified) {
+    if (all_verified)
+        held_maps_.hold(options_.pins, map_pin_names());
     for (auto& object : expected_) {
         if (!object.program)
             continue;
-        object.program->map_ids = pinned_map_ids(object.program->identity.maps);
+        object.program->map_ids = expected_map_ids(object);
         LinkStatus status = inspect_link(*object.program);
         if (status.problem != LinkProblem::None)
             continue;
@@ -327,16 +418,20 @@ bool Supervisor::repin_held_link(const ObjectSpec& spec) {
 // What is wrong now: the objects to reload and whether the maps need a rewrite.
 Supervisor::Findings Supervisor::find_problems() {
     Findings found;
-    found.broken = check_programs(found.problems);
-    bool maps_intact = check_policy_maps(found.problems);
-    if (!maps_intact && !is_pinned(managed_objects()[0], options_.pins))
-        found.broken.insert(&managed_objects()[0]);  // the store itself is gone: reload it
+    check_pin_tree(found.problems);
+    auto unpinned = held_maps_.check(options_.pins);
+    found.problems.insert(found.problems.end(), unpinned.begin(), unpinned.end());
+    auto programs = check_programs(found.problems);
+    found.broken.insert(programs.begin(), programs.end());
+    PolicyMapState maps = check_policy_maps(found.problems);
+    if (maps.needs_new_store)
+        found.broken.insert(&managed_objects()[0]);
     bool canary_ok = check_canary(found.problems);
     if (!canary_ok)
         for (const auto& object : expected_)
             if (object.spec->role == ObjectRole::Enforcement)
                 found.broken.insert(object.spec);  // enforcement silently broken: reload what enforces
-    found.rewrite_maps = !maps_intact || !canary_ok;
+    found.rewrite_maps = !maps.intact || !canary_ok;
     return found;
 }
 
@@ -351,12 +446,15 @@ void Supervisor::run_cycle(const std::string& trigger) {
     // heal took and heal again what is newly wrong, a bounded number of times.
     constexpr int kMaxHeals = 3;
     bool healed = false;
+    bool verified = false;
     std::string cause = trigger;
     std::vector<std::string> before_heal;
     for (int round = 0;; ++round) {
         Findings found = find_problems();
-        if (found.problems.empty())
+        if (found.problems.empty()) {
+            verified = true;
             break;
+        }
         bool heal_failed = !state_.reasons.empty();
         if (round == kMaxHeals || heal_failed || found.problems == before_heal) {
             // The last heal could not do its work or changed nothing, or we are
@@ -377,8 +475,8 @@ void Supervisor::run_cycle(const std::string& trigger) {
         log_warning("check: " + problem);
     state_.reasons.insert(state_.reasons.end(), foreign.begin(), foreign.end());
     state_.healthy = state_.reasons.empty();
-    if (healed || held_links_.empty())
-        hold_links();  // (re)take references to what is now verified
+    if (healed || held_links_.empty() || (verified && held_maps_.empty()))
+        hold_verified(verified);
 }
 
 std::string watchdog_state_json(const WatchdogState& state) {

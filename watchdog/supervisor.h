@@ -18,6 +18,7 @@
 
 #include "bpf_objects.h"
 #include "error.h"
+#include "held_maps.h"
 #include "image_set.h"
 #include "map_digest.h"
 #include "pin_inspector.h"
@@ -98,14 +99,23 @@ private:
     };
     Findings find_problems();
     std::set<const ObjectSpec*> check_programs(std::vector<std::string>& problems);
-    bool check_policy_maps(std::vector<std::string>& problems);
+    // What the policy-map check found.
+    struct PolicyMapState {
+        bool intact = true;            // every map holds exactly the desired policy
+        bool needs_new_store = false;  // a map is gone (and not held) or frozen: only fresh maps will do
+    };
+    PolicyMapState check_policy_maps(std::vector<std::string>& problems);
+    void unpin_policy_maps() const;
     bool check_canary(std::vector<std::string>& problems);
     void check_foreign(std::vector<std::string>& problems);
     void heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, const std::string& reason);
     Result<void> rewrite_policy_maps();
     void compute_map_digests();
-    void hold_links();
-    std::vector<uint32_t> pinned_map_ids(const std::vector<std::string>& names) const;
+    void check_pin_tree(std::vector<std::string>& problems) const;
+    bool restore_pin_tree(std::vector<std::string>& done);
+    void hold_verified(bool all_verified);
+    std::vector<uint32_t> expected_map_ids(const ExpectedObject& object) const;
+    std::vector<std::string> map_pin_names() const;
     bool repin_held_link(const ObjectSpec& spec);
 
     WatchdogOptions options_;
@@ -119,6 +129,7 @@ private:
     // does not detach it: the watchdog re-pins the very same link, and
     // enforcement never lapses.
     std::map<std::string, UniqueFd> held_links_;
+    HeldMaps held_maps_;
 };
 
 // The state as one JSON object (the status file; D-Bus exposes the same).

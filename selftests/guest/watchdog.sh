@@ -94,9 +94,14 @@ n=$(heals); rm "$BW_PINS/links/bw_bpf"
 expect_heal healed_without_daemon "bw_bpf on lsm/bpf: pin-missing.*re-pinned" "$n"
 expect_try prog_load_still_refused EPERM prog-load
 
-# 7. A policy-map pin removed: new maps, filled before the reloaded programs attach.
+# 7. A policy-map pin removed: the very same map is pinned again.
 n=$(heals); rm "$BW_PINS/maps/file_rules"
-expect_heal map_pin_removal_healed "reloaded policy_maps, rewrote policy maps, reloaded bw_file_open, reloaded bw_bprm_check, reloaded bw_bpf" "$n"
+expect_heal map_pin_removal_healed "re-pinned the held map file_rules in" "$n"
+
+# 8. A policy map frozen (never writable again): new maps, filled before the
+# reloaded programs attach.
+n=$(heals); bpftool map freeze pinned "$BW_PINS/maps/file_rules"
+expect_heal frozen_map_healed "was frozen.*reloaded policy_maps, rewrote policy maps, reloaded bw_file_open, reloaded bw_bprm_check, reloaded bw_bpf" "$n"
 expect_try denial_after_map_reload EPERM open "$work/victim"
 expect_try exec_denial_after_map_reload EPERM exec "$work/denied-bin"
 # The superseded programs are gone at once, not left attached beside the new ones.

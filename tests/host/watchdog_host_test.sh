@@ -130,10 +130,18 @@ kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
 n=$(heals); rm "$BW_PINS/links/bw_tp_bpf"
 expect_heal healed_without_daemon "bw_tp_bpf on .*pin-missing.*re-pinned the held link of bw_tp_bpf" "$n"
 
-# 7. A tampered image on disk at heal time: refused, current programs kept,
-# unhealthy. (A removed policy-map pin needs the store reloaded from the images.)
+# 7. Map pins removed: the very same maps are pinned again, nothing reloaded.
+n=$(heals); events_id=$(bpftool map show pinned "$BW_PINS/maps/events" | cut -d: -f1)
+rm "$BW_PINS/maps/events" "$BW_PINS/maps/file_rules" "$BW_PINS/maps/exec_audit_counters"
+expect_heal map_pins_healed_by_repin "re-pinned the held map events, re-pinned the held map exec_audit_counters, re-pinned the held map file_rules in" "$n"
+[ "$(bpftool map show pinned "$BW_PINS/maps/events" | cut -d: -f1)" = "$events_id" ] && pass same_event_map_pinned_again \
+  || fail same_event_map_pinned_again "$(bpftool map show pinned "$BW_PINS/maps/events" 2>&1)"
+
+# 8. A tampered image on disk at heal time: refused, current programs kept,
+# unhealthy. (A frozen policy map can never be updated again: only a new
+# store, loaded from the images, heals it.)
 printf '\x01' | dd of="$work/images/exec_audit.bpf.o" bs=1 seek=300 conv=notrunc status=none
-rm "$BW_PINS/maps/file_rules"
+bpftool map freeze pinned "$BW_PINS/maps/file_rules"
 expect_log tampered_image_heal_refused "$wlog" "heal: refused to reload .*image 'exec_audit' .*does not match the SHA-256.*the current programs stay"
 sleep 0.3
 grep -q '"healthy":false' "$work/status.json" && grep -q "heal refused, keeping the current programs" "$work/status.json" \
@@ -142,8 +150,24 @@ expect_link_ok bw_tp_bpf programs_kept_after_refusal
 expect_link_ok bw_tp_exec all_programs_kept_after_refusal
 cp "$BW_BUILD/bpf/images/exec_audit.bpf.o" "$work/images/exec_audit.bpf.o"
 kill -HUP "$WATCHDOG_PID"   # any trigger re-runs the check
-expect_log healed_once_image_restored "$wlog" "heal: .*SIGHUP.*reloaded policy_maps, rewrote policy maps"
-[ -e "$BW_PINS/maps/file_rules" ] && pass policy_map_pin_restored || fail policy_map_pin_restored "maps/file_rules missing"
+expect_log healed_once_image_restored "$wlog" "heal: policy map 'file_rules' was frozen.*SIGHUP.*reloaded policy_maps, rewrote policy maps"
+bpftool map show pinned "$BW_PINS/maps/file_rules" | grep -q frozen && fail fresh_policy_map_pinned "still frozen" \
+  || pass fresh_policy_map_pinned
+
+# 9. The whole pin tree removed: rebuilt by event with the held links and maps,
+# and the new directories are watched (a later pin removal is seen by event).
+n=$(heals); rm -rf "$BW_PINS"
+expect_heal removed_pin_tree_healed "pin directory .*: No such file.*re-pinned the held map events.*re-pinned the held link of bw_tp_exec" "$n"
+expect_link_ok bw_tp_exec removed_pin_tree_restored
+sleep 0.3
+n=$(heals); rm "$BW_PINS/links/bw_tp_exec"
+expect_heal rebuilt_pin_tree_watched_again "bw_tp_exec on .*pin-missing.*pin directory changed" "$n"
+
+# 10. A pin directory opened up: restored to 0700.
+n=$(heals); chmod 0755 "$BW_PINS/maps"
+expect_heal loosened_pin_directory_healed "pin directory '$BW_PINS/maps' is a directory with mode 0755" "$n"
+[ "$(stat -c %a "$BW_PINS/maps")" = 700 ] && pass pin_directory_mode_restored \
+  || fail pin_directory_mode_restored "mode $(stat -c %a "$BW_PINS/maps")"
 
 grep -qE '"heal_count":[1-9]' "$work/status.json" && pass status_counts_heals || fail status_counts_heals "$(cat "$work/status.json")"
 "$BW_WATCHDOG" --interval-ms 5 >"$BW_OUT/bad-arg.log" 2>&1
