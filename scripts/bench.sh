@@ -2,7 +2,8 @@
 # Benchmarks: printed figures, never pass/fail on a number. Exit status is
 # non-zero only when a benchmark cannot run.
 #   1. CPU per watchdog verification cycle for 5, 20, 100 pinned programs,
-#      side by side with shelling out to bpftool per program;
+#      side by side with shelling out to bpftool per program, and the CPU per
+#      check of the real watchdog process with the service's own pins;
 #   2. tamper-to-detection and detection-to-healed latency per tamper kind on
 #      this kernel (tracepoint programs) and in a VM (BPF LSM programs).
 set -euo pipefail
@@ -12,6 +13,9 @@ status=0
 
 echo "==> watchdog cycle cost"
 "$build/bench/watchdog_cycle_bench" || status=1
+echo
+echo "==> CPU per check of the real watchdog process"
+python3 "$root/bench/watchdog_cpu.py" --build "$build" || status=1
 echo
 echo "==> heal latency on this kernel"
 python3 "$root/bench/heal_latency.py" --build "$build" --rounds 10 || status=1

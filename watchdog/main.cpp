@@ -321,6 +321,7 @@ int run(const CommandLine& cmd) {
         log_warning("tamper tripwire unavailable (" + watch.error().message() + "); checking on the interval");
     } else {
         tamper = std::move(*watch);
+        supervisor.set_map_change_counter([watch = tamper.get()] { return watch->watched_calls(); });
     }
 
     boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);

@@ -118,6 +118,9 @@ Result<void> Supervisor::reload_policy() {
     if (!compiled)
         return std::unexpected(compiled.error().wrap("policy"));
     desired_ = desired_maps(*compiled, implicit_rules(options_.service));
+    maps_intact_at_.reset();
+    if (superseded_checks_.empty())  // several edits before a check: the maps may hold the oldest
+        superseded_checks_ = map_checks_;
     compute_map_digests();
     return {};
 }
@@ -186,23 +189,51 @@ std::set<const ObjectSpec*> Supervisor::check_programs(std::vector<std::string>&
     return broken;
 }
 
+// The policy map the programs read: the held one (its pin is checked apart),
+// else the pinned one, opened into `pinned`. -1 when neither exists.
+int Supervisor::policy_map_fd(const char* name, Result<UniqueFd>& pinned) const {
+    if (int fd = held_maps_.fd(name); fd >= 0)
+        return fd;
+    pinned = PinLayout::open_pin(options_.pins.map_pin(name));
+    return pinned ? pinned->get() : -1;
+}
+
+// After a policy-directory edit, maps that still hold the policy from before
+// it are not tampered with: bpfwardend has not applied the edit yet. They get
+// the edited policy (the directory is what both processes enforce), as an
+// apply rather than a heal. A map holding anything else is left to the check.
+void Supervisor::apply_edited_policy() {
+    std::vector<MapCheck> before = std::move(superseded_checks_);
+    superseded_checks_.clear();
+    bool stale = false;
+    for (size_t i = 0; i < before.size() && i < map_checks_.size(); ++i) {
+        Result<UniqueFd> pinned = UniqueFd();
+        int fd = policy_map_fd(map_checks_[i].name, pinned);
+        auto actual = fd < 0 ? Result<Digest>(std::unexpected(pinned.error())) : map_digest(fd);
+        if (!actual || (*actual != map_checks_[i].desired && *actual != before[i].desired))
+            return;
+        stale = stale || *actual != map_checks_[i].desired;
+    }
+    if (!stale)
+        return;
+    if (auto applied = rewrite_policy_maps(); !applied)
+        log_error("policy: applying the edited policy directory failed: " + applied.error().message());
+    else
+        log_notice("policy: applied the edited policy directory to the maps (bpfwardend had not yet)");
+}
+
 // Whether every policy map holds exactly the desired contents and can still
 // be updated.
 Supervisor::PolicyMapState Supervisor::check_policy_maps(std::vector<std::string>& problems) {
     PolicyMapState state;
     for (const auto& check : map_checks_) {
-        // The held map is the one the programs read; its pin is checked apart.
-        int fd = held_maps_.fd(check.name);
         Result<UniqueFd> pinned = UniqueFd();
+        int fd = policy_map_fd(check.name, pinned);
         if (fd < 0) {
-            pinned = PinLayout::open_pin(options_.pins.map_pin(check.name));
-            if (!pinned) {
-                problems.push_back(std::string("policy map '") + check.name + "': " + pinned.error().message());
-                state.intact = false;
-                state.needs_new_store = true;
-                continue;
-            }
-            fd = pinned->get();
+            problems.push_back(std::string("policy map '") + check.name + "': " + pinned.error().message());
+            state.intact = false;
+            state.needs_new_store = true;
+            continue;
         }
         if (auto frozen = map_is_frozen(fd); frozen && *frozen) {
             problems.push_back(std::string("policy map '") + check.name +
@@ -221,6 +252,24 @@ Supervisor::PolicyMapState Supervisor::check_policy_maps(std::vector<std::string
             state.intact = false;
         }
     }
+    return state;
+}
+
+// The policy-map check, skipped while the maps cannot have changed since they
+// were last found intact: no watched bpf() command from another process, and
+// less than kFullDigestEvery ago.
+Supervisor::PolicyMapState Supervisor::check_policy_maps_unless_unchanged(std::vector<std::string>& problems) {
+    if (!map_change_counter_)
+        return check_policy_maps(problems);
+    uint64_t calls = map_change_counter_();  // before digesting: a write during it moves the counter
+    auto now = Clock::now();
+    if (maps_intact_at_ && maps_intact_at_->second == calls && now - maps_intact_at_->first < kFullDigestEvery)
+        return {};
+    PolicyMapState state = check_policy_maps(problems);
+    if (state.intact)
+        maps_intact_at_.emplace(now, calls);
+    else
+        maps_intact_at_.reset();
     return state;
 }
 
@@ -276,6 +325,7 @@ Result<void> Supervisor::rewrite_policy_maps() {
 void Supervisor::heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, const std::string& reason) {
     auto started = Clock::now();
     std::vector<std::string> done;
+    maps_intact_at_.reset();
     if (!restore_pin_tree(done)) {
         log_error("heal: " + state_.reasons.back() + " (" + reason + ")");
         return;
@@ -423,7 +473,7 @@ Supervisor::Findings Supervisor::find_problems() {
     found.problems.insert(found.problems.end(), unpinned.begin(), unpinned.end());
     auto programs = check_programs(found.problems);
     found.broken.insert(programs.begin(), programs.end());
-    PolicyMapState maps = check_policy_maps(found.problems);
+    PolicyMapState maps = check_policy_maps_unless_unchanged(found.problems);
     if (maps.needs_new_store)
         found.broken.insert(&managed_objects()[0]);
     bool canary_ok = check_canary(found.problems);
@@ -440,6 +490,8 @@ void Supervisor::run_cycle(const std::string& trigger) {
     state_.last_check = std::chrono::system_clock::now();
     state_.last_trigger = trigger;
     state_.reasons.clear();
+    if (!superseded_checks_.empty())
+        apply_edited_policy();
 
     // The pins are checked one after another, so a tamper landing mid-check
     // is seen only in part and the heal restores only that part. Verify each

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -77,6 +78,13 @@ public:
     // the previous desired policy stays.
     Result<void> reload_policy();
 
+    // The tripwire's count of map-changing bpf() commands by other processes.
+    // While it stands still, the policy maps are digested only every
+    // kFullDigestEvery (a program loaded earlier could still write them):
+    // digesting two 65536-bucket hash maps is most of a cycle's cost.
+    void set_map_change_counter(std::function<uint64_t()> counter) { map_change_counter_ = std::move(counter); }
+    static constexpr std::chrono::seconds kFullDigestEvery{5};
+
     const WatchdogState& state() const { return state_; }
     bool enforcement_expected() const { return enforcement_expected_; }
     const std::vector<std::string>& lsm_hooks() const { return lsm_hooks_; }
@@ -105,7 +113,10 @@ private:
         bool needs_new_store = false;  // a map is gone (and not held) or frozen: only fresh maps will do
     };
     PolicyMapState check_policy_maps(std::vector<std::string>& problems);
+    PolicyMapState check_policy_maps_unless_unchanged(std::vector<std::string>& problems);
     void unpin_policy_maps() const;
+    int policy_map_fd(const char* name, Result<UniqueFd>& pinned) const;
+    void apply_edited_policy();
     bool check_canary(std::vector<std::string>& problems);
     void check_foreign(std::vector<std::string>& problems);
     void heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, const std::string& reason);
@@ -125,6 +136,13 @@ private:
     std::vector<std::string> lsm_hooks_;  // "file_open", ... for foreign-program detection
     DesiredMaps desired_;
     std::vector<MapCheck> map_checks_;
+    // The desired digests from before the latest policy-directory edit, until
+    // the next check has looked at the maps (apply_edited_policy).
+    std::vector<MapCheck> superseded_checks_;
+    std::function<uint64_t()> map_change_counter_;
+    // When the policy maps were last found intact, and the counter then; unset
+    // after a heal or a policy change.
+    std::optional<std::pair<std::chrono::steady_clock::time_point, uint64_t>> maps_intact_at_;
     // A reference to every verified link, so that removing or renaming a pin
     // does not detach it: the watchdog re-pins the very same link, and
     // enforcement never lapses.

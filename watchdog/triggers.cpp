@@ -100,6 +100,10 @@ Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& 
     return watch;
 }
 
+uint64_t TamperWatch::watched_calls() const {
+    return __atomic_load_n(&skeleton_->bss->watched_calls, __ATOMIC_RELAXED);
+}
+
 TamperWatch::~TamperWatch() {
     descriptor_.close();
     ring_buffer__free(ring_);

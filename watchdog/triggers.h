@@ -48,6 +48,10 @@ public:
                                                      Handler on_tamper);
     ~TamperWatch();
 
+    // Watched bpf() commands other processes have entered so far (a plain
+    // read of the object's mmapped .bss: no syscall).
+    uint64_t watched_calls() const;
+
 private:
     TamperWatch(boost::asio::io_context& io) : descriptor_(io) {}
     static int on_record(void* ctx, void* data, size_t size);

@@ -15,6 +15,14 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u64 watched_cmds = 0; /* bit (1 << cmd) */
 const volatile __u32 watchdog_tgid = 0;
 
+/*
+ * Watched commands entered by other processes, refused ones included. The
+ * watchdog reads it from the mmapped .bss: while it has not moved, no map can
+ * have been changed through bpf(), so the policy-map digests still hold. It
+ * never depends on ring-buffer space or on the in_flight LRU.
+ */
+__u64 watched_calls = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 * 1024);
@@ -36,6 +44,7 @@ int bw_tw_enter(struct trace_event_raw_sys_enter *ctx)
 
 	if (cmd >= 64 || !(watched_cmds & (1ULL << cmd)) || (pid_tgid >> 32) == watchdog_tgid)
 		return 0;
+	__sync_fetch_and_add(&watched_calls, 1);
 	bpf_map_update_elem(&in_flight, &pid_tgid, &cmd, BPF_ANY);
 	return 0;
 }

@@ -121,6 +121,7 @@ esac
 # Self-protection: once bpftool is off the allowlist, its detach and load are refused.
 sed -i '/^allow = /d' "$work/policy.d/50-selftest.toml"
 expect_log watchdog_follows_policy_edit "$wlog" "policy: policy directory changed.*desired policy recompiled"
+expect_log policy_edit_applied_not_healed "$wlog" "policy: applied the edited policy directory to the maps"
 sleep 0.5
 bpftool link detach pinned "$BW_PINS/links/bw_file_open" >"$BW_OUT/detach-denied.log" 2>&1
 grep -q "Operation not permitted" "$BW_OUT/detach-denied.log" && pass link_detach_denied_outside_allowlist \

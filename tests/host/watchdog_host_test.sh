@@ -163,6 +163,17 @@ sleep 0.3
 n=$(heals); rm "$BW_PINS/links/bw_tp_exec"
 expect_heal rebuilt_pin_tree_watched_again "bw_tp_exec on .*pin-missing.*pin directory changed" "$n"
 
+# 11. A policy edit while bpfwardend is not running: the watchdog applies it
+# to the maps, as an apply, not a heal.
+n=$(heals)
+echo other >"$work/other"
+printf '[[file]]\npath = "%s"\naction = "deny"\n' "$work/other" >"$work/policy.d/60-edit.toml"
+expect_log policy_edit_applied "$wlog" "policy: applied the edited policy directory to the maps"
+[ "$(heals)" = "$n" ] && pass policy_edit_is_not_a_heal || fail policy_edit_is_not_a_heal "$(grep "heal: " "$wlog" | tail -n 1)"
+rules=$(bpftool map dump pinned "$BW_PINS/maps/file_rules" -j | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$rules" = "$(( $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$BW_OUT/file_rules.json") + 1 ))" ] \
+  && pass edited_rule_in_map || fail edited_rule_in_map "$rules entries"
+
 # 10. A pin directory opened up: restored to 0700.
 n=$(heals); chmod 0755 "$BW_PINS/maps"
 expect_heal loosened_pin_directory_healed "pin directory '$BW_PINS/maps' is a directory with mode 0755" "$n"
