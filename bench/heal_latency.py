@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from bench_service import BenchService
+
 
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
@@ -53,24 +55,17 @@ def main():
     parser.add_argument("--label", default=os.uname().release)
     args = parser.parse_args()
 
-    build = os.path.abspath(args.build)
-    daemon = f"{build}/daemon/bpfwardend"
-    watchdog = f"{build}/watchdog/bpfwarden-watchdog"
-    pins = args.pin_root
     work = tempfile.mkdtemp(prefix="bpfwarden-bench.")
+    service = BenchService(os.path.abspath(args.build), work, args.pin_root)
     os.makedirs(f"{work}/policy.d")
     with open(f"{work}/victim", "w") as f:
         f.write("victim\n")
     with open(f"{work}/policy.d/50-bench.toml", "w") as f:
         f.write(f'[[file]]\npath = "{work}/victim"\naction = "deny"\n')
-    common = ["--policy-dir", f"{work}/policy.d", "--image-dir", f"{build}/bpf/images",
-              "--keys-dir", f"{build}/keys/trusted", "--state-dir", f"{work}/state", "--pin-root", pins,
-              "--daemon-exe", daemon, "--watchdog-exe", watchdog, "--canary", f"{work}/canary",
-              "--log-target", "stderr"]
     status_file = f"{work}/status.json"
     procs = []
     try:
-        return run(args, build, daemon, watchdog, pins, work, common, status_file, procs)
+        return run(args, service, work, status_file, procs)
     except Exception:
         report_watchdog_log(f"{work}/watchdog.log", status_file)
         raise
@@ -78,7 +73,7 @@ def main():
         for proc in procs:
             proc.terminate()
             proc.wait()
-        subprocess.run([daemon, "--unpin", "--pin-root", pins, "--log-target", "stderr"], capture_output=True)
+        service.unpin()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -93,11 +88,12 @@ def report_watchdog_log(log, status_file):
         pass
 
 
-def run(args, build, daemon, watchdog, pins, work, common, status_file, procs):
-    subprocess.run([daemon, *common, "--exit-after-setup"], check=True, capture_output=True)
+def run(args, service, work, status_file, procs):
+    service.set_up_pins()
+    pins = service.pins
     wlog = open(f"{work}/watchdog.log", "w")
-    procs.append(subprocess.Popen([watchdog, *common, "--interval-ms", "60000", "--status-file", status_file],
-                                  stderr=wlog, stdout=wlog))
+    procs.append(subprocess.Popen([service.watchdog, *service.args, "--interval-ms", "60000",
+                                   "--status-file", status_file], stderr=wlog, stdout=wlog))
     status = wait_for(lambda: read_status(status_file), 120, "the watchdog's first check")
     if not status["healthy"]:
         raise RuntimeError(f"watchdog unhealthy at start: {status['reasons']}")

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from bench_service import BenchService
+
 
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
@@ -35,21 +37,15 @@ def main():
     parser.add_argument("--build", required=True)
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
-    build = os.path.abspath(args.build)
-    daemon, watchdog = f"{build}/daemon/bpfwardend", f"{build}/watchdog/bpfwarden-watchdog"
     work = tempfile.mkdtemp(prefix="bpfwarden-cpu.")
-    pins = f"/sys/fs/bpf/bpfwarden-cpu-{os.getpid()}"
+    service = BenchService(os.path.abspath(args.build), work, f"/sys/fs/bpf/bpfwarden-cpu-{os.getpid()}")
     os.makedirs(f"{work}/policy.d")
-    common = ["--policy-dir", f"{work}/policy.d", "--image-dir", f"{build}/bpf/images",
-              "--keys-dir", f"{build}/keys/trusted", "--state-dir", f"{work}/state", "--pin-root", pins,
-              "--daemon-exe", daemon, "--watchdog-exe", watchdog, "--canary", f"{work}/canary",
-              "--log-target", "stderr"]
     status = f"{work}/status.json"
     proc = None
     try:
-        subprocess.run([daemon, *common, "--exit-after-setup"], check=True, capture_output=True)
+        service.set_up_pins()
         with open(f"{work}/watchdog.log", "w") as log:
-            proc = subprocess.Popen([watchdog, *common, "--no-dbus", "--interval-ms", "10", "--status-file", status],
+            proc = subprocess.Popen([service.watchdog, *service.args, "--no-dbus", "--interval-ms", "10", "--status-file", status],
                                     stdout=log, stderr=log)
         deadline = time.monotonic() + 60
         while not os.path.exists(status) and time.monotonic() < deadline:
@@ -70,7 +66,7 @@ def main():
         if proc:
             proc.terminate()
             proc.wait()
-        subprocess.run([daemon, "--unpin", "--pin-root", pins, "--log-target", "stderr"], capture_output=True)
+        service.unpin()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,0 +1,23 @@
+"""The service's binaries and arguments for a benchmark run in a private work
+directory and pin root, shared by the benchmarks that drive the real
+bpfwardend and bpfwarden-watchdog."""
+import subprocess
+
+
+class BenchService:
+    def __init__(self, build, work, pins):
+        self.daemon = f"{build}/daemon/bpfwardend"
+        self.watchdog = f"{build}/watchdog/bpfwarden-watchdog"
+        self.pins = pins
+        self.args = ["--policy-dir", f"{work}/policy.d", "--image-dir", f"{build}/bpf/images",
+                     "--keys-dir", f"{build}/keys/trusted", "--state-dir", f"{work}/state", "--pin-root", pins,
+                     "--daemon-exe", self.daemon, "--watchdog-exe", self.watchdog, "--canary", f"{work}/canary",
+                     "--log-target", "stderr"]
+
+    def set_up_pins(self):
+        """Load, attach and pin everything with bpfwardend, which then exits."""
+        subprocess.run([self.daemon, *self.args, "--exit-after-setup"], check=True, capture_output=True)
+
+    def unpin(self):
+        subprocess.run([self.daemon, "--unpin", "--pin-root", self.pins, "--log-target", "stderr"],
+                       capture_output=True)
