@@ -57,5 +57,13 @@ if [[ $passed -eq 0 ]]; then
   echo "vm[$suite/$kernel]: no check ran" >&2
   rc=${rc/#0/1}
 fi
+if [[ $rc -ne 0 || $failed -ne 0 ]]; then
+  # The guest's own logs explain most failures; CI keeps only this output.
+  for f in "$out"/*.log; do
+    [[ -f "$f" && "$f" != */console.log && -s "$f" ]] || continue
+    echo "--- vm[$suite/$kernel]: last 15 lines of $(basename "$f") ---" >&2
+    tail -n 15 "$f" | tr -d '\r' >&2
+  done
+fi
 echo "vm[$suite/$kernel]: $passed passed, $failed failed in ${elapsed}s (logs: $out)"
 [[ $rc -eq 0 && $failed -eq 0 && $passed -gt 0 ]]

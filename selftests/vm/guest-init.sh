@@ -7,6 +7,9 @@
 #   bw.rw=/abs/path       optional, repeatable: writable host dir, virtiofs tag bwrw<N>
 #   bw.overlay=1          optional: writable root (tmpfs overlay over the host root)
 #   bw.debug=1            optional: trace this init with set -x
+#   bw.deadline=SECONDS   optional: the script's own time limit; past it every
+#                         process's state, wait channel and kernel stack is
+#                         printed (BPFWARDEN-GUEST-SCRIPT-HUNG) before it is killed
 # Prints BPFWARDEN-GUEST-EXIT=<code> or BPFWARDEN-GUEST-INFRA-ERROR: <cause>,
 # then powers the VM off.
 
@@ -29,13 +32,29 @@ infra() {
 	poweroff_now
 }
 
+# dump_processes REASON: what every user process is blocked on, so a hang in
+# the script, a tool or the kernel can be told apart from the host's console log.
+dump_processes() {
+	echo "BPFWARDEN-GUEST-SCRIPT-HUNG: $1"
+	for p in /proc/[0-9]*; do
+		[ "${p#/proc/}" = 1 ] && continue
+		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
+		[ -n "$cmd" ] || continue # kernel thread
+		echo "pid ${p#/proc/} $(sed -n 's/^State:[[:space:]]*//p' "$p/status") wchan=$(cat "$p/wchan" 2>/dev/null): $cmd"
+		head -n 12 "$p/stack" 2>/dev/null | sed 's/^/    /'
+	done
+	echo "--- dmesg (last 20 lines) ---"
+	dmesg | tail -n 20
+	echo "BPFWARDEN-GUEST-SCRIPT-HUNG-END"
+}
+
 mkdir -p /proc /sys /dev /tmp /newroot /hostbind
 mount -t proc proc /proc || infra "mount /proc"
 mount -t sysfs sysfs /sys || infra "mount /sys"
 mount -t devtmpfs devtmpfs /dev || infra "mount /dev"
 exec </dev/null >/dev/console 2>&1
 
-script="" envb64="" overlay=0 rw="" keep=""
+script="" envb64="" overlay=0 rw="" keep="" deadline=0
 set -f # the command line is split into words, never globbed
 # shellcheck disable=SC2013
 for arg in $(cat /proc/cmdline); do
@@ -46,6 +65,7 @@ for arg in $(cat /proc/cmdline); do
 	bw.keep=*) keep="$keep ${arg#bw.keep=}" ;;
 	bw.overlay=1) overlay=1 ;;
 	bw.debug=1) set -x ;;
+	bw.deadline=*) deadline="${arg#bw.deadline=}" ;;
 	esac
 done
 set +f
@@ -168,8 +188,19 @@ echo "BPFWARDEN-GUEST-SCRIPT-START"
 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	HOME=/root TERM=dumb LANG=C.UTF-8 BW_VM=1 BW_VM_SCRIPT="$script" \
 	BW_VM_KERNEL="$(uname -r)" \
-	chroot "$R" /bin/sh "$V/run.sh" </dev/null
+	chroot "$R" /bin/sh "$V/run.sh" </dev/null &
+script_pid=$!
+timer_pid=""
+if [ "$deadline" -gt 0 ]; then
+	# kill(-1) spares this init and the timer itself.
+	(sleep "$deadline" && : >/tmp/script-hung && dump_processes "still running after $deadline s" &&
+		kill -9 -1) &
+	timer_pid=$!
+fi
+wait "$script_pid"
 rc=$?
+[ -n "$timer_pid" ] && kill "$timer_pid" 2>/dev/null
+[ -e /tmp/script-hung ] && rc=124
 
 # Kernel warnings are quiet on the console (loglevel 4): surface them.
 if dmesg | grep -qE 'WARNING:|BUG:|Oops|Call Trace|general protection|Kernel panic'; then

@@ -162,6 +162,9 @@ for d in "${rwdirs[@]}"; do cmdline+=" bw.rw=$d"; done
 for d in "${keeps[@]}"; do cmdline+=" bw.keep=$d"; done
 ((writable_root)) && cmdline+=" bw.overlay=1"
 ((debug)) && cmdline+=" bw.debug=1"
+# The script's own limit leaves room for the boot and for the guest to print
+# what every process is blocked on before the host's limit stops qemu.
+cmdline+=" bw.deadline=$((timeout > 90 ? timeout - 45 : timeout * 2 / 3))"
 [[ -n "$append" ]] && cmdline+=" $append"
 # x86 COMMAND_LINE_SIZE is 2048 including the NUL.
 ((${#cmdline} <= 2047)) ||
@@ -330,9 +333,14 @@ elapsed="$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
 
 show_tail() { # where
 	if ((quiet)); then
-		printf -- '--- last 40 console lines (%s) ---\n' "$1" >&2
-		tail -n 40 "$log" | tr -d '\r' >&2
+		printf -- '--- last 40 console lines before any hang report (%s) ---\n' "$1" >&2
+		sed '/^BPFWARDEN-GUEST-SCRIPT-HUNG:/,$d' "$log" | tail -n 40 | tr -d '\r' >&2
 		printf -- '---\n' >&2
+	fi
+	# The guest's own report of a hung script is the diagnosis: always show it.
+	if grep -qa '^BPFWARDEN-GUEST-SCRIPT-HUNG:' "$log"; then
+		sed -n '/^BPFWARDEN-GUEST-SCRIPT-HUNG:/,/^BPFWARDEN-GUEST-SCRIPT-HUNG-END/p' "$log" |
+			head -n 300 | tr -d '\r' >&2
 	fi
 	if [[ -s "$tmp/qemu.out" ]]; then
 		printf -- '--- qemu output ---\n' >&2
@@ -368,6 +376,9 @@ if ! code="$(grep -a '^BPFWARDEN-GUEST-EXIT=[0-9]\+$' <<<"$clean_log" | tail -n1
 	harness_fail "$RC_INFRA" "guest stopped without an exit marker"
 fi
 code="${code#BPFWARDEN-GUEST-EXIT=}"
+if hung="$(grep -a -m1 '^BPFWARDEN-GUEST-SCRIPT-HUNG:' <<<"$clean_log")"; then
+	harness_fail "$RC_TIMEOUT" "guest script hung: ${hung#BPFWARDEN-GUEST-SCRIPT-HUNG: }"
+fi
 if grep -qa '^BPFWARDEN-GUEST-KERNEL-WARNINGS-BEGIN' <<<"$clean_log"; then
 	keep_log=1
 	printf 'vm: warning: the guest kernel logged a WARNING/BUG/Oops (dmesg is in the console log)\n' >&2
