@@ -173,6 +173,17 @@ Result<void> EnforcerService::reload_policy() {
     return {};
 }
 
+Result<bool> EnforcerService::apply_edited_policy() {
+    auto policy = load_policy();
+    if (!policy)
+        return std::unexpected(policy.error().wrap("policy"));
+    if (same_policy(*policy, policy_))
+        return false;
+    if (auto applied = apply(*policy); !applied)
+        return std::unexpected(applied.error().wrap("apply policy"));
+    return true;
+}
+
 void EnforcerService::handle_event(std::span<const std::byte> record) {
     auto event = decode_event(record);
     if (!event) {

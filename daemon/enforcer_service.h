@@ -64,6 +64,11 @@ public:
     // Re-reads the policy directory; on error the running policy stays.
     // Every applied policy (start included) increments policy_generation().
     Result<void> reload_policy();
+    // Re-reads the policy directory after an edit and applies it only if it
+    // differs from the running policy (false: nothing to do, e.g. a file the
+    // policy loader ignores or a save without changes). On error the running
+    // policy stays.
+    Result<bool> apply_edited_policy();
 
     void set_event_observer(EventObserver observer) { observer_ = std::move(observer); }
 

@@ -16,6 +16,7 @@
 
 #include "bus_connection.h"
 #include "capabilities.h"
+#include "directory_watch.h"
 #include "enforcer_bus.h"
 #include "enforcer_service.h"
 #include "event_stream.h"
@@ -58,8 +59,12 @@ D-Bus: serves org.bpfwarden.Enforcer1 on the system bus (DBUS_SYSTEM_BUS_ADDRESS
 is honoured); see docs/DBUS.md. Without a system bus it logs one warning, keeps
 enforcing and retries every 10 s.
 
-Signals: SIGHUP re-reads the policy directory (an invalid policy is refused and
-the running one stays); SIGTERM/SIGINT exit and leave the pinned programs enforcing.
+Policy edits: a change to the policy directory is applied on its own once the
+directory has been quiet for 0.2 s; SIGHUP (or ReloadPolicy) re-reads it at
+once. An invalid policy is refused with file and line, and the running one stays.
+
+Signals: SIGHUP re-reads the policy directory; SIGTERM/SIGINT exit and leave the
+pinned programs enforcing.
 
 Exit status: 0 success, 1 runtime failure, 2 invalid arguments or policy.
 )";
@@ -182,6 +187,42 @@ void report_setup(const EnforcerService& service) {
         log_warning("policy: " + warning);
 }
 
+// Long enough for a save that writes several files (or an editor's
+// write-and-rename) to land as one change.
+constexpr auto kPolicyEditSettle = std::chrono::milliseconds(200);
+
+// Applies edits of the policy directory as they are saved, as the watchdog
+// does, so the generation and ListRules always describe what the maps enforce.
+std::unique_ptr<DirectoryWatch> follow_policy_directory(boost::asio::io_context& io, EnforcerService& service,
+                                                        const std::filesystem::path& dir,
+                                                        std::function<void(const std::string&)> on_applied) {
+    auto last_error = std::make_shared<std::string>();
+    auto on_edit = [&service, on_applied, last_error](const std::string& why) {
+        auto applied = service.apply_edited_policy();
+        if (!applied) {
+            if (applied.error().message() != *last_error)  // e.g. an editor's swap file: say it once
+                log_error(why + ": " + applied.error().message() + "; keeping the running policy");
+            *last_error = applied.error().message();
+            return;
+        }
+        last_error->clear();
+        if (!*applied)
+            return;
+        log_notice("policy: applied the edited policy directory (" + std::to_string(service.policy().rules.size()) +
+                   " rules, generation " + std::to_string(service.policy_generation()) + "; " + why + ")");
+        for (const auto& warning : service.policy().warnings)
+            log_warning("policy: " + warning);
+        on_applied("policy directory edited");
+    };
+    auto watch = DirectoryWatch::open(io, {dir}, "policy directory", on_edit, kPolicyEditSettle);
+    if (!watch) {
+        log_warning("policy directory watch unavailable (" + watch.error().message() +
+                    "); edits apply on SIGHUP or ReloadPolicy only");
+        return nullptr;
+    }
+    return std::move(*watch);
+}
+
 int run(const CommandLine& cmd) {
     EnforcerService service(cmd.enforcer);
     auto started = service.start();
@@ -225,6 +266,11 @@ int run(const CommandLine& cmd) {
         enforcer_bus.emplace(*bus, service);
         bus->start();
     }
+
+    auto policy_watch = follow_policy_directory(io, service, cmd.enforcer.policy_dir, [&](const std::string& reason) {
+        if (enforcer_bus)
+            enforcer_bus->policy_applied(reason);
+    });
 
     boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
     std::function<void()> wait_signal = [&] {

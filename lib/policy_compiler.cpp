@@ -84,6 +84,32 @@ PathResolver stat_resolver() {
     };
 }
 
+namespace {
+
+// Map keys and values are plain C structs: compare their bytes.
+template <typename T>
+bool same_bytes(const T& a, const T& b) {
+    return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+bool same_entries(const std::vector<CompiledEntry>& a, const std::vector<CompiledEntry>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const CompiledEntry& x, const CompiledEntry& y) {
+        return same_bytes(x.key, y.key) && same_bytes(x.value, y.value);
+    });
+}
+
+}  // namespace
+
+bool same_policy(const CompiledPolicy& a, const CompiledPolicy& b) {
+    using AllowEntry = std::pair<bw_inode_key, bw_bpf_allow>;
+    return a.rules == b.rules && same_entries(a.file_rules, b.file_rules) &&
+           same_entries(a.exec_rules, b.exec_rules) && same_bytes(a.bpf_policy, b.bpf_policy) &&
+           std::equal(a.bpf_allow.begin(), a.bpf_allow.end(), b.bpf_allow.begin(), b.bpf_allow.end(),
+                      [](const AllowEntry& x, const AllowEntry& y) {
+                          return same_bytes(x.first, y.first) && same_bytes(x.second, y.second);
+                      });
+}
+
 uint32_t to_bw_action(RuleAction action) {
     return action == RuleAction::Deny ? BW_ACTION_DENY : BW_ACTION_AUDIT;
 }

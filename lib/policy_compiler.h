@@ -75,6 +75,8 @@ struct RuleInfo {
     SourceLocation where;
     bool bpf_allow = false;                // a bpf.allow entry (kind Exec, action Audit)
     std::optional<FileIdentity> identity;  // empty: unresolved, the rule is inactive
+
+    friend bool operator==(const RuleInfo&, const RuleInfo&) = default;
 };
 
 struct CompiledPolicy {
@@ -97,6 +99,11 @@ struct CompiledPolicy {
     // The bpf.allow entry whose map entry is (dev, ino), or nullptr.
     const RuleInfo* matching_bpf_allow(uint64_t dev, uint64_t ino) const;
 };
+
+// True if both would fill the maps identically and list the same rules
+// (paths, actions, source lines, resolved files): applying `b` over `a`
+// would change nothing anyone can observe.
+bool same_policy(const CompiledPolicy& a, const CompiledPolicy& b);
 
 // Fails only on a policy no file could produce (relative path, empty
 // resolver) or one that does not fit the maps (E2BIG).

@@ -1,7 +1,6 @@
 #include "triggers.h"
 
 #include <linux/bpf.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -18,9 +17,6 @@ BPFWARDEN_SKELETON_TRAITS(tamper_watch);
 
 namespace {
 
-constexpr uint32_t kDirectoryEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
-                                      IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
-
 // Commands after which our links, pins or maps may no longer be what they were.
 uint64_t watched_commands() {
     uint64_t mask = 0;
@@ -32,46 +28,6 @@ uint64_t watched_commands() {
 }
 
 }  // namespace
-
-Result<std::unique_ptr<DirectoryWatch>> DirectoryWatch::open(boost::asio::io_context& io,
-                                                             const std::vector<std::filesystem::path>& dirs,
-                                                             std::string what, Handler on_change) {
-    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (fd < 0)
-        return fail_errno("inotify_init1");
-    std::unique_ptr<DirectoryWatch> watch(new DirectoryWatch(io));
-    watch->descriptor_.assign(fd);
-    watch->dirs_ = dirs;
-    watch->what_ = std::move(what);
-    watch->on_change_ = std::move(on_change);
-    watch->rewatch();
-    watch->wait();
-    return watch;
-}
-
-void DirectoryWatch::rewatch() {
-    for (const auto& dir : dirs_)
-        inotify_add_watch(descriptor_.native_handle(), dir.c_str(), kDirectoryEvents);  // missing dirs: interval check
-}
-
-void DirectoryWatch::wait() {
-    descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
-        if (ec)
-            return;
-        alignas(inotify_event) char buffer[4096];
-        std::string names;
-        for (ssize_t n; (n = read(descriptor_.native_handle(), buffer, sizeof(buffer))) > 0;) {
-            for (char* p = buffer; p < buffer + n;) {
-                auto* event = reinterpret_cast<inotify_event*>(p);
-                if (event->len && names.size() < 200)
-                    names += (names.empty() ? "" : ",") + std::string(event->name);
-                p += sizeof(inotify_event) + event->len;
-            }
-        }
-        on_change_(what_ + " changed" + (names.empty() ? "" : " (" + names + ")"));
-        wait();
-    });
-}
 
 Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& io, const BpfImage& image,
                                                        Handler on_tamper) {

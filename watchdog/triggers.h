@@ -15,30 +15,12 @@
 #include <vector>
 
 #include "bpf_image.h"
+#include "directory_watch.h"
 #include "error.h"
 
 struct tamper_watch;
 
 namespace bpfwarden {
-
-// Calls `on_change(description)` when anything under the watched directories changes.
-class DirectoryWatch {
-public:
-    using Handler = std::function<void(const std::string&)>;
-    static Result<std::unique_ptr<DirectoryWatch>> open(boost::asio::io_context& io,
-                                                        const std::vector<std::filesystem::path>& dirs,
-                                                        std::string what, Handler on_change);
-    // Re-adds watches (directories may have been recreated).
-    void rewatch();
-
-private:
-    DirectoryWatch(boost::asio::io_context& io) : descriptor_(io) {}
-    void wait();
-    boost::asio::posix::stream_descriptor descriptor_;
-    std::vector<std::filesystem::path> dirs_;
-    std::string what_;
-    Handler on_change_;
-};
 
 // The tamper_watch BPF object, owned by this process (never pinned).
 class TamperWatch {

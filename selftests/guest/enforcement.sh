@@ -55,23 +55,25 @@ expect_log bpf_call_audit_event "$log" "bpf_call none .*pid=$TRY_PID .*cmd=prog_
 "$work/allowed-loader" prog-load | grep -q "result=ok" && pass prog_load_by_allowlisted_executable \
   || fail prog_load_by_allowlisted_executable "allowlisted loader was refused"
 
-# Live policy reload: a new rule applies on SIGHUP, an invalid file changes nothing.
-cat >"$work/policy.d/60-reload.toml" <<'TOML'
+# Live policy edits: a saved file applies on its own, an invalid one changes
+# nothing, and SIGHUP re-reads the directory at once.
+cat >"$work/policy.d/60-live.toml" <<'TOML'
 [[file]]
 path = "/tmp/bw/public"
 action = "deny"
 TOML
-kill -HUP "$DAEMON_PID"
-expect_log policy_reload_logged "$log" "policy: reloaded"
-expect_try reloaded_rule_denies EPERM open "$work/public"
+expect_log policy_edit_applied_live "$log" "policy: applied the edited policy directory \([0-9]+ rules, generation 2; policy directory changed \(60-live.toml\)\)"
+expect_try live_rule_denies EPERM open "$work/public"
 echo 'this is = = not toml' >"$work/policy.d/70-broken.toml"
+expect_log invalid_edit_refused "$log" "policy directory changed \(70-broken.toml\): .*70-broken.toml:1.*keeping the running policy"
 kill -HUP "$DAEMON_PID"
-expect_log invalid_policy_refused "$log" "70-broken.toml:1.*keeping the running policy"
-expect_try invalid_reload_keeps_rules EPERM open "$work/public"
-rm -f "$work/policy.d/60-reload.toml" "$work/policy.d/70-broken.toml"
-kill -HUP "$DAEMON_PID"
-wait_for_log "$log" "policy: reloaded.*" 30
+expect_log invalid_reload_refused "$log" "^bpfwardend: policy: .*70-broken.toml:1.*keeping the running policy"
+expect_try invalid_edit_keeps_rules EPERM open "$work/public"
+rm -f "$work/policy.d/60-live.toml" "$work/policy.d/70-broken.toml"
+expect_log removal_applied_live "$log" "policy: applied the edited policy directory \([0-9]+ rules, generation 3;"
 expect_try removed_rule_no_longer_denies ok open "$work/public"
+kill -HUP "$DAEMON_PID"
+expect_log sighup_reloads "$log" "policy: reloaded \([0-9]+ rules, generation 4\)"
 
 # Enforcement outlives the daemon: the pins hold it.
 stop_daemon

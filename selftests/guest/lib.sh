@@ -20,6 +20,12 @@ DAEMON_PID=""
 pass() { passed=$((passed + 1)); echo "SELFTEST PASS $1"; }
 fail() { failed=$((failed + 1)); echo "SELFTEST FAIL $1: $2"; }
 
+# key_of FILE: hex bytes of FILE's policy-map key, (dev, ino) in the kernel's
+# encoding, for `bpftool map lookup/update/delete ... key hex $(key_of FILE)`.
+key_of() {
+  python3 -c 'import os,sys; s=os.stat(sys.argv[1]); d=(os.major(s.st_dev)<<20)|os.minor(s.st_dev); print(" ".join(f"{b:02x}" for b in d.to_bytes(8,"little")+s.st_ino.to_bytes(8,"little")))' "$1"
+}
+
 # expect_try NAME RESULT bw-try-args...: bw-try must report result=RESULT.
 # Leaves the output line in $TRY_LINE and the acting pid in $TRY_PID.
 expect_try() {

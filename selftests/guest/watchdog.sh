@@ -52,9 +52,6 @@ expect_heal() {  # NAME PATTERN COUNT_BEFORE: a new heal matching PATTERN within
   done
   fail "$1" "no heal matching /$2/; last lines: $(tail -n 3 "$wlog")"
 }
-key_of() {  # hex key of a file's (dev, ino) in the kernel's encoding
-  python3 -c 'import os,sys; s=os.stat(sys.argv[1]); d=(os.major(s.st_dev)<<20)|os.minor(s.st_dev); print(" ".join(f"{b:02x}" for b in d.to_bytes(8,"little")+s.st_ino.to_bytes(8,"little")))' "$1"
-}
 
 # 1. rm of a link pin.
 n=$(heals); rm "$BW_PINS/links/bw_file_open"

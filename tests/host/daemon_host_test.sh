@@ -76,6 +76,29 @@ prog_after=$(linked_prog bw_tp_exec)
 [ -n "$prog_before" ] && [ "$prog_before" = "$prog_after" ] && pass restart_does_not_load_a_second_copy \
   || fail restart_does_not_load_a_second_copy "program behind the pin was ${prog_before:-none}, now ${prog_after:-none}"
 
+# A saved edit applies without SIGHUP: the rule reaches the map and the
+# generation moves on. A file the loader ignores, an invalid edit and its
+# removal apply nothing; the invalid edit is named once.
+echo live >"$work/live-target"
+printf '[[file]]\npath = "%s"\naction = "deny"\n' "$work/live-target" >"$work/policy.d/55-live.toml"
+expect_log policy_edit_applied_live "$log2" "policy: applied the edited policy directory \([0-9]+ rules, generation 2; policy directory changed \(55-live.toml\)\)"
+bpftool map lookup pinned "$BW_PINS/maps/file_rules" key hex $(key_of "$work/live-target") >"$BW_OUT/live-lookup.log" 2>&1 \
+  && pass live_edit_reaches_map || fail live_edit_reaches_map "$(cat "$BW_OUT/live-lookup.log")"
+echo notes >"$work/policy.d/README.txt"
+printf '[[file]]\npath = "relative"\naction = "deny"\n' >"$work/policy.d/56-broken.toml"
+expect_log invalid_live_edit_refused "$log2" "policy directory changed \(.*56-broken.toml.*\): policy: .*56-broken.toml:2: .*keeping the running policy"
+touch "$work/policy.d/56-broken.toml"
+rm "$work/policy.d/56-broken.toml" "$work/policy.d/README.txt"
+sleep 1
+applied=$(grep -c "applied the edited policy directory" "$log2")
+refused=$(grep -c "56-broken.toml:2" "$log2")
+[ "$applied" = 1 ] && [ "$refused" = 1 ] && pass live_apply_only_on_real_change \
+  || fail live_apply_only_on_real_change "$applied applies, $refused refusals logged"
+rm "$work/policy.d/55-live.toml"
+expect_log policy_removal_applied_live "$log2" "policy: applied the edited policy directory \([0-9]+ rules, generation 3;"
+bpftool map lookup pinned "$BW_PINS/maps/file_rules" key hex $(key_of "$work/live-target") >/dev/null 2>&1 \
+  && fail removed_rule_leaves_map "entry still present" || pass removed_rule_leaves_map
+
 # SIGHUP with an invalid policy: refused with file and line, nothing changes.
 printf '[[file]]\npath = "relative/path"\naction = "deny"\n' >"$work/policy.d/60-bad.toml"
 kill -HUP "$DAEMON_PID"

@@ -343,6 +343,15 @@ cp "$work/runtime.good" "$RUNTIME"
 # --- Signals -----------------------------------------------------------------------------
 kill -HUP "$DAEMON_PID"
 expect_signal policy_changed_on_sighup 'STRING "SIGHUP";'
+# A saved edit of the policy directory applies without a reload call.
+generation=$(prop "$ENFORCER" PolicyGeneration)
+printf '[[file]]\npath = "%s"\naction = "audit"\n' "$work/live-edit" >"$POLICY/70-live.toml"
+expect_signal policy_changed_on_directory_edit 'STRING "policy directory edited";'
+[ "$(prop "$ENFORCER" PolicyGeneration)" = $((generation + 1)) ] && pass directory_edit_increments_generation ||
+  fail directory_edit_increments_generation "$(prop "$ENFORCER" PolicyGeneration) after $generation"
+busctl --system call $ENFORCER ListRules | grep -q "\"$work/live-edit\"" && pass directory_edit_listed ||
+  fail directory_edit_listed "$(busctl --system call $ENFORCER ListRules)"
+rm "$POLICY/70-live.toml"
 # The watchdog heals a removed pin and says so.
 heals=$(prop "$WATCHDOG" HealCount)
 rm "$BW_PINS/links/bw_tp_exec"

@@ -143,6 +143,37 @@ TEST(PolicyCompiler, FakeResolverGivesExactMapContents) {
     EXPECT_EQ(systemd->where.line, 10);
 }
 
+TEST(PolicyCompiler, SamePolicyComparesMapsAndRules) {
+    FakeFs fs;
+    fs.file("/etc/shadow", 1, 100).file("/usr/bin/nc", 1, 200).file("/usr/bin/nc.new", 1, 201);
+    auto compile = [&](std::vector<PathRule> rules, BpfGuardMode mode = BpfGuardMode::Audit) {
+        auto compiled = compile_policy(policy_of(std::move(rules), {}, mode), fs.resolver());
+        EXPECT_TRUE(compiled.has_value());
+        return *compiled;
+    };
+    auto base = [] {
+        return std::vector<PathRule>{rule(RuleKind::FileOpen, "/etc/shadow", RuleAction::Deny, 2),
+                                     rule(RuleKind::Exec, "/usr/bin/nc", RuleAction::Audit, 6)};
+    };
+    CompiledPolicy running = compile(base());
+    EXPECT_TRUE(same_policy(running, compile(base())));
+
+    auto stricter = base();
+    stricter[1].action = RuleAction::Deny;
+    EXPECT_FALSE(same_policy(running, compile(stricter))) << "action";
+    auto moved = base();
+    moved[1].where.line = 7;  // ListRules shows where a rule is defined
+    EXPECT_FALSE(same_policy(running, compile(moved))) << "source line";
+    auto fewer = base();
+    fewer.pop_back();
+    EXPECT_FALSE(same_policy(running, compile(fewer))) << "rule removed";
+    EXPECT_FALSE(same_policy(running, compile(base(), BpfGuardMode::Deny))) << "bpf mode";
+
+    // The same path now naming another file (a package update): new map key.
+    fs.file("/usr/bin/nc", 1, 202);
+    EXPECT_FALSE(same_policy(running, compile(base()))) << "re-resolved inode";
+}
+
 TEST(PolicyCompiler, RuleLookupOutOfRangeIsNull) {
     FakeFs fs;
     fs.file("/a", 1, 1);

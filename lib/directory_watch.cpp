@@ -1,0 +1,73 @@
+#include "directory_watch.h"
+
+#include <sys/inotify.h>
+#include <unistd.h>
+
+namespace bpfwarden {
+
+namespace {
+
+constexpr uint32_t kDirectoryEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
+                                      IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+constexpr size_t kMaxReportedNames = 200;  // bytes: a log line, not an inventory
+
+}  // namespace
+
+Result<std::unique_ptr<DirectoryWatch>> DirectoryWatch::open(boost::asio::io_context& io,
+                                                             const std::vector<std::filesystem::path>& dirs,
+                                                             std::string what, Handler on_change,
+                                                             std::chrono::milliseconds settle) {
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return fail_errno("inotify_init1");
+    std::unique_ptr<DirectoryWatch> watch(new DirectoryWatch(io));
+    watch->descriptor_.assign(fd);
+    watch->dirs_ = dirs;
+    watch->what_ = std::move(what);
+    watch->on_change_ = std::move(on_change);
+    watch->settle_ = settle;
+    watch->rewatch();
+    watch->wait();
+    return watch;
+}
+
+void DirectoryWatch::rewatch() {
+    for (const auto& dir : dirs_)
+        inotify_add_watch(descriptor_.native_handle(), dir.c_str(), kDirectoryEvents);
+}
+
+void DirectoryWatch::wait() {
+    descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+        if (ec)
+            return;
+        alignas(inotify_event) char buffer[4096];
+        for (ssize_t n; (n = read(descriptor_.native_handle(), buffer, sizeof(buffer))) > 0;) {
+            for (char* p = buffer; p < buffer + n;) {
+                auto* event = reinterpret_cast<inotify_event*>(p);
+                std::string name(event->len ? event->name : "");
+                if (!name.empty() && names_.size() < kMaxReportedNames &&
+                    ("," + names_ + ",").find("," + name + ",") == std::string::npos)
+                    names_ += (names_.empty() ? "" : ",") + name;
+                p += sizeof(inotify_event) + event->len;
+            }
+        }
+        if (settle_.count() == 0) {
+            report();
+        } else {
+            settle_timer_.expires_after(settle_);  // restarting cancels the pending report
+            settle_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
+                if (!timer_ec)
+                    report();
+            });
+        }
+        wait();
+    });
+}
+
+void DirectoryWatch::report() {
+    std::string why = what_ + " changed" + (names_.empty() ? "" : " (" + names_ + ")");
+    names_.clear();
+    on_change_(why);
+}
+
+}  // namespace bpfwarden
