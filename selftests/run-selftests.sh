@@ -2,22 +2,25 @@
 # Runs one guest selftest suite in a VM booting one of Debian's kernels.
 #
 #   run-selftests.sh --kernel 6.1|6.12 --suite enforcement|watchdog|no_bpf_lsm
-#                    [--append "kernel args"] [--build-dir DIR]
+#                    [--append "kernel args"] [--build-dir DIR] [--timeout S]
 #
 # Per-test results, daemon logs and the guest console are kept in
 # <build-dir>/selftests/out/<suite>-<kernel>/. Exit status: 0 when every
 # check passed; non-zero on any failed check or infrastructure failure
 # (qemu missing, kernel not downloadable, panic, timeout), never a skip.
+# A guest that stalled through no fault of the suite (frozen emulator,
+# unanswered virtiofs request) is reported and the suite is run once more.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-kernel="" suite="" append="" build="$src/build"
+kernel="" suite="" append="" build="$src/build" timeout=300
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --kernel) kernel=$2; shift 2 ;;
     --suite) suite=$2; shift 2 ;;
     --append) append=$2; shift 2 ;;
     --build-dir) build=$(cd "$2" && pwd); shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "run-selftests: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -33,14 +36,40 @@ out="$build/selftests/out/$suite-$kernel"
 rm -rf "$out"
 mkdir -p "$out"
 vm_args=(--kernel "$kernel" --script "$guest_script" --log "$out/console.log" --quiet
-         --keep-path "$src" --keep-path "$build" --rw-dir "$out" --env "BW_BUILD=$build" --env "BW_SRC=$src" --env "BW_OUT=$out" --timeout 300)
+         --keep-path "$src" --keep-path "$build" --rw-dir "$out" --env "BW_BUILD=$build" --env "BW_SRC=$src" --env "BW_OUT=$out" --timeout "$timeout")
 [[ -n "$append" ]] && vm_args+=(--append "$append")
 
+run_suite() {  # one VM run; sets rc
+  set +e
+  "$src/selftests/vm/run-vm.sh" "${vm_args[@]}" 2>"$out/harness.err"
+  rc=$?
+  set -e
+}
+
+# Prints why the last run's guest stalled through no fault of what is tested
+# (the emulator froze, or virtiofs never answered), or nothing. A script that
+# hung on anything else, or a guest kernel that logged a warning, is a failure.
+stalled_guest() {
+  [[ $rc -eq 124 ]] || return 0
+  if ! grep -qa '^BPFWARDEN-GUEST-SCRIPT-HUNG:' "$out/console.log"; then
+    grep -av '^SELFTEST' "$out/console.log" |
+      grep -qE 'BUG:|WARNING:|Oops|Call Trace|rcu.*stall|soft lockup|blocked for more than' && return 0
+    echo "the guest stopped responding (no hang report from its /init, no kernel message)"
+  elif sed -n '/^BPFWARDEN-GUEST-SCRIPT-HUNG:/,/^BPFWARDEN-GUEST-SCRIPT-HUNG-END/p' "$out/console.log" |
+       grep -qE 'fuse_|virtio_fs|request_wait_answer'; then
+    echo "a guest process waits on a virtiofs request the host never answered"
+  fi
+}
+
 start=$(date +%s)
-set +e
-"$src/selftests/vm/run-vm.sh" "${vm_args[@]}" 2>"$out/harness.err"
-rc=$?
-set -e
+run_suite
+why=$(stalled_guest)
+if [[ -n "$why" ]]; then
+  echo "vm[$suite/$kernel]: $why; retrying the suite once (first attempt: $out/attempt-1)" >&2
+  mkdir "$out/attempt-1"
+  find "$out" -maxdepth 1 -type f -exec mv -t "$out/attempt-1" {} +
+  run_suite
+fi
 elapsed=$(( $(date +%s) - start ))
 
 grep -a "^SELFTEST " "$out/console.log" | tr -d '\r' >"$out/results.txt" || true
@@ -49,7 +78,7 @@ passed=$(grep -c "^SELFTEST PASS" "$out/results.txt" || true)
 failed=$(grep -c "^SELFTEST FAIL" "$out/results.txt" || true)
 if [[ $rc -ne 0 && $failed -eq 0 ]]; then
   # The guest did not report a failed check: the VM itself failed.
-  echo "vm[$suite/$kernel]: infrastructure failure (exit $rc): $(cat "$out/harness.err")" >&2
+  echo "vm[$suite/$kernel]: no check failed, but the VM run did (exit $rc): $(cat "$out/harness.err")" >&2
   echo "vm[$suite/$kernel]: console log: $out/console.log" >&2
   failed=$((failed + 1))
 fi
