@@ -302,11 +302,13 @@ int run(const CommandLine& cmd) {
     else  // a heal may have made the directories anew: watch those
         scheduler.on_healed([&] { (*pin_watch)->rewatch(); });
     auto policy_watch = DirectoryWatch::open(io, {cmd.options.policy_dir}, "policy directory", [&](const std::string& why) {
-        if (auto reloaded = supervisor.reload_policy(); !reloaded)
+        auto reloaded = supervisor.reload_policy();
+        if (!reloaded)
             log_error(reloaded.error().message() + "; keeping the previous desired policy");
-        else
+        else if (*reloaded)
             log_notice("policy: " + why + ", desired policy recompiled");
-        scheduler.check_soon(why);
+        if (reloaded && *reloaded)
+            scheduler.check_soon(why);
     });
     if (!policy_watch)
         log_warning("policy directory watch unavailable: " + policy_watch.error().message());

@@ -79,7 +79,7 @@ Result<void> Supervisor::start() {
     if (auto canary = ensure_canary(options_.service.canary); !canary)
         return canary;
     if (auto policy = reload_policy(); !policy)
-        return policy;
+        return std::unexpected(policy.error());
     return {};
 }
 
@@ -110,29 +110,33 @@ Result<void> Supervisor::derive_expected(const VerifiedImageSet& images) {
     return {};
 }
 
-Result<void> Supervisor::reload_policy() {
+Result<bool> Supervisor::reload_policy() {
     auto policy = load_policy_dir(options_.policy_dir);
     if (!policy)
         return std::unexpected(policy.error().wrap("policy"));
     auto compiled = compile_policy(*policy, stat_resolver());
     if (!compiled)
         return std::unexpected(compiled.error().wrap("policy"));
-    desired_ = desired_maps(*compiled, implicit_rules(options_.service));
+    DesiredMaps desired = desired_maps(*compiled, implicit_rules(options_.service));
+    std::vector<MapCheck> checks = map_checks_of(desired);
+    if (checks == map_checks_)
+        return false;  // e.g. an editor's swap file: nothing to enforce differently
+    desired_ = std::move(desired);
     maps_intact_at_.reset();
     if (superseded_checks_.empty())  // several edits before a check: the maps may hold the oldest
-        superseded_checks_ = map_checks_;
-    compute_map_digests();
-    return {};
+        superseded_checks_ = std::move(map_checks_);
+    map_checks_ = std::move(checks);
+    return true;
 }
 
-void Supervisor::compute_map_digests() {
+std::vector<Supervisor::MapCheck> Supervisor::map_checks_of(const DesiredMaps& desired) {
     uint32_t zero = 0;
-    map_checks_ = {
-        {kFileRulesMap, digest_of_hash(desired_.file_rules)},
-        {kExecRulesMap, digest_of_hash(desired_.exec_rules)},
-        {kBpfAllowMap, digest_of_hash(desired_.bpf_allow)},
+    return {
+        {kFileRulesMap, digest_of_hash(desired.file_rules)},
+        {kExecRulesMap, digest_of_hash(desired.exec_rules)},
+        {kBpfAllowMap, digest_of_hash(desired.bpf_allow)},
         {kBpfPolicyMap, digest_of_entries(sizeof(zero), sizeof(bw_bpf_policy),
-                                          {{bytes_of(zero), bytes_of(desired_.bpf_policy)}})},
+                                          {{bytes_of(zero), bytes_of(desired.bpf_policy)}})},
     };
 }
 

@@ -74,9 +74,9 @@ public:
     // runs; it is logged with any heal.
     void run_cycle(const std::string& trigger);
 
-    // Recompiles the desired policy (the policy directory changed); on error
-    // the previous desired policy stays.
-    Result<void> reload_policy();
+    // Recompiles the desired policy (the policy directory changed): true if
+    // it differs from the current one. On error the previous one stays.
+    Result<bool> reload_policy();
 
     // The tripwire's count of map-changing bpf() commands by other processes.
     // While it stands still, the policy maps are digested only every
@@ -97,6 +97,8 @@ private:
     struct MapCheck {
         const char* name;
         Digest desired;
+
+        friend bool operator==(const MapCheck&, const MapCheck&) = default;
     };
 
     Result<void> derive_expected(const VerifiedImageSet& images);
@@ -121,7 +123,7 @@ private:
     void check_foreign(std::vector<std::string>& problems);
     void heal(std::set<const ObjectSpec*> broken, bool rewrite_maps, const std::string& reason);
     Result<void> rewrite_policy_maps();
-    void compute_map_digests();
+    static std::vector<MapCheck> map_checks_of(const DesiredMaps& desired);
     void check_pin_tree(std::vector<std::string>& problems) const;
     bool restore_pin_tree(std::vector<std::string>& done);
     void hold_verified(bool all_verified);

@@ -170,6 +170,13 @@ echo other >"$work/other"
 printf '[[file]]\npath = "%s"\naction = "deny"\n' "$work/other" >"$work/policy.d/60-edit.toml"
 expect_log policy_edit_applied "$wlog" "policy: applied the edited policy directory to the maps"
 [ "$(heals)" = "$n" ] && pass policy_edit_is_not_a_heal || fail policy_edit_is_not_a_heal "$(grep "heal: " "$wlog" | tail -n 1)"
+# A file the policy loader ignores (an editor's swap file) changes nothing.
+recompiles=$(grep -c "desired policy recompiled" "$wlog")
+echo swap >"$work/policy.d/.60-edit.toml.swp"
+sleep 0.5
+[ "$(grep -c "desired policy recompiled" "$wlog")" = "$recompiles" ] && pass ignored_file_recompiles_nothing ||
+  fail ignored_file_recompiles_nothing "$(grep "desired policy recompiled" "$wlog" | tail -n 1)"
+rm "$work/policy.d/.60-edit.toml.swp"
 rules=$(bpftool map dump pinned "$BW_PINS/maps/file_rules" -j | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$rules" = "$(( $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$BW_OUT/file_rules.json") + 1 ))" ] \
   && pass edited_rule_in_map || fail edited_rule_in_map "$rules entries"
