@@ -94,5 +94,5 @@ if [[ $rc -ne 0 || $failed -ne 0 ]]; then
     tail -n 15 "$f" | tr -d '\r' >&2
   done
 fi
-echo "vm[$suite/$kernel]: $passed passed, $failed failed in ${elapsed}s (logs: $out)"
+echo "vm[$suite/$kernel]: $passed passed, $failed failed in ${elapsed}s${why:+ on a second attempt (the first: $why)} (logs: $out)"
 [[ $rc -eq 0 && $failed -eq 0 && $passed -gt 0 ]]
