@@ -3,6 +3,8 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace bpfwarden {
 
 namespace {
@@ -10,6 +12,7 @@ namespace {
 constexpr uint32_t kDirectoryEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
                                       IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
 constexpr size_t kMaxReportedNames = 200;  // bytes: a log line, not an inventory
+constexpr int kMaxSettleFactor = 10;
 
 }  // namespace
 
@@ -54,7 +57,12 @@ void DirectoryWatch::wait() {
         if (settle_.count() == 0) {
             report();
         } else {
-            settle_timer_.expires_after(settle_);  // restarting cancels the pending report
+            // Restarting cancels the pending report; a directory that never
+            // goes quiet is still reported every kMaxSettleFactor settles.
+            auto now = std::chrono::steady_clock::now();
+            if (!pending_since_)
+                pending_since_ = now;
+            settle_timer_.expires_at(std::min(now + settle_, *pending_since_ + settle_ * kMaxSettleFactor));
             settle_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
                 if (!timer_ec)
                     report();
@@ -67,6 +75,7 @@ void DirectoryWatch::wait() {
 void DirectoryWatch::report() {
     std::string why = what_ + " changed" + (names_.empty() ? "" : " (" + names_ + ")");
     names_.clear();
+    pending_since_.reset();
     on_change_(why);
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,8 @@ namespace bpfwarden {
 // the watched directories is created, removed, renamed, written or has its
 // attributes changed. With a non-zero `settle`, the call waits until the
 // directories have been quiet that long and reports every name seen since,
-// so a save that writes several files is handled once, complete.
+// so a save that writes several files is handled once, complete; a directory
+// that never goes quiet is still reported every ten settle periods.
 class DirectoryWatch {
 public:
     using Handler = std::function<void(const std::string&)>;
@@ -44,6 +46,7 @@ private:
     std::vector<std::filesystem::path> dirs_;
     std::string what_;
     std::string names_;  // seen since the last report, comma-separated, bounded
+    std::optional<std::chrono::steady_clock::time_point> pending_since_;  // first event not yet reported
     Handler on_change_;
 };
 

@@ -1,0 +1,94 @@
+#include "directory_watch.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "temp_dir.h"
+
+namespace bpfwarden {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Runs `io` with `actions` spaced `step` apart, then lets it run `tail` more.
+void run_actions(boost::asio::io_context& io, std::vector<std::function<void()>> actions,
+                 std::chrono::milliseconds step, std::chrono::milliseconds tail) {
+    boost::asio::steady_timer timer(io);
+    size_t next = 0;
+    std::function<void()> arm = [&] {
+        timer.expires_after(next < actions.size() ? step : tail);
+        timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec)
+                return;
+            if (next == actions.size()) {
+                io.stop();
+                return;
+            }
+            actions[next++]();
+            arm();
+        });
+    };
+    arm();
+    io.run();
+}
+
+TEST(DirectoryWatch, ReportsEachChangeAtOnceWithoutSettling) {
+    TempDir dir;
+    boost::asio::io_context io;
+    std::vector<std::string> reports;
+    auto watch = DirectoryWatch::open(io, {dir.path()}, "policy directory",
+                                      [&](const std::string& why) { reports.push_back(why); });
+    ASSERT_TRUE(watch.has_value()) << watch.error().message();
+    run_actions(io, {[&] { dir.write("10-a.toml", "x"); }}, 10ms, 100ms);
+    ASSERT_FALSE(reports.empty());
+    EXPECT_EQ(reports.front(), "policy directory changed (10-a.toml)");
+}
+
+TEST(DirectoryWatch, SettlingMergesABurstIntoOneReport) {
+    TempDir dir;
+    boost::asio::io_context io;
+    std::vector<std::string> reports;
+    auto watch = DirectoryWatch::open(
+        io, {dir.path()}, "policy directory", [&](const std::string& why) { reports.push_back(why); }, 300ms);
+    ASSERT_TRUE(watch.has_value()) << watch.error().message();
+    run_actions(io,
+                {[&] { dir.write("10-a.toml", "x"); }, [&] { dir.write("20-b.toml", "y"); },
+                 [&] { dir.write("10-a.toml", "z"); }},
+                5ms, 700ms);
+    ASSERT_EQ(reports.size(), 1u);
+    EXPECT_EQ(reports[0], "policy directory changed (10-a.toml,20-b.toml)");
+}
+
+TEST(DirectoryWatch, ADirectoryThatNeverGoesQuietIsStillReported) {
+    TempDir dir;
+    boost::asio::io_context io;
+    std::vector<std::string> reports;
+    auto watch = DirectoryWatch::open(
+        io, {dir.path()}, "policy directory", [&](const std::string& why) { reports.push_back(why); }, 20ms);
+    ASSERT_TRUE(watch.has_value()) << watch.error().message();
+    // A write every 10 ms for 1 s never leaves 20 ms of quiet; reports still
+    // come at most ten settle periods (200 ms) after the first unreported event.
+    std::vector<std::function<void()>> writes(100, [&] { dir.write("busy.toml", "x"); });
+    size_t during = 0;
+    writes.back() = [&] {
+        dir.write("busy.toml", "x");
+        during = reports.size();
+    };
+    run_actions(io, writes, 10ms, 100ms);
+    EXPECT_GE(during, 3u);
+}
+
+TEST(DirectoryWatch, MissingDirectoryIsNotAnError) {
+    TempDir dir;
+    boost::asio::io_context io;
+    auto watch = DirectoryWatch::open(io, {dir / "absent"}, "pin directory", [](const std::string&) {});
+    EXPECT_TRUE(watch.has_value());
+}
+
+}  // namespace
+}  // namespace bpfwarden
