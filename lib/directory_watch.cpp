@@ -73,6 +73,7 @@ void DirectoryWatch::wait() {
 }
 
 void DirectoryWatch::report() {
+    rewatch();  // a directory removed and made anew meanwhile is watched again
     std::string why = what_ + " changed" + (names_.empty() ? "" : " (" + names_ + ")");
     names_.clear();
     pending_since_.reset();

@@ -31,8 +31,9 @@ public:
                                                         const std::vector<std::filesystem::path>& dirs,
                                                         std::string what, Handler on_change,
                                                         std::chrono::milliseconds settle = {});
-    // Re-adds watches (directories may have been recreated). A directory that
-    // is missing is skipped: callers also check on an interval.
+    // Re-adds watches (directories may have been recreated); done before each
+    // report too. A directory that is missing is skipped: callers also check
+    // on an interval.
     void rewatch();
 
 private:

@@ -2,6 +2,8 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -81,6 +83,26 @@ TEST(DirectoryWatch, ADirectoryThatNeverGoesQuietIsStillReported) {
     };
     run_actions(io, writes, 10ms, 100ms);
     EXPECT_GE(during, 3u);
+}
+
+TEST(DirectoryWatch, ADirectoryMadeAnewIsWatchedAgain) {
+    TempDir parent;
+    std::filesystem::path dir = parent / "policy.d";
+    std::filesystem::create_directory(dir);
+    boost::asio::io_context io;
+    std::vector<std::string> reports;
+    auto watch = DirectoryWatch::open(
+        io, {dir}, "policy directory", [&](const std::string& why) { reports.push_back(why); }, 50ms);
+    ASSERT_TRUE(watch.has_value()) << watch.error().message();
+    run_actions(io,
+                {[&] {
+                     std::filesystem::remove_all(dir);
+                     std::filesystem::create_directory(dir);
+                 },
+                 [] {}, [] {}, [] {}, [&] { std::ofstream(dir / "10-new.toml") << "x"; }},
+                50ms, 200ms);
+    ASSERT_FALSE(reports.empty());
+    EXPECT_EQ(reports.back(), "policy directory changed (10-new.toml)");
 }
 
 TEST(DirectoryWatch, MissingDirectoryIsNotAnError) {
