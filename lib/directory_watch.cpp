@@ -1,6 +1,7 @@
 #include "directory_watch.h"
 
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,8 @@ constexpr uint32_t kDirectoryEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN
                                       IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
 constexpr size_t kMaxReportedNames = 200;  // bytes: a log line, not an inventory
 constexpr int kMaxSettleFactor = 10;
+constexpr auto kReplacementPoll = std::chrono::milliseconds(100);
+constexpr int kReplacementPolls = 50;  // then callers' interval checks take over
 
 }  // namespace
 
@@ -25,7 +28,8 @@ Result<std::unique_ptr<DirectoryWatch>> DirectoryWatch::open(boost::asio::io_con
         return fail_errno("inotify_init1");
     std::unique_ptr<DirectoryWatch> watch(new DirectoryWatch(io));
     watch->descriptor_.assign(fd);
-    watch->dirs_ = dirs;
+    for (const auto& dir : dirs)
+        watch->dirs_.push_back({dir});
     watch->what_ = std::move(what);
     watch->on_change_ = std::move(on_change);
     watch->settle_ = settle;
@@ -34,9 +38,21 @@ Result<std::unique_ptr<DirectoryWatch>> DirectoryWatch::open(boost::asio::io_con
     return watch;
 }
 
-void DirectoryWatch::rewatch() {
-    for (const auto& dir : dirs_)
-        inotify_add_watch(descriptor_.native_handle(), dir.c_str(), kDirectoryEvents);
+bool DirectoryWatch::rewatch() {
+    bool newly_watched = false;
+    for (auto& watched : dirs_) {
+        struct stat st {};
+        if (stat(watched.dir.c_str(), &st) != 0 || (watched.wd >= 0 && st.st_dev == watched.dev && st.st_ino == watched.ino))
+            continue;
+        int wd = inotify_add_watch(descriptor_.native_handle(), watched.dir.c_str(), kDirectoryEvents);
+        if (wd < 0)
+            continue;
+        if (watched.wd >= 0 && watched.wd != wd)  // the replaced directory's events are no longer ours
+            inotify_rm_watch(descriptor_.native_handle(), watched.wd);
+        watched = {watched.dir, wd, st.st_dev, st.st_ino};
+        newly_watched = true;
+    }
+    return newly_watched;
 }
 
 void DirectoryWatch::wait() {
@@ -47,6 +63,10 @@ void DirectoryWatch::wait() {
         for (ssize_t n; (n = read(descriptor_.native_handle(), buffer, sizeof(buffer))) > 0;) {
             for (char* p = buffer; p < buffer + n;) {
                 auto* event = reinterpret_cast<inotify_event*>(p);
+                if (event->mask & IN_IGNORED)  // the directory is gone (its inode number may come back)
+                    for (auto& watched : dirs_)
+                        if (watched.wd == event->wd)
+                            watched.wd = -1;
                 std::string name(event->len ? event->name : "");
                 if (!name.empty() && names_.size() < kMaxReportedNames &&
                     ("," + names_ + ",").find("," + name + ",") == std::string::npos)
@@ -72,8 +92,32 @@ void DirectoryWatch::wait() {
     });
 }
 
+bool DirectoryWatch::all_current() const {
+    for (const auto& watched : dirs_) {
+        struct stat st {};
+        if (watched.wd < 0 || stat(watched.dir.c_str(), &st) != 0 || st.st_dev != watched.dev ||
+            st.st_ino != watched.ino)
+            return false;
+    }
+    return true;
+}
+
+void DirectoryWatch::look_for_replacement(int attempts_left) {
+    replacement_timer_.expires_after(kReplacementPoll);
+    replacement_timer_.async_wait([this, attempts_left](const boost::system::error_code& ec) {
+        if (ec)
+            return;
+        if (rewatch())
+            on_change_(what_ + " replaced");
+        else if (!all_current() && attempts_left > 1)
+            look_for_replacement(attempts_left - 1);
+    });
+}
+
 void DirectoryWatch::report() {
     rewatch();  // a directory removed and made anew meanwhile is watched again
+    if (!all_current())
+        look_for_replacement(kReplacementPolls);
     std::string why = what_ + " changed" + (names_.empty() ? "" : " (" + names_ + ")");
     names_.clear();
     pending_since_.reset();

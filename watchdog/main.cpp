@@ -166,6 +166,8 @@ public:
 
     void start() { arm_interval(); }
 
+    // Runs before every check.
+    void before_check(std::function<void()> hook) { before_ = std::move(hook); }
     // Runs after every check (D-Bus publishes the new state).
     void on_checked(std::function<void()> hook) { checked_ = std::move(hook); }
     // Runs after a check that healed something.
@@ -189,6 +191,8 @@ public:
     void check(const std::string& why) {
         bool was_healthy = supervisor_.state().healthy;
         uint64_t heals = supervisor_.state().heal_count;
+        if (before_)
+            before_();
         supervisor_.run_cycle(why);
         const auto& state = supervisor_.state();
         if (state.healthy != was_healthy || state.checks == 1)
@@ -217,7 +221,7 @@ private:
     Supervisor& supervisor_;
     const CommandLine& cmd_;
     std::string pending_;
-    std::function<void()> checked_, healed_;
+    std::function<void()> before_, checked_, healed_;
 };
 
 // org.bpfwarden.Watchdog1 over the supervisor's state.
@@ -301,17 +305,25 @@ int run(const CommandLine& cmd) {
         log_warning("pin directory watch unavailable (" + pin_watch.error().message() + "); checking on the interval");
     else  // a heal may have made the directories anew: watch those
         scheduler.on_healed([&] { (*pin_watch)->rewatch(); });
-    auto policy_watch = DirectoryWatch::open(io, {cmd.options.policy_dir}, "policy directory", [&](const std::string& why) {
+    auto recompile_policy = [&](const std::string& why) {
         auto reloaded = supervisor.reload_policy();
         if (!reloaded)
             log_error(reloaded.error().message() + "; keeping the previous desired policy");
         else if (*reloaded)
             log_notice("policy: " + why + ", desired policy recompiled");
-        if (reloaded && *reloaded)
+        return reloaded && *reloaded;
+    };
+    auto policy_watch = DirectoryWatch::open(io, {cmd.options.policy_dir}, "policy directory", [&](const std::string& why) {
+        if (recompile_policy(why))
             scheduler.check_soon(why);
     });
     if (!policy_watch)
         log_warning("policy directory watch unavailable: " + policy_watch.error().message());
+    else  // a directory replaced while unwatched: catch up before checking the maps against it
+        scheduler.before_check([&] {
+            if ((*policy_watch)->rewatch())
+                recompile_policy("policy directory replaced");
+        });
 
     std::unique_ptr<TamperWatch> tamper;
     if (auto images = VerifiedImageSet::open(cmd.options.trust); !images) {

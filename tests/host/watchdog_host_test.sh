@@ -181,6 +181,32 @@ rules=$(bpftool map dump pinned "$BW_PINS/maps/file_rules" -j | python3 -c 'impo
 [ "$rules" = "$(( $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$BW_OUT/file_rules.json") + 1 ))" ] \
   && pass edited_rule_in_map || fail edited_rule_in_map "$rules entries"
 
+# 12. The policy directory swapped for a new one (how configuration tools
+# deploy atomically): the new directory is followed, the old one no longer.
+applies() { grep -c "applied the edited policy directory to the maps" "$wlog"; }
+wait_applies_above() {  # N: up to 10 s for more than N applies
+  local waited=0
+  while [ "$(applies)" -le "$1" ] && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+}
+in_file_rules() { bpftool map lookup pinned "$BW_PINS/maps/file_rules" key hex $(key_of "$1") >/dev/null 2>&1; }
+echo swapped >"$work/swapped"
+echo later >"$work/later"
+cp -a "$work/policy.d" "$work/policy.d.new"
+printf '[[file]]\npath = "%s"\naction = "deny"\n' "$work/swapped" >"$work/policy.d.new/70-swap.toml"
+n=$(applies)
+mv "$work/policy.d" "$work/policy.d.old" && mv "$work/policy.d.new" "$work/policy.d"
+wait_applies_above "$n"
+in_file_rules "$work/swapped" && pass swapped_policy_directory_applied || fail swapped_policy_directory_applied "$(tail -n 3 "$wlog")"
+n=$(applies)
+printf '[[file]]\npath = "%s"\naction = "deny"\n' "$work/later" >"$work/policy.d/75-later.toml"
+wait_applies_above "$n"
+in_file_rules "$work/later" && pass edit_in_swapped_directory_followed || fail edit_in_swapped_directory_followed "$(tail -n 3 "$wlog")"
+recompiles=$(grep -c "desired policy recompiled" "$wlog")
+printf '[[file]]\npath = "%s"\naction = "deny"\n' "$work/stale" >"$work/policy.d.old/80-stale.toml"
+sleep 0.5
+[ "$(grep -c "desired policy recompiled" "$wlog")" = "$recompiles" ] && pass old_policy_directory_ignored ||
+  fail old_policy_directory_ignored "$(grep "desired policy recompiled" "$wlog" | tail -n 1)"
+
 # 10. A pin directory opened up: restored to 0700.
 n=$(heals); chmod 0755 "$BW_PINS/maps"
 expect_heal loosened_pin_directory_healed "pin directory '$BW_PINS/maps' is a directory with mode 0755" "$n"

@@ -102,7 +102,67 @@ TEST(DirectoryWatch, ADirectoryMadeAnewIsWatchedAgain) {
                  [] {}, [] {}, [] {}, [&] { std::ofstream(dir / "10-new.toml") << "x"; }},
                 50ms, 200ms);
     ASSERT_FALSE(reports.empty());
+    EXPECT_EQ(reports.back(), "policy directory changed (10-new.toml)") << testing::PrintToString(reports);
+}
+
+TEST(DirectoryWatch, ADirectoryRenamedIntoPlaceReplacesTheOldOne) {
+    TempDir parent;
+    std::filesystem::path dir = parent / "policy.d", next = parent / "policy.d.new", old = parent / "policy.d.old";
+    std::filesystem::create_directory(dir);
+    boost::asio::io_context io;
+    std::vector<std::string> reports;
+    auto watch = DirectoryWatch::open(
+        io, {dir}, "policy directory", [&](const std::string& why) { reports.push_back(why); }, 50ms);
+    ASSERT_TRUE(watch.has_value()) << watch.error().message();
+    run_actions(io,
+                {[&] {
+                     std::filesystem::create_directory(next);
+                     std::filesystem::rename(dir, old);
+                     std::filesystem::rename(next, dir);
+                 },
+                 [] {}, [] {}, [] {}, [&] { std::ofstream(old / "stale.toml") << "x"; },
+                 [&] { std::ofstream(dir / "10-new.toml") << "x"; }},
+                50ms, 200ms);
+    ASSERT_FALSE(reports.empty());
+    EXPECT_EQ(reports.back(), "policy directory changed (10-new.toml)") << testing::PrintToString(reports);
+    for (const auto& report : reports)
+        EXPECT_EQ(report.find("stale.toml"), std::string::npos) << "the renamed-away directory is still watched";
+}
+
+TEST(DirectoryWatch, ADirectoryRemovedIsFollowedToItsLateReplacement) {
+    TempDir parent;
+    std::filesystem::path dir = parent / "policy.d";
+    std::filesystem::create_directory(dir);
+    boost::asio::io_context io;
+    std::vector<std::string> reports;
+    auto watch = DirectoryWatch::open(io, {dir}, "policy directory",
+                                      [&](const std::string& why) { reports.push_back(why); });
+    ASSERT_TRUE(watch.has_value()) << watch.error().message();
+    // Reported at once, while the path is missing; the new directory comes 300 ms later.
+    run_actions(io,
+                {[&] { std::filesystem::remove_all(dir); }, [] {}, [] {},
+                 [&] { std::filesystem::create_directory(dir); }, [] {}, [] {},
+                 [&] { std::ofstream(dir / "10-new.toml") << "x"; }},
+                100ms, 200ms);
+    ASSERT_GE(reports.size(), 3u) << testing::PrintToString(reports);
+    EXPECT_EQ(reports[reports.size() - 2], "policy directory replaced");
     EXPECT_EQ(reports.back(), "policy directory changed (10-new.toml)");
+}
+
+TEST(DirectoryWatch, RewatchSaysWhenADirectoryWasReplacedUnseen) {
+    TempDir parent;
+    std::filesystem::path dir = parent / "policy.d", next = parent / "policy.d.new";
+    std::filesystem::create_directory(dir);
+    boost::asio::io_context io;  // never run: no event is read
+    auto watch = DirectoryWatch::open(io, {dir}, "policy directory", [](const std::string&) {});
+    ASSERT_TRUE(watch.has_value()) << watch.error().message();
+    EXPECT_FALSE((*watch)->rewatch());
+    std::filesystem::create_directory(next);
+    std::filesystem::rename(next, dir.string() + ".tmp");  // a different inode, then swapped in
+    std::filesystem::rename(dir, parent / "policy.d.old");
+    std::filesystem::rename(dir.string() + ".tmp", dir);
+    EXPECT_TRUE((*watch)->rewatch());
+    EXPECT_FALSE((*watch)->rewatch());
 }
 
 TEST(DirectoryWatch, MissingDirectoryIsNotAnError) {
