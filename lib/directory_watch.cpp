@@ -17,6 +17,14 @@ constexpr int kMaxSettleFactor = 10;
 constexpr auto kReplacementPoll = std::chrono::milliseconds(100);
 constexpr int kReplacementPolls = 50;  // then callers' interval checks take over
 
+// (st_dev, st_ino) of the directory `path` names now, if any.
+std::optional<std::pair<dev_t, ino_t>> identity_of(const std::filesystem::path& path) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0)
+        return std::nullopt;
+    return std::pair{st.st_dev, st.st_ino};
+}
+
 }  // namespace
 
 Result<std::unique_ptr<DirectoryWatch>> DirectoryWatch::open(boost::asio::io_context& io,
@@ -41,15 +49,15 @@ Result<std::unique_ptr<DirectoryWatch>> DirectoryWatch::open(boost::asio::io_con
 bool DirectoryWatch::rewatch() {
     bool newly_watched = false;
     for (auto& watched : dirs_) {
-        struct stat st {};
-        if (stat(watched.dir.c_str(), &st) != 0 || (watched.wd >= 0 && st.st_dev == watched.dev && st.st_ino == watched.ino))
+        auto now = identity_of(watched.dir);
+        if (!now || (watched.wd >= 0 && *now == watched.identity))
             continue;
         int wd = inotify_add_watch(descriptor_.native_handle(), watched.dir.c_str(), kDirectoryEvents);
         if (wd < 0)
             continue;
         if (watched.wd >= 0 && watched.wd != wd)  // the replaced directory's events are no longer ours
             inotify_rm_watch(descriptor_.native_handle(), watched.wd);
-        watched = {watched.dir, wd, st.st_dev, st.st_ino};
+        watched = {watched.dir, wd, *now};
         newly_watched = true;
     }
     return newly_watched;
@@ -93,13 +101,9 @@ void DirectoryWatch::wait() {
 }
 
 bool DirectoryWatch::all_current() const {
-    for (const auto& watched : dirs_) {
-        struct stat st {};
-        if (watched.wd < 0 || stat(watched.dir.c_str(), &st) != 0 || st.st_dev != watched.dev ||
-            st.st_ino != watched.ino)
-            return false;
-    }
-    return true;
+    return std::all_of(dirs_.begin(), dirs_.end(), [](const Watched& watched) {
+        return watched.wd >= 0 && identity_of(watched.dir) == watched.identity;
+    });
 }
 
 void DirectoryWatch::look_for_replacement(int attempts_left) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "error.h"
@@ -57,9 +58,8 @@ private:
     std::chrono::milliseconds settle_{};
     struct Watched {
         std::filesystem::path dir;
-        int wd = -1;            // inotify watch descriptor, -1: not watched
-        dev_t dev = 0;          // the directory watched under that path
-        ino_t ino = 0;
+        int wd = -1;                         // inotify watch descriptor, -1: not watched
+        std::pair<dev_t, ino_t> identity{};  // (st_dev, st_ino) of the directory watched under that path
     };
     std::vector<Watched> dirs_;
     std::string what_;
