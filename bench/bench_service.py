@@ -1,6 +1,7 @@
 """The service's binaries and arguments for a benchmark run in a private work
 directory and pin root, shared by the benchmarks that drive the real
 bpfwardend and bpfwarden-watchdog."""
+import os
 import subprocess
 
 
@@ -9,6 +10,7 @@ class BenchService:
         self.daemon = f"{build}/daemon/bpfwardend"
         self.watchdog = f"{build}/watchdog/bpfwarden-watchdog"
         self.pins = pins
+        os.makedirs(f"{work}/state", exist_ok=True)
         self.args = ["--policy-dir", f"{work}/policy.d", "--image-dir", f"{build}/bpf/images",
                      "--keys-dir", f"{build}/keys/trusted", "--state-dir", f"{work}/state", "--pin-root", pins,
                      "--daemon-exe", self.daemon, "--watchdog-exe", self.watchdog, "--canary", f"{work}/canary",
@@ -19,5 +21,5 @@ class BenchService:
         subprocess.run([self.daemon, *self.args, "--exit-after-setup"], check=True, capture_output=True)
 
     def unpin(self):
-        subprocess.run([self.daemon, "--unpin", "--pin-root", self.pins, "--log-target", "stderr"],
+        subprocess.run([self.daemon, "--unpin", "--yes", "--pin-root", self.pins, "--log-target", "stderr"],
                        capture_output=True)

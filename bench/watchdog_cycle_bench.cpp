@@ -80,7 +80,8 @@ public:
     }
     void remove() {
         std::error_code ec;
-        std::filesystem::remove_all(root_, ec);
+        if (is_bpffs(root_.parent_path()))  // only the bpffs directory this benchmark made
+            std::filesystem::remove_all(root_, ec);
     }
     const std::filesystem::path& path() const { return root_; }
 

@@ -11,5 +11,7 @@ int verify(int argc, char** argv);
 int allow_downgrade(int argc, char** argv);
 // Both services over D-Bus: 0 enforcing and healthy, 1 degraded or unreachable.
 int status(int argc, char** argv);
+// Removes bpfwarden's pins, and nothing else (unpin_command.h).
+int unpin(int argc, char** argv);
 
 }  // namespace bpfwarden::ctl

@@ -3,7 +3,9 @@
 #include <cstring>
 #include <string_view>
 
+#include "command_line.h"
 #include "commands.h"
+#include "installed_paths.h"
 
 namespace {
 
@@ -11,6 +13,9 @@ constexpr const char* kUsage = R"(Usage: bpfwardenctl COMMAND [OPTIONS]
 
 Status:
   status            bpfwardend and the watchdog over D-Bus, in one summary
+
+Ending enforcement:
+  unpin             remove bpfwarden's pins (and nothing else), after checking the target
 
 Signed images:
   keygen            create an Ed25519 signing key pair
@@ -28,11 +33,12 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
+    {"status", bpfwarden::ctl::status},
+    {"unpin", bpfwarden::ctl::unpin},
     {"keygen", bpfwarden::ctl::keygen},
     {"sign", bpfwarden::ctl::sign},
     {"verify", bpfwarden::ctl::verify},
     {"allow-downgrade", bpfwarden::ctl::allow_downgrade},
-    {"status", bpfwarden::ctl::status},
 };
 
 }  // namespace
@@ -48,12 +54,16 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (name == "--version") {
-        printf("bpfwardenctl %s\n", BPFWARDEN_VERSION);
+        printf("bpfwardenctl %s\n", bpfwarden::installed::kVersion);
         return 0;
     }
     for (const auto& command : kCommands)
         if (name == command.name)
             return command.run(argc - 1, argv + 1);
-    fprintf(stderr, "bpfwardenctl: unknown command '%s'\nTry 'bpfwardenctl --help'.\n", argv[1]);
+    std::string suggestion;
+    for (const auto& command : kCommands)
+        if (std::string_view(command.name).starts_with(name.substr(0, 3)))
+            suggestion = std::string(" (did you mean '") + command.name + "'?)";
+    fprintf(stderr, "bpfwardenctl: unknown command '%s'%s\nTry 'bpfwardenctl --help'.\n", argv[1], suggestion.c_str());
     return 2;
 }

@@ -1,6 +1,5 @@
 // keygen, sign, verify, allow-downgrade.
 #include <fcntl.h>
-#include <getopt.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +11,9 @@
 #include <vector>
 
 #include "bpf_image.h"
+#include "command_line.h"
 #include "commands.h"
+#include "installed_paths.h"
 #include "event.h"
 #include "file_io.h"
 #include "image_set.h"
@@ -26,20 +27,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int usage_error(const char* command, const std::string& message) {
-    fprintf(stderr, "bpfwardenctl %s: %s\nTry 'bpfwardenctl %s --help'.\n", command, message.c_str(), command);
-    return 2;
-}
-
 int failure(const char* command, const Error& error) {
     fprintf(stderr, "bpfwardenctl %s: %s\n", command, error.message().c_str());
     return 1;
-}
-
-bool parse_version(const char* text, uint64_t& version) {
-    std::string_view view = text;
-    auto [end, ec] = std::from_chars(view.data(), view.data() + view.size(), version);
-    return !view.empty() && ec == std::errc() && end == view.data() + view.size() && version > 0;
 }
 
 // Writes `bytes` to `path` through a temporary file and a rename, so readers
@@ -67,7 +57,7 @@ Result<std::vector<std::string>> image_names_in(const fs::path& dir) {
             names.push_back(file.substr(0, file.size() - 6));
     }
     if (ec)
-        return fail(ec.value(), "list image directory '" + dir.string() + "'");
+        return fail_system(ec.value(), "list image directory '" + dir.string() + "'");
     if (names.empty())
         return fail(ENOENT, "no *.bpf.o images in '" + dir.string() + "'");
     std::sort(names.begin(), names.end());
@@ -87,29 +77,16 @@ Result<ManifestImage> describe_for_manifest(const fs::path& dir, const std::stri
 }  // namespace
 
 int keygen(int argc, char** argv) {
-    static const option options[] = {{"private", required_argument, nullptr, 'p'},
-                                     {"public", required_argument, nullptr, 'P'},
-                                     {"help", no_argument, nullptr, 'h'},
-                                     {nullptr, 0, nullptr, 0}};
     fs::path private_key, public_key;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", options, nullptr)) != -1;) {
-        switch (c) {
-        case 'p': private_key = optarg; break;
-        case 'P': public_key = optarg; break;
-        case 'h':
-            puts("Usage: bpfwardenctl keygen --private FILE --public FILE\n\n"
-                 "Creates an Ed25519 key pair: the private key (PEM, mode 0600) signs manifests\n"
-                 "and never leaves the signing machine; the public key (PEM) goes into the\n"
-                 "trusted key directory (/etc/bpfwarden/keys) of every host. Existing files are\n"
-                 "never overwritten.");
-            return 0;
-        default: return usage_error("keygen", std::string("unknown option '") + argv[optind - 1] + "'");
-        }
-    }
-    if (private_key.empty() || public_key.empty())
-        return usage_error("keygen", "--private and --public are required");
+    CommandLine cli("bpfwardenctl keygen", "--private FILE --public FILE",
+                    "Creates an Ed25519 key pair: the private key (PEM, mode 0600) signs manifests\n"
+                    "and never leaves the signing machine; the public key (PEM) goes into the\n"
+                    "trusted key directory (/etc/bpfwarden/keys) of every host. Existing files are\n"
+                    "never overwritten.");
+    cli.path("--private", private_key, "where to write the private key", "FILE")->required();
+    cli.path("--public", public_key, "where to write the public key", "FILE")->required();
+    if (auto exit_status = cli.parse(argc, argv))
+        return *exit_status;
     if (auto made = generate_ed25519_key(private_key, public_key); !made)
         return failure("keygen", made.error());
     printf("wrote private key %s (keep it secret) and public key %s\n", private_key.c_str(), public_key.c_str());
@@ -117,37 +94,17 @@ int keygen(int argc, char** argv) {
 }
 
 int sign(int argc, char** argv) {
-    static const option options[] = {{"key", required_argument, nullptr, 'k'},
-                                     {"images", required_argument, nullptr, 'i'},
-                                     {"version", required_argument, nullptr, 'v'},
-                                     {"help", no_argument, nullptr, 'h'},
-                                     {nullptr, 0, nullptr, 0}};
-    fs::path key, images = BPFWARDEN_DEFAULT_IMAGE_DIR;
+    fs::path key, images;
     uint64_t version = 0;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", options, nullptr)) != -1;) {
-        switch (c) {
-        case 'k': key = optarg; break;
-        case 'i': images = optarg; break;
-        case 'v':
-            if (!parse_version(optarg, version))
-                return usage_error("sign", std::string("invalid --version '") + optarg + "' (a positive integer)");
-            break;
-        case 'h':
-            printf("Usage: bpfwardenctl sign --key PRIVATE_KEY --version N [--images DIR]\n\n"
-                   "Writes DIR/manifest (every *.bpf.o in DIR: size, SHA-256, programs, maps) and\n"
-                   "DIR/manifest.sig, a detached signature over the manifest's bytes. N is the\n"
-                   "image-set version: hosts refuse a set older than the newest they accepted.\n"
-                   "DIR defaults to %s.\n",
-                   BPFWARDEN_DEFAULT_IMAGE_DIR);
-            return 0;
-        default: return usage_error("sign", std::string("unknown option '") + argv[optind - 1] + "'");
-        }
-    }
-    if (key.empty() || version == 0)
-        return usage_error("sign", "--key and --version are required");
-
+    CommandLine cli("bpfwardenctl sign", "--key PRIVATE_KEY --version N [--images DIR]",
+                    "Writes DIR/manifest (every *.bpf.o in DIR: size, SHA-256, programs, maps) and\n"
+                    "DIR/manifest.sig, a detached signature over the manifest's bytes. N is the\n"
+                    "image-set version: hosts refuse a set older than the newest they accepted.");
+    cli.path("--key", key, "the private signing key (PEM)", "FILE")->required();
+    cli.number<uint64_t>("--version", version, 1, UINT64_MAX / 2, "image-set version")->required();
+    add_image_dir(cli, images);
+    if (auto exit_status = cli.parse(argc, argv))
+        return *exit_status;
     auto names = image_names_in(images);
     if (!names)
         return failure("sign", names.error());
@@ -212,43 +169,25 @@ void print_verified_json(const VerifiedImageSet& set) {
 }  // namespace
 
 int verify(int argc, char** argv) {
-    static const option options[] = {{"images", required_argument, nullptr, 'i'},
-                                     {"keys", required_argument, nullptr, 'k'},
-                                     {"key", required_argument, nullptr, 'K'},
-                                     {"state-dir", required_argument, nullptr, 's'},
-                                     {"no-rollback-check", no_argument, nullptr, 'n'},
-                                     {"json", no_argument, nullptr, 'j'},
-                                     {"help", no_argument, nullptr, 'h'},
-                                     {nullptr, 0, nullptr, 0}};
     ImageTrust trust;
-    trust.image_dir = BPFWARDEN_DEFAULT_IMAGE_DIR;
-    trust.keys_dir = BPFWARDEN_DEFAULT_KEYS_DIR;
-    trust.state_dir = BPFWARDEN_DEFAULT_STATE_DIR;
-    bool json = false;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", options, nullptr)) != -1;) {
-        switch (c) {
-        case 'i': trust.image_dir = optarg; break;
-        case 'k': trust.keys_dir = optarg; break;
-        case 'K': trust.key_file = optarg; break;
-        case 's': trust.state_dir = optarg; break;
-        case 'n': trust.check_rollback = false; break;
-        case 'j': json = true; break;
-        case 'h':
-            printf("Usage: bpfwardenctl verify [--images DIR] [--keys DIR | --key FILE]\n"
-                   "                           [--state-dir DIR | --no-rollback-check] [--json]\n\n"
-                   "Checks DIR/manifest.sig against the trusted keys, then the manifest, the\n"
-                   "anti-rollback floor, and every image's size and SHA-256: exactly what\n"
-                   "bpfwardend checks before loading. Defaults: images %s, keys %s,\n"
-                   "state %s. Exit status 0 when everything verifies, 1 otherwise.\n",
-                   BPFWARDEN_DEFAULT_IMAGE_DIR, BPFWARDEN_DEFAULT_KEYS_DIR, BPFWARDEN_DEFAULT_STATE_DIR);
-            return 0;
-        default: return usage_error("verify", std::string("unknown option '") + argv[optind - 1] + "'");
-        }
-    }
-    if (optind < argc)
-        return usage_error("verify", std::string("unexpected argument '") + argv[optind] + "'");
+    bool json = false, no_rollback_check = false;
+    CommandLine cli("bpfwardenctl verify",
+                    "[--images DIR] [--keys DIR | --key FILE] [--state-dir DIR | --no-rollback-check] [--json]",
+                    "Checks DIR/manifest.sig against the trusted keys, then the manifest, the\n"
+                    "anti-rollback floor, and every image's size and SHA-256: exactly what\n"
+                    "bpfwardend checks before loading.",
+                    "Exit status: 0 when everything verifies, 1 otherwise, 2 invalid arguments.");
+    add_image_dir(cli, trust.image_dir);
+    auto* keys = add_keys_dir(cli, trust.keys_dir);
+    auto* key = cli.path("--key", trust.key_file, "trust exactly this public key instead of a directory", "FILE");
+    cli.exclusive(keys, key);
+    auto* state = add_state_dir(cli, trust.state_dir);
+    auto* no_rollback = cli.flag("--no-rollback-check", no_rollback_check, "skip the anti-rollback check");
+    cli.exclusive(state, no_rollback);
+    add_json(cli, json);
+    if (auto exit_status = cli.parse(argc, argv))
+        return *exit_status;
+    trust.check_rollback = !no_rollback_check;
     auto set = VerifiedImageSet::open(trust);
     if (!set) {
         if (json)
@@ -263,27 +202,16 @@ int verify(int argc, char** argv) {
 }
 
 int allow_downgrade(int argc, char** argv) {
-    static const option options[] = {{"state-dir", required_argument, nullptr, 's'},
-                                     {"help", no_argument, nullptr, 'h'},
-                                     {nullptr, 0, nullptr, 0}};
-    fs::path state_dir = BPFWARDEN_DEFAULT_STATE_DIR;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", options, nullptr)) != -1;) {
-        switch (c) {
-        case 's': state_dir = optarg; break;
-        case 'h':
-            printf("Usage: bpfwardenctl allow-downgrade VERSION [--state-dir DIR]\n\n"
-                   "Lowers the anti-rollback floor so that a signed image set of VERSION (or\n"
-                   "newer) is accepted again. State directory default: %s.\n",
-                   BPFWARDEN_DEFAULT_STATE_DIR);
-            return 0;
-        default: return usage_error("allow-downgrade", std::string("unknown option '") + argv[optind - 1] + "'");
-        }
-    }
+    fs::path state_dir;
     uint64_t version = 0;
-    if (optind + 1 != argc || !parse_version(argv[optind], version))
-        return usage_error("allow-downgrade", "expects one VERSION, a positive integer");
+    CommandLine cli("bpfwardenctl allow-downgrade", "VERSION [--state-dir DIR]",
+                    "Lowers the anti-rollback floor so that a signed image set of VERSION (or\n"
+                    "newer) is accepted again.");
+    add_state_dir(cli, state_dir);
+    cli.number<uint64_t>("version", version, 1, UINT64_MAX / 2, "the oldest image-set version to accept", "VERSION")
+        ->required();
+    if (auto exit_status = cli.parse(argc, argv))
+        return *exit_status;
     RollbackState state(state_dir);
     auto previous = state.highest_accepted();
     if (!previous)

@@ -1,11 +1,11 @@
 // status: both services over D-Bus, in one summary.
-#include <getopt.h>
 
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "command_line.h"
 #include "commands.h"
 #include "event.h"
 #include "status_client.h"
@@ -16,19 +16,13 @@ namespace {
 using dbus::EnforcerSnapshot;
 using dbus::WatchdogSnapshot;
 
-constexpr const char* kStatusUsage = R"(Usage: bpfwardenctl status [--json]
-
-Reads org.bpfwarden.Enforcer1 (bpfwardend) and org.bpfwarden.Watchdog1
+constexpr const char* kStatusDescription = R"(Reads org.bpfwarden.Enforcer1 (bpfwardend) and org.bpfwarden.Watchdog1
 (bpfwarden-watchdog) from the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured)
 and prints one summary: enforcement mode and why, kernel, images, policy,
-programs, counters, and the watchdog's health and last heal. Needs no privileges.
+programs, counters, and the watchdog's health and last heal. Needs no privileges.)";
 
-  --json      one JSON object instead of text
-  -h, --help  show this help
-
-Exit status: 0 enforcing and healthy; 1 degraded (audit-only, unhealthy, a
-program not attached) or a service unreachable; 2 invalid arguments.
-)";
+constexpr const char* kStatusFooter = R"(Exit status: 0 enforcing and healthy; 1 degraded (audit-only, unhealthy, a
+program not attached) or a service unreachable; 2 invalid arguments.)";
 
 std::string join(const std::vector<std::string>& items, const char* separator) {
     std::string out;
@@ -194,27 +188,11 @@ void print_json(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogS
 }  // namespace
 
 int status(int argc, char** argv) {
-    static const option options[] = {{"json", no_argument, nullptr, 'j'},
-                                     {"help", no_argument, nullptr, 'h'},
-                                     {nullptr, 0, nullptr, 0}};
     bool json = false;
-    optind = 1;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", options, nullptr)) != -1;) {
-        switch (c) {
-        case 'j': json = true; break;
-        case 'h': fputs(kStatusUsage, stdout); return 0;
-        default:
-            fprintf(stderr, "bpfwardenctl status: unknown option '%s'\nTry 'bpfwardenctl status --help'.\n",
-                    argv[optind - 1]);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "bpfwardenctl status: unexpected argument '%s'\nTry 'bpfwardenctl status --help'.\n",
-                argv[optind]);
-        return 2;
-    }
+    CommandLine cli("bpfwardenctl status", "[--json]", kStatusDescription, kStatusFooter);
+    add_json(cli, json);
+    if (auto exit_status = cli.parse(argc, argv))
+        return *exit_status;
 
     Result<EnforcerSnapshot> enforcer = fail(ENOTCONN, "not read");
     Result<WatchdogSnapshot> watchdog = fail(ENOTCONN, "not read");

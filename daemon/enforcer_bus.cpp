@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 
 #include "bpf_commands.h"
+#include "installed_paths.h"
 #include "log.h"
 #include "policy_maps.h"
 
@@ -41,7 +42,7 @@ void EnforcerBus::on_event(const Event& event, const std::string& rule_path) {
     object_.denied(denial, std::chrono::steady_clock::now());
 }
 
-std::string EnforcerBus::version() const { return BPFWARDEN_VERSION; }
+std::string EnforcerBus::version() const { return installed::kVersion; }
 std::string EnforcerBus::mode() const { return std::string(to_string(service_.mode())); }
 std::string EnforcerBus::mode_reason() const { return service_.mode_reason(); }
 

@@ -1,7 +1,6 @@
 // bpfwardend: loads bpfwarden's BPF programs, pins them, keeps the policy
 // maps in line with /etc/bpfwarden/policy.d and logs what the programs report.
 #include <bpf/libbpf.h>
-#include <getopt.h>
 #include <linux/capability.h>
 #include <systemd/sd-daemon.h>
 
@@ -16,46 +15,26 @@
 
 #include "bus_connection.h"
 #include "capabilities.h"
+#include "command_line.h"
 #include "directory_watch.h"
 #include "enforcer_bus.h"
 #include "enforcer_service.h"
 #include "event_stream.h"
+#include "installed_paths.h"
 #include "log.h"
 #include "names.h"
+#include "unpin_command.h"
 
 using namespace bpfwarden;
 
 namespace {
 
-constexpr const char* kUsage = R"(Usage: bpfwardend [OPTIONS]
-
-Loads bpfwarden's BPF programs (BPF LSM enforcement where the kernel allows it,
+constexpr const char* kDescription = R"(Loads bpfwarden's BPF programs (BPF LSM enforcement where the kernel allows it,
 tracepoint audit everywhere), pins them under the pin root so they keep
 enforcing when this process exits, applies the policy directory, and logs
-every denial and audit event.
+every denial and audit event.)";
 
-Options:
-  --policy-dir DIR     policy files (*.toml) [default: %s]
-  --image-dir DIR      signed BPF images (*.bpf.o, manifest, manifest.sig) [default: %s]
-  --keys-dir DIR       trusted public keys [default: %s]
-  --state-dir DIR      anti-rollback state [default: %s]
-  --daemon-exe FILE    bpfwardend as installed (allowlisted for bpf()) [default: %s]
-  --watchdog-exe FILE  bpfwarden-watchdog (allowlisted for bpf()) [default: %s]
-  --canary FILE        the watchdog's canary, always denied [default: %s]
-  --pin-root DIR       bpffs directory for pins [default: /sys/fs/bpf/bpfwarden]
-  --audit-only         do not try BPF LSM; run the tracepoint audit only
-  --json               log events as JSON objects instead of text
-  --rate-limit N       events per second each process may cause (default 64)
-  --stats-interval S   log counters every S seconds (0: never; default 60)
-  --exit-after-setup   load, pin and apply the policy, then exit (pins keep enforcing)
-  --unpin              remove every pin (ends enforcement) and exit
-  --no-dbus            do not serve org.bpfwarden.Enforcer1 on the system bus
-  --log-target T       auto, stderr or journal [default: auto]
-  -v, --verbose        also log libbpf's messages (verifier output on load failures)
-  -h, --help           show this help
-  --version            show the version
-
-D-Bus: serves org.bpfwarden.Enforcer1 on the system bus (DBUS_SYSTEM_BUS_ADDRESS
+constexpr const char* kFooter = R"(D-Bus: serves org.bpfwarden.Enforcer1 on the system bus (DBUS_SYSTEM_BUS_ADDRESS
 is honoured); see docs/DBUS.md. Without a system bus it logs one warning, keeps
 enforcing and retries every 10 s.
 
@@ -66,103 +45,53 @@ once. An invalid policy is refused with file and line, and the running one stays
 Signals: SIGHUP re-reads the policy directory; SIGTERM/SIGINT exit and leave the
 pinned programs enforcing.
 
-Exit status: 0 success, 1 runtime failure, 2 invalid arguments or policy.
-)";
+--unpin is an alias of 'bpfwardenctl unpin': it removes bpfwarden's pins and
+nothing else, refuses a target that is not bpfwarden's pin root, refuses while
+bpfwarden-watchdog runs, and asks before removing anything unless --yes.
 
-struct CommandLine {
+Exit status: 0 success, 1 runtime failure, 2 invalid arguments or policy.)";
+
+struct CommandLineOptions {
     EnforcerOptions enforcer;
     bool unpin = false;
+    bool yes = false;
     bool exit_after_setup = false;
     bool verbose = false;
-    bool dbus = true;
+    bool no_dbus = false;
     unsigned stats_interval = 60;
     LogTarget log_target = LogTarget::Auto;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-    fprintf(stderr, "bpfwardend: %s\nTry 'bpfwardend --help'.\n", message.c_str());
-    exit(2);
-}
-
-unsigned parse_number(const char* option, const char* text, unsigned max) {
-    char* end = nullptr;
-    errno = 0;
-    unsigned long value = strtoul(text, &end, 10);
-    if (errno || !end || *end || text[0] == '-' || value > max)
-        usage_error(std::string("invalid value '") + text + "' for " + option + " (expected 0.." +
-                    std::to_string(max) + ")");
-    return static_cast<unsigned>(value);
-}
-
-CommandLine parse_args(int argc, char** argv) {
-    enum { kPolicyDir = 256, kImageDir, kKeysDir, kStateDir, kDaemonExe, kWatchdogExe, kCanary, kPinRoot, kAuditOnly, kJson, kRateLimit, kStats, kExitAfter, kUnpin,
-           kNoDbus, kLogTarget, kVersion };
-    static const option options[] = {
-        {"policy-dir", required_argument, nullptr, kPolicyDir},
-        {"image-dir", required_argument, nullptr, kImageDir},
-        {"keys-dir", required_argument, nullptr, kKeysDir},
-        {"state-dir", required_argument, nullptr, kStateDir},
-        {"daemon-exe", required_argument, nullptr, kDaemonExe},
-        {"watchdog-exe", required_argument, nullptr, kWatchdogExe},
-        {"canary", required_argument, nullptr, kCanary},
-        {"pin-root", required_argument, nullptr, kPinRoot},
-        {"audit-only", no_argument, nullptr, kAuditOnly},
-        {"json", no_argument, nullptr, kJson},
-        {"rate-limit", required_argument, nullptr, kRateLimit},
-        {"stats-interval", required_argument, nullptr, kStats},
-        {"exit-after-setup", no_argument, nullptr, kExitAfter},
-        {"unpin", no_argument, nullptr, kUnpin},
-        {"no-dbus", no_argument, nullptr, kNoDbus},
-        {"log-target", required_argument, nullptr, kLogTarget},
-        {"verbose", no_argument, nullptr, 'v'},
-        {"help", no_argument, nullptr, 'h'},
-        {"version", no_argument, nullptr, kVersion},
-        {nullptr, 0, nullptr, 0},
-    };
-    CommandLine cmd;
-    cmd.enforcer.policy_dir = BPFWARDEN_DEFAULT_POLICY_DIR;
-    cmd.enforcer.trust.image_dir = BPFWARDEN_DEFAULT_IMAGE_DIR;
-    cmd.enforcer.trust.keys_dir = BPFWARDEN_DEFAULT_KEYS_DIR;
-    cmd.enforcer.trust.state_dir = BPFWARDEN_DEFAULT_STATE_DIR;
-    cmd.enforcer.service = {BPFWARDEN_DEFAULT_DAEMON_EXE, BPFWARDEN_DEFAULT_WATCHDOG_EXE, BPFWARDEN_DEFAULT_CANARY};
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "hv", options, nullptr)) != -1;) {
-        switch (c) {
-        case kPolicyDir: cmd.enforcer.policy_dir = optarg; break;
-        case kImageDir: cmd.enforcer.trust.image_dir = optarg; break;
-        case kKeysDir: cmd.enforcer.trust.keys_dir = optarg; break;
-        case kStateDir: cmd.enforcer.trust.state_dir = optarg; break;
-        case kDaemonExe: cmd.enforcer.service.daemon_exe = optarg; break;
-        case kWatchdogExe: cmd.enforcer.service.watchdog_exe = optarg; break;
-        case kCanary: cmd.enforcer.service.canary = optarg; break;
-        case kPinRoot: cmd.enforcer.pin_root = optarg; break;
-        case kAuditOnly: cmd.enforcer.audit_only = true; break;
-        case kJson: cmd.enforcer.json_events = true; break;
-        case kRateLimit: cmd.enforcer.load.rate_limit_burst = parse_number("--rate-limit", optarg, 1000000); break;
-        case kStats: cmd.stats_interval = parse_number("--stats-interval", optarg, 86400); break;
-        case kExitAfter: cmd.exit_after_setup = true; break;
-        case kUnpin: cmd.unpin = true; break;
-        case kNoDbus: cmd.dbus = false; break;
-        case kLogTarget:
-            if (auto target = parse_log_target(optarg))
-                cmd.log_target = *target;
-            else
-                usage_error(std::string("invalid --log-target '") + optarg + "' (expected auto, stderr or journal)");
-            break;
-        case 'v': cmd.verbose = true; break;
-        case 'h': printf(kUsage, BPFWARDEN_DEFAULT_POLICY_DIR, BPFWARDEN_DEFAULT_IMAGE_DIR, BPFWARDEN_DEFAULT_KEYS_DIR,
-                          BPFWARDEN_DEFAULT_STATE_DIR, BPFWARDEN_DEFAULT_DAEMON_EXE, BPFWARDEN_DEFAULT_WATCHDOG_EXE,
-                          BPFWARDEN_DEFAULT_CANARY); exit(0);
-        case kVersion: printf("bpfwardend %s\n", BPFWARDEN_VERSION); exit(0);
-        case ':': usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
-        default: usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
-        }
-    }
-    if (optind < argc)
-        usage_error(std::string("unexpected argument '") + argv[optind] + "'");
-    if (cmd.enforcer.load.rate_limit_burst == 0)
-        usage_error("--rate-limit must be at least 1");
-    return cmd;
+std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
+    EnforcerOptions& e = cmd.enforcer;
+    e.service = {installed::kDaemonExe, installed::kWatchdogExe, installed::kCanary};
+    CommandLine cli("bpfwardend", "[OPTIONS]", kDescription, kFooter);
+    add_policy_dir(cli, e.policy_dir);
+    add_image_dir(cli, e.trust.image_dir);
+    add_keys_dir(cli, e.trust.keys_dir);
+    add_state_dir(cli, e.trust.state_dir);
+    cli.path("--daemon-exe", e.service.daemon_exe, "bpfwardend as installed (allowlisted for bpf())", "FILE");
+    cli.path("--watchdog-exe", e.service.watchdog_exe, "bpfwarden-watchdog (allowlisted for bpf())", "FILE");
+    cli.path("--canary", e.service.canary, "the watchdog's canary, always denied", "FILE");
+    std::filesystem::path pin_root;
+    add_pin_root(cli, pin_root);
+    cli.flag("--audit-only", e.audit_only, "do not try BPF LSM; run the tracepoint audit only");
+    cli.flag("--json", e.json_events, "log events as JSON objects instead of text");
+    cli.number<uint32_t>("--rate-limit", e.load.rate_limit_burst, 1, 1000000,
+                         "events per second each process may cause");
+    cli.number<unsigned>("--stats-interval", cmd.stats_interval, 0, 86400,
+                         "log counters every S seconds, 0: never", "S");
+    auto* setup_only = cli.flag("--exit-after-setup", cmd.exit_after_setup,
+                                "load, pin and apply the policy, then exit (pins keep enforcing)");
+    auto* unpin = cli.flag("--unpin", cmd.unpin, "remove bpfwarden's pins (ends enforcement) and exit; see below");
+    cli.flag("-y,--yes", cmd.yes, "with --unpin: do not ask for confirmation");
+    cli.exclusive(setup_only, unpin);
+    cli.flag("--no-dbus", cmd.no_dbus, "do not serve org.bpfwarden.Enforcer1 on the system bus");
+    add_logging(cli, cmd.log_target, cmd.verbose);
+    if (auto exit_status = cli.parse(argc, argv))
+        return exit_status;
+    e.pin_root = pin_root;
+    return std::nullopt;
 }
 
 void report_setup(const EnforcerService& service) {
@@ -223,7 +152,7 @@ std::unique_ptr<DirectoryWatch> follow_policy_directory(boost::asio::io_context&
     return std::move(*watch);
 }
 
-int run(const CommandLine& cmd) {
+int run(const CommandLineOptions& cmd) {
     EnforcerService service(cmd.enforcer);
     auto started = service.start();
     if (!started && started.error().context().starts_with("policy:")) {
@@ -258,7 +187,7 @@ int run(const CommandLine& cmd) {
     // D-Bus last: enforcement is fully set up without it, and never waits for it.
     std::optional<dbus::BusConnection> bus;
     std::optional<EnforcerBus> enforcer_bus;
-    if (cmd.dbus) {
+    if (!cmd.no_dbus) {
         bus.emplace(io, dbus::kEnforcerBusName, [](dbus::BusConnection::Status status, const std::string& detail) {
             log(status == dbus::BusConnection::Status::Connected ? LogLevel::Notice : LogLevel::Warning,
                 dbus::BusConnection::describe(status, detail, "enforcement"));
@@ -323,17 +252,12 @@ int run(const CommandLine& cmd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CommandLine cmd = parse_args(argc, argv);
+    CommandLineOptions cmd;
+    if (auto exit_status = parse_args(argc, argv, cmd))
+        return *exit_status;
+    if (cmd.unpin)
+        return ctl::run_unpin({cmd.enforcer.pin_root, cmd.yes, false, false}, "bpfwardend --unpin");
     log_init("bpfwardend", cmd.log_target, cmd.verbose ? LogLevel::Debug : LogLevel::Info);
     route_libbpf_messages_to_log();
-    if (cmd.unpin) {
-        PinLayout pins(cmd.enforcer.pin_root);
-        if (auto removed = pins.remove_all(); !removed) {
-            log_error(removed.error().message());
-            return 1;
-        }
-        log_notice("removed all pins under " + pins.root().string() + "; enforcement has ended");
-        return 0;
-    }
     return run(cmd);
 }

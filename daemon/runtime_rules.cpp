@@ -124,7 +124,7 @@ dbus::BusResult<void> RuntimeRules::validate(const std::string& text) const {
             names.push_back(std::move(name));
     }
     if (ec)
-        return bus_fail(BusErrorCode::Failed, Error(ec.value(), "read policy directory '" + dir_.string() + "'"));
+        return bus_fail(BusErrorCode::Failed, Error::system(ec.value(), "read policy directory '" + dir_.string() + "'"));
     std::sort(names.begin(), names.end());
 
     Policy merged;

@@ -61,7 +61,7 @@ Result<void> BusConnection::connect() {
     // sd_bus_open_system() honours DBUS_SYSTEM_BUS_ADDRESS.
     int r = sd_bus_open_system_with_description(&bus, name_.c_str());
     if (r < 0)
-        return fail(-r, "connect to the system bus");
+        return fail_system(-r, "connect to the system bus");
     auto close_bus = [&] { sd_bus_close_unref(bus); };
     for (const auto& object : objects_) {
         // Floating slots: they live as long as this bus connection.
@@ -69,7 +69,7 @@ Result<void> BusConnection::connect() {
                                      object.userdata);
         if (r < 0) {
             close_bus();
-            return fail(-r, "register " + object.interface + " at " + object.path);
+            return fail_system(-r, "register " + object.interface + " at " + object.path);
         }
     }
     // Objects first, then the name: whoever sees the name appear can call at once.
@@ -81,7 +81,7 @@ Result<void> BusConnection::connect() {
     int fd = sd_bus_get_fd(bus);
     if (fd < 0) {
         close_bus();
-        return fail(-fd, "bus connection fd");
+        return fail_system(-fd, "bus connection fd");
     }
     // A duplicate, so that Asio never closes sd-bus's own descriptor.
     int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -95,7 +95,7 @@ Result<void> BusConnection::connect() {
     if (ec) {
         ::close(dup_fd);
         close_bus();
-        return fail(ec.value(), "watch bus fd");
+        return fail_system(ec.value(), "watch bus fd");
     }
     bus_ = bus;
     ++generation_;
@@ -221,7 +221,7 @@ Result<BusMessage> BusConnection::new_signal(const char* path, const char* inter
     sd_bus_message* message = nullptr;
     int r = sd_bus_message_new_signal(bus_, &message, path, interface, member);
     if (r < 0)
-        return fail(-r, std::string("create signal ") + member);
+        return fail_system(-r, std::string("create signal ") + member);
     return BusMessage(message);
 }
 
@@ -230,7 +230,7 @@ Result<void> BusConnection::send(sd_bus_message* message) {
         return fail(ENOTCONN, "not connected to the system bus");
     int r = sd_bus_send(bus_, message, nullptr);
     if (r < 0)
-        return fail(-r, "send message");
+        return fail_system(-r, "send message");
     kick();
     return {};
 }
@@ -247,7 +247,7 @@ Result<void> BusConnection::emit_properties_changed(const char* path, const char
     list.push_back(nullptr);
     int r = sd_bus_emit_properties_changed_strv(bus_, path, interface, list.data());
     if (r < 0)
-        return fail(-r, std::string("emit PropertiesChanged on ") + interface);
+        return fail_system(-r, std::string("emit PropertiesChanged on ") + interface);
     kick();
     return {};
 }

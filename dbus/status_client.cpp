@@ -56,11 +56,11 @@ Result<void> get_all(sd_bus* bus, const char* service, const char* path, const c
     if (r < 0) {
         if (sd_bus_error_has_names(&error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
             return fail(0, std::string(service) + " is not on the system bus (is " + daemon + " running?)");
-        return fail(-r, std::string("read ") + interface + " properties" +
+        return fail_system(-r, std::string("read ") + interface + " properties" +
                             (error.message ? std::string(": ") + error.message : std::string()));
     }
     BusMessage reply(raw);
-    auto malformed = [&](int code) { return fail(-code, std::string("malformed ") + interface + " properties"); };
+    auto malformed = [&](int code) { return fail_system(-code, std::string("malformed ") + interface + " properties"); };
     if ((r = sd_bus_message_enter_container(raw, 'a', "{sv}")) < 0)
         return malformed(r);
     while ((r = sd_bus_message_enter_container(raw, 'e', "sv")) > 0) {
@@ -88,7 +88,7 @@ Result<StatusClient> StatusClient::connect(std::chrono::milliseconds timeout) {
     sd_bus* bus = nullptr;
     int r = sd_bus_open_system(&bus);
     if (r < 0)
-        return fail(-r, "connect to the system bus");
+        return fail_system(-r, "connect to the system bus");
     sd_bus_set_method_call_timeout(bus, static_cast<uint64_t>(timeout.count()) * 1000);
     return StatusClient(bus);
 }

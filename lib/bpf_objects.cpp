@@ -131,6 +131,17 @@ const ObjectSpec* find_object(std::string_view name) {
     return nullptr;
 }
 
+OwnPinNames own_pin_names() {
+    OwnPinNames names;
+    names.maps = {kEventsMap, kRateLimitMap, kFileRulesMap, kExecRulesMap, kBpfAllowMap, kBpfPolicyMap};
+    for (const auto& spec : kObjects) {
+        if (spec.program)
+            names.links.emplace_back(spec.program);
+        names.maps.push_back(PinLayout().counters_pin(spec.name).filename().string());
+    }
+    return names;
+}
+
 bool is_pinned(const ObjectSpec& spec, const PinLayout& pins) {
     if (spec.program)
         return PinLayout::open_pin(pins.link_pin(spec.program)).has_value();

@@ -54,6 +54,14 @@ inline constexpr const char* kExecRulesMap = "exec_rules";
 inline constexpr const char* kBpfAllowMap = "bpf_allow_exe";
 inline constexpr const char* kBpfPolicyMap = "bpf_policy";
 
+// Every name bpfwarden pins, by directory: what `bpfwardenctl unpin` may
+// remove (and nothing else).
+struct OwnPinNames {
+    std::vector<std::string> links;  // under links/
+    std::vector<std::string> maps;   // under maps/
+};
+OwnPinNames own_pin_names();
+
 struct LoadConfig {
     uint32_t rate_limit_burst = 64;
     uint64_t rate_limit_window_ns = 1'000'000'000;

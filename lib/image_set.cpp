@@ -43,13 +43,16 @@ Result<void> refuse_unlisted_images(const std::filesystem::path& dir, const Mani
                                      " is not in the signed manifest: remove it or sign a new manifest");
     }
     if (ec)
-        return fail(ec.value(), "list image directory '" + dir.string() + "'");
+        return fail_system(ec.value(), "list image directory '" + dir.string() + "'");
     return {};
 }
 
 }  // namespace
 
 Result<VerifiedImageSet> VerifiedImageSet::open(const ImageTrust& trust) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(trust.image_dir, ec))
+        return fail(ENOENT, "image directory '" + trust.image_dir.string() + "' does not exist (or is not a directory)");
     auto keys = trust.key_file.empty() ? TrustedKeys::load_dir(trust.keys_dir, trust.key_rules)
                                        : TrustedKeys::load_file(trust.key_file, trust.key_rules);
     if (!keys)

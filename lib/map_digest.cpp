@@ -159,7 +159,7 @@ Result<MapEntries> read_batched(int fd, const bpf_map_info& info) {
                                        out.values.data() + size_t(out.count) * info.value_size, &n, nullptr);
         int err = ret < 0 ? errno : 0;
         if (ret < 0 && err != ENOENT)
-            return fail(err, "batch lookup");
+            return fail_system(err, "batch lookup");
         out.count += n;
         if (out.count > info.max_entries)
             return fail(EAGAIN, "map changed while it was read (more entries than max_entries)");

@@ -198,7 +198,7 @@ Result<ProgramFacts> program_facts(uint32_t prog_id, bool want_maps) {
     UniqueFd fd(bpf_prog_get_fd_by_id(prog_id));
     if (!fd) {
         int err = errno;
-        return fail(err, "open program id " + std::to_string(prog_id) +
+        return fail_system(err, "open program id " + std::to_string(prog_id) +
                              (err == EPERM ? " (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN)" : ""));
     }
     std::vector<__u32> maps(want_maps ? 64 : 0);
@@ -490,7 +490,7 @@ Result<std::vector<ForeignProgram>> foreign_lsm_programs(const std::vector<std::
             int err = errno;
             if (err == ENOENT)
                 break;
-            return fail(err, std::string("walk BPF links") +
+            return fail_system(err, std::string("walk BPF links") +
                                  (err == EPERM ? " (BPF_LINK_GET_NEXT_ID needs CAP_SYS_ADMIN)" : ""));
         }
         if (not_lsm.contains(id)) {

@@ -63,14 +63,4 @@ Result<UniqueFd> PinLayout::open_pin(const std::filesystem::path& path) {
     return UniqueFd(fd);
 }
 
-Result<void> PinLayout::remove_all() const {
-    std::error_code ec;
-    if (!std::filesystem::exists(root_, ec))
-        return {};
-    std::filesystem::remove_all(root_, ec);
-    if (ec)
-        return fail(ec.value(), "remove pins under '" + root_.string() + "'");
-    return {};
-}
-
 }  // namespace bpfwarden

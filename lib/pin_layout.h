@@ -45,9 +45,6 @@ public:
     // bpf_obj_get() of a pin; ENOENT when it does not exist.
     static Result<UniqueFd> open_pin(const std::filesystem::path& path);
 
-    // Removes every pin and the directories: enforcement held only by the pins ends.
-    Result<void> remove_all() const;
-
 private:
     std::filesystem::path root_;
 };

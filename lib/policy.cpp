@@ -79,7 +79,7 @@ public:
 private:
     std::unexpected<Error> invalid(const toml::source_region& where,
                                    const std::string& reason) const {
-        return fail(EINVAL, source_ + ":" + std::to_string(line_of(where)) + ": " + reason);
+        return fail(ErrorKind::PolicyInvalid, EINVAL, source_ + ":" + std::to_string(line_of(where)) + ": " + reason);
     }
 
     SourceLocation location(const toml::source_region& where) const {
@@ -313,9 +313,9 @@ Result<std::string> read_file(const std::filesystem::path& file) {
     if (::fstat(fd.get(), &st) != 0)
         return fail_errno("stat policy file '" + file.string() + "'");
     if (S_ISDIR(st.st_mode))
-        return fail(EISDIR, "read policy file '" + file.string() + "'");
+        return fail(ErrorKind::PolicyInvalid, EISDIR, "read policy file '" + file.string() + "'");
     if (!S_ISREG(st.st_mode))
-        return fail(EINVAL, "policy file '" + file.string() + "' is not a regular file");
+        return fail(ErrorKind::PolicyInvalid, EINVAL, "policy file '" + file.string() + "' is not a regular file");
     std::string text;
     char buf[16384];
     for (;;) {
@@ -382,13 +382,13 @@ Result<Policy> parse_policy(std::string_view text, const std::string& source_nam
         return FileParser(source_name).run(root);
     } catch (const toml::parse_error& error) {
         const auto& begin = error.source().begin;
-        return fail(EINVAL, source_name + ":" + std::to_string(begin.line) + ": " +
+        return fail(ErrorKind::PolicyInvalid, EINVAL, source_name + ":" + std::to_string(begin.line) + ": " +
                                 std::string(error.description()) + " (column " +
                                 std::to_string(begin.column) + ")");
     } catch (const std::bad_alloc&) {
         return fail(ENOMEM, "parse " + source_name);
     } catch (const std::exception& error) {
-        return fail(EINVAL, source_name + ": " + error.what());
+        return fail(ErrorKind::PolicyInvalid, EINVAL, source_name + ": " + error.what());
     }
 }
 
@@ -404,16 +404,16 @@ Result<Policy> load_policy_dir(const std::filesystem::path& dir) {
     std::error_code ec;
     std::filesystem::directory_iterator it(dir, ec);
     if (ec)
-        return fail(ec.value(), "open policy directory '" + dir.string() + "'");
+        return fail_system(ec.value(), "open policy directory '" + dir.string() + "'");
     for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
         if (ec)
-            return fail(ec.value(), "read policy directory '" + dir.string() + "'");
+            return fail_system(ec.value(), "read policy directory '" + dir.string() + "'");
         std::string name = it->path().filename().string();
         if (is_policy_file_name(name))
             names.push_back(std::move(name));
     }
     if (ec)
-        return fail(ec.value(), "read policy directory '" + dir.string() + "'");
+        return fail_system(ec.value(), "read policy directory '" + dir.string() + "'");
     std::sort(names.begin(), names.end());
 
     Policy merged;
@@ -430,10 +430,10 @@ Result<Policy> load_policy_dir(const std::filesystem::path& dir) {
 Result<void> merge_policy(Policy& into, Policy from) {
     // Both checks before any change, so that a refused merge leaves `into` as it was.
     if (from.bpf.mode_where && into.bpf.mode_where)
-        return fail(EINVAL,
+        return fail(ErrorKind::PolicyInvalid, EINVAL,
                     describe_conflict("bpf.mode", *into.bpf.mode_where, *from.bpf.mode_where));
     if (from.bpf.restrict_where && into.bpf.restrict_where)
-        return fail(EINVAL, describe_conflict("bpf.restrict", *into.bpf.restrict_where,
+        return fail(ErrorKind::PolicyInvalid, EINVAL, describe_conflict("bpf.restrict", *into.bpf.restrict_where,
                                               *from.bpf.restrict_where));
     if (from.bpf.mode_where) {
         into.bpf.mode = from.bpf.mode;

@@ -46,14 +46,14 @@ std::string unresolved_warning(const PathRule& rule, bool bpf_allow, const Error
 Result<void> check_path(const PathRule& rule) {
     if (rule.path.empty() || rule.path.front() != '/' ||
         rule.path.find('\0') != std::string::npos || rule.path.size() > kMaxPolicyPathLength)
-        return fail(EINVAL, to_string(rule.where) + ": " + quote_for_message(rule.path) +
+        return fail(ErrorKind::PolicyInvalid, EINVAL, to_string(rule.where) + ": " + quote_for_message(rule.path) +
                                 " is not a valid absolute path");
     return {};
 }
 
 Result<void> check_capacity(std::size_t count, std::size_t capacity, std::string_view what) {
     if (count > capacity)
-        return fail(E2BIG, "policy names " + std::to_string(count) + " distinct files for " +
+        return fail(ErrorKind::PolicyInvalid, E2BIG, "policy names " + std::to_string(count) + " distinct files for " +
                                std::string(what) + ", more than the " + std::to_string(capacity) +
                                " the map holds");
     return {};
@@ -154,7 +154,7 @@ Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& 
     if (!resolve)
         return fail(EINVAL, "compile policy: no path resolver");
     if (policy.rules.size() + policy.bpf.allow.size() >= kSelfRuleId)
-        return fail(E2BIG, "compile policy: too many rules");
+        return fail(ErrorKind::PolicyInvalid, E2BIG, "compile policy: too many rules");
 
     CompiledPolicy out;
     out.rules.reserve(policy.rules.size() + policy.bpf.allow.size());

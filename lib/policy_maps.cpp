@@ -61,7 +61,7 @@ Result<void> ensure_canary(const std::filesystem::path& canary) {
         return {};
     std::filesystem::create_directories(canary.parent_path(), ec);
     if (ec)
-        return fail(ec.value(), "create canary directory '" + canary.parent_path().string() + "'");
+        return fail_system(ec.value(), "create canary directory '" + canary.parent_path().string() + "'");
     UniqueFd fd(::open(canary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd && errno != EEXIST)
         return fail_errno("create canary '" + canary.string() + "'");

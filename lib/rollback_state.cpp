@@ -25,9 +25,16 @@ Result<uint64_t> RollbackState::highest_accepted() const {
     const std::string where = "rollback state '" + file_.string() + "'";
     UniqueFd fd(open(file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
-        if (errno == ENOENT)
-            return uint64_t{0};
-        return fail_errno("open " + where);
+        if (errno != ENOENT)
+            return fail_errno("open " + where);
+        // No floor yet (a fresh host) is fine; a state directory that does
+        // not exist is a mistake that would silently skip the check.
+        struct stat dir {};
+        if (stat(file_.parent_path().c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode))
+            return fail(ENOENT, "state directory '" + file_.parent_path().string() +
+                                    "' does not exist, so the anti-rollback floor cannot be read: create it "
+                                    "(bpfwardenctl verify can skip the check with --no-rollback-check)");
+        return uint64_t{0};
     }
     struct stat st {};
     if (fstat(fd.get(), &st) != 0)
@@ -77,7 +84,7 @@ Result<void> RollbackState::store(uint64_t version) const {
     std::error_code ec;
     std::filesystem::create_directories(file_.parent_path(), ec);
     if (ec)
-        return fail(ec.value(), "create state directory '" + file_.parent_path().string() + "'");
+        return fail_system(ec.value(), "create state directory '" + file_.parent_path().string() + "'");
     std::filesystem::path staging = file_;
     staging += ".new";
     UniqueFd fd(open(staging.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));

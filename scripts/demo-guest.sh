@@ -7,9 +7,9 @@ set -u
 build=${BW_BUILD:?} src=${BW_SRC:?}
 pins=${BW_PINS:-/sys/fs/bpf/bpfwarden}
 work=$(mktemp -d /tmp/bpfwarden-demo.XXXXXX)
-trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; "$build/daemon/bpfwardend" --unpin --pin-root "$pins" --log-target stderr >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; "$build/daemon/bpfwardend" --unpin --yes --pin-root "$pins" --log-target stderr >/dev/null 2>&1; rm -rf "$work"' EXIT
 
-mkdir -p "$work/policy.d"
+mkdir -p "$work/policy.d" "$work/state"
 cp "$src/policy/default.toml" "$work/policy.d/00-default.toml"
 echo "top secret" >"$work/secret.txt"
 echo "nothing to see" >"$work/notes.txt"

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake pkg-config git clang llvm libclang-rt-14-dev
-  libbpf-dev bpftool libcap-ng-dev libboost-dev libsystemd-dev libtomlplusplus-dev libssl-dev
+  libbpf-dev bpftool libcap-ng-dev libboost-dev libsystemd-dev libtomlplusplus-dev libssl-dev libcli11-dev
   # tests
   googletest libgtest-dev libcap-ng-utils dbus systemd procps kmod openssl python3
   # D-Bus tests: a private dbus-daemon, busctl (systemd), dbus-send, setpriv for unprivileged callers

@@ -2,7 +2,6 @@
 // unmodified and fed with the right policy, healing any drift from the signed
 // images, whether or not bpfwardend is running.
 #include <bpf/libbpf.h>
-#include <getopt.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -18,6 +17,9 @@
 #include <string>
 
 #include "bus_connection.h"
+#include "command_line.h"
+#include "installed_paths.h"
+#include "pin_removal.h"
 #include "log.h"
 #include "names.h"
 #include "supervisor.h"
@@ -29,33 +31,19 @@ using namespace bpfwarden;
 
 namespace {
 
-constexpr const char* kUsage = R"(Usage: bpfwarden-watchdog [OPTIONS]
-
-Verifies bpfwarden's pinned BPF programs every interval, and at once when
+constexpr const char* kDescription = R"(Verifies bpfwarden's pinned BPF programs every interval, and at once when
 something touches the pin directory or a bpf() command could have changed
 them: each program still pinned, attached and unmodified (its tag against one
 derived from the signed images), each policy map holding exactly the desired
 policy, and the canary file really denied. Drift is healed from the signed
 images: the new program is attached and pinned before the old one is
-dropped, so enforcement never lapses.
+dropped, so enforcement never lapses.)";
 
-Options:
-  --interval-ms N      verification interval [default: 1000]
-  --policy-dir DIR     policy files [default: %s]
-  --image-dir DIR      signed BPF images [default: %s]
-  --keys-dir DIR       trusted public keys [default: %s]
-  --state-dir DIR      anti-rollback state [default: %s]
-  --pin-root DIR       bpffs pin root [default: /sys/fs/bpf/bpfwarden]
-  --daemon-exe FILE    bpfwardend, allowlisted for bpf() [default: %s]
-  --watchdog-exe FILE  this program as installed [default: %s]
-  --canary FILE        always-denied canary file [default: %s]
-  --status-file FILE   write the state as JSON after every check [default: none]
-  --require-enforcement  expect BPF LSM enforcement even where the probe says it cannot work
-  --once               one check (healing if needed), print the state as JSON, exit 0 if healthy
-  --no-dbus            do not serve org.bpfwarden.Watchdog1 on the system bus
-  --log-target T       auto, stderr or journal [default: auto]
-  -v, --verbose        also log libbpf's messages
-  -h, --help, --version
+constexpr const char* kFooter = R"(--check verifies once and prints the state as JSON, changing nothing: it
+attaches, pins and writes nothing and heals nothing (to know the expected
+program tags it loads the signed images into the kernel without attaching
+them; they are gone when it exits). --once does the same check but heals what
+it finds, like the service.
 
 D-Bus: serves org.bpfwarden.Watchdog1 on the system bus (DBUS_SYSTEM_BUS_ADDRESS
 is honoured); see docs/DBUS.md. Without a system bus it logs one warning, keeps
@@ -63,105 +51,66 @@ checking and retries every 10 s.
 
 Under systemd (Type=notify) it reports readiness and sends WATCHDOG=1 after
 every check, so a hung watchdog is restarted.
-Exit status: 0 success, 1 runtime failure, 2 invalid arguments.
-)";
 
-struct CommandLine {
+Exit status: 0 success (--check, --once: healthy); 1 runtime failure
+(--check, --once: unhealthy); 2 invalid arguments; 3 (--check) nothing to
+check: no bpfwarden pins under the pin root.)";
+
+struct CommandLineOptions {
     WatchdogOptions options;
     unsigned interval_ms = 1000;
-    std::string status_file;
+    std::filesystem::path status_file;
     bool once = false;
-    bool dbus = true;
+    bool check = false;
+    bool no_dbus = false;
     bool verbose = false;
     LogTarget log_target = LogTarget::Auto;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-    fprintf(stderr, "bpfwarden-watchdog: %s\nTry 'bpfwarden-watchdog --help'.\n", message.c_str());
-    exit(2);
+std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
+    WatchdogOptions& o = cmd.options;
+    o.service = {installed::kDaemonExe, installed::kWatchdogExe, installed::kCanary};
+    CommandLine cli("bpfwarden-watchdog", "[OPTIONS]", kDescription, kFooter);
+    cli.number<unsigned>("--interval-ms", cmd.interval_ms, 10, 3600000, "verification interval in milliseconds");
+    add_policy_dir(cli, o.policy_dir);
+    add_image_dir(cli, o.trust.image_dir);
+    add_keys_dir(cli, o.trust.keys_dir);
+    add_state_dir(cli, o.trust.state_dir);
+    std::filesystem::path pin_root;
+    add_pin_root(cli, pin_root);
+    cli.path("--daemon-exe", o.service.daemon_exe, "bpfwardend, allowlisted for bpf()", "FILE");
+    cli.path("--watchdog-exe", o.service.watchdog_exe, "this program as installed", "FILE");
+    cli.path("--canary", o.service.canary, "always-denied canary file", "FILE");
+    cli.path("--status-file", cmd.status_file, "write the state as JSON after every check", "FILE");
+    cli.flag("--require-enforcement", o.require_enforcement,
+             "expect BPF LSM enforcement even where the probe says it cannot work");
+    auto* once = cli.flag("--once", cmd.once, "one check that heals what it finds; print the state as JSON");
+    auto* check = cli.flag("--check", cmd.check, "one read-only check (changes nothing); print the state as JSON");
+    cli.exclusive(once, check);
+    cli.flag("--no-dbus", cmd.no_dbus, "do not serve org.bpfwarden.Watchdog1 on the system bus");
+    add_logging(cli, cmd.log_target, cmd.verbose);
+    if (auto exit_status = cli.parse(argc, argv))
+        return exit_status;
+    o.pins = PinLayout(pin_root);
+    o.read_only = cmd.check;
+    return std::nullopt;
 }
 
-CommandLine parse_args(int argc, char** argv) {
-    enum { kInterval = 256, kPolicyDir, kImageDir, kKeysDir, kStateDir, kPinRoot, kDaemonExe, kWatchdogExe, kCanary,
-           kStatusFile, kRequire, kOnce, kNoDbus, kLogTarget, kVersion };
-    static const option options[] = {
-        {"interval-ms", required_argument, nullptr, kInterval}, {"policy-dir", required_argument, nullptr, kPolicyDir},
-        {"image-dir", required_argument, nullptr, kImageDir},   {"keys-dir", required_argument, nullptr, kKeysDir},
-        {"state-dir", required_argument, nullptr, kStateDir},   {"pin-root", required_argument, nullptr, kPinRoot},
-        {"daemon-exe", required_argument, nullptr, kDaemonExe}, {"watchdog-exe", required_argument, nullptr, kWatchdogExe},
-        {"canary", required_argument, nullptr, kCanary},        {"status-file", required_argument, nullptr, kStatusFile},
-        {"require-enforcement", no_argument, nullptr, kRequire}, {"once", no_argument, nullptr, kOnce},
-        {"no-dbus", no_argument, nullptr, kNoDbus},
-        {"log-target", required_argument, nullptr, kLogTarget}, {"verbose", no_argument, nullptr, 'v'},
-        {"help", no_argument, nullptr, 'h'},                    {"version", no_argument, nullptr, kVersion},
-        {nullptr, 0, nullptr, 0},
-    };
-    CommandLine cmd;
-    cmd.options.policy_dir = BPFWARDEN_DEFAULT_POLICY_DIR;
-    cmd.options.service = {BPFWARDEN_DEFAULT_DAEMON_EXE, BPFWARDEN_DEFAULT_WATCHDOG_EXE, BPFWARDEN_DEFAULT_CANARY};
-    cmd.options.trust.image_dir = BPFWARDEN_DEFAULT_IMAGE_DIR;
-    cmd.options.trust.keys_dir = BPFWARDEN_DEFAULT_KEYS_DIR;
-    cmd.options.trust.state_dir = BPFWARDEN_DEFAULT_STATE_DIR;
-    opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "hv", options, nullptr)) != -1;) {
-        switch (c) {
-        case kInterval: {
-            char* end = nullptr;
-            unsigned long value = strtoul(optarg, &end, 10);
-            if (!end || *end || optarg[0] == '-' || value < 10 || value > 3600000)
-                usage_error(std::string("invalid value '") + optarg + "' for --interval-ms (expected 10..3600000)");
-            cmd.interval_ms = static_cast<unsigned>(value);
-            break;
-        }
-        case kPolicyDir: cmd.options.policy_dir = optarg; break;
-        case kImageDir: cmd.options.trust.image_dir = optarg; break;
-        case kKeysDir: cmd.options.trust.keys_dir = optarg; break;
-        case kStateDir: cmd.options.trust.state_dir = optarg; break;
-        case kPinRoot: cmd.options.pins = PinLayout(optarg); break;
-        case kDaemonExe: cmd.options.service.daemon_exe = optarg; break;
-        case kWatchdogExe: cmd.options.service.watchdog_exe = optarg; break;
-        case kCanary: cmd.options.service.canary = optarg; break;
-        case kStatusFile: cmd.status_file = optarg; break;
-        case kRequire: cmd.options.require_enforcement = true; break;
-        case kOnce: cmd.once = true; break;
-        case kNoDbus: cmd.dbus = false; break;
-        case kLogTarget:
-            if (auto target = parse_log_target(optarg))
-                cmd.log_target = *target;
-            else
-                usage_error(std::string("invalid --log-target '") + optarg + "' (expected auto, stderr or journal)");
-            break;
-        case 'v': cmd.verbose = true; break;
-        case 'h':
-            printf(kUsage, BPFWARDEN_DEFAULT_POLICY_DIR, BPFWARDEN_DEFAULT_IMAGE_DIR, BPFWARDEN_DEFAULT_KEYS_DIR,
-                   BPFWARDEN_DEFAULT_STATE_DIR, BPFWARDEN_DEFAULT_DAEMON_EXE, BPFWARDEN_DEFAULT_WATCHDOG_EXE,
-                   BPFWARDEN_DEFAULT_CANARY);
-            exit(0);
-        case kVersion: printf("bpfwarden-watchdog %s\n", BPFWARDEN_VERSION); exit(0);
-        case ':': usage_error(std::string("option '") + argv[optind - 1] + "' needs a value");
-        default: usage_error(std::string("unknown option '") + argv[optind - 1] + "'");
-        }
-    }
-    if (optind < argc)
-        usage_error(std::string("unexpected argument '") + argv[optind] + "'");
-    return cmd;
-}
-
-void write_status(const std::string& path, const WatchdogState& state) {
+void write_status(const std::filesystem::path& path, const WatchdogState& state) {
     if (path.empty())
         return;
-    std::string staging = path + ".new";
+    std::string staging = path.string() + ".new";
     UniqueFd fd(open(staging.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     std::string json = watchdog_state_json(state) + "\n";
     if (!fd || write(fd.get(), json.data(), json.size()) != static_cast<ssize_t>(json.size()) ||
         rename(staging.c_str(), path.c_str()) != 0)
-        log_warning("status: cannot write '" + path + "': " + Error::from_errno("write").message());
+        log_warning("status: cannot write '" + path.string() + "': " + Error::from_errno("write").message());
 }
 
 // Runs checks on the interval and, coalesced, soon after any trigger.
 class CheckScheduler {
 public:
-    CheckScheduler(boost::asio::io_context& io, Supervisor& supervisor, const CommandLine& cmd)
+    CheckScheduler(boost::asio::io_context& io, Supervisor& supervisor, const CommandLineOptions& cmd)
         : interval_(io), soon_(io), supervisor_(supervisor), cmd_(cmd) {}
 
     void start() { arm_interval(); }
@@ -219,7 +168,7 @@ private:
 
     boost::asio::steady_timer interval_, soon_;
     Supervisor& supervisor_;
-    const CommandLine& cmd_;
+    const CommandLineOptions& cmd_;
     std::string pending_;
     std::function<void()> before_, checked_, healed_;
 };
@@ -235,7 +184,7 @@ public:
     WatchdogBus(const WatchdogBus&) = delete;
     WatchdogBus& operator=(const WatchdogBus&) = delete;
 
-    std::string version() const override { return BPFWARDEN_VERSION; }
+    std::string version() const override { return installed::kVersion; }
 
     dbus::WatchdogStatus status() const override {
         const WatchdogState& state = supervisor_.state();
@@ -273,7 +222,7 @@ private:
     dbus::WatchdogObject object_;
 };
 
-int run(const CommandLine& cmd) {
+int run(const CommandLineOptions& cmd) {
     Supervisor supervisor(cmd.options);
     if (auto started = supervisor.start(); !started) {
         log_error(started.error().message() + "; cannot know the expected state, nothing was changed");
@@ -281,6 +230,15 @@ int run(const CommandLine& cmd) {
     }
     log_notice("expecting " + supervisor.state().mode + " (" + supervisor.state().mode_reason + "), image-set version " +
                std::to_string(supervisor.state().image_set_version));
+    if (cmd.check) {
+        if (!has_own_pins(cmd.options.pins)) {
+            log_error("nothing to check: no bpfwarden pins under '" + cmd.options.pins.root().string() + "'");
+            return 3;
+        }
+        supervisor.check_only("--check");
+        puts(watchdog_state_json(supervisor.state()).c_str());
+        return supervisor.state().healthy ? 0 : 1;
+    }
     if (cmd.once) {
         supervisor.run_cycle("--once");
         puts(watchdog_state_json(supervisor.state()).c_str());
@@ -291,7 +249,7 @@ int run(const CommandLine& cmd) {
     CheckScheduler scheduler(io, supervisor, cmd);
     std::optional<dbus::BusConnection> bus;
     std::optional<WatchdogBus> watchdog_bus;
-    if (cmd.dbus) {
+    if (!cmd.no_dbus) {
         bus.emplace(io, dbus::kWatchdogBusName, [](dbus::BusConnection::Status status, const std::string& detail) {
             log(status == dbus::BusConnection::Status::Connected ? LogLevel::Notice : LogLevel::Warning,
                 dbus::BusConnection::describe(status, detail, "checking"));
@@ -372,7 +330,9 @@ int run(const CommandLine& cmd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CommandLine cmd = parse_args(argc, argv);
+    CommandLineOptions cmd;
+    if (auto exit_status = parse_args(argc, argv, cmd))
+        return *exit_status;
     log_init("bpfwarden-watchdog", cmd.log_target, cmd.verbose ? LogLevel::Debug : LogLevel::Info);
     route_libbpf_messages_to_log();
     return run(cmd);

@@ -76,8 +76,9 @@ Result<void> Supervisor::start() {
 
     if (auto derived = derive_expected(*images); !derived)
         return derived;
-    if (auto canary = ensure_canary(options_.service.canary); !canary)
-        return canary;
+    if (!options_.read_only)
+        if (auto canary = ensure_canary(options_.service.canary); !canary)
+            return canary;
     if (auto policy = reload_policy(); !policy)
         return std::unexpected(policy.error());
     return {};
@@ -533,6 +534,15 @@ void Supervisor::run_cycle(const std::string& trigger) {
     state_.healthy = state_.reasons.empty();
     if (healed || held_links_.empty() || (verified && held_maps_.empty()))
         hold_verified(verified);
+}
+
+void Supervisor::check_only(const std::string& trigger) {
+    state_.checks++;
+    state_.last_check = std::chrono::system_clock::now();
+    state_.last_trigger = trigger;
+    state_.reasons = find_problems().problems;
+    check_foreign(state_.reasons);
+    state_.healthy = state_.reasons.empty();
 }
 
 std::string watchdog_state_json(const WatchdogState& state) {

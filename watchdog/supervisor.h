@@ -36,6 +36,7 @@ struct WatchdogOptions {
     ServiceIdentity service;
     LoadConfig load;
     bool require_enforcement = false;  // expect BPF LSM programs even where the probe says they cannot run
+    bool read_only = false;            // check only: create, pin, write and heal nothing
 };
 
 struct ProgramHealth {
@@ -73,6 +74,10 @@ public:
     // One verification cycle, healing whatever drifted. `trigger` says why it
     // runs; it is logged with any heal.
     void run_cycle(const std::string& trigger);
+
+    // One verification that changes nothing: what is wrong ends up in the
+    // state's reasons, nothing is healed or held.
+    void check_only(const std::string& trigger);
 
     // Recompiles the desired policy (the policy directory changed): true if
     // it differs from the current one. On error the previous one stays.

@@ -30,7 +30,7 @@ cleanup() {
   [ -n "$MONITOR_PID" ] && kill "$MONITOR_PID" 2>/dev/null && wait "$MONITOR_PID" 2>/dev/null
   [ -n "$LISTENER_PID" ] && kill "$LISTENER_PID" 2>/dev/null && wait "$LISTENER_PID" 2>/dev/null
   stop_private_bus
-  "$BW_DAEMON" --unpin --log-target stderr >/dev/null 2>&1
+  "$BW_DAEMON" --unpin --yes --log-target stderr >/dev/null 2>&1
 }
 trap cleanup EXIT
 unprivileged() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }

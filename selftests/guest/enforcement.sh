@@ -118,8 +118,8 @@ expect_try exec_denied_again_after_reload EPERM exec "$work/denied-bin"
 expect_try prog_load_still_refused_for_others EPERM prog-load
 stop_daemon
 
-# --unpin ends enforcement.
-"$BW_DAEMON" --unpin --log-target stderr >"$BW_OUT/unpin.log" 2>&1 && pass unpin_succeeds || fail unpin_succeeds "$(cat "$BW_OUT/unpin.log")"
+# --unpin --yes ends enforcement.
+"$BW_DAEMON" --unpin --yes --log-target stderr >"$BW_OUT/unpin.log" 2>&1 && pass unpin_succeeds || fail unpin_succeeds "$(cat "$BW_OUT/unpin.log")"
 sleep 0.5
 expect_try open_allowed_after_unpin ok open "$work/secret"
 expect_try exec_allowed_after_unpin ok exec "$work/denied-bin"

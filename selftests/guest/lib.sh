@@ -13,6 +13,7 @@ BW_PINS=/sys/fs/bpf/bpfwarden
 BW_KEYS="$BW_BUILD/keys/trusted"   # the build's development signing key
 BW_STATE=${BW_STATE:-/run/bpfwarden-selftest-state}
 BW_CANARY=${BW_CANARY:-/run/bpfwarden-selftest-state/canary}
+mkdir -p "$BW_STATE"
 passed=0
 failed=0
 DAEMON_PID=""

@@ -45,5 +45,5 @@ grep -q '"healthy":false' "$BW_OUT/watchdog-once.json" \
   && grep -q "canary '$BW_CANARY' opened although the policy denies it: enforcement is silently broken" "$BW_OUT/watchdog-once.json" \
   && pass canary_reason_reported || fail canary_reason_reported "$(cat "$BW_OUT/watchdog-once.json")"
 
-"$BW_DAEMON" --unpin --log-target stderr >/dev/null 2>&1
+"$BW_DAEMON" --unpin --yes --log-target stderr >/dev/null 2>&1
 finish

@@ -130,5 +130,5 @@ grep -q '"healthy":true' "$work/status.json" && grep -qE '"heal_count":([6-9]|[1
   && pass status_healthy_with_heal_count || fail status_healthy_with_heal_count "$(cat "$work/status.json")"
 
 stop_watchdog
-"$BW_DAEMON" --unpin --log-target stderr >/dev/null 2>&1
+"$BW_DAEMON" --unpin --yes --log-target stderr >/dev/null 2>&1
 finish

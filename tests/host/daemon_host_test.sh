@@ -2,7 +2,7 @@
 # bpfwardend end to end on this machine's kernel (root): it must say exactly
 # why it cannot enforce, keep the tracepoint audit running, drop privileges,
 # survive restarts through its pins, refuse a bad policy without touching
-# what runs, and remove everything with --unpin.
+# what runs, and remove everything with --unpin --yes.
 #   daemon_host_test.sh BUILD_DIR SOURCE_DIR
 BW_BUILD=$1
 BW_SRC=$2
@@ -13,10 +13,10 @@ work=$(mktemp -d /tmp/bpfwarden-hosttest.XXXXXX)
 BW_STATE="$work/state"
 BW_CANARY="$work/canary"
 rm -rf "$BW_OUT"
-mkdir -p "$BW_OUT" "$work/policy.d"
+mkdir -p "$BW_OUT" "$work/policy.d" "$BW_STATE"
 cleanup() {
   stop_daemon
-  "$BW_DAEMON" --unpin --pin-root "$BW_PINS" --log-target stderr >/dev/null 2>&1
+  "$BW_DAEMON" --unpin --yes --pin-root "$BW_PINS" --log-target stderr >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -119,12 +119,12 @@ rm "$work/policy.d/60-bad.toml"
 # Bad command-line input: exit 2 with the option named.
 "$BW_DAEMON" --rate-limit lots >"$BW_OUT/bad-arg.log" 2>&1
 rc=$?
-[ $rc = 2 ] && grep -q "invalid value 'lots' for --rate-limit" "$BW_OUT/bad-arg.log" && pass bad_argument_rejected \
+[ $rc = 2 ] && grep -q -- "--rate-limit: 'lots' is not a whole number" "$BW_OUT/bad-arg.log" && pass bad_argument_rejected \
   || fail bad_argument_rejected "exit $rc: $(cat "$BW_OUT/bad-arg.log")"
 "$BW_DAEMON" --help | grep -q -- "--unpin" && pass help_documents_options || fail help_documents_options "no --unpin in --help"
 
-# --unpin removes everything.
-"$BW_DAEMON" --unpin --pin-root "$BW_PINS" --log-target stderr >"$BW_OUT/unpin.log" 2>&1 && pass unpin_succeeds \
+# --unpin --yes removes everything bpfwarden pinned.
+"$BW_DAEMON" --unpin --yes --pin-root "$BW_PINS" --log-target stderr >"$BW_OUT/unpin.log" 2>&1 && pass unpin_succeeds \
   || fail unpin_succeeds "$(cat "$BW_OUT/unpin.log")"
 [ ! -e "$BW_PINS" ] && pass unpin_removes_pin_root || fail unpin_removes_pin_root "$BW_PINS still exists"
 

@@ -23,13 +23,13 @@ RUNTIME="$POLICY/90-runtime.toml"
 CTL="$BW_BUILD/ctl/bpfwardenctl"
 MONITOR_PID=""
 rm -rf "$BW_OUT"
-mkdir -p "$BW_OUT" "$POLICY"
+mkdir -p "$BW_OUT" "$POLICY" "$BW_STATE"
 cleanup() {
   stop_watchdog
   stop_daemon
   [ -n "$MONITOR_PID" ] && kill "$MONITOR_PID" 2>/dev/null && wait "$MONITOR_PID" 2>/dev/null
   stop_private_bus
-  "$BW_DAEMON" --unpin --pin-root "$BW_PINS" --log-target stderr >/dev/null 2>&1
+  "$BW_DAEMON" --unpin --yes --pin-root "$BW_PINS" --log-target stderr >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -21,6 +22,17 @@ inline const ObjectSpec& spec_named(const std::string& name) {
     return *spec;
 }
 
+// Removes a pin root a test made itself, and only such a root: on bpffs and
+// named like the tests' own ("/sys/fs/bpf/bpfwarden-test-<pid>...").
+inline void remove_test_pin_root(const PinLayout& pins) {
+    const std::filesystem::path& root = pins.root();
+    std::string prefix = "/sys/fs/bpf/bpfwarden-test-" + std::to_string(getpid());
+    if (!root.string().starts_with(prefix) || !is_bpffs(root.parent_path()))
+        throw std::runtime_error("refusing to remove '" + root.string() + "': not a pin root this test made");
+    std::error_code ec;
+    std::filesystem::remove_all(root, ec);
+}
+
 class HostPinsTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -30,7 +42,7 @@ protected:
         auto made = pins_.create();
         ASSERT_TRUE(made.has_value()) << made.error().message();
     }
-    void TearDown() override { (void)pins_.remove_all(); }
+    void TearDown() override { remove_test_pin_root(pins_); }
 
     PinLayout pins_{"/sys/fs/bpf/bpfwarden-test-" + std::to_string(getpid())};
 };

@@ -91,7 +91,7 @@ std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> entries_of(in
 class PinInspectorHostTest : public HostPinsTest {
 protected:
     void TearDown() override {
-        (void)other_.remove_all();
+        remove_test_pin_root(other_);
         HostPinsTest::TearDown();
     }
 
@@ -118,7 +118,7 @@ protected:
     }
 
     // A second private pin root, for an independent copy of an object.
-    PinLayout other_{"/sys/fs/bpf/bpfwarden-inspect-" + std::to_string(getpid())};
+    PinLayout other_{"/sys/fs/bpf/bpfwarden-test-" + std::to_string(getpid()) + "-inspect"};
 };
 
 TEST_F(PinInspectorHostTest, HealthyLinksReportNoneWithTheirIds) {

@@ -26,12 +26,6 @@ TEST_F(PinLayoutHostTest, CreateTightensALooserExistingDirectory) {
     EXPECT_EQ(mode_of(pins_.maps_dir()), 0700u);
 }
 
-TEST_F(PinLayoutHostTest, RemoveAllDeletesEverything) {
-    ASSERT_OK(pins_.remove_all());
-    EXPECT_FALSE(std::filesystem::exists(pins_.root()));
-    EXPECT_OK(pins_.remove_all());  // idempotent
-}
-
 TEST_F(PinLayoutHostTest, OpenMissingPinIsENOENT) {
     EXPECT_ERRNO(PinLayout::open_pin(pins_.link_pin("nothing")), ENOENT);
 }

@@ -18,11 +18,19 @@ protected:
 };
 
 TEST_F(RollbackStateTest, NothingAcceptedYetMeansFloorZero) {
-    RollbackState state(dir_ / "state");
+    RollbackState state(dir_);
     auto floor = state.highest_accepted();
     ASSERT_OK(floor);
     EXPECT_EQ(*floor, 0u);
     EXPECT_OK(state.check(1));
+}
+
+// A mistyped state directory must not silently skip the check.
+TEST_F(RollbackStateTest, MissingStateDirectoryIsAnErrorNamingIt) {
+    RollbackState state(dir_ / "typo");
+    EXPECT_ERRNO(state.highest_accepted(), ENOENT);
+    EXPECT_ERROR_MENTIONS(state.check(1), (dir_ / "typo").string() + "' does not exist");
+    EXPECT_ERROR_MENTIONS(state.check(1), "create it");
 }
 
 TEST_F(RollbackStateTest, AcceptRaisesTheFloorAndOlderIsRefused) {
