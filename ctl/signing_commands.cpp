@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "atomic_file.h"
 #include "bpf_image.h"
 #include "command_line.h"
 #include "commands.h"
@@ -30,22 +31,6 @@ namespace fs = std::filesystem;
 int failure(const char* command, const Error& error) {
     fprintf(stderr, "bpfwardenctl %s: %s\n", command, error.message().c_str());
     return 1;
-}
-
-// Writes `bytes` to `path` through a temporary file and a rename, so readers
-// see the old or the new content, never a mix.
-Result<void> write_atomically(const fs::path& path, std::string_view bytes, mode_t mode) {
-    fs::path staging = path;
-    staging += ".new";
-    UniqueFd fd(open(staging.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
-    if (!fd)
-        return fail_errno("write '" + staging.string() + "'");
-    if (write(fd.get(), bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()) || fsync(fd.get()) != 0)
-        return fail_errno("write '" + staging.string() + "'");
-    fd.reset();
-    if (rename(staging.c_str(), path.c_str()) != 0)
-        return fail_errno("rename '" + staging.string() + "' to '" + path.string() + "'");
-    return {};
 }
 
 Result<std::vector<std::string>> image_names_in(const fs::path& dir) {
@@ -124,9 +109,11 @@ int sign(int argc, char** argv) {
     if (!signature)
         return failure("sign", signature.error());
     std::string_view signature_bytes(reinterpret_cast<const char*>(signature->data()), signature->size());
-    if (auto written = write_atomically(images / kManifestFile, text, 0644); !written)
+    // A manifest is replaced only by a manifest (the signature only beside one).
+    auto is_manifest = [](std::string_view existing) { return existing.starts_with("bpfwarden-manifest "); };
+    if (auto written = write_file_atomically(images / kManifestFile, text, 0644, is_manifest); !written)
         return failure("sign", written.error());
-    if (auto written = write_atomically(images / kSignatureFile, signature_bytes, 0644); !written)
+    if (auto written = write_file_atomically(images / kSignatureFile, signature_bytes, 0644); !written)
         return failure("sign", written.error());
     printf("signed %zu images in %s as image-set version %llu\n", manifest.images.size(), images.c_str(),
            static_cast<unsigned long long>(version));

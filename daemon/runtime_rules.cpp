@@ -11,6 +11,7 @@
 
 #include <toml++/toml.h>
 
+#include "atomic_file.h"
 #include "unique_fd.h"
 
 namespace bpfwarden {
@@ -270,30 +271,8 @@ Result<void> RuntimeRules::write(const std::optional<std::string>& text) const {
             return fail_errno("remove '" + file_.string() + "'");
         return sync_dir();
     }
-    // A hidden name: the policy loaders ignore it while it is being written.
-    std::string staging = (dir_ / (std::string(".") + kFileName + ".XXXXXX")).string();
-    UniqueFd fd(mkostemp(staging.data(), O_CLOEXEC));
-    if (!fd)
-        return fail_errno("create a temporary file in '" + dir_.string() + "'");
-    auto discard = [&](Error error) {
-        ::unlink(staging.c_str());
-        return std::unexpected(std::move(error));
-    };
-    size_t written = 0;
-    while (written < text->size()) {
-        ssize_t n = ::write(fd.get(), text->data() + written, text->size() - written);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return discard(Error::from_errno("write '" + staging + "'"));
-        written += static_cast<size_t>(n);
-    }
-    if (fchmod(fd.get(), 0644) != 0 || fsync(fd.get()) != 0)
-        return discard(Error::from_errno("write '" + staging + "'"));
-    fd.reset();
-    if (::rename(staging.c_str(), file_.c_str()) != 0)
-        return discard(Error::from_errno("rename '" + staging + "' to '" + file_.string() + "'"));
-    return sync_dir();
+    // The temporary file has a hidden name: the policy loaders ignore it.
+    return write_file_atomically(file_, *text, 0644);
 }
 
 }  // namespace bpfwarden

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "atomic_file.h"
 #include "unique_fd.h"
 
 namespace bpfwarden {
@@ -81,23 +82,11 @@ Result<void> RollbackState::accept(uint64_t version) const {
 Result<void> RollbackState::allow_downgrade_to(uint64_t version) const { return store(version); }
 
 Result<void> RollbackState::store(uint64_t version) const {
-    std::error_code ec;
-    std::filesystem::create_directories(file_.parent_path(), ec);
-    if (ec)
-        return fail_system(ec.value(), "create state directory '" + file_.parent_path().string() + "'");
-    std::filesystem::path staging = file_;
-    staging += ".new";
-    UniqueFd fd(open(staging.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd)
-        return fail_errno("write rollback state '" + staging.string() + "'");
-    std::string text = std::to_string(version) + "\n";
-    if (fchmod(fd.get(), 0600) != 0 || write(fd.get(), text.data(), text.size()) != ssize_t(text.size()) ||
-        fsync(fd.get()) != 0)
-        return fail_errno("write rollback state '" + staging.string() + "'");
-    fd.reset();
-    if (rename(staging.c_str(), file_.c_str()) != 0)
-        return fail_errno("replace rollback state '" + file_.string() + "'");
-    return {};
+    // The floor file holds one number: anything else there is not ours to replace.
+    auto is_floor = [](std::string_view existing) {
+        return existing.find_first_not_of("0123456789\n") == std::string_view::npos;
+    };
+    return write_file_atomically(file_, std::to_string(version) + "\n", 0600, is_floor);
 }
 
 }  // namespace bpfwarden

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "atomic_file.h"
 #include "bus_connection.h"
 #include "command_line.h"
 #include "installed_paths.h"
@@ -96,22 +97,23 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     return std::nullopt;
 }
 
-void write_status(const std::filesystem::path& path, const WatchdogState& state) {
+// The status file replaces only an earlier status file: --status-file
+// naming somebody else's file is refused once, loudly, and not retried.
+void write_status(std::filesystem::path& path, const WatchdogState& state) {
     if (path.empty())
         return;
-    std::string staging = path.string() + ".new";
-    UniqueFd fd(open(staging.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-    std::string json = watchdog_state_json(state) + "\n";
-    if (!fd || write(fd.get(), json.data(), json.size()) != static_cast<ssize_t>(json.size()) ||
-        rename(staging.c_str(), path.c_str()) != 0)
-        log_warning("status: cannot write '" + path.string() + "': " + Error::from_errno("write").message());
+    auto is_status = [](std::string_view existing) { return existing.starts_with("{\"healthy\":"); };
+    if (auto written = write_file_atomically(path, watchdog_state_json(state) + "\n", 0644, is_status); !written) {
+        log_error("status: " + written.error().message() + "; not writing a status file");
+        path.clear();
+    }
 }
 
 // Runs checks on the interval and, coalesced, soon after any trigger.
 class CheckScheduler {
 public:
     CheckScheduler(boost::asio::io_context& io, Supervisor& supervisor, const CommandLineOptions& cmd)
-        : interval_(io), soon_(io), supervisor_(supervisor), cmd_(cmd) {}
+        : interval_(io), soon_(io), supervisor_(supervisor), cmd_(cmd), status_file_(cmd.status_file) {}
 
     void start() { arm_interval(); }
 
@@ -147,7 +149,7 @@ public:
         if (state.healthy != was_healthy || state.checks == 1)
             log(state.healthy ? LogLevel::Notice : LogLevel::Warning,
                 state.healthy ? "healthy" : "unhealthy: " + state.reasons.front());
-        write_status(cmd_.status_file, state);
+        write_status(status_file_, state);
         sd_notify(0, "WATCHDOG=1");
         if (state.heal_count != heals && healed_)
             healed_();
@@ -169,6 +171,7 @@ private:
     boost::asio::steady_timer interval_, soon_;
     Supervisor& supervisor_;
     const CommandLineOptions& cmd_;
+    std::filesystem::path status_file_;  // cleared if it names a file that is not ours
     std::string pending_;
     std::function<void()> before_, checked_, healed_;
 };
@@ -241,6 +244,8 @@ int run(const CommandLineOptions& cmd) {
     }
     if (cmd.once) {
         supervisor.run_cycle("--once");
+        std::filesystem::path status_file = cmd.status_file;
+        write_status(status_file, supervisor.state());
         puts(watchdog_state_json(supervisor.state()).c_str());
         return supervisor.state().healthy ? 0 : 1;
     }

@@ -127,7 +127,16 @@ mkdir -p "$BW_PINS"
 check_expect check_empty_pin_root 3 "nothing to check: no bpfwarden pins under '$BW_PINS'"
 rmdir "$BW_PINS"
 
-# 6. A state directory that does not exist is named, never skipped.
+# 6. --status-file replaces only a status file of its own.
+echo "somebody else's file" >"$work/not-ours"
+"$BW_WATCHDOG" --once --image-dir "$BW_IMAGES" --keys-dir "$BW_KEYS" --state-dir "$BW_STATE" --no-dbus \
+  --daemon-exe "$BW_DAEMON" --watchdog-exe "$BW_WATCHDOG" --canary "$BW_CANARY" --policy-dir "$work/policy.d" \
+  --pin-root "$BW_PINS" --log-target stderr --status-file "$work/not-ours" >/dev/null 2>"$BW_OUT/status-file.err"
+[ "$(cat "$work/not-ours")" = "somebody else's file" ] && grep -q "was not written by bpfwarden" "$BW_OUT/status-file.err" \
+  && pass status_file_refuses_foreign_file || fail status_file_refuses_foreign_file "$(cat "$BW_OUT/status-file.err")"
+"$CTL" unpin --yes --pin-root "$BW_PINS" >/dev/null 2>&1
+
+# 7. A state directory that does not exist is named, never skipped.
 out=$("$CTL" verify --images "$BW_IMAGES" --keys "$BW_KEYS" --state-dir "$work/typo" 2>&1)
 rc=$?
 [ $rc = 1 ] && grep -q "state directory '$work/typo' does not exist" <<<"$out" && pass verify_missing_state_dir_named \
