@@ -26,13 +26,13 @@
 #include <string>
 #include <vector>
 
-#include "bpf_image.h"
-#include "bpf_objects.h"
-#include "map_digest.h"
-#include "pin_inspector.h"
-#include "pin_layout.h"
-#include "program_identity.h"
-#include "unique_fd.h"
+#include "trust/bpf_image.h"
+#include "loading/bpf_objects.h"
+#include "inspection/map_digest.h"
+#include "inspection/pin_inspector.h"
+#include "loading/pin_layout.h"
+#include "inspection/program_identity.h"
+#include "support/unique_fd.h"
 
 namespace bpfwarden {
 namespace {

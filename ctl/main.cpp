@@ -3,9 +3,9 @@
 #include <cstring>
 #include <string_view>
 
-#include "command_line.h"
+#include "support/command_line.h"
 #include "commands.h"
-#include "installed_paths.h"
+#include "support/installed_paths.h"
 
 namespace {
 

@@ -10,18 +10,18 @@
 #include <string>
 #include <vector>
 
-#include "atomic_file.h"
-#include "bpf_image.h"
-#include "command_line.h"
+#include "support/atomic_file.h"
+#include "trust/bpf_image.h"
+#include "support/command_line.h"
 #include "commands.h"
-#include "installed_paths.h"
-#include "event.h"
-#include "file_io.h"
-#include "image_set.h"
-#include "manifest.h"
-#include "rollback_state.h"
-#include "signature.h"
-#include "unique_fd.h"
+#include "support/installed_paths.h"
+#include "support/event.h"
+#include "support/file_io.h"
+#include "trust/image_set.h"
+#include "trust/manifest.h"
+#include "trust/rollback_state.h"
+#include "trust/signature.h"
+#include "support/unique_fd.h"
 
 namespace bpfwarden::ctl {
 namespace {

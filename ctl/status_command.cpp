@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "command_line.h"
+#include "support/command_line.h"
 #include "commands.h"
-#include "event.h"
+#include "support/event.h"
 #include "status_client.h"
 
 namespace bpfwarden::ctl {

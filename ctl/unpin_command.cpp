@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
-#include "command_line.h"
+#include "support/command_line.h"
 #include "commands.h"
-#include "event.h"
-#include "pin_removal.h"
+#include "support/event.h"
+#include "loading/pin_removal.h"
 
 namespace bpfwarden::ctl {
 namespace {

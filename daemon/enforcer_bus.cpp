@@ -2,10 +2,10 @@
 
 #include <sys/utsname.h>
 
-#include "bpf_commands.h"
-#include "installed_paths.h"
-#include "log.h"
-#include "policy_maps.h"
+#include "support/bpf_commands.h"
+#include "support/installed_paths.h"
+#include "support/log.h"
+#include "policy/policy_maps.h"
 
 namespace bpfwarden {
 

@@ -5,9 +5,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "event.h"
-#include "log.h"
-#include "policy.h"
+#include "support/event.h"
+#include "support/log.h"
+#include "policy/policy.h"
 
 namespace bpfwarden {
 

@@ -9,15 +9,15 @@
 #include <string>
 #include <vector>
 
-#include "bpf_objects.h"
-#include "error.h"
-#include "event.h"
-#include "image_set.h"
-#include "lsm_probe.h"
-#include "pin_layout.h"
-#include "policy_compiler.h"
-#include "policy_maps.h"
-#include "rate_limiter.h"
+#include "loading/bpf_objects.h"
+#include "support/error.h"
+#include "support/event.h"
+#include "trust/image_set.h"
+#include "loading/lsm_probe.h"
+#include "loading/pin_layout.h"
+#include "policy/policy_compiler.h"
+#include "policy/policy_maps.h"
+#include "support/rate_limiter.h"
 
 namespace bpfwarden {
 

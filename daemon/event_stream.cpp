@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include "bpf_objects.h"
+#include "loading/bpf_objects.h"
 
 namespace bpfwarden {
 

@@ -12,9 +12,9 @@
 #include <memory>
 #include <span>
 
-#include "error.h"
-#include "pin_layout.h"
-#include "unique_fd.h"
+#include "support/error.h"
+#include "loading/pin_layout.h"
+#include "support/unique_fd.h"
 
 namespace bpfwarden {
 

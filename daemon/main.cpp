@@ -14,14 +14,14 @@
 #include <string>
 
 #include "bus_connection.h"
-#include "capabilities.h"
-#include "command_line.h"
-#include "directory_watch.h"
+#include "support/capabilities.h"
+#include "support/command_line.h"
+#include "support/directory_watch.h"
 #include "enforcer_bus.h"
 #include "enforcer_service.h"
 #include "event_stream.h"
-#include "installed_paths.h"
-#include "log.h"
+#include "support/installed_paths.h"
+#include "support/log.h"
 #include "names.h"
 #include "unpin_command.h"
 

@@ -11,8 +11,8 @@
 
 #include <toml++/toml.h>
 
-#include "atomic_file.h"
-#include "unique_fd.h"
+#include "support/atomic_file.h"
+#include "support/unique_fd.h"
 
 namespace bpfwarden {
 

@@ -20,8 +20,8 @@
 #include <string_view>
 
 #include "bus_error.h"
-#include "policy.h"
-#include "policy_compiler.h"
+#include "policy/policy.h"
+#include "policy/policy_compiler.h"
 
 namespace bpfwarden {
 

@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
+#include "support/error.h"
 
 namespace bpfwarden::dbus {
 

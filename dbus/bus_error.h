@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-#include "error.h"
+#include "support/error.h"
 
 namespace bpfwarden::dbus {
 

@@ -1,6 +1,6 @@
 #include "enforcer_interface.h"
 
-#include "event.h"
+#include "support/event.h"
 #include "names.h"
 #include "utf8.h"
 

@@ -16,7 +16,7 @@
 #include "authorization.h"
 #include "bus_connection.h"
 #include "bus_error.h"
-#include "rate_limiter.h"
+#include "support/rate_limiter.h"
 
 namespace bpfwarden::dbus {
 

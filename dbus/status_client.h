@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "enforcer_interface.h"
-#include "error.h"
+#include "support/error.h"
 #include "watchdog_interface.h"
 
 namespace bpfwarden::dbus {

@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "event.h"
+#include "support/event.h"
 
 namespace bpfwarden::dbus {
 

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "error.h"
+#include "support/error.h"
 
 #define EXPECT_OK(expr)                                                          \
     do {                                                                         \

@@ -16,16 +16,16 @@
 #include <optional>
 #include <string>
 
-#include "atomic_file.h"
+#include "support/atomic_file.h"
 #include "bus_connection.h"
-#include "command_line.h"
-#include "installed_paths.h"
-#include "pin_removal.h"
-#include "log.h"
+#include "support/command_line.h"
+#include "support/installed_paths.h"
+#include "loading/pin_removal.h"
+#include "support/log.h"
 #include "names.h"
 #include "supervisor.h"
 #include "triggers.h"
-#include "unique_fd.h"
+#include "support/unique_fd.h"
 #include "watchdog_interface.h"
 
 using namespace bpfwarden;

@@ -8,12 +8,12 @@
 #include <cstring>
 #include <ctime>
 
-#include "event.h"
-#include "log.h"
-#include "lsm_probe.h"
-#include "policy.h"
-#include "program_identity.h"
-#include "unique_fd.h"
+#include "support/event.h"
+#include "support/log.h"
+#include "loading/lsm_probe.h"
+#include "policy/policy.h"
+#include "inspection/program_identity.h"
+#include "support/unique_fd.h"
 
 namespace bpfwarden {
 namespace {

@@ -17,15 +17,15 @@
 #include <string>
 #include <vector>
 
-#include "bpf_objects.h"
-#include "error.h"
-#include "held_maps.h"
-#include "image_set.h"
-#include "map_digest.h"
-#include "pin_inspector.h"
-#include "pin_layout.h"
-#include "policy_maps.h"
-#include "unique_fd.h"
+#include "loading/bpf_objects.h"
+#include "support/error.h"
+#include "inspection/held_maps.h"
+#include "trust/image_set.h"
+#include "inspection/map_digest.h"
+#include "inspection/pin_inspector.h"
+#include "loading/pin_layout.h"
+#include "policy/policy_maps.h"
+#include "support/unique_fd.h"
 
 namespace bpfwarden {
 

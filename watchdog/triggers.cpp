@@ -5,10 +5,10 @@
 
 #include <cstring>
 
-#include "bpf_commands.h"
+#include "support/bpf_commands.h"
 #include "bpfwarden/abi.h"
-#include "event.h"
-#include "skeleton.h"
+#include "support/event.h"
+#include "loading/skeleton.h"
 #include "tamper_watch.skel.h"
 
 namespace bpfwarden {

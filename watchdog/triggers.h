@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "bpf_image.h"
-#include "directory_watch.h"
-#include "error.h"
+#include "trust/bpf_image.h"
+#include "support/directory_watch.h"
+#include "support/error.h"
 
 struct tamper_watch;
 

@@ -37,7 +37,7 @@
 #include <string_view>
 #include <vector>
 
-#include "manifest.h"
+#include "trust/manifest.h"
 
 namespace {
 

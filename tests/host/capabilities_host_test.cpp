@@ -5,7 +5,7 @@
 #include <fstream>
 #include <string>
 
-#include "capabilities.h"
+#include "support/capabilities.h"
 #include "test_helpers.h"
 
 namespace bpfwarden {

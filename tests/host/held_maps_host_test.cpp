@@ -1,4 +1,4 @@
-#include "held_maps.h"
+#include "inspection/held_maps.h"
 
 #include <bpf/bpf.h>
 #include <unistd.h>

@@ -9,8 +9,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "bpf_objects.h"
-#include "pin_layout.h"
+#include "loading/bpf_objects.h"
+#include "loading/pin_layout.h"
 
 namespace bpfwarden {
 

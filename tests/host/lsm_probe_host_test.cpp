@@ -4,8 +4,8 @@
 
 #include <fstream>
 
-#include "bpf_image.h"
-#include "lsm_probe.h"
+#include "trust/bpf_image.h"
+#include "loading/lsm_probe.h"
 #include "test_helpers.h"
 
 namespace bpfwarden {

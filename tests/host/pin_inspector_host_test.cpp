@@ -17,14 +17,14 @@
 // struct bw_rate_state: the rate_limit map's value.
 #include "bpfwarden/abi.h"
 
-#include "bpf_objects.h"
+#include "loading/bpf_objects.h"
 #include "host_fixture.h"
-#include "map_digest.h"
-#include "pin_inspector.h"
-#include "policy_maps.h"
-#include "program_identity.h"
+#include "inspection/map_digest.h"
+#include "inspection/pin_inspector.h"
+#include "policy/policy_maps.h"
+#include "inspection/program_identity.h"
 #include "test_helpers.h"
-#include "unique_fd.h"
+#include "support/unique_fd.h"
 
 namespace bpfwarden {
 namespace {

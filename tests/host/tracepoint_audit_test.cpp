@@ -11,10 +11,10 @@
 #include <functional>
 #include <vector>
 
-#include "bpf_objects.h"
-#include "event.h"
+#include "loading/bpf_objects.h"
+#include "support/event.h"
 #include "host_fixture.h"
-#include "policy_maps.h"
+#include "policy/policy_maps.h"
 #include "test_helpers.h"
 
 namespace bpfwarden {

@@ -1,4 +1,4 @@
-#include "directory_watch.h"
+#include "support/directory_watch.h"
 
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "event.h"
+#include "support/event.h"
 
 #include <gtest/gtest.h>
 

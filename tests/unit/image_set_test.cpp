@@ -1,15 +1,15 @@
 // Every bad input a signed image set can present, each refused with a
 // message that names the problem. Images here are opaque bytes: the set
 // verifies bytes, it never parses ELF.
-#include "image_set.h"
+#include "trust/image_set.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
 
-#include "manifest.h"
-#include "signature.h"
+#include "trust/manifest.h"
+#include "trust/signature.h"
 #include "temp_dir.h"
 #include "test_helpers.h"
 

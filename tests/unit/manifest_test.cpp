@@ -1,4 +1,4 @@
-#include "manifest.h"
+#include "trust/manifest.h"
 
 #include <time.h>
 

@@ -1,6 +1,6 @@
 // digest_of_entries: the definition the watchdog compares live maps against.
 // (map_digest of real maps is checked against it in the host tests.)
-#include "map_digest.h"
+#include "inspection/map_digest.h"
 
 #include <gtest/gtest.h>
 

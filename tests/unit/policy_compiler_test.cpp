@@ -1,4 +1,4 @@
-#include "policy_compiler.h"
+#include "policy/policy_compiler.h"
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>

@@ -1,4 +1,4 @@
-#include "policy.h"
+#include "policy/policy.h"
 
 #include <grp.h>
 #include <sys/stat.h>
@@ -19,7 +19,7 @@
 
 #include <gtest/gtest.h>
 
-#include "bpf_commands.h"
+#include "support/bpf_commands.h"
 #include "temp_dir.h"
 #include "test_helpers.h"
 

@@ -1,4 +1,4 @@
-#include "rate_limiter.h"
+#include "support/rate_limiter.h"
 
 #include <gtest/gtest.h>
 

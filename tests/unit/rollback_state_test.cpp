@@ -1,4 +1,4 @@
-#include "rollback_state.h"
+#include "trust/rollback_state.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "signature.h"
+#include "trust/signature.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 
 #include "temp_dir.h"
 #include "test_helpers.h"
-#include "trusted_keys.h"
+#include "trust/trusted_keys.h"
 
 namespace bpfwarden {
 namespace {

@@ -1,4 +1,4 @@
-#include "trusted_keys.h"
+#include "trust/trusted_keys.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "signature.h"
+#include "trust/signature.h"
 #include "temp_dir.h"
 #include "test_helpers.h"
 

@@ -1,0 +1,87 @@
+#include "loading/lsm_probe.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "lsm_probe.skel.h"
+#include "loading/skeleton.h"
+#include "support/unique_fd.h"
+
+namespace bpfwarden {
+
+BPFWARDEN_SKELETON_TRAITS(lsm_probe);
+
+namespace {
+
+std::vector<std::string> read_lsm_list(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    std::vector<std::string> names;
+    std::stringstream items(line);
+    for (std::string name; std::getline(items, name, ',');)
+        if (!name.empty())
+            names.push_back(name);
+    return names;
+}
+
+std::string join(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& name : names)
+        out += (out.empty() ? "" : ",") + name;
+    return out;
+}
+
+// Loads, attaches and triggers the probe program; empty string on success.
+std::string try_probe_program(const BpfImage& image) {
+    auto skel = Skeleton<lsm_probe>::open(image);
+    if (!skel)
+        return "cannot open LSM probe image: " + skel.error().message();
+    (*skel)->rodata->probe_tgid = static_cast<__u32>(getpid());
+    if (auto loaded = skel->load("LSM probe program"); !loaded) {
+        if (loaded.error().errnum() == EPERM)
+            return "kernel refused to load a BPF LSM program: Operation not permitted "
+                   "(BPF trampolines unavailable on this kernel)";
+        return "kernel refused to load a BPF LSM program: " + loaded.error().message();
+    }
+    bpf_link* link = bpf_program__attach((*skel)->progs.bw_lsm_probe);
+    if (!link)
+        return "kernel refused to attach a BPF LSM program: " + Error::from_errno("attach lsm/file_open").message();
+    UniqueFd opened(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
+    bool ran = (*skel)->bss->hits > 0;
+    bpf_link__destroy(link);
+    if (!ran)
+        return "BPF LSM program attached but never ran: 'bpf' is not an active LSM "
+               "(add it to lsm= on the kernel command line)";
+    return {};
+}
+
+}  // namespace
+
+LsmStatus probe_bpf_lsm(const BpfImage& probe_image, const std::string& lsm_list_path) {
+    LsmStatus status;
+    status.active_lsms = read_lsm_list(lsm_list_path);
+    std::string failure = try_probe_program(probe_image);
+    bool listed = std::find(status.active_lsms.begin(), status.active_lsms.end(), "bpf") !=
+                  status.active_lsms.end();
+
+    if (!failure.empty()) {
+        status.reason = failure;
+    } else if (!status.active_lsms.empty() && !listed) {
+        status.reason = "'bpf' is missing from the active LSM list (" + join(status.active_lsms) + ")";
+    } else {
+        status.usable = true;
+        return status;
+    }
+    if (status.active_lsms.empty())
+        status.reason += "; active LSM list unreadable at " + lsm_list_path + " (is securityfs mounted?)";
+    else
+        status.reason += "; active LSMs: " + join(status.active_lsms);
+    return status;
+}
+
+}  // namespace bpfwarden

@@ -1,0 +1,113 @@
+// Policy files: what the administrator asks bpfwarden to enforce.
+//
+// Policy lives in TOML files in a directory (default /etc/bpfwarden/policy.d/).
+// The `*.toml` files are read in lexical (byte) order and merged; hidden files
+// and anything not ending in ".toml" (README, foo.toml~, foo.toml.dpkg-old,
+// .foo.toml.swp) are ignored.
+//
+//   [[file]]                  # lsm/file_open: opening this file
+//   path = "/etc/shadow"
+//   action = "audit"          # "deny" | "audit"
+//
+//   [[exec]]                  # lsm/bprm_check_security: executing this file
+//   path = "/usr/bin/nc.openbsd"
+//   action = "deny"
+//
+//   [bpf]                     # lsm/bpf: restricted bpf() commands
+//   mode = "deny"             # "deny" | "audit" | "off" (default "audit")
+//   allow = ["/usr/lib/systemd/systemd"]
+//   restrict = ["prog_load"]  # default: default_restricted_bpf_commands()
+//
+// Merging: rules of every file are kept; the same path named twice for the
+// same kind becomes one rule whose action is the stricter one (deny > audit).
+// bpf.allow lists concatenate. bpf.mode and bpf.restrict may each be set in at
+// most one file, so that no file silently overrides another.
+//
+// Errors are EINVAL with "<file>:<line>: <reason>" as context, the file named
+// as it was given to the loader. Paths here are what the administrator wrote;
+// turning them into (device, inode) map keys is policy_compiler.h's job.
+#pragma once
+
+#include <climits>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "support/bpf_commands.h"
+#include "support/error.h"
+
+namespace bpfwarden {
+
+enum class RuleKind { FileOpen, Exec };
+enum class RuleAction { Audit, Deny };
+enum class BpfGuardMode { Off, Audit, Deny };
+
+struct SourceLocation {
+    std::string file;
+    int line = 0;
+
+    friend bool operator==(const SourceLocation&, const SourceLocation&) = default;
+};
+
+struct PathRule {
+    RuleKind kind;
+    std::string path;
+    RuleAction action;
+    SourceLocation where;
+};
+
+struct BpfGuardPolicy {
+    BpfGuardMode mode = BpfGuardMode::Audit;
+    // Executables allowed to use restricted commands: kind Exec, action Audit;
+    // only path and where carry meaning. Unique by path.
+    std::vector<PathRule> allow;
+    uint64_t restricted_cmds = default_restricted_bpf_commands();  // bit (1 << cmd)
+
+    // Where mode / restrict were set; empty while they hold their defaults.
+    // Merging uses them to refuse a second file setting the same key.
+    std::optional<SourceLocation> mode_where;
+    std::optional<SourceLocation> restrict_where;
+};
+
+struct Policy {
+    std::vector<PathRule> rules;  // unique by (kind, path), in order of first appearance
+    BpfGuardPolicy bpf;
+    std::vector<std::string> sources;  // files merged into this policy, in order
+};
+
+// Longest path a rule may name, in bytes (PATH_MAX counts the NUL).
+inline constexpr std::size_t kMaxPolicyPathLength = PATH_MAX - 1;
+
+// One file's text; source_name is the file name errors and locations use.
+Result<Policy> parse_policy(std::string_view text, const std::string& source_name);
+
+// Reads and parses one file; the file is named by `file` as given. Only
+// regular files (symlinks followed) are read.
+Result<Policy> load_policy_file(const std::filesystem::path& file);
+
+// Every policy file in `dir`, merged. An empty directory is an empty policy;
+// a missing one is ENOENT.
+Result<Policy> load_policy_dir(const std::filesystem::path& dir);
+
+// Merges `from` (a later file) into `into`, following the rules above. A
+// refused merge (bpf.mode or bpf.restrict set in both) leaves `into` unchanged.
+Result<void> merge_policy(Policy& into, Policy from);
+
+// "audit"/"deny", "off"/"audit"/"deny", "file"/"exec" — the policy file spelling.
+std::string_view to_string(RuleAction action);
+std::string_view to_string(BpfGuardMode mode);
+std::string_view to_string(RuleKind kind);
+// "file:line"
+std::string to_string(const SourceLocation& where);
+
+// Single-quoted for messages, with control characters, quote and backslash
+// written as \xNN so that a path cannot forge a log line.
+std::string quote_for_message(std::string_view text);
+
+// Stricter of two actions (deny > audit).
+RuleAction stricter(RuleAction a, RuleAction b);
+
+}  // namespace bpfwarden

@@ -1,0 +1,27 @@
+#include "support/capabilities.h"
+
+#include <cap-ng.h>
+#include <cstdlib>
+
+namespace bpfwarden {
+
+Result<void> drop_capabilities_except(std::initializer_list<int> keep) {
+    capng_clear(CAPNG_SELECT_ALL);
+    for (int cap : keep)
+        if (capng_update(CAPNG_ADD, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET), cap) != 0)
+            return fail(EINVAL, "keep capability " + std::to_string(cap));
+    // Bounding set too: nothing exec'd later can regain what was dropped.
+    if (int err = capng_apply(CAPNG_SELECT_ALL); err != 0)
+        return fail(EPERM, "apply reduced capability set (capng_apply: " + std::to_string(err) + ")");
+    return {};
+}
+
+std::string effective_capabilities() {
+    capng_get_caps_process();
+    char* text = capng_print_caps_text(CAPNG_PRINT_BUFFER, CAPNG_EFFECTIVE);
+    std::string out = text ? text : "";
+    free(text);
+    return out;
+}
+
+}  // namespace bpfwarden
