@@ -24,13 +24,6 @@ programs, counters, and the watchdog's health and last heal. Needs no privileges
 constexpr const char* kStatusFooter = R"(Exit status: 0 enforcing and healthy; 1 degraded (audit-only, unhealthy, a
 program not attached) or a service unreachable; 2 invalid arguments.)";
 
-std::string join(const std::vector<std::string>& items, const char* separator) {
-    std::string out;
-    for (const auto& item : items)
-        out += (out.empty() ? "" : separator) + item;
-    return out;
-}
-
 std::string ago(uint64_t usec_since_epoch) {
     if (usec_since_epoch == 0)
         return "never";

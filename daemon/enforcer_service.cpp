@@ -13,18 +13,6 @@ namespace bpfwarden {
 
 namespace {
 
-std::vector<std::string> read_active_lsms(const char* path = "/sys/kernel/security/lsm") {
-    std::ifstream file(path);
-    std::string list, item;
-    std::getline(file, list);
-    std::vector<std::string> lsms;
-    std::istringstream items(list);
-    while (std::getline(items, item, ','))
-        if (!item.empty())
-            lsms.push_back(item);
-    return lsms;
-}
-
 // What the kernel says about a link fd (fs/proc fdinfo: "prog_tag:",
 // "prog_id:"). Needs no privilege, unlike BPF_PROG_GET_FD_BY_ID (CAP_SYS_ADMIN,
 // which the daemon no longer has after setup).

@@ -48,13 +48,6 @@ std::string map_pin_name(const ObjectSpec& spec, const std::string& map) {
     return map.find('.') == std::string::npos ? map : "";
 }
 
-std::string join(const std::vector<std::string>& items, const char* separator) {
-    std::string out;
-    for (const auto& item : items)
-        out += (out.empty() ? "" : separator) + item;
-    return out;
-}
-
 }  // namespace
 
 Result<void> Supervisor::start() {

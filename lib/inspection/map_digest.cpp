@@ -1,5 +1,7 @@
 #include "inspection/map_digest.h"
 
+#include "support/text.h"
+
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <openssl/evp.h>
@@ -260,15 +262,6 @@ Digest digest_of_entries(uint32_t key_size, uint32_t value_size,
     return sha.finish();
 }
 
-std::string digest_hex(const Digest& digest) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(digest.size() * 2);
-    for (uint8_t byte : digest) {
-        hex += kDigits[byte >> 4];
-        hex += kDigits[byte & 0xf];
-    }
-    return hex;
-}
+std::string digest_hex(const Digest& digest) { return hex_encode(digest); }
 
 }  // namespace bpfwarden

@@ -1,5 +1,7 @@
 #include "inspection/program_identity.h"
 
+#include "support/text.h"
+
 #include <algorithm>
 
 #include "support/unique_fd.h"
@@ -12,16 +14,7 @@
 
 namespace bpfwarden {
 
-std::string tag_hex(const std::array<uint8_t, 8>& tag) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(tag.size() * 2);
-    for (uint8_t byte : tag) {
-        hex += kDigits[byte >> 4];
-        hex += kDigits[byte & 0xf];
-    }
-    return hex;
-}
+std::string tag_hex(const std::array<uint8_t, 8>& tag) { return hex_encode(tag); }
 
 Result<ProgramIdentity> identity_of_program_fd(int prog_fd) {
     bpf_prog_info info{};

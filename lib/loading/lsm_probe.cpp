@@ -1,5 +1,7 @@
 #include "loading/lsm_probe.h"
 
+#include "support/text.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -17,24 +19,6 @@ BPFWARDEN_SKELETON_TRAITS(lsm_probe);
 
 namespace {
 
-std::vector<std::string> read_lsm_list(const std::string& path) {
-    std::ifstream in(path);
-    std::string line;
-    std::getline(in, line);
-    std::vector<std::string> names;
-    std::stringstream items(line);
-    for (std::string name; std::getline(items, name, ',');)
-        if (!name.empty())
-            names.push_back(name);
-    return names;
-}
-
-std::string join(const std::vector<std::string>& names) {
-    std::string out;
-    for (const auto& name : names)
-        out += (out.empty() ? "" : ",") + name;
-    return out;
-}
 
 // Loads, attaches and triggers the probe program; empty string on success.
 std::string try_probe_program(const BpfImage& image) {
@@ -62,9 +46,21 @@ std::string try_probe_program(const BpfImage& image) {
 
 }  // namespace
 
+std::vector<std::string> read_active_lsms(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    std::vector<std::string> names;
+    std::stringstream items(line);
+    for (std::string name; std::getline(items, name, ',');)
+        if (!name.empty())
+            names.push_back(name);
+    return names;
+}
+
 LsmStatus probe_bpf_lsm(const BpfImage& probe_image, const std::string& lsm_list_path) {
     LsmStatus status;
-    status.active_lsms = read_lsm_list(lsm_list_path);
+    status.active_lsms = read_active_lsms(lsm_list_path);
     std::string failure = try_probe_program(probe_image);
     bool listed = std::find(status.active_lsms.begin(), status.active_lsms.end(), "bpf") !=
                   status.active_lsms.end();
@@ -72,7 +68,7 @@ LsmStatus probe_bpf_lsm(const BpfImage& probe_image, const std::string& lsm_list
     if (!failure.empty()) {
         status.reason = failure;
     } else if (!status.active_lsms.empty() && !listed) {
-        status.reason = "'bpf' is missing from the active LSM list (" + join(status.active_lsms) + ")";
+        status.reason = "'bpf' is missing from the active LSM list (" + join(status.active_lsms, ",") + ")";
     } else {
         status.usable = true;
         return status;
@@ -80,7 +76,7 @@ LsmStatus probe_bpf_lsm(const BpfImage& probe_image, const std::string& lsm_list
     if (status.active_lsms.empty())
         status.reason += "; active LSM list unreadable at " + lsm_list_path + " (is securityfs mounted?)";
     else
-        status.reason += "; active LSMs: " + join(status.active_lsms);
+        status.reason += "; active LSMs: " + join(status.active_lsms, ",");
     return status;
 }
 

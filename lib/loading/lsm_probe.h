@@ -18,6 +18,10 @@ struct LsmStatus {
     std::vector<std::string> active_lsms;  // from /sys/kernel/security/lsm, if readable
 };
 
+// The active LSMs, in order ("lockdown,capability,...,bpf"); empty when the
+// list cannot be read.
+std::vector<std::string> read_active_lsms(const std::string& path = "/sys/kernel/security/lsm");
+
 // `probe_image` is the lsm_probe object image.
 LsmStatus probe_bpf_lsm(const BpfImage& probe_image,
                         const std::string& lsm_list_path = "/sys/kernel/security/lsm");

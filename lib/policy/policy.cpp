@@ -17,6 +17,7 @@
 
 #include <toml++/toml.h>
 
+#include "support/file_io.h"
 #include "support/unique_fd.h"
 
 namespace bpfwarden {
@@ -304,51 +305,8 @@ bool is_policy_file_name(const std::string& name) {
            name.ends_with(kSuffix);
 }
 
-Result<std::string> read_file(const std::filesystem::path& file) {
-    // O_NONBLOCK: a FIFO dropped into the directory must not hang the daemon.
-    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (!fd)
-        return fail_errno("open policy file '" + file.string() + "'");
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0)
-        return fail_errno("stat policy file '" + file.string() + "'");
-    if (S_ISDIR(st.st_mode))
-        return fail(ErrorKind::PolicyInvalid, EISDIR, "read policy file '" + file.string() + "'");
-    if (!S_ISREG(st.st_mode))
-        return fail(ErrorKind::PolicyInvalid, EINVAL, "policy file '" + file.string() + "' is not a regular file");
-    std::string text;
-    char buf[16384];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return fail_errno("read policy file '" + file.string() + "'");
-        }
-        if (n == 0)
-            break;
-        text.append(buf, static_cast<std::size_t>(n));
-    }
-    return text;
-}
 
 }  // namespace
-
-std::string quote_for_message(std::string_view text) {
-    std::string out = "'";
-    for (char c : text) {
-        auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte == 0x7f || c == '\\' || c == '\'') {
-            char buf[8];
-            std::snprintf(buf, sizeof(buf), "\\x%02x", byte);
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    out += '\'';
-    return out;
-}
 
 RuleAction stricter(RuleAction a, RuleAction b) {
     return (a == RuleAction::Deny || b == RuleAction::Deny) ? RuleAction::Deny : RuleAction::Audit;
@@ -393,9 +351,9 @@ Result<Policy> parse_policy(std::string_view text, const std::string& source_nam
 }
 
 Result<Policy> load_policy_file(const std::filesystem::path& file) {
-    auto text = read_file(file);
+    auto text = read_config_file(file, kMaxPolicyFileBytes, "policy file");
     if (!text)
-        return fail(text.error());
+        return fail(text.error().as(ErrorKind::PolicyInvalid));
     return parse_policy(*text, file.string());
 }
 

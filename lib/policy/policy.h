@@ -38,6 +38,7 @@
 
 #include "support/bpf_commands.h"
 #include "support/error.h"
+#include "support/text.h"
 
 namespace bpfwarden {
 
@@ -78,6 +79,9 @@ struct Policy {
     std::vector<std::string> sources;  // files merged into this policy, in order
 };
 
+// Largest policy file accepted.
+inline constexpr std::size_t kMaxPolicyFileBytes = 16 << 20;
+
 // Longest path a rule may name, in bytes (PATH_MAX counts the NUL).
 inline constexpr std::size_t kMaxPolicyPathLength = PATH_MAX - 1;
 
@@ -102,10 +106,6 @@ std::string_view to_string(BpfGuardMode mode);
 std::string_view to_string(RuleKind kind);
 // "file:line"
 std::string to_string(const SourceLocation& where);
-
-// Single-quoted for messages, with control characters, quote and backslash
-// written as \xNN so that a path cannot forge a log line.
-std::string quote_for_message(std::string_view text);
 
 // Stricter of two actions (deny > audit).
 RuleAction stricter(RuleAction a, RuleAction b);

@@ -8,26 +8,53 @@
 
 namespace bpfwarden {
 
-Result<std::vector<unsigned char>> read_regular_file(const std::filesystem::path& path, size_t max_bytes,
-                                                     const std::string& what, bool allow_empty) {
-    const std::string where = what + " '" + path.string() + "'";
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+namespace {
+
+// Opens `path` read-only without blocking (a FIFO must not hang us) and
+// checks it is a regular file of at most `max_bytes`; returns it and its size.
+Result<std::pair<UniqueFd, size_t>> open_regular(const std::filesystem::path& path, size_t max_bytes,
+                                                 const std::string& where, bool follow_symlinks, bool allow_empty) {
+    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow_symlinks ? 0 : O_NOFOLLOW);
+    UniqueFd fd(open(path.c_str(), flags));
     if (!fd)
-        return fail_errno(errno == ELOOP ? where + " is a symlink, refusing it" : "open " + where);
+        return fail_errno(errno == ELOOP && !follow_symlinks ? where + " is a symlink, refusing it" : "open " + where);
     struct stat st {};
     if (fstat(fd.get(), &st) != 0)
         return fail_errno("stat " + where);
+    if (S_ISDIR(st.st_mode))
+        return fail(EISDIR, where + " is a directory, not a file");
     if (!S_ISREG(st.st_mode))
         return fail(EINVAL, where + " is not a regular file");
     if (st.st_size == 0 && !allow_empty)
         return fail(EINVAL, where + " is empty");
     if (static_cast<uintmax_t>(st.st_size) > max_bytes)
         return fail(EFBIG, where + " is larger than " + std::to_string(max_bytes) + " bytes");
+    return std::pair<UniqueFd, size_t>(std::move(fd), static_cast<size_t>(st.st_size));
+}
 
-    std::vector<unsigned char> bytes(static_cast<size_t>(st.st_size));
-    if (auto filled = read_exactly(fd.get(), std::span<unsigned char>(bytes), where); !filled)
+}  // namespace
+
+Result<std::vector<unsigned char>> read_regular_file(const std::filesystem::path& path, size_t max_bytes,
+                                                     const std::string& what, bool allow_empty) {
+    const std::string where = what + " '" + path.string() + "'";
+    auto opened = open_regular(path, max_bytes, where, false, allow_empty);
+    if (!opened)
+        return std::unexpected(opened.error());
+    std::vector<unsigned char> bytes(opened->second);
+    if (auto filled = read_exactly(opened->first.get(), std::span<unsigned char>(bytes), where); !filled)
         return std::unexpected(filled.error());
     return bytes;
+}
+
+Result<std::string> read_config_file(const std::filesystem::path& path, size_t max_bytes, const std::string& what) {
+    const std::string where = what + " '" + path.string() + "'";
+    auto opened = open_regular(path, max_bytes, where, true, true);
+    if (!opened)
+        return std::unexpected(opened.error());
+    std::string text(opened->second, '\0');
+    if (auto filled = read_exactly(opened->first.get(), std::span<char>(text), where); !filled)
+        return std::unexpected(filled.error());
+    return text;
 }
 
 Result<void> read_exactly(int fd, std::span<char> buffer, const std::string& where) {

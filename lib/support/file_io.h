@@ -24,4 +24,9 @@ inline Result<void> read_exactly(int fd, std::span<unsigned char> buffer, const 
 Result<std::vector<unsigned char>> read_regular_file(const std::filesystem::path& path, size_t max_bytes,
                                                      const std::string& what, bool allow_empty = false);
 
+// A configuration file an admin edits (policy files): symlinks followed,
+// empty allowed, never blocking on a FIFO, regular files only (EINVAL
+// otherwise, EISDIR for a directory), at most `max_bytes` (EFBIG).
+Result<std::string> read_config_file(const std::filesystem::path& path, size_t max_bytes, const std::string& what);
+
 }  // namespace bpfwarden

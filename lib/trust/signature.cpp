@@ -1,5 +1,7 @@
 #include "trust/signature.h"
 
+#include "support/text.h"
+
 #include "support/file_io.h"
 
 #include <fcntl.h>
@@ -290,14 +292,7 @@ std::string sha256_hex(std::span<const unsigned char> data) {
         ERR_clear_error();
         return {};
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(length * 2);
-    for (unsigned int i = 0; i < length; ++i) {
-        hex.push_back(kHex[digest[i] >> 4]);
-        hex.push_back(kHex[digest[i] & 0x0f]);
-    }
-    return hex;
+    return hex_encode({digest.data(), length});
 }
 
 }  // namespace bpfwarden
