@@ -11,12 +11,6 @@ namespace bpfwarden {
 
 namespace {
 
-using dbus::bus_fail;
-using dbus::BusErrorCode;
-
-std::string describe_error(const Error& error) {
-    return error.errnum() == EINVAL ? error.context() : error.message();
-}
 
 }  // namespace
 
@@ -26,6 +20,8 @@ EnforcerBus::EnforcerBus(dbus::BusConnection& bus, EnforcerService& service)
     if (uname(&name) == 0)
         kernel_release_ = name.release;
     service_.set_event_observer([this](const Event& event, const std::string& rule_path) { on_event(event, rule_path); });
+    policy_listener_ =
+        service_.add_policy_listener([this](const PolicyApplied& applied) { object_.policy_changed(applied.reason); });
 }
 
 void EnforcerBus::on_event(const Event& event, const std::string& rule_path) {
@@ -66,55 +62,40 @@ std::vector<dbus::ProgramState> EnforcerBus::programs() const {
     return out;
 }
 
-dbus::BusResult<dbus::CounterValues> EnforcerBus::counters() const {
+Result<dbus::CounterValues> EnforcerBus::counters() const {
     auto counters = read_counters(service_.pins());
     if (!counters)
-        return bus_fail(BusErrorCode::Failed, counters.error().wrap("read counters"));
+        return fail(counters.error().wrap("read counters"));
     return dbus::CounterValues{counters->events, counters->denials, counters->audits, counters->dropped,
                                counters->rate_limited};
 }
 
-dbus::BusResult<uint64_t> EnforcerBus::reload_policy(const dbus::Caller& caller) {
-    if (auto reloaded = service_.reload_policy(); !reloaded) {
-        log_error(reloaded.error().message() + "; keeping the running policy (ReloadPolicy by " + caller.describe() +
-                  ")");
-        if (reloaded.error().context().starts_with("policy:"))
-            return bus_fail(BusErrorCode::PolicyInvalid,
-                            describe_error(reloaded.error()) + "; the running policy stays");
-        return bus_fail(BusErrorCode::Failed, reloaded.error().message() + "; the running policy stays");
-    }
+Result<uint64_t> EnforcerBus::reload_policy(const dbus::Caller& caller) {
     std::string reason = "ReloadPolicy by " + caller.describe();
-    log_notice("policy: reloaded (" + std::to_string(service_.policy().rules.size()) + " rules, generation " +
-               std::to_string(service_.policy_generation()) + ", " + reason + ")");
-    for (const auto& warning : service_.policy().warnings)
-        log_warning("policy: " + warning);
-    object_.policy_changed(reason);
+    if (auto reloaded = service_.apply_policy({"reloaded", reason, reason}); !reloaded) {
+        log_error(reloaded.error().message() + "; keeping the running policy (" + reason + ")");
+        return fail(reloaded.error().note("the running policy stays"));
+    }
     return service_.policy_generation();
 }
 
-dbus::BusResult<uint64_t> EnforcerBus::commit(const RuntimeRules::Plan& plan, const std::string& what,
-                                              const dbus::Caller& caller) {
+Result<uint64_t> EnforcerBus::commit(const RuntimeRules::Plan& plan, const std::string& what,
+                                     const dbus::Caller& caller) {
+    std::string reason = what + " by " + caller.describe();
     if (auto written = runtime_.write(plan.new_text); !written) {
-        log_error("policy: " + what + " by " + caller.describe() + " not saved: " + written.error().message());
-        return bus_fail(BusErrorCode::Failed, written.error().wrap("save " + what));
+        log_error("policy: " + reason + " not saved: " + written.error().message());
+        return fail(written.error().wrap("save " + what));
     }
-    if (auto reloaded = service_.reload_policy(); !reloaded) {
+    auto applied = service_.apply_policy({reason, "saved in " + runtime_.file().string(), reason});
+    if (!applied) {
         // Validated a moment ago, so something changed the directory (or the
         // maps refused the update) in between: put the old file back.
         auto restored = runtime_.write(plan.old_text);
-        log_error("policy: " + what + " by " + caller.describe() + " could not be applied (" +
-                  reloaded.error().message() + "); " +
-                  (restored ? "the runtime policy file was restored" : "restoring the runtime policy file failed: " +
-                                                                           restored.error().message()));
-        bool invalid = reloaded.error().context().starts_with("policy:");
-        return bus_fail(invalid ? BusErrorCode::PolicyInvalid : BusErrorCode::Failed,
-                        describe_error(reloaded.error()) + "; the running policy stays and " +
-                            runtime_.file().string() + " was restored");
+        log_error("policy: " + reason + " could not be applied (" + applied.error().message() + "); " +
+                  (restored ? "the runtime policy file was restored"
+                            : "restoring the runtime policy file failed: " + restored.error().message()));
+        return fail(applied.error().note("the running policy stays and " + runtime_.file().string() + " was restored"));
     }
-    std::string reason = what + " by " + caller.describe();
-    log_notice("policy: " + reason + " (generation " + std::to_string(service_.policy_generation()) + ", saved in " +
-               runtime_.file().string() + ")");
-    object_.policy_changed(reason);
     return service_.policy_generation();
 }
 
@@ -126,11 +107,11 @@ bool EnforcerBus::rule_active(std::string_view kind, std::string_view path) cons
     return false;
 }
 
-dbus::BusResult<dbus::RuleChange> EnforcerBus::add_rule(const dbus::Caller& caller, std::string_view kind,
+Result<dbus::RuleChange> EnforcerBus::add_rule(const dbus::Caller& caller, std::string_view kind,
                                                         std::string_view path, std::string_view action) {
     auto plan = runtime_.plan_add(kind, path, action);
     if (!plan) {
-        log_warning("policy: AddRule by " + caller.describe() + " refused: " + plan.error().message);
+        log_warning("policy: AddRule by " + caller.describe() + " refused: " + plan.error().message());
         return std::unexpected(plan.error());
     }
     if (plan->changed) {
@@ -142,11 +123,11 @@ dbus::BusResult<dbus::RuleChange> EnforcerBus::add_rule(const dbus::Caller& call
     return dbus::RuleChange{service_.policy_generation(), rule_active(kind, path)};
 }
 
-dbus::BusResult<dbus::RuleChange> EnforcerBus::remove_rule(const dbus::Caller& caller, std::string_view kind,
+Result<dbus::RuleChange> EnforcerBus::remove_rule(const dbus::Caller& caller, std::string_view kind,
                                                            std::string_view path) {
     auto plan = runtime_.plan_remove(kind, path, service_.policy());
     if (!plan) {
-        log_warning("policy: RemoveRule by " + caller.describe() + " refused: " + plan.error().message);
+        log_warning("policy: RemoveRule by " + caller.describe() + " refused: " + plan.error().message());
         return std::unexpected(plan.error());
     }
     std::string what = "RemoveRule " + std::string(kind) + " " + quote_for_message(path);

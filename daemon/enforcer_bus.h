@@ -18,12 +18,12 @@ public:
     // Registers the object on `bus` (before bus.start()) and observes the
     // service's events for the Denied signal.
     EnforcerBus(dbus::BusConnection& bus, EnforcerService& service);
-    ~EnforcerBus() override { service_.set_event_observer(nullptr); }
+    ~EnforcerBus() override {
+        service_.set_event_observer(nullptr);
+        service_.remove_policy_listener(policy_listener_);
+    }
     EnforcerBus(const EnforcerBus&) = delete;
     EnforcerBus& operator=(const EnforcerBus&) = delete;
-
-    // A policy was applied outside D-Bus (SIGHUP): tell the bus.
-    void policy_applied(const std::string& reason) { object_.policy_changed(reason); }
 
     std::string version() const override;
     std::string mode() const override;
@@ -36,19 +36,19 @@ public:
     std::vector<std::string> policy_warnings() const override;
     uint32_t rule_count() const override;
     std::vector<dbus::ProgramState> programs() const override;
-    dbus::BusResult<dbus::CounterValues> counters() const override;
+    Result<dbus::CounterValues> counters() const override;
 
-    dbus::BusResult<uint64_t> reload_policy(const dbus::Caller& caller) override;
-    dbus::BusResult<dbus::RuleChange> add_rule(const dbus::Caller& caller, std::string_view kind,
+    Result<uint64_t> reload_policy(const dbus::Caller& caller) override;
+    Result<dbus::RuleChange> add_rule(const dbus::Caller& caller, std::string_view kind,
                                                std::string_view path, std::string_view action) override;
-    dbus::BusResult<dbus::RuleChange> remove_rule(const dbus::Caller& caller, std::string_view kind,
+    Result<dbus::RuleChange> remove_rule(const dbus::Caller& caller, std::string_view kind,
                                                   std::string_view path) override;
     std::vector<dbus::RuleEntry> list_rules() const override;
 
 private:
     void on_event(const Event& event, const std::string& rule_path);
-    // Writes the plan, reloads, and restores the old file if the reload fails.
-    dbus::BusResult<uint64_t> commit(const RuntimeRules::Plan& plan, const std::string& what,
+    // Writes the plan, applies it, and restores the old file if that fails.
+    Result<uint64_t> commit(const RuntimeRules::Plan& plan, const std::string& what,
                                      const dbus::Caller& caller);
     bool rule_active(std::string_view kind, std::string_view path) const;
 
@@ -56,6 +56,7 @@ private:
     RuntimeRules runtime_;
     dbus::EnforcerObject object_;
     std::string kernel_release_;
+    size_t policy_listener_ = 0;
 };
 
 }  // namespace bpfwarden

@@ -47,11 +47,11 @@ std::string_view to_string(EnforcementMode mode) {
 EnforcerService::EnforcerService(EnforcerOptions options)
     : options_(std::move(options)), pins_(options_.pin_root) {}
 
-Result<CompiledPolicy> EnforcerService::load_policy() const {
-    auto policy = load_policy_dir(options_.policy_dir);
-    if (!policy)
-        return std::unexpected(policy.error());
-    return compile_policy(*policy, stat_resolver());
+Result<CompiledPolicy> EnforcerService::load_policy(const PolicyFileOverride* override) const {
+    auto compiled = compile_policy_dir(options_.policy_dir, stat_resolver(), override);
+    if (!compiled)
+        return fail(compiled.error().wrap("policy"));
+    return compiled;
 }
 
 void EnforcerService::decide_mode(const VerifiedImageSet& images) {
@@ -115,7 +115,7 @@ Result<void> EnforcerService::apply(const CompiledPolicy& policy) {
 Result<void> EnforcerService::start() {
     auto policy = load_policy();
     if (!policy)
-        return std::unexpected(policy.error().wrap("policy"));
+        return std::unexpected(policy.error());
     auto images = VerifiedImageSet::open(options_.trust);
     if (!images)
         return std::unexpected(images.error().wrap("images"));
@@ -152,24 +152,23 @@ Result<void> EnforcerService::start() {
     return {};
 }
 
-Result<void> EnforcerService::reload_policy() {
-    auto policy = load_policy();
+Result<bool> EnforcerService::apply_policy(const ApplyRequest& request) {
+    auto policy = load_policy(request.override);
     if (!policy)
-        return std::unexpected(policy.error().wrap("policy"));
-    if (auto applied = apply(*policy); !applied)
-        return std::unexpected(applied.error().wrap("apply policy"));
-    return {};
-}
-
-Result<bool> EnforcerService::apply_edited_policy() {
-    auto policy = load_policy();
-    if (!policy)
-        return std::unexpected(policy.error().wrap("policy"));
-    if (same_policy(*policy, policy_))
+        return fail(policy.error());
+    if (request.only_if_changed && same_policy(*policy, policy_))
         return false;
     if (auto applied = apply(*policy); !applied)
-        return std::unexpected(applied.error().wrap("apply policy"));
+        return fail(applied.error().wrap("apply policy"));
+    PolicyApplied event{request.what, request.detail, request.reason, policy_generation_, policy_.rules.size(), policy_.warnings};
+    for (const auto& [token, listener] : policy_listeners_)
+        listener(event);
     return true;
+}
+
+size_t EnforcerService::add_policy_listener(PolicyListener listener) {
+    policy_listeners_.emplace(next_listener_, std::move(listener));
+    return next_listener_++;
 }
 
 void EnforcerService::handle_event(std::span<const std::byte> record) {

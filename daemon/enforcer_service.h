@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,10 +50,31 @@ struct ProgramStatus {
     std::string state;     // "loaded", "adopted", "skipped: <why>", "failed: <why>"
 };
 
+// A policy that was just applied, and what made it happen. Every apply after
+// start produces exactly one, for the log line and the PolicyChanged signal.
+struct PolicyApplied {
+    std::string what;    // "reloaded", "applied the edited policy directory", "AddRule file '/x' deny by uid 0"
+    std::string detail;  // why, or where it was saved ("policy directory changed (a.toml)"); may be empty
+    std::string reason;  // what the PolicyChanged signal says ("SIGHUP", "policy directory edited")
+    uint64_t generation = 0;
+    size_t rules = 0;
+    std::vector<std::string> warnings;
+};
+
+// How an apply was asked for.
+struct ApplyRequest {
+    std::string what;
+    std::string detail;
+    std::string reason;
+    bool only_if_changed = false;  // an edit that changes nothing observable applies nothing
+    const PolicyFileOverride* override = nullptr;  // not applied from disk: the directory as it will be
+};
+
 class EnforcerService {
 public:
     // Sees every decoded event, before the log rate limit.
     using EventObserver = std::function<void(const Event& event, const std::string& rule_path)>;
+    using PolicyListener = std::function<void(const PolicyApplied&)>;
 
     explicit EnforcerService(EnforcerOptions options);
 
@@ -61,14 +83,18 @@ public:
     // touched, so whatever earlier pins enforce stays.
     Result<void> start();
 
-    // Re-reads the policy directory; on error the running policy stays.
-    // Every applied policy (start included) increments policy_generation().
-    Result<void> reload_policy();
-    // Re-reads the policy directory after an edit and applies it only if it
-    // differs from the running policy (false: nothing to do, e.g. a file the
-    // policy loader ignores or a save without changes). On error the running
-    // policy stays.
-    Result<bool> apply_edited_policy();
+    // Compiles the policy directory and applies it: the one way a policy
+    // changes after start. True when applied (every apply, start included,
+    // increments policy_generation() and, after start, tells the policy
+    // listeners); false when `only_if_changed` found nothing to change (e.g.
+    // a file the policy loader ignores, or a save without changes). On error
+    // (PolicyInvalid for a policy that does not compile) the running policy
+    // stays.
+    Result<bool> apply_policy(const ApplyRequest& request);
+
+    // Returns a token for remove_policy_listener().
+    size_t add_policy_listener(PolicyListener listener);
+    void remove_policy_listener(size_t token) { policy_listeners_.erase(token); }
 
     void set_event_observer(EventObserver observer) { observer_ = std::move(observer); }
 
@@ -90,7 +116,7 @@ public:
     std::vector<ProgramStatus> program_status() const;
 
 private:
-    Result<CompiledPolicy> load_policy() const;
+    Result<CompiledPolicy> load_policy(const PolicyFileOverride* override = nullptr) const;
     void decide_mode(const VerifiedImageSet& images);
     void set_up_objects(const VerifiedImageSet& images);
     Result<void> apply(const CompiledPolicy& policy);
@@ -104,6 +130,8 @@ private:
     uint64_t image_set_version_ = 0;
     uint64_t policy_generation_ = 0;
     EventObserver observer_;
+    std::map<size_t, PolicyListener> policy_listeners_;
+    size_t next_listener_ = 0;
     std::vector<ObjectState> objects_;
     std::optional<PolicyMaps> policy_maps_;
     CompiledPolicy policy_;

@@ -120,28 +120,27 @@ void report_setup(const EnforcerService& service) {
 // write-and-rename) to land as one change.
 constexpr auto kPolicyEditSettle = std::chrono::milliseconds(200);
 
+// The one log line for every policy applied after start.
+void log_policy_applied(const PolicyApplied& applied) {
+    log_notice("policy: " + applied.what + " (" + std::to_string(applied.rules) + " rules, generation " +
+               std::to_string(applied.generation) + (applied.detail.empty() ? "" : "; " + applied.detail) + ")");
+    for (const auto& warning : applied.warnings)
+        log_warning("policy: " + warning);
+}
+
 // Applies edits of the policy directory as they are saved, as the watchdog
 // does, so the generation and ListRules always describe what the maps enforce.
 std::unique_ptr<DirectoryWatch> follow_policy_directory(boost::asio::io_context& io, EnforcerService& service,
-                                                        const std::filesystem::path& dir,
-                                                        std::function<void(const std::string&)> on_applied) {
+                                                        const std::filesystem::path& dir) {
     auto last_error = std::make_shared<std::string>();
-    auto on_edit = [&service, on_applied, last_error](const std::string& why) {
-        auto applied = service.apply_edited_policy();
-        if (!applied) {
-            if (applied.error().message() != *last_error)  // e.g. an editor's swap file: say it once
-                log_error(why + ": " + applied.error().message() + "; keeping the running policy");
+    auto on_edit = [&service, last_error](const std::string& why) {
+        auto applied = service.apply_policy({"applied the edited policy directory", why, "policy directory edited", true});
+        if (applied) {
+            last_error->clear();
+        } else if (applied.error().message() != *last_error) {  // e.g. an editor's swap file: say it once
+            log_error(why + ": " + applied.error().message() + "; keeping the running policy");
             *last_error = applied.error().message();
-            return;
         }
-        last_error->clear();
-        if (!*applied)
-            return;
-        log_notice("policy: applied the edited policy directory (" + std::to_string(service.policy().rules.size()) +
-                   " rules, generation " + std::to_string(service.policy_generation()) + "; " + why + ")");
-        for (const auto& warning : service.policy().warnings)
-            log_warning("policy: " + warning);
-        on_applied("policy directory edited");
     };
     auto watch = DirectoryWatch::open(io, {dir}, "policy directory", on_edit, kPolicyEditSettle);
     if (!watch) {
@@ -155,7 +154,7 @@ std::unique_ptr<DirectoryWatch> follow_policy_directory(boost::asio::io_context&
 int run(const CommandLineOptions& cmd) {
     EnforcerService service(cmd.enforcer);
     auto started = service.start();
-    if (!started && started.error().context().starts_with("policy:")) {
+    if (!started && started.error().kind() == ErrorKind::PolicyInvalid) {
         log_error(started.error().message() + "; nothing was changed");
         return 2;
     }
@@ -196,10 +195,8 @@ int run(const CommandLineOptions& cmd) {
         bus->start();
     }
 
-    auto policy_watch = follow_policy_directory(io, service, cmd.enforcer.policy_dir, [&](const std::string& reason) {
-        if (enforcer_bus)
-            enforcer_bus->policy_applied(reason);
-    });
+    service.add_policy_listener(log_policy_applied);
+    auto policy_watch = follow_policy_directory(io, service, cmd.enforcer.policy_dir);
 
     boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
     std::function<void()> wait_signal = [&] {
@@ -207,16 +204,8 @@ int run(const CommandLineOptions& cmd) {
             if (ec)
                 return;
             if (signo == SIGHUP) {
-                if (auto reloaded = service.reload_policy(); !reloaded)
+                if (auto reloaded = service.apply_policy({"reloaded", "", "SIGHUP"}); !reloaded)
                     log_error(reloaded.error().message() + "; keeping the running policy");
-                else {
-                    log_notice("policy: reloaded (" + std::to_string(service.policy().rules.size()) +
-                               " rules, generation " + std::to_string(service.policy_generation()) + ")");
-                    if (enforcer_bus)
-                        enforcer_bus->policy_applied("SIGHUP");
-                }
-                for (const auto& warning : service.policy().warnings)
-                    log_warning("policy: " + warning);
                 wait_signal();
                 return;
             }

@@ -12,28 +12,20 @@
 #include <toml++/toml.h>
 
 #include "support/atomic_file.h"
+#include "support/file_io.h"
 #include "support/unique_fd.h"
 
 namespace bpfwarden {
 
 namespace {
 
-using dbus::bus_fail;
-using dbus::BusErrorCode;
 
 constexpr const char* kHeader =
     "# Runtime rules, written by bpfwardend for D-Bus AddRule/RemoveRule\n"
     "# (bpfwardenctl, busctl). Hand edits are kept, comments are not.\n\n";
-constexpr size_t kMaxRuntimeFileBytes = 16 << 20;
 
 // A policy error as the caller should read it: "file:line: reason" (EINVAL
 // errors carry no system error worth printing).
-std::string describe(const Error& error) { return error.errnum() == EINVAL ? error.context() : error.message(); }
-
-// The policy loader's rule for which files count (policy.h).
-bool is_policy_file_name(const std::string& name) {
-    return !name.empty() && name.front() != '.' && name.size() > 5 && name.ends_with(".toml");
-}
 
 std::optional<RuleKind> parse_kind(std::string_view kind) {
     if (kind == "file")
@@ -43,11 +35,10 @@ std::optional<RuleKind> parse_kind(std::string_view kind) {
     return std::nullopt;
 }
 
-dbus::BusResult<void> check_kind(std::string_view kind) {
+Result<void> check_kind(std::string_view kind) {
     if (parse_kind(kind))
         return {};
-    return bus_fail(BusErrorCode::InvalidArgument,
-                    "kind " + quote_for_message(kind.substr(0, 64)) +
+    return fail(ErrorKind::InvalidArgument, EINVAL, "kind " + quote_for_message(kind.substr(0, 64)) +
                         " is not a rule kind: use \"file\" (opening the file) or \"exec\" (executing it)");
 }
 
@@ -57,24 +48,21 @@ std::string rule_name(std::string_view kind, std::string_view path) {
 
 }  // namespace
 
-dbus::BusResult<void> check_rule_path(std::string_view path) {
+Result<void> check_rule_path(std::string_view path) {
     if (path.empty())
-        return bus_fail(BusErrorCode::InvalidArgument, "the path is empty: give an absolute path such as /etc/shadow");
+        return fail(ErrorKind::InvalidArgument, EINVAL, "the path is empty: give an absolute path such as /etc/shadow");
     if (path.size() > kMaxPolicyPathLength)
-        return bus_fail(BusErrorCode::InvalidArgument,
-                        "the path is " + std::to_string(path.size()) + " bytes long; a rule path may have at most " +
+        return fail(ErrorKind::InvalidArgument, EINVAL, "the path is " + std::to_string(path.size()) + " bytes long; a rule path may have at most " +
                             std::to_string(kMaxPolicyPathLength) + " bytes");
     if (path.front() != '/')
-        return bus_fail(BusErrorCode::InvalidArgument,
-                        "relative path " + quote_for_message(path.substr(0, 256)) +
+        return fail(ErrorKind::InvalidArgument, EINVAL, "relative path " + quote_for_message(path.substr(0, 256)) +
                             ": rule paths must be absolute (start with '/')");
     for (size_t i = 0; i < path.size(); ++i) {
         auto byte = static_cast<unsigned char>(path[i]);
         if (byte < 0x20 || byte == 0x7f) {
             char hex[8];
             std::snprintf(hex, sizeof(hex), "0x%02x", byte);
-            return bus_fail(BusErrorCode::InvalidArgument,
-                            std::string("the path contains a control character (") + hex + " at byte " +
+            return fail(ErrorKind::InvalidArgument, EINVAL, std::string("the path contains a control character (") + hex + " at byte " +
                                 std::to_string(i) + "): " + quote_for_message(path.substr(0, 256)) +
                                 "; rule paths must name a file by its plain absolute path");
         }
@@ -85,69 +73,29 @@ dbus::BusResult<void> check_rule_path(std::string_view path) {
 RuntimeRules::RuntimeRules(std::filesystem::path policy_dir)
     : dir_(std::move(policy_dir)), file_(dir_ / kFileName) {}
 
-dbus::BusResult<std::optional<std::string>> RuntimeRules::read_current() const {
-    UniqueFd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    if (!fd) {
-        if (errno == ENOENT)
+Result<std::optional<std::string>> RuntimeRules::read_current() const {
+    auto text = read_config_file(file_, kMaxPolicyFileBytes, "runtime policy file");
+    if (!text) {
+        if (text.error().errnum() == ENOENT)
             return std::optional<std::string>();
-        return bus_fail(BusErrorCode::Failed, Error::from_errno("open runtime policy file '" + file_.string() + "'"));
+        return fail(text.error().note("fix or remove it").as(ErrorKind::PolicyInvalid));
     }
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
-        return bus_fail(BusErrorCode::PolicyInvalid,
-                        "runtime policy file '" + file_.string() + "' is not a regular file; remove it");
-    std::string text;
-    char buffer[16384];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return bus_fail(BusErrorCode::Failed,
-                            Error::from_errno("read runtime policy file '" + file_.string() + "'"));
-        if (n == 0)
-            break;
-        text.append(buffer, static_cast<size_t>(n));
-        if (text.size() > kMaxRuntimeFileBytes)
-            return bus_fail(BusErrorCode::PolicyInvalid,
-                            "runtime policy file '" + file_.string() + "' is larger than 16 MiB; fix or remove it");
-    }
-    return std::optional<std::string>(std::move(text));
+    return std::optional<std::string>(std::move(*text));
 }
 
-dbus::BusResult<void> RuntimeRules::validate(const std::string& text) const {
-    std::vector<std::string> names{kFileName};
-    std::error_code ec;
-    std::filesystem::directory_iterator it(dir_, ec);
-    for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-        std::string name = it->path().filename().string();
-        if (is_policy_file_name(name) && name != kFileName)
-            names.push_back(std::move(name));
-    }
-    if (ec)
-        return bus_fail(BusErrorCode::Failed, Error::system(ec.value(), "read policy directory '" + dir_.string() + "'"));
-    std::sort(names.begin(), names.end());
-
-    Policy merged;
-    for (const auto& name : names) {
-        auto policy = name == kFileName ? parse_policy(text, file_.string()) : load_policy_file(dir_ / name);
-        if (!policy)
-            return bus_fail(BusErrorCode::PolicyInvalid, describe(policy.error()) + "; nothing was changed");
-        if (auto merged_ok = merge_policy(merged, std::move(*policy)); !merged_ok)
-            return bus_fail(BusErrorCode::PolicyInvalid, describe(merged_ok.error()) + "; nothing was changed");
-    }
-    if (auto compiled = compile_policy(merged, stat_resolver()); !compiled)
-        return bus_fail(BusErrorCode::PolicyInvalid, compiled.error().message() + "; nothing was changed");
+Result<void> RuntimeRules::validate(const std::string& text) const {
+    PolicyFileOverride edited{kFileName, text};
+    if (auto compiled = compile_policy_dir(dir_, stat_resolver(), &edited); !compiled)
+        return fail(compiled.error().note("nothing was changed"));
     return {};
 }
 
-dbus::BusResult<RuntimeRules::Plan> RuntimeRules::plan_add(std::string_view kind, std::string_view path,
+Result<RuntimeRules::Plan> RuntimeRules::plan_add(std::string_view kind, std::string_view path,
                                                            std::string_view action) const {
     if (auto ok = check_kind(kind); !ok)
         return std::unexpected(ok.error());
     if (action != "deny" && action != "audit")
-        return bus_fail(BusErrorCode::InvalidArgument,
-                        "action " + quote_for_message(action.substr(0, 64)) +
+        return fail(ErrorKind::InvalidArgument, EINVAL, "action " + quote_for_message(action.substr(0, 64)) +
                             " is not a rule action: use \"deny\" (refuse with EPERM) or \"audit\" (allow and log)");
     if (auto ok = check_rule_path(path); !ok)
         return std::unexpected(ok.error());
@@ -164,7 +112,7 @@ dbus::BusResult<RuntimeRules::Plan> RuntimeRules::plan_add(std::string_view kind
             root.insert(key, toml::array{});
         toml::array* rules = root[key].as_array();
         if (!rules)
-            return bus_fail(BusErrorCode::PolicyInvalid, "runtime policy file '" + file_.string() + "': '" + key +
+            return fail(ErrorKind::PolicyInvalid, EINVAL, "runtime policy file '" + file_.string() + "': '" + key +
                                                              "' is not a list of rules; fix or remove the file");
         bool found = false;
         for (auto& node : *rules) {
@@ -187,11 +135,10 @@ dbus::BusResult<RuntimeRules::Plan> RuntimeRules::plan_add(std::string_view kind
         text << kHeader << toml::toml_formatter(root) << "\n";
         plan.new_text = text.str();
     } catch (const toml::parse_error& error) {
-        return bus_fail(BusErrorCode::PolicyInvalid,
-                        file_.string() + ":" + std::to_string(error.source().begin.line) + ": " +
+        return fail(ErrorKind::PolicyInvalid, EINVAL, file_.string() + ":" + std::to_string(error.source().begin.line) + ": " +
                             std::string(error.description()) + "; fix or remove the runtime policy file");
     } catch (const std::exception& error) {
-        return bus_fail(BusErrorCode::Failed, std::string("edit runtime policy: ") + error.what());
+        return fail(ErrorKind::Failed, EIO, std::string("edit runtime policy: ") + error.what());
     }
     if (!plan.changed)
         return plan;
@@ -200,22 +147,20 @@ dbus::BusResult<RuntimeRules::Plan> RuntimeRules::plan_add(std::string_view kind
     return plan;
 }
 
-dbus::BusResult<RuntimeRules::Plan> RuntimeRules::plan_remove(std::string_view kind, std::string_view path,
+Result<RuntimeRules::Plan> RuntimeRules::plan_remove(std::string_view kind, std::string_view path,
                                                               const CompiledPolicy& in_force) const {
     if (auto ok = check_kind(kind); !ok)
         return std::unexpected(ok.error());
     if (auto ok = check_rule_path(path); !ok)
         return std::unexpected(ok.error());
-    auto not_found = [&]() -> std::unexpected<dbus::BusError> {
+    auto not_found = [&]() -> std::unexpected<Error> {
         RuleKind wanted = *parse_kind(kind);
         for (const auto& rule : in_force.rules)
             if (!rule.bpf_allow && rule.kind == wanted && rule.path == path)
-                return bus_fail(BusErrorCode::NotFound,
-                                rule_name(kind, path) + " is defined in " + to_string(rule.where) +
+                return fail(ErrorKind::NotFound, ENOENT, rule_name(kind, path) + " is defined in " + to_string(rule.where) +
                                     ", not in the runtime policy file " + file_.string() +
                                     ": edit that file, then call ReloadPolicy");
-        return bus_fail(BusErrorCode::NotFound,
-                        "there is no " + rule_name(kind, path) + " (ListRules lists the rules in force)");
+        return fail(ErrorKind::NotFound, ENOENT, "there is no " + rule_name(kind, path) + " (ListRules lists the rules in force)");
     };
     auto current = read_current();
     if (!current)
@@ -248,11 +193,10 @@ dbus::BusResult<RuntimeRules::Plan> RuntimeRules::plan_remove(std::string_view k
         plan.new_text = text.str();
         plan.changed = true;
     } catch (const toml::parse_error& error) {
-        return bus_fail(BusErrorCode::PolicyInvalid,
-                        file_.string() + ":" + std::to_string(error.source().begin.line) + ": " +
+        return fail(ErrorKind::PolicyInvalid, EINVAL, file_.string() + ":" + std::to_string(error.source().begin.line) + ": " +
                             std::string(error.description()) + "; fix or remove the runtime policy file");
     } catch (const std::exception& error) {
-        return bus_fail(BusErrorCode::Failed, std::string("edit runtime policy: ") + error.what());
+        return fail(ErrorKind::Failed, EIO, std::string("edit runtime policy: ") + error.what());
     }
     if (auto valid = validate(plan.new_text); !valid)
         return std::unexpected(valid.error());

@@ -19,7 +19,6 @@
 #include <string>
 #include <string_view>
 
-#include "bus_error.h"
 #include "policy/policy.h"
 #include "policy/policy_compiler.h"
 
@@ -42,19 +41,19 @@ public:
     };
 
     // kind "file" | "exec", action "deny" | "audit", an absolute path.
-    dbus::BusResult<Plan> plan_add(std::string_view kind, std::string_view path, std::string_view action) const;
+    Result<Plan> plan_add(std::string_view kind, std::string_view path, std::string_view action) const;
     // NotFound names the file that defines the rule when it is not a runtime
     // rule (`in_force` is the running policy, for that message).
-    dbus::BusResult<Plan> plan_remove(std::string_view kind, std::string_view path,
+    Result<Plan> plan_remove(std::string_view kind, std::string_view path,
                                       const CompiledPolicy& in_force) const;
 
     // Writes `text` as the runtime file, atomically. nullopt removes the file.
     Result<void> write(const std::optional<std::string>& text) const;
 
 private:
-    dbus::BusResult<std::optional<std::string>> read_current() const;
+    Result<std::optional<std::string>> read_current() const;
     // The directory's merged policy with `text` as the runtime file, compiled.
-    dbus::BusResult<void> validate(const std::string& text) const;
+    Result<void> validate(const std::string& text) const;
 
     std::filesystem::path dir_;
     std::filesystem::path file_;
@@ -62,6 +61,6 @@ private:
 
 // Checks a rule path given over D-Bus, as the policy parser would, and more
 // strictly (no control characters). The message says what to fix.
-dbus::BusResult<void> check_rule_path(std::string_view path);
+Result<void> check_rule_path(std::string_view path);
 
 }  // namespace bpfwarden

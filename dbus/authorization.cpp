@@ -38,7 +38,7 @@ std::string Caller::describe() const {
     return out;
 }
 
-BusResult<Caller> query_caller(sd_bus_message* message) {
+Result<Caller> query_caller(sd_bus_message* message) {
     Caller caller;
     if (const char* sender = sd_bus_message_get_sender(message))
         caller.sender = sender;
@@ -51,8 +51,8 @@ BusResult<Caller> query_caller(sd_bus_message* message) {
         // itself says still identifies the caller, without capabilities.
         r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID, &raw);
     if (r < 0)
-        return bus_fail(BusErrorCode::AccessDenied,
-                        std::string("cannot determine the caller's credentials: ") + std::strerror(-r));
+        return fail(ErrorKind::PermissionDenied, EACCES,
+                    std::string("cannot determine the caller's credentials: ") + std::strerror(-r));
     std::unique_ptr<sd_bus_creds, CredsUnref> creds(raw);
     uint64_t augmented = sd_bus_creds_get_augmented_mask(creds.get());
 
@@ -78,15 +78,14 @@ BusResult<Caller> query_caller(sd_bus_message* message) {
     return caller;
 }
 
-BusResult<Caller> require_privileged(sd_bus_message* message, std::string_view action) {
+Result<Caller> require_privileged(sd_bus_message* message, std::string_view action) {
     auto caller = query_caller(message);
     if (!caller)
-        return std::unexpected(BusError{BusErrorCode::AccessDenied, std::string(action) + " refused: " +
-                                                                        caller.error().message});
+        return fail(caller.error().wrap(std::string(action) + " refused"));
     if ((caller->uid && *caller->uid == 0) || caller->cap_sys_admin)
         return caller;
-    return bus_fail(BusErrorCode::AccessDenied,
-                    std::string(action) + " changes bpfwarden's state and needs root or CAP_SYS_ADMIN; the caller (" +
+    return fail(ErrorKind::PermissionDenied, EACCES,
+                std::string(action) + " changes bpfwarden's state and needs root or CAP_SYS_ADMIN; the caller (" +
                         caller->describe() + ") has neither. Reading properties needs no privileges.");
 }
 

@@ -38,10 +38,10 @@ struct Caller {
 };
 
 // The caller of `message`, as far as the bus and /proc tell.
-BusResult<Caller> query_caller(sd_bus_message* message);
+Result<Caller> query_caller(sd_bus_message* message);
 
 // Refuses with AccessDenied unless the caller is uid 0 or has CAP_SYS_ADMIN.
 // `action` names what was asked for in the refusal ("AddRule").
-BusResult<Caller> require_privileged(sd_bus_message* message, std::string_view action);
+Result<Caller> require_privileged(sd_bus_message* message, std::string_view action);
 
 }  // namespace bpfwarden::dbus

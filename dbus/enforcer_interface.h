@@ -81,14 +81,14 @@ public:
     virtual std::vector<std::string> policy_warnings() const = 0;
     virtual uint32_t rule_count() const = 0;
     virtual std::vector<ProgramState> programs() const = 0;
-    virtual BusResult<CounterValues> counters() const = 0;
+    virtual Result<CounterValues> counters() const = 0;
 
     // Methods. The ones that change state are called only for an authorized
     // caller; a backend that applies a policy calls EnforcerObject::policy_changed().
-    virtual BusResult<uint64_t> reload_policy(const Caller& caller) = 0;
-    virtual BusResult<RuleChange> add_rule(const Caller& caller, std::string_view kind, std::string_view path,
+    virtual Result<uint64_t> reload_policy(const Caller& caller) = 0;
+    virtual Result<RuleChange> add_rule(const Caller& caller, std::string_view kind, std::string_view path,
                                            std::string_view action) = 0;
-    virtual BusResult<RuleChange> remove_rule(const Caller& caller, std::string_view kind,
+    virtual Result<RuleChange> remove_rule(const Caller& caller, std::string_view kind,
                                               std::string_view path) = 0;
     virtual std::vector<RuleEntry> list_rules() const = 0;
 };

@@ -18,6 +18,7 @@ inline constexpr const char* kWatchdogInterface = "org.bpfwarden.Watchdog1";
 // Named errors. Each reply's message says what to fix.
 inline constexpr const char* kErrorInvalidArgument = "org.bpfwarden.Error.InvalidArgument";
 inline constexpr const char* kErrorPolicyInvalid = "org.bpfwarden.Error.PolicyInvalid";
+inline constexpr const char* kErrorLimitExceeded = "org.bpfwarden.Error.LimitExceeded";
 inline constexpr const char* kErrorNotFound = "org.bpfwarden.Error.NotFound";
 inline constexpr const char* kErrorAccessDenied = "org.bpfwarden.Error.AccessDenied";
 inline constexpr const char* kErrorFailed = "org.bpfwarden.Error.Failed";

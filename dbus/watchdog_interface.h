@@ -45,7 +45,7 @@ public:
     virtual std::string version() const = 0;
     virtual WatchdogStatus status() const = 0;
     // Runs one check (healing if needed) now; called only for an authorized caller.
-    virtual BusResult<WatchdogStatus> check_now(const Caller& caller) = 0;
+    virtual Result<WatchdogStatus> check_now(const Caller& caller) = 0;
 };
 
 // The object, registered on `bus` at construction (before BusConnection::start()).

@@ -211,7 +211,7 @@ public:
         return status;
     }
 
-    dbus::BusResult<dbus::WatchdogStatus> check_now(const dbus::Caller& caller) override {
+    Result<dbus::WatchdogStatus> check_now(const dbus::Caller& caller) override {
         std::string why = "CheckNow by " + caller.describe();
         log_info("check: " + why);
         scheduler_.check(why);

@@ -357,7 +357,7 @@ Result<Policy> load_policy_file(const std::filesystem::path& file) {
     return parse_policy(*text, file.string());
 }
 
-Result<Policy> load_policy_dir(const std::filesystem::path& dir) {
+Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFileOverride* override) {
     std::vector<std::string> names;
     std::error_code ec;
     std::filesystem::directory_iterator it(dir, ec);
@@ -367,16 +367,19 @@ Result<Policy> load_policy_dir(const std::filesystem::path& dir) {
         if (ec)
             return fail_system(ec.value(), "read policy directory '" + dir.string() + "'");
         std::string name = it->path().filename().string();
-        if (is_policy_file_name(name))
+        if (is_policy_file_name(name) && !(override && name == override->name))
             names.push_back(std::move(name));
     }
     if (ec)
         return fail_system(ec.value(), "read policy directory '" + dir.string() + "'");
+    if (override && override->text)
+        names.push_back(override->name);
     std::sort(names.begin(), names.end());
 
     Policy merged;
     for (const std::string& name : names) {
-        auto policy = load_policy_file(dir / name);
+        bool overridden = override && name == override->name;
+        auto policy = overridden ? parse_policy(*override->text, (dir / name).string()) : load_policy_file(dir / name);
         if (!policy)
             return fail(policy.error());
         if (auto ok = merge_policy(merged, std::move(*policy)); !ok)

@@ -92,9 +92,16 @@ Result<Policy> parse_policy(std::string_view text, const std::string& source_nam
 // regular files (symlinks followed) are read.
 Result<Policy> load_policy_file(const std::filesystem::path& file);
 
-// Every policy file in `dir`, merged. An empty directory is an empty policy;
-// a missing one is ENOENT.
-Result<Policy> load_policy_dir(const std::filesystem::path& dir);
+// One file of the directory as it would be after an edit: `text` in place of
+// the file called `name` (added if there is none), or no such file at all.
+struct PolicyFileOverride {
+    std::string name;                 // "90-runtime.toml"
+    std::optional<std::string> text;  // nullopt: the file is left out
+};
+
+// Every policy file in `dir`, merged, with `override` applied when given. An
+// empty directory is an empty policy; a missing one is ENOENT.
+Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFileOverride* override = nullptr);
 
 // Merges `from` (a later file) into `into`, following the rules above. A
 // refused merge (bpf.mode or bpf.restrict set in both) leaves `into` unchanged.

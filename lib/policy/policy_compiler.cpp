@@ -71,6 +71,17 @@ const CompiledEntry* find_entry(const std::vector<CompiledEntry>& entries,
 
 }  // namespace
 
+Result<CompiledPolicy> compile_policy_dir(const std::filesystem::path& dir, const PathResolver& resolve,
+                                          const PolicyFileOverride* override) {
+    auto policy = load_policy_dir(dir, override);
+    if (!policy)
+        return fail(policy.error().as(ErrorKind::PolicyInvalid));
+    auto compiled = compile_policy(*policy, resolve);
+    if (!compiled)
+        return fail(compiled.error().as(ErrorKind::PolicyInvalid));
+    return compiled;
+}
+
 uint64_t kernel_dev(dev_t dev) {
     return (static_cast<uint64_t>(major(dev)) << 20) | static_cast<uint64_t>(minor(dev));
 }

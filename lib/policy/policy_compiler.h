@@ -109,6 +109,11 @@ bool same_policy(const CompiledPolicy& a, const CompiledPolicy& b);
 // resolver) or one that does not fit the maps (E2BIG).
 Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& resolve);
 
+// The one way from a policy directory to compiled rules: load_policy_dir
+// (with the override, if any) and compile_policy. Any failure is PolicyInvalid.
+Result<CompiledPolicy> compile_policy_dir(const std::filesystem::path& dir, const PathResolver& resolve,
+                                          const PolicyFileOverride* override = nullptr);
+
 // enum bw_action for a rule action / a bpf guard mode (Off → BW_ACTION_NONE).
 uint32_t to_bw_action(RuleAction action);
 uint32_t to_bw_action(BpfGuardMode mode);

@@ -42,8 +42,8 @@ ErrorKind Error::kind_of_errno(int errnum) {
 
 std::string Error::message() const {
     if (!from_system_ || errnum_ == 0)
-        return context_;
-    return context_ + ": " + std::strerror(errnum_);
+        return context_ + note_;
+    return context_ + ": " + std::strerror(errnum_) + note_;
 }
 
 }  // namespace bpfwarden

@@ -70,10 +70,23 @@ public:
 
     // Prefix more context, outermost first: "load file_guard: open: ...".
     Error wrap(const std::string& outer) const& {
-        return Error(errnum_, outer + ": " + context_, kind_, from_system_);
+        Error wrapped(errnum_, outer + ": " + context_, kind_, from_system_);
+        wrapped.note_ = note_;
+        return wrapped;
+    }
+    // Append what follows from it: "x.toml:2: unknown key; nothing was changed".
+    // For a system error the note follows the strerror text.
+    Error note(const std::string& consequence) const& {
+        Error noted = *this;
+        noted.note_ += "; " + consequence;
+        return noted;
     }
     // The same error, classified as `kind` (e.g. a parse error is PolicyInvalid).
-    Error as(ErrorKind kind) const& { return Error(errnum_, context_, kind, from_system_); }
+    Error as(ErrorKind kind) const& {
+        Error classified = *this;
+        classified.kind_ = kind;
+        return classified;
+    }
 
     // The kind an errno means when nothing more specific is known.
     static ErrorKind kind_of_errno(int errnum);
@@ -86,6 +99,7 @@ private:
     int errnum_;
     bool from_system_;
     std::string context_;
+    std::string note_;  // "; ..." after the message
 };
 
 template <typename T>
