@@ -201,11 +201,17 @@ void unload_copies(const std::filesystem::path& root, int n) {
         std::filesystem::remove_all(root / ("copy" + std::to_string(i)), ec);
 }
 
+// The benchmark's one inspector, as the watchdog has one.
+PinInspector& inspector() {
+    static PinInspector instance;
+    return instance;
+}
+
 // One in-process cycle; returns the number of findings (0 when healthy).
 int our_cycle(const std::vector<ExpectedProgram>& programs, const PolicyMap& map) {
     int findings = 0;
     for (const auto& program : programs)
-        if (inspect_link(program).problem != LinkProblem::None)
+        if (inspector().inspect_link(program).problem != LinkProblem::None)
             ++findings;
     UniqueFd fd(bpf_obj_get(map.pin.c_str()));
     auto digest = fd ? map_digest(fd.get()) : Result<Digest>(fail_errno("open policy map pin"));
@@ -393,7 +399,7 @@ int main(int argc, char** argv) {
     // apart from the per-cycle scan.
     const std::vector<std::string> hooks = {"file_open", "bprm_check_security", "bpf"};
     double t0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
-    auto first_scan = foreign_lsm_programs(hooks, {});
+    auto first_scan = inspector().foreign_lsm_programs(hooks, {});
     double first_scan_cpu = seconds(CLOCK_PROCESS_CPUTIME_ID) - t0;
     std::printf("foreign_lsm_programs first call (loads vmlinux BTF once): %.1f ms CPU%s\n\n", first_scan_cpu * 1e3,
                 first_scan ? "" : (" — failed: " + first_scan.error().message()).c_str());
@@ -421,11 +427,11 @@ int main(int argc, char** argv) {
 
         std::vector<uint32_t> our_ids;
         for (const auto& program : programs)
-            our_ids.push_back(inspect_link(program).prog_id);
+            our_ids.push_back(inspector().inspect_link(program).prog_id);
         size_t foreign_found = 0;
         cpu0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
         for (int i = 0; i < options.our_cycles && !g_stop; ++i) {
-            auto foreign = foreign_lsm_programs(hooks, our_ids);
+            auto foreign = inspector().foreign_lsm_programs(hooks, our_ids);
             foreign_found = foreign ? foreign->size() : 0;
         }
         double scan_cpu = (seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / options.our_cycles;

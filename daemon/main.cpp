@@ -19,7 +19,7 @@
 #include "support/directory_watch.h"
 #include "enforcer_bus.h"
 #include "enforcer_service.h"
-#include "event_stream.h"
+#include "loading/ring_buffer_reader.h"
 #include "support/installed_paths.h"
 #include "support/log.h"
 #include "names.h"
@@ -170,8 +170,12 @@ int run(const CommandLineOptions& cmd) {
     }
 
     boost::asio::io_context io;
-    auto events = EventStream::open(io, service.pins(),
-                                    [&service](std::span<const std::byte> record) { service.handle_event(record); });
+    auto events_map = PinLayout::open_pin(service.pins().map_pin(kEventsMap));
+    auto events = events_map ? RingBufferReader::open(io, std::move(*events_map),
+                                                      [&service](std::span<const std::byte> record) {
+                                                          service.handle_event(record);
+                                                      })
+                             : std::unexpected(events_map.error().wrap("event ring buffer"));
     if (!events) {
         log_error(events.error().message());
         return 1;

@@ -174,7 +174,7 @@ std::set<const ObjectSpec*> Supervisor::check_programs(std::vector<std::string>&
         if (!object.program)
             continue;
         object.program->map_ids = expected_map_ids(object);
-        LinkStatus status = inspect_link(*object.program);
+        LinkStatus status = inspector_.inspect_link(*object.program);
         ProgramHealth health{object.spec->program, object.spec->hook, "ok", status.prog_id,
                              tag_hex(status.actual.tag)};
         if (status.problem != LinkProblem::None) {
@@ -303,7 +303,7 @@ void Supervisor::check_foreign(std::vector<std::string>& problems) {
     for (const auto& program : state_.programs)
         if (program.prog_id)
             ours.push_back(program.prog_id);
-    auto foreign = foreign_lsm_programs(lsm_hooks_, ours);
+    auto foreign = inspector_.foreign_lsm_programs(lsm_hooks_, ours);
     if (!foreign) {
         problems.push_back("cannot list LSM programs: " + foreign.error().message());
         return;
@@ -443,7 +443,7 @@ void Supervisor::hold_verified(bool all_verified) {
         if (!object.program)
             continue;
         object.program->map_ids = expected_map_ids(object);
-        LinkStatus status = inspect_link(*object.program);
+        LinkStatus status = inspector_.inspect_link(*object.program);
         if (status.problem != LinkProblem::None)
             continue;
         if (auto fd = PinLayout::open_pin(object.program->pin))
@@ -458,7 +458,7 @@ bool Supervisor::repin_held_link(const ObjectSpec& spec) {
     if (!options_.pins.pin_replacing(held->second.get(), options_.pins.link_pin(spec.program)))
         return false;
     for (const auto& object : expected_)
-        if (object.spec == &spec && inspect_link(*object.program).problem == LinkProblem::None)
+        if (object.spec == &spec && inspector_.inspect_link(*object.program).problem == LinkProblem::None)
             return true;
     return false;  // the held link is no longer what we expect: reload instead
 }

@@ -155,6 +155,7 @@ private:
     // enforcement never lapses.
     std::map<std::string, UniqueFd> held_links_;
     HeldMaps held_maps_;
+    PinInspector inspector_;
 };
 
 // The state as one JSON object (the status file; D-Bus exposes the same).

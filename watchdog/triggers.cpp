@@ -31,7 +31,7 @@ uint64_t watched_commands() {
 
 Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& io, const BpfImage& image,
                                                        Handler on_tamper) {
-    std::unique_ptr<TamperWatch> watch(new TamperWatch(io));
+    std::unique_ptr<TamperWatch> watch(new TamperWatch());
     watch->image_ = image;
     watch->on_tamper_ = std::move(on_tamper);
     auto skel = Skeleton<tamper_watch>::open(watch->image_);
@@ -43,48 +43,34 @@ Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& 
         return std::unexpected(loaded.error());
     if (int err = tamper_watch__attach(skel->get()); err)
         return std::unexpected(Error::from_libbpf(err, "attach tamper_watch"));
-    watch->ring_ = ring_buffer__new(bpf_map__fd((*skel)->maps.tamper_events), &TamperWatch::on_record, watch.get(),
-                                    nullptr);
-    if (!watch->ring_)
-        return fail_errno("tamper_watch ring buffer");
-    int epoll_fd = dup(ring_buffer__epoll_fd(watch->ring_));
-    if (epoll_fd < 0)
-        return fail_errno("dup tamper_watch epoll fd");
-    watch->descriptor_.assign(epoll_fd);
-    watch->skeleton_ = skel->release();
-    watch->wait();
+    UniqueFd events(dup(bpf_map__fd((*skel)->maps.tamper_events)));
+    if (!events)
+        return fail_errno("dup tamper_watch ring buffer fd");
+    watch->skeleton_.emplace(std::move(*skel));
+    auto reader = RingBufferReader::open(io, std::move(events), [raw = watch.get()](std::span<const std::byte> record) {
+        raw->on_record(record);
+    });
+    if (!reader)
+        return std::unexpected(reader.error().wrap("tamper_watch ring buffer"));
+    watch->reader_ = std::move(*reader);
+    watch->reader_->start();
     return watch;
 }
 
+TamperWatch::~TamperWatch() = default;
+
 uint64_t TamperWatch::watched_calls() const {
-    return __atomic_load_n(&skeleton_->bss->watched_calls, __ATOMIC_RELAXED);
+    return __atomic_load_n(&(*skeleton_)->bss->watched_calls, __ATOMIC_RELAXED);
 }
 
-TamperWatch::~TamperWatch() {
-    descriptor_.close();
-    ring_buffer__free(ring_);
-    tamper_watch__destroy(skeleton_);
-}
-
-int TamperWatch::on_record(void* ctx, void* data, size_t size) {
-    auto* self = static_cast<TamperWatch*>(ctx);
-    if (size < sizeof(bw_tamper_event))
-        return 0;
+void TamperWatch::on_record(std::span<const std::byte> record) const {
+    if (record.size() < sizeof(bw_tamper_event))
+        return;
     bw_tamper_event event;
-    std::memcpy(&event, data, sizeof(event));
+    std::memcpy(&event, record.data(), sizeof(event));
     std::string comm(event.comm, strnlen(event.comm, BW_COMM_LEN));
-    self->on_tamper_("bpf(" + bpf_command_name(event.cmd) + ") by pid " + std::to_string(event.tgid) + " (" +
-                     sanitize_field(comm, 64) + ")");
-    return 0;
-}
-
-void TamperWatch::wait() {
-    descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
-        if (ec)
-            return;
-        ring_buffer__consume(ring_);
-        wait();
-    });
+    on_tamper_("bpf(" + bpf_command_name(event.cmd) + ") by pid " + std::to_string(event.tgid) + " (" +
+               sanitize_field(comm, 64) + ")");
 }
 
 }  // namespace bpfwarden

@@ -11,14 +11,18 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "loading/ring_buffer_reader.h"
+#include "loading/skeleton.h"
 #include "trust/bpf_image.h"
 #include "support/directory_watch.h"
 #include "support/error.h"
 
-struct tamper_watch;
+#include "tamper_watch.skel.h"
 
 namespace bpfwarden {
 
@@ -28,22 +32,21 @@ public:
     using Handler = std::function<void(const std::string&)>;
     static Result<std::unique_ptr<TamperWatch>> open(boost::asio::io_context& io, const BpfImage& image,
                                                      Handler on_tamper);
-    ~TamperWatch();
+
+    ~TamperWatch();  // where the skeleton's traits are known
 
     // Watched bpf() commands other processes have entered so far (a plain
     // read of the object's mmapped .bss: no syscall).
     uint64_t watched_calls() const;
 
 private:
-    TamperWatch(boost::asio::io_context& io) : descriptor_(io) {}
-    static int on_record(void* ctx, void* data, size_t size);
-    void wait();
+    TamperWatch() = default;
+    void on_record(std::span<const std::byte> record) const;
 
-    tamper_watch* skeleton_ = nullptr;
-    ring_buffer* ring_ = nullptr;
-    boost::asio::posix::stream_descriptor descriptor_;
-    Handler on_tamper_;
     BpfImage image_;  // the verified bytes stay alive as long as the skeleton
+    std::optional<Skeleton<tamper_watch>> skeleton_;  // owns the programs, maps and links
+    std::unique_ptr<RingBufferReader> reader_;  // destroyed first: it reads the skeleton's map
+    Handler on_tamper_;
 };
 
 }  // namespace bpfwarden

@@ -12,14 +12,22 @@
 #include <cstdio>
 #include <cstddef>
 #include <cstring>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "support/unique_fd.h"
 
 namespace bpfwarden {
+
+// bpf_lsm_<hook> function names to BTF ids and back, read once from the
+// kernel's BTF. Only this table is kept: the parsed vmlinux BTF (megabytes)
+// is freed at once.
+struct LsmHookTable {
+    std::unordered_map<std::string, uint32_t> id_of;
+    std::unordered_map<uint32_t, std::string> name_of;
+};
 
 namespace {
 
@@ -112,20 +120,7 @@ Hook parse_hook(std::string_view hook) {
     return {};
 }
 
-// bpf_lsm_<hook> function names to BTF ids and back, read once from the
-// kernel's BTF. Only this table is kept: the parsed vmlinux BTF (megabytes)
-// is freed at once.
-struct LsmHookTable {
-    std::unordered_map<std::string, uint32_t> id_of;
-    std::unordered_map<uint32_t, std::string> name_of;
-};
-
-Result<std::shared_ptr<const LsmHookTable>> lsm_hook_table() {
-    static std::mutex mutex;
-    static std::shared_ptr<const LsmHookTable> cached;
-    std::lock_guard lock(mutex);
-    if (cached)
-        return cached;
+Result<std::shared_ptr<const LsmHookTable>> load_lsm_hook_table() {
     std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), &btf__free);
     if (!vmlinux)
         return fail_errno("load the kernel's BTF (/sys/kernel/btf/vmlinux) to name LSM hooks");
@@ -145,8 +140,7 @@ Result<std::shared_ptr<const LsmHookTable>> lsm_hook_table() {
     }
     if (table->id_of.empty())
         return fail(ENOENT, "the kernel's BTF names no bpf_lsm_ hooks (kernel without CONFIG_BPF_LSM?)");
-    cached = std::move(table);
-    return cached;
+    return std::shared_ptr<const LsmHookTable>(std::move(table));
 }
 
 // Reads link info, and for raw tracepoint and perf_event links the name of
@@ -186,12 +180,6 @@ Result<LinkInfo> read_link_info(int fd, char* name_buf, uint32_t name_len) {
     return named;
 }
 
-struct ProgramFacts {
-    ProgramIdentity identity;
-    std::vector<uint32_t> map_ids;
-    uint32_t attach_btf_id = 0;
-};
-
 // One BPF_OBJ_GET_INFO_BY_FD for identity and map ids (a second one for a
 // program with more than 64 maps).
 Result<ProgramFacts> program_facts(uint32_t prog_id, bool want_maps) {
@@ -224,38 +212,6 @@ Result<ProgramFacts> program_facts(uint32_t prog_id, bool want_maps) {
     return facts;
 }
 
-// What a program is never changes while it is loaded (name, type, tag, the
-// maps it was loaded with; BPF_PROG_BIND_MAP can only add maps), and program
-// ids are allocated cyclically (idr_alloc_cyclic up to INT_MAX): a program id
-// names the same program until the id space wraps. So the facts of the
-// program behind a link are read once per id, which halves the bpf() calls of
-// a healthy inspection. Entries expire after a minute all the same — far below
-// the time 2^31 program loads take — and are dropped when not used.
-Result<ProgramFacts> cached_program_facts(uint32_t prog_id) {
-    struct Entry {
-        ProgramFacts facts;
-        int64_t read_at;
-    };
-    static std::mutex mutex;
-    static std::unordered_map<uint32_t, Entry> cache;
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    constexpr int64_t kLifetimeSeconds = 60;
-    {
-        std::lock_guard lock(mutex);
-        auto hit = cache.find(prog_id);
-        if (hit != cache.end() && now.tv_sec - hit->second.read_at < kLifetimeSeconds)
-            return hit->second.facts;
-    }
-    auto facts = program_facts(prog_id, true);
-    if (!facts)
-        return facts;
-    std::lock_guard lock(mutex);
-    std::erase_if(cache, [&](const auto& entry) { return now.tv_sec - entry.second.read_at >= kLifetimeSeconds; });
-    if (cache.size() < 4096)
-        cache[prog_id] = Entry{*facts, now.tv_sec};
-    return facts;
-}
 
 std::string describe(const ProgramIdentity& identity) {
     return "'" + identity.name + "' (type " + std::to_string(identity.type) + ", tag " + tag_hex(identity.tag) + ")";
@@ -286,8 +242,10 @@ LinkStatus problem(LinkStatus status, LinkProblem what, std::string detail) {
 
 // The hook comparison for one link; None with a detail when this kernel
 // does not report enough to compare.
+using HookTableSource = std::function<Result<std::shared_ptr<const LsmHookTable>>()>;
+
 LinkStatus check_hook(LinkStatus status, const ExpectedProgram& expected, const Hook& hook, const LinkInfo& info,
-                      const char* name) {
+                      const char* name, const HookTableSource& lsm_hook_table) {
     const std::string where = "link " + std::to_string(info.id) + " at '" + expected.pin + "'";
     auto wrong_type = [&](const char* wanted) {
         return problem(std::move(status), LinkProblem::WrongHook,
@@ -382,7 +340,40 @@ std::string_view to_string(LinkProblem problem) {
     return "unknown";
 }
 
-LinkStatus inspect_link(const ExpectedProgram& expected) {
+Result<std::shared_ptr<const LsmHookTable>> PinInspector::hook_table() {
+    if (!hooks_) {
+        auto loaded = load_lsm_hook_table();
+        if (!loaded)
+            return std::unexpected(loaded.error());
+        hooks_ = std::move(*loaded);
+    }
+    return hooks_;
+}
+
+// What a program is never changes while it is loaded (name, type, tag, the
+// maps it was loaded with; BPF_PROG_BIND_MAP can only add maps), and program
+// ids are allocated cyclically (idr_alloc_cyclic up to INT_MAX): a program id
+// names the same program until the id space wraps. So the facts of the
+// program behind a link are read once per id, which halves the bpf() calls of
+// a healthy inspection. Entries expire after a minute all the same — far below
+// the time 2^31 program loads take — and are dropped when not used.
+Result<ProgramFacts> PinInspector::program_facts_memo(uint32_t prog_id) {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    constexpr int64_t kLifetimeSeconds = 60;
+    auto hit = facts_.find(prog_id);
+    if (hit != facts_.end() && now.tv_sec - hit->second.read_at < kLifetimeSeconds)
+        return hit->second.facts;
+    auto facts = program_facts(prog_id, true);
+    if (!facts)
+        return facts;
+    std::erase_if(facts_, [&](const auto& entry) { return now.tv_sec - entry.second.read_at >= kLifetimeSeconds; });
+    if (facts_.size() < 4096)
+        facts_[prog_id] = MemoEntry{*facts, now.tv_sec};
+    return facts;
+}
+
+LinkStatus PinInspector::inspect_link(const ExpectedProgram& expected) {
     LinkStatus status;
     UniqueFd fd(bpf_obj_get(expected.pin.c_str()));
     if (!fd) {
@@ -426,7 +417,7 @@ LinkStatus inspect_link(const ExpectedProgram& expected) {
                        "raw tracepoint link " + std::to_string(info->id) + " at '" + expected.pin +
                            "' names no tracepoint");
 
-    auto facts = cached_program_facts(info->prog_id);
+    auto facts = program_facts_memo(info->prog_id);
     if (!facts)
         return problem(std::move(status), LinkProblem::WrongProgram,
                        "cannot verify the program behind '" + expected.pin + "': " + facts.error().message());
@@ -445,12 +436,12 @@ LinkStatus inspect_link(const ExpectedProgram& expected) {
                                tag_hex(have.tag) + " as expected) does not use map id " + std::to_string(map_id) +
                                ": a copy of the program with maps of its own");
 
-    return check_hook(std::move(status), expected, hook, *info, name);
+    return check_hook(std::move(status), expected, hook, *info, name, [this] { return hook_table(); });
 }
 
-Result<std::vector<ForeignProgram>> foreign_lsm_programs(const std::vector<std::string>& hooks,
-                                                         const std::vector<uint32_t>& our_prog_ids) {
-    auto table = lsm_hook_table();
+Result<std::vector<ForeignProgram>> PinInspector::foreign_lsm_programs(const std::vector<std::string>& hooks,
+                                                                       const std::vector<uint32_t>& our_prog_ids) {
+    auto table = hook_table();
     if (!table)
         return std::unexpected(table.error());
     std::unordered_map<uint32_t, std::string> watched;  // BTF id of bpf_lsm_<hook> -> hook
@@ -472,15 +463,11 @@ Result<std::vector<ForeignProgram>> foreign_lsm_programs(const std::vector<std::
     // space wraps; the set is rebuilt from scratch every minute all the same,
     // far below the time needed to create 2^31 links. LSM links are read
     // again on every call: a cgroup link's program can be replaced.
-    static std::mutex cache_mutex;
-    static std::unordered_set<uint32_t> not_lsm;
-    static timespec cache_built{};
-    std::lock_guard cache_lock(cache_mutex);
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec - cache_built.tv_sec >= 60) {
-        not_lsm.clear();
-        cache_built = now;
+    if (now.tv_sec - not_lsm_built_ >= 60) {
+        not_lsm_.clear();
+        not_lsm_built_ = now.tv_sec;
     }
     std::unordered_set<uint32_t> still_not_lsm;
 
@@ -493,7 +480,7 @@ Result<std::vector<ForeignProgram>> foreign_lsm_programs(const std::vector<std::
             return fail_system(err, std::string("walk BPF links") +
                                  (err == EPERM ? " (BPF_LINK_GET_NEXT_ID needs CAP_SYS_ADMIN)" : ""));
         }
-        if (not_lsm.contains(id)) {
+        if (not_lsm_.contains(id)) {
             still_not_lsm.insert(id);
             continue;
         }
@@ -543,7 +530,7 @@ Result<std::vector<ForeignProgram>> foreign_lsm_programs(const std::vector<std::
         }
         found.push_back({info.id, info.prog_id, std::move(prog_name), watched.at(target), per_cgroup});
     }
-    not_lsm = std::move(still_not_lsm);  // forget links that are gone
+    not_lsm_ = std::move(still_not_lsm);  // forget links that are gone
     return found;
 }
 

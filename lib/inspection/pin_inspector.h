@@ -50,6 +50,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,7 +99,7 @@ struct LinkStatus {
 //   WrongProgram the program behind the link is not the expected one (tag,
 //                name or type differ, or it does not use the expected maps)
 //   WrongHook    the link is attached elsewhere than `hook`
-LinkStatus inspect_link(const ExpectedProgram& expected);
+
 
 // Every BPF LSM program attached to one of `hooks` ("file_open", ...) whose
 // program id is not in `our_prog_ids`: tracing links with attach type
@@ -119,7 +122,42 @@ struct ForeignProgram {
     std::string hook;         // as in `hooks`: "file_open"
     bool per_cgroup = false;  // lsm_cgroup (BPF_LSM_CGROUP): runs for one cgroup's tasks only
 };
-Result<std::vector<ForeignProgram>> foreign_lsm_programs(const std::vector<std::string>& hooks,
-                                                         const std::vector<uint32_t>& our_prog_ids);
+
+
+struct LsmHookTable;  // bpf_lsm_<hook> names and BTF ids of the running kernel
+
+// What a loaded program is, as read by its id.
+struct ProgramFacts {
+    ProgramIdentity identity;
+    std::vector<uint32_t> map_ids;
+    uint32_t attach_btf_id = 0;
+};
+
+// The inspections above, with what they learn once and keep: the kernel's
+// LSM hook table (read on first use), the facts of programs by id and the
+// link ids known not to be LSM attachments (both dropped after a minute).
+// One per process that inspects; not thread-safe.
+class PinInspector {
+public:
+    // Never throws: every failure becomes a problem with a detail (see above).
+    LinkStatus inspect_link(const ExpectedProgram& expected);
+
+    // Foreign BPF LSM programs on `hooks` (see above).
+    Result<std::vector<ForeignProgram>> foreign_lsm_programs(const std::vector<std::string>& hooks,
+                                                             const std::vector<uint32_t>& our_prog_ids);
+
+private:
+    struct MemoEntry {
+        ProgramFacts facts;
+        int64_t read_at;  // CLOCK_MONOTONIC seconds
+    };
+    Result<std::shared_ptr<const LsmHookTable>> hook_table();
+    Result<ProgramFacts> program_facts_memo(uint32_t prog_id);
+
+    std::shared_ptr<const LsmHookTable> hooks_;
+    std::unordered_map<uint32_t, MemoEntry> facts_;
+    std::unordered_set<uint32_t> not_lsm_;
+    int64_t not_lsm_built_ = 0;
+};
 
 }  // namespace bpfwarden

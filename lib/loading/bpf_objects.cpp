@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstring>
+#include <memory>
 
 // The skeletons name struct bw_counters: declare it first.
 #include "bpfwarden/abi.h"
@@ -81,13 +82,11 @@ Result<void> attach_and_pin(bpf_object* obj, const ObjectSpec& spec, const PinLa
     bpf_program* prog = bpf_object__find_program_by_name(obj, spec.program);
     if (!prog)
         return fail(ENOENT, std::string("program '") + spec.program + "' not found in image");
-    bpf_link* link = bpf_program__attach(prog);
+    // Our handle goes when this returns: by then the pin holds the attachment.
+    std::unique_ptr<bpf_link, decltype(&bpf_link__destroy)> link(bpf_program__attach(prog), &bpf_link__destroy);
     if (!link)
         return fail_errno(std::string("attach ") + spec.program + " to " + spec.hook);
-    auto pinned = pins.pin_replacing(bpf_link__fd(link), pins.link_pin(spec.program));
-    // The pin now holds the attachment; our handle can go.
-    bpf_link__destroy(link);
-    return pinned;
+    return pins.pin_replacing(bpf_link__fd(link.get()), pins.link_pin(spec.program));
 }
 
 template <typename Skel>

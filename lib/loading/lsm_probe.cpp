@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "lsm_probe.skel.h"
@@ -18,7 +19,6 @@ namespace bpfwarden {
 BPFWARDEN_SKELETON_TRAITS(lsm_probe);
 
 namespace {
-
 
 // Loads, attaches and triggers the probe program; empty string on success.
 std::string try_probe_program(const BpfImage& image) {
@@ -32,13 +32,12 @@ std::string try_probe_program(const BpfImage& image) {
                    "(BPF trampolines unavailable on this kernel)";
         return "kernel refused to load a BPF LSM program: " + loaded.error().message();
     }
-    bpf_link* link = bpf_program__attach((*skel)->progs.bw_lsm_probe);
+    std::unique_ptr<bpf_link, decltype(&bpf_link__destroy)> link(bpf_program__attach((*skel)->progs.bw_lsm_probe),
+                                                                  &bpf_link__destroy);
     if (!link)
         return "kernel refused to attach a BPF LSM program: " + Error::from_errno("attach lsm/file_open").message();
     UniqueFd opened(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
-    bool ran = (*skel)->bss->hits > 0;
-    bpf_link__destroy(link);
-    if (!ran)
+    if ((*skel)->bss->hits == 0)
         return "BPF LSM program attached but never ran: 'bpf' is not an active LSM "
                "(add it to lsm= on the kernel command line)";
     return {};

@@ -117,6 +117,7 @@ protected:
         return ExpectedProgram{pins_.link_pin(spec.program).string(), derived_identity(name), spec.hook};
     }
 
+    PinInspector inspector_;
     // A second private pin root, for an independent copy of an object.
     PinLayout other_{"/sys/fs/bpf/bpfwarden-test-" + std::to_string(getpid()) + "-inspect"};
 };
@@ -126,7 +127,7 @@ TEST_F(PinInspectorHostTest, HealthyLinksReportNoneWithTheirIds) {
     load("exec_audit");
     for (const char* name : {"bpf_audit", "exec_audit"}) {
         ExpectedProgram want = expected(name);
-        LinkStatus status = inspect_link(want);
+        LinkStatus status = inspector_.inspect_link(want);
         EXPECT_EQ(status.problem, LinkProblem::None) << name << ": " << status.detail;
         EXPECT_EQ(status.detail, "") << name;
         LinkIds ids = link_ids_of_pin(want.pin);
@@ -144,7 +145,7 @@ TEST_F(PinInspectorHostTest, HealthyLinkUsingTheExpectedMapsIsNone) {
     ExpectedProgram want = expected("bpf_audit");
     want.map_ids = {map_id_of_pin(pins_.map_pin(kEventsMap)), map_id_of_pin(pins_.map_pin(kRateLimitMap)),
                     map_id_of_pin(pins_.counters_pin("bpf_audit"))};
-    LinkStatus status = inspect_link(want);
+    LinkStatus status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::None) << status.detail;
 }
 
@@ -152,7 +153,7 @@ TEST_F(PinInspectorHostTest, PinMissingWhenTheLinkPinIsGone) {
     load("bpf_audit");
     ExpectedProgram want = expected("bpf_audit");
     ASSERT_EQ(unlink(want.pin.c_str()), 0);
-    LinkStatus status = inspect_link(want);
+    LinkStatus status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::PinMissing) << status.detail;
     EXPECT_NE(status.detail.find(want.pin), std::string::npos) << status.detail;
     EXPECT_EQ(to_string(status.problem), "pin-missing");
@@ -169,7 +170,7 @@ TEST_F(PinInspectorHostTest, WrongProgramWhenAnotherLinkIsPinnedAtOurPath) {
         ASSERT_OK(exec_link);
         ASSERT_OK(pins_.pin_replacing(exec_link->get(), want.pin));
     }
-    LinkStatus status = inspect_link(want);
+    LinkStatus status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::WrongProgram) << status.detail;
     EXPECT_NE(status.detail.find(tag_hex(exec_identity.tag)), std::string::npos) << status.detail;
     EXPECT_NE(status.detail.find(tag_hex(want.identity.tag)), std::string::npos) << status.detail;
@@ -190,14 +191,14 @@ TEST_F(PinInspectorHostTest, WrongProgramWhenOurImageRunsWithMapsOfItsOwn) {
         ASSERT_OK(impostor);
         ASSERT_OK(pins_.pin_replacing(impostor->get(), want.pin));
     }
-    LinkStatus status = inspect_link(want);
+    LinkStatus status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::WrongProgram) << status.detail;
     EXPECT_NE(status.detail.find("does not use map id " + std::to_string(want.map_ids[0])), std::string::npos)
         << status.detail;
     EXPECT_EQ(status.actual, want.identity) << "same image, same tag";
 
     want.map_ids.clear();
-    EXPECT_EQ(inspect_link(want).problem, LinkProblem::None) << "without map ids the copy passes: the tag alone cannot tell";
+    EXPECT_EQ(inspector_.inspect_link(want).problem, LinkProblem::None) << "without map ids the copy passes: the tag alone cannot tell";
 }
 
 TEST_F(PinInspectorHostTest, NotALinkWhenAMapOrProgramIsPinnedAtTheLinkPath) {
@@ -209,20 +210,20 @@ TEST_F(PinInspectorHostTest, NotALinkWhenAMapOrProgramIsPinnedAtTheLinkPath) {
         ASSERT_OK(map);
         ASSERT_OK(pins_.pin_replacing(map->get(), want.pin));
     }
-    LinkStatus status = inspect_link(want);
+    LinkStatus status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::NotALink) << status.detail;
     EXPECT_NE(status.detail.find("a map"), std::string::npos) << status.detail;
 
     UniqueFd prog(bpf_prog_get_fd_by_id(ids.prog_id));
     ASSERT_TRUE(prog) << std::strerror(errno);
     ASSERT_OK(pins_.pin_replacing(prog.get(), want.pin));
-    status = inspect_link(want);
+    status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::NotALink) << status.detail;
     EXPECT_NE(status.detail.find("a program"), std::string::npos) << status.detail;
 
     ASSERT_EQ(unlink(want.pin.c_str()), 0);
     ASSERT_EQ(mkdir(want.pin.c_str(), 0700), 0);
-    status = inspect_link(want);
+    status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::NotALink) << status.detail;
 }
 
@@ -230,7 +231,7 @@ TEST_F(PinInspectorHostTest, WrongHookWhenTheLinkIsAttachedElsewhere) {
     load("bpf_audit");
     ExpectedProgram want = expected("bpf_audit");
     want.hook = "tracepoint/sched/sched_process_exec";
-    LinkStatus status = inspect_link(want);
+    LinkStatus status = inspector_.inspect_link(want);
     if (kernel_at_least(6, 6)) {
         // bpf_link_info.perf_event names the tracepoint from 6.6 on.
         EXPECT_EQ(status.problem, LinkProblem::WrongHook) << status.detail;
@@ -241,7 +242,7 @@ TEST_F(PinInspectorHostTest, WrongHookWhenTheLinkIsAttachedElsewhere) {
     }
 
     want.hook = "lsm/file_open";
-    status = inspect_link(want);
+    status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::WrongHook) << status.detail;
     EXPECT_NE(status.detail.find("perf_event link"), std::string::npos) << status.detail;
 }
@@ -258,7 +259,7 @@ TEST_F(PinInspectorHostTest, DetachOfATracepointLinkIsRefusedOrReported) {
     ASSERT_TRUE(link);
     int ret = bpf_link_detach(link.get());
     int err = ret ? errno : 0;
-    LinkStatus status = inspect_link(want);
+    LinkStatus status = inspector_.inspect_link(want);
     if (ret == 0) {
         EXPECT_EQ(status.problem, LinkProblem::Detached) << status.detail;
         return;
@@ -290,10 +291,10 @@ TEST_F(PinInspectorHostTest, DetachOfARawTracepointLinkIsRefusedOrReported) {
     EXPECT_EQ(identity->name, "bw_raw_probe");
     ExpectedProgram want{pin, *identity, "raw_tp/sys_enter"};
 
-    LinkStatus status = inspect_link(want);
+    LinkStatus status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::None) << status.detail;
     want.hook = "raw_tp/sys_exit";
-    status = inspect_link(want);
+    status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::WrongHook) << status.detail;
     EXPECT_NE(status.detail.find("'sys_enter'"), std::string::npos) << status.detail;
     want.hook = "raw_tp/sys_enter";
@@ -302,7 +303,7 @@ TEST_F(PinInspectorHostTest, DetachOfARawTracepointLinkIsRefusedOrReported) {
     ASSERT_TRUE(stats);
     int ret = bpf_link_detach(link.get());
     int err = ret ? errno : 0;
-    status = inspect_link(want);
+    status = inspector_.inspect_link(want);
     if (ret == 0) {
         EXPECT_EQ(status.problem, LinkProblem::Detached) << status.detail;
         return;
@@ -460,7 +461,7 @@ TEST_F(PinInspectorHostTest, DerivedTagsAreStableAndMatchWhatLoadAttachPinLoads)
     config.rate_limit_window_ns = 60'000'000'000ULL;
     load("bpf_audit", config);
     ExpectedProgram want = expected("bpf_audit");
-    LinkStatus status = inspect_link(want);
+    LinkStatus status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::None) << status.detail;
     EXPECT_EQ(tag_hex(status.actual.tag), tag_hex(first.tag));
 
@@ -484,7 +485,7 @@ TEST_F(PinInspectorHostTest, DeriveIdentitiesOfAnLsmImageLoadsOrReportsTheRefusa
 TEST_F(PinInspectorHostTest, ForeignLsmScanNamesHooksAndFindsNoneOfOurs) {
     load("bpf_audit");
     LinkIds ours = link_ids_of_pin(pins_.link_pin("bw_tp_bpf"));
-    auto foreign = foreign_lsm_programs({"file_open", "lsm/bprm_check_security", "bpf"}, {ours.prog_id});
+    auto foreign = inspector_.foreign_lsm_programs({"file_open", "lsm/bprm_check_security", "bpf"}, {ours.prog_id});
     ASSERT_OK(foreign);
     // Nothing can attach an LSM program on this kernel; where something can,
     // whatever is listed must be on the hooks asked for.
@@ -493,7 +494,7 @@ TEST_F(PinInspectorHostTest, ForeignLsmScanNamesHooksAndFindsNoneOfOurs) {
         EXPECT_TRUE(program.hook == "file_open" || program.hook == "bprm_check_security" || program.hook == "bpf")
             << program.hook;
     }
-    EXPECT_ERRNO(foreign_lsm_programs({"no_such_hook"}, {}), ENOENT);
+    EXPECT_ERRNO(inspector_.foreign_lsm_programs({"no_such_hook"}, {}), ENOENT);
 }
 
 }  // namespace
