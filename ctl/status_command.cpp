@@ -14,7 +14,6 @@ namespace bpfwarden::ctl {
 namespace {
 
 using dbus::EnforcerSnapshot;
-using dbus::WatchdogSnapshot;
 
 constexpr const char* kStatusDescription = R"(Reads org.bpfwarden.Enforcer1 (bpfwardend) and org.bpfwarden.Watchdog1
 (bpfwarden-watchdog) from the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured)
@@ -42,7 +41,7 @@ std::string milliseconds(uint64_t usec) {
 
 // What keeps the system from "enforcing and healthy", one line each.
 std::vector<std::string> problems_of(const Result<EnforcerSnapshot>& enforcer,
-                                     const Result<WatchdogSnapshot>& watchdog) {
+                                     const Result<WatchdogStatus>& watchdog) {
     std::vector<std::string> problems;
     if (!enforcer) {
         problems.push_back("bpfwardend: " + enforcer.error().message());
@@ -56,12 +55,12 @@ std::vector<std::string> problems_of(const Result<EnforcerSnapshot>& enforcer,
     }
     if (!watchdog)
         problems.push_back("bpfwarden-watchdog: " + watchdog.error().message());
-    else if (!watchdog->status.healthy)
-        problems.push_back("bpfwarden-watchdog: unhealthy: " + join(watchdog->status.reasons, "; "));
+    else if (!watchdog->healthy)
+        problems.push_back("bpfwarden-watchdog: unhealthy: " + join(watchdog->reasons, "; "));
     return problems;
 }
 
-void print_text(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogSnapshot>& watchdog,
+void print_text(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogStatus>& watchdog,
                 const std::vector<std::string>& problems) {
     if (!enforcer) {
         printf("bpfwardend          unreachable: %s\n", enforcer.error().message().c_str());
@@ -94,7 +93,7 @@ void print_text(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogS
     if (!watchdog) {
         printf("bpfwarden-watchdog  unreachable: %s\n", watchdog.error().message().c_str());
     } else {
-        const auto& s = watchdog->status;
+        const auto& s = *watchdog;
         printf("bpfwarden-watchdog  %s, expecting %s; last check %s (%s), %llu checks, %llu heals\n",
                s.healthy ? "healthy" : "UNHEALTHY", s.mode.c_str(), ago(s.last_check_usec).c_str(),
                s.last_trigger.c_str(), static_cast<unsigned long long>(s.checks),
@@ -146,34 +145,14 @@ std::string enforcer_json(const EnforcerSnapshot& e) {
     return out;
 }
 
-std::string watchdog_json(const WatchdogSnapshot& w) {
-    auto u = [](uint64_t value) { return std::to_string(value); };
-    const auto& s = w.status;
-    std::string out = "{\"version\":" + json_quote(w.version) + ",\"healthy\":" + (s.healthy ? "true" : "false") +
-                      ",\"reasons\":" + json_strings(s.reasons) + ",\"mode\":" + json_quote(s.mode) +
-                      ",\"mode_reason\":" + json_quote(s.mode_reason) +
-                      ",\"image_set_version\":" + u(s.image_set_version) +
-                      ",\"check_interval_usec\":" + u(s.check_interval_usec) + ",\"checks\":" + u(s.checks) +
-                      ",\"last_check_usec\":" + u(s.last_check_usec) +
-                      ",\"last_trigger\":" + json_quote(s.last_trigger) + ",\"heal_count\":" + u(s.heal_count) +
-                      ",\"last_heal\":{\"reason\":" + json_quote(s.last_heal_reason) +
-                      ",\"duration_usec\":" + u(s.last_heal_usec) + "},\"programs\":[";
-    for (size_t i = 0; i < s.programs.size(); ++i) {
-        const auto& p = s.programs[i];
-        out += std::string(i ? "," : "") + "{\"name\":" + json_quote(p.program) + ",\"hook\":" + json_quote(p.hook) +
-               ",\"prog_id\":" + u(p.prog_id) + ",\"tag\":" + json_quote(p.tag) +
-               ",\"status\":" + json_quote(p.status) + "}";
-    }
-    return out + "]}";
-}
 
-void print_json(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogSnapshot>& watchdog,
+void print_json(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogStatus>& watchdog,
                 const std::vector<std::string>& problems) {
     std::string out = "{\"status\":" + std::string(problems.empty() ? "\"ok\"" : "\"degraded\"") +
                       ",\"problems\":" + json_strings(problems) + ",\"enforcer\":" +
                       (enforcer ? enforcer_json(*enforcer) : "null") + ",\"enforcer_error\":" +
                       (enforcer ? "null" : json_quote(enforcer.error().message())) +
-                      ",\"watchdog\":" + (watchdog ? watchdog_json(*watchdog) : "null") + ",\"watchdog_error\":" +
+                      ",\"watchdog\":" + (watchdog ? to_json(*watchdog) : "null") + ",\"watchdog_error\":" +
                       (watchdog ? "null" : json_quote(watchdog.error().message())) + "}";
     puts(out.c_str());
 }
@@ -188,7 +167,7 @@ int status(int argc, char** argv) {
         return *exit_status;
 
     Result<EnforcerSnapshot> enforcer = fail(ENOTCONN, "not read");
-    Result<WatchdogSnapshot> watchdog = fail(ENOTCONN, "not read");
+    Result<WatchdogStatus> watchdog = fail(ENOTCONN, "not read");
     if (auto client = dbus::StatusClient::connect(); !client) {
         enforcer = std::unexpected(client.error());
         watchdog = std::unexpected(client.error());

@@ -150,12 +150,11 @@ Result<EnforcerSnapshot> StatusClient::enforcer() const {
     return s;
 }
 
-Result<WatchdogSnapshot> StatusClient::watchdog() const {
-    WatchdogSnapshot snapshot;
-    WatchdogStatus& s = snapshot.status;
+Result<WatchdogStatus> StatusClient::watchdog() const {
+    WatchdogStatus s;
     auto read = [&](std::string_view name, std::string_view sig, sd_bus_message* m) -> int {
         if (sig == "s") {
-            std::string* field = name == "Version"       ? &snapshot.version
+            std::string* field = name == "Version"       ? &s.version
                                  : name == "Mode"        ? &s.mode
                                  : name == "ModeReason"  ? &s.mode_reason
                                  : name == "LastTrigger" ? &s.last_trigger
@@ -202,7 +201,7 @@ Result<WatchdogSnapshot> StatusClient::watchdog() const {
             get_all(bus_.get(), kWatchdogBusName, kWatchdogPath, kWatchdogInterface, "bpfwarden-watchdog", read);
         !done)
         return std::unexpected(done.error());
-    return snapshot;
+    return s;
 }
 
 }  // namespace bpfwarden::dbus

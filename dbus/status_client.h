@@ -32,11 +32,6 @@ struct EnforcerSnapshot {
     uint64_t denied_signals_suppressed = 0;
 };
 
-struct WatchdogSnapshot {
-    std::string version;
-    WatchdogStatus status;
-};
-
 class StatusClient {
 public:
     // The system bus (DBUS_SYSTEM_BUS_ADDRESS honoured); each call waits at
@@ -46,7 +41,7 @@ public:
     // Error (errno 0) "... is not on the system bus (is bpfwardend running?)"
     // when the service does not own its name.
     Result<EnforcerSnapshot> enforcer() const;
-    Result<WatchdogSnapshot> watchdog() const;
+    Result<WatchdogStatus> watchdog() const;
 
 private:
     struct BusUnref {

@@ -12,32 +12,12 @@
 #include "authorization.h"
 #include "bus_connection.h"
 #include "bus_error.h"
+#include "inspection/watchdog_status.h"
 
 namespace bpfwarden::dbus {
 
-struct WatchdogProgram {
-    std::string program;  // "bw_file_open"
-    std::string hook;     // "lsm/file_open"
-    uint32_t prog_id = 0;
-    std::string tag;
-    std::string status;  // "ok" or what is wrong
-};
-
-struct WatchdogStatus {
-    bool healthy = false;
-    std::vector<std::string> reasons;  // why not healthy
-    std::string mode;                  // what the watchdog expects: "enforcing" | "audit-only"
-    std::string mode_reason;
-    uint64_t image_set_version = 0;
-    uint64_t check_interval_usec = 0;
-    uint64_t checks = 0;
-    uint64_t last_check_usec = 0;  // CLOCK_REALTIME, microseconds since the epoch; 0: never
-    std::string last_trigger;
-    uint64_t heal_count = 0;
-    std::string last_heal_reason;
-    uint64_t last_heal_usec = 0;  // how long the last heal took
-    std::vector<WatchdogProgram> programs;
-};
+using bpfwarden::WatchdogProgram;
+using bpfwarden::WatchdogStatus;
 
 class WatchdogBackend {
 public:

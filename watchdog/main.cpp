@@ -23,10 +23,11 @@
 #include "loading/pin_removal.h"
 #include "support/log.h"
 #include "names.h"
+#include "check_scheduler.h"
 #include "supervisor.h"
 #include "triggers.h"
 #include "support/unique_fd.h"
-#include "watchdog_interface.h"
+#include "watchdog_bus.h"
 
 using namespace bpfwarden;
 
@@ -97,134 +98,6 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     return std::nullopt;
 }
 
-// The status file replaces only an earlier status file: --status-file
-// naming somebody else's file is refused once, loudly, and not retried.
-void write_status(std::filesystem::path& path, const WatchdogState& state) {
-    if (path.empty())
-        return;
-    auto is_status = [](std::string_view existing) { return existing.starts_with("{\"healthy\":"); };
-    if (auto written = write_file_atomically(path, watchdog_state_json(state) + "\n", 0644, is_status); !written) {
-        log_error("status: " + written.error().message() + "; not writing a status file");
-        path.clear();
-    }
-}
-
-// Runs checks on the interval and, coalesced, soon after any trigger.
-class CheckScheduler {
-public:
-    CheckScheduler(boost::asio::io_context& io, Supervisor& supervisor, const CommandLineOptions& cmd)
-        : interval_(io), soon_(io), supervisor_(supervisor), cmd_(cmd), status_file_(cmd.status_file) {}
-
-    void start() { arm_interval(); }
-
-    // Runs before every check.
-    void before_check(std::function<void()> hook) { before_ = std::move(hook); }
-    // Runs after every check (D-Bus publishes the new state).
-    void on_checked(std::function<void()> hook) { checked_ = std::move(hook); }
-    // Runs after a check that healed something.
-    void on_healed(std::function<void()> hook) { healed_ = std::move(hook); }
-
-    // A trigger: check within a millisecond, merging bursts into one check.
-    void check_soon(const std::string& why) {
-        if (!pending_.empty())
-            return;
-        pending_ = why;
-        soon_.expires_after(std::chrono::milliseconds(1));
-        soon_.async_wait([this](const boost::system::error_code& ec) {
-            if (ec)
-                return;
-            std::string why = std::move(pending_);
-            pending_.clear();
-            check(why);
-        });
-    }
-
-    void check(const std::string& why) {
-        bool was_healthy = supervisor_.state().healthy;
-        uint64_t heals = supervisor_.state().heal_count;
-        if (before_)
-            before_();
-        supervisor_.run_cycle(why);
-        const auto& state = supervisor_.state();
-        if (state.healthy != was_healthy || state.checks == 1)
-            log(state.healthy ? LogLevel::Notice : LogLevel::Warning,
-                state.healthy ? "healthy" : "unhealthy: " + state.reasons.front());
-        write_status(status_file_, state);
-        sd_notify(0, "WATCHDOG=1");
-        if (state.heal_count != heals && healed_)
-            healed_();
-        if (checked_)
-            checked_();
-    }
-
-private:
-    void arm_interval() {
-        interval_.expires_after(std::chrono::milliseconds(cmd_.interval_ms));
-        interval_.async_wait([this](const boost::system::error_code& ec) {
-            if (ec)
-                return;
-            check("interval");
-            arm_interval();
-        });
-    }
-
-    boost::asio::steady_timer interval_, soon_;
-    Supervisor& supervisor_;
-    const CommandLineOptions& cmd_;
-    std::filesystem::path status_file_;  // cleared if it names a file that is not ours
-    std::string pending_;
-    std::function<void()> before_, checked_, healed_;
-};
-
-// org.bpfwarden.Watchdog1 over the supervisor's state.
-class WatchdogBus final : public dbus::WatchdogBackend {
-public:
-    WatchdogBus(dbus::BusConnection& bus, Supervisor& supervisor, CheckScheduler& scheduler, unsigned interval_ms)
-        : supervisor_(supervisor), scheduler_(scheduler), interval_ms_(interval_ms), object_(bus, *this) {
-        scheduler_.on_checked([this] { object_.publish(); });
-    }
-    ~WatchdogBus() override { scheduler_.on_checked(nullptr); }
-    WatchdogBus(const WatchdogBus&) = delete;
-    WatchdogBus& operator=(const WatchdogBus&) = delete;
-
-    std::string version() const override { return installed::kVersion; }
-
-    dbus::WatchdogStatus status() const override {
-        const WatchdogState& state = supervisor_.state();
-        dbus::WatchdogStatus status;
-        status.healthy = state.healthy;
-        status.reasons = state.reasons;
-        status.mode = state.mode;
-        status.mode_reason = state.mode_reason;
-        status.image_set_version = state.image_set_version;
-        status.check_interval_usec = uint64_t{interval_ms_} * 1000;
-        status.checks = state.checks;
-        if (state.last_check != std::chrono::system_clock::time_point{})
-            status.last_check_usec = static_cast<uint64_t>(
-                std::chrono::duration_cast<std::chrono::microseconds>(state.last_check.time_since_epoch()).count());
-        status.last_trigger = state.last_trigger;
-        status.heal_count = state.heal_count;
-        status.last_heal_reason = state.last_heal_reason;
-        status.last_heal_usec = static_cast<uint64_t>(state.last_heal_ms * 1000.0);
-        for (const auto& program : state.programs)
-            status.programs.push_back({program.program, program.hook, program.prog_id, program.tag, program.status});
-        return status;
-    }
-
-    Result<dbus::WatchdogStatus> check_now(const dbus::Caller& caller) override {
-        std::string why = "CheckNow by " + caller.describe();
-        log_info("check: " + why);
-        scheduler_.check(why);
-        return status();
-    }
-
-private:
-    Supervisor& supervisor_;
-    CheckScheduler& scheduler_;
-    unsigned interval_ms_;
-    dbus::WatchdogObject object_;
-};
-
 int run(const CommandLineOptions& cmd) {
     Supervisor supervisor(cmd.options);
     if (auto started = supervisor.start(); !started) {
@@ -239,19 +112,20 @@ int run(const CommandLineOptions& cmd) {
             return 3;
         }
         supervisor.check_only("--check");
-        puts(watchdog_state_json(supervisor.state()).c_str());
+        puts(to_json(supervisor.state()).c_str());
         return supervisor.state().healthy ? 0 : 1;
     }
     if (cmd.once) {
         supervisor.run_cycle("--once");
         std::filesystem::path status_file = cmd.status_file;
-        write_status(status_file, supervisor.state());
-        puts(watchdog_state_json(supervisor.state()).c_str());
+        write_status_file(status_file, supervisor.state());
+        puts(to_json(supervisor.state()).c_str());
         return supervisor.state().healthy ? 0 : 1;
     }
 
     boost::asio::io_context io;
-    CheckScheduler scheduler(io, supervisor, cmd);
+    supervisor.set_check_interval(std::chrono::milliseconds(cmd.interval_ms));
+    CheckScheduler scheduler(io, supervisor, std::chrono::milliseconds(cmd.interval_ms), cmd.status_file);
     std::optional<dbus::BusConnection> bus;
     std::optional<WatchdogBus> watchdog_bus;
     if (!cmd.no_dbus) {
@@ -259,7 +133,7 @@ int run(const CommandLineOptions& cmd) {
             log(status == dbus::BusConnection::Status::Connected ? LogLevel::Notice : LogLevel::Warning,
                 dbus::BusConnection::describe(status, detail, "checking"));
         });
-        watchdog_bus.emplace(*bus, supervisor, scheduler, cmd.interval_ms);
+        watchdog_bus.emplace(*bus, supervisor, scheduler);
     }
     const PinLayout& pins = cmd.options.pins;
     auto pin_watch = DirectoryWatch::open(io, {pins.root(), pins.links_dir(), pins.maps_dir()}, "pin directory",
