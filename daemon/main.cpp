@@ -22,6 +22,7 @@
 #include "loading/ring_buffer_reader.h"
 #include "support/installed_paths.h"
 #include "support/log.h"
+#include "support/service_loop.h"
 #include "names.h"
 #include "unpin_command.h"
 
@@ -151,6 +152,66 @@ std::unique_ptr<DirectoryWatch> follow_policy_directory(boost::asio::io_context&
     return std::move(*watch);
 }
 
+Result<std::unique_ptr<RingBufferReader>> open_event_stream(boost::asio::io_context& io, EnforcerService& service) {
+    auto events_map = PinLayout::open_pin(service.pins().map_pin(kEventsMap));
+    if (!events_map)
+        return fail(events_map.error().wrap("event ring buffer"));
+    return RingBufferReader::open(io, std::move(*events_map),
+                                  [&service](std::span<const std::byte> record) { service.handle_event(record); });
+}
+
+// Steady state needs no new kernel objects: keep bpf() for map updates and
+// DAC_READ_SEARCH to resolve policy paths on reload.
+void drop_setup_privileges() {
+    if (auto dropped = drop_capabilities_except({CAP_BPF, CAP_DAC_READ_SEARCH}); !dropped)
+        log_warning("capabilities: " + dropped.error().message());
+    else
+        log_info("capabilities: kept only " + effective_capabilities());
+}
+
+// After setup: events, policy edits, D-Bus, signals and counters, until stopped.
+int serve(const CommandLineOptions& cmd, EnforcerService& service) {
+    boost::asio::io_context io;
+    auto events = open_event_stream(io, service);
+    if (!events) {
+        log_error(events.error().message());
+        return 1;
+    }
+    drop_setup_privileges();
+
+    // D-Bus last: enforcement is fully set up without it, and never waits for it.
+    std::optional<dbus::BusConnection> bus;
+    std::optional<EnforcerBus> enforcer_bus;
+    if (!cmd.no_dbus) {
+        bus.emplace(io, dbus::kEnforcerBusName, dbus::BusConnection::logger("enforcement"));
+        enforcer_bus.emplace(*bus, service);
+        bus->start();
+    }
+    service.add_policy_listener(log_policy_applied);
+    auto policy_watch = follow_policy_directory(io, service, cmd.enforcer.policy_dir);
+
+    ServiceSignals signals(
+        io,
+        [&service] {
+            if (auto reloaded = service.apply_policy({"reloaded", "", "SIGHUP"}); !reloaded)
+                log_error(reloaded.error().message() + "; keeping the running policy");
+        },
+        [&](int signo) {
+            (*events)->drain();
+            log_notice("stopping on signal " + std::to_string(signo) + "; pinned programs keep enforcing (" +
+                       service.counters_summary() + ")");
+            io.stop();
+        });
+    RepeatingTimer stats(io, std::chrono::seconds(cmd.stats_interval),
+                         [&service] { log_info("counters: " + service.counters_summary()); });
+
+    (*events)->start();
+    sd_notify(0, "READY=1");
+    log_notice("ready: logging events");
+    io.run();
+    return 0;
+}
+
 int run(const CommandLineOptions& cmd) {
     EnforcerService service(cmd.enforcer);
     auto started = service.start();
@@ -168,78 +229,7 @@ int run(const CommandLineOptions& cmd) {
         log_notice("setup done; pinned programs keep enforcing after exit");
         return 0;
     }
-
-    boost::asio::io_context io;
-    auto events_map = PinLayout::open_pin(service.pins().map_pin(kEventsMap));
-    auto events = events_map ? RingBufferReader::open(io, std::move(*events_map),
-                                                      [&service](std::span<const std::byte> record) {
-                                                          service.handle_event(record);
-                                                      })
-                             : std::unexpected(events_map.error().wrap("event ring buffer"));
-    if (!events) {
-        log_error(events.error().message());
-        return 1;
-    }
-    // Steady state needs no new kernel objects: keep bpf() for map updates
-    // and DAC_READ_SEARCH to resolve policy paths on reload.
-    if (auto dropped = drop_capabilities_except({CAP_BPF, CAP_DAC_READ_SEARCH}); !dropped)
-        log_warning("capabilities: " + dropped.error().message());
-    else
-        log_info("capabilities: kept only " + effective_capabilities());
-
-    // D-Bus last: enforcement is fully set up without it, and never waits for it.
-    std::optional<dbus::BusConnection> bus;
-    std::optional<EnforcerBus> enforcer_bus;
-    if (!cmd.no_dbus) {
-        bus.emplace(io, dbus::kEnforcerBusName, [](dbus::BusConnection::Status status, const std::string& detail) {
-            log(status == dbus::BusConnection::Status::Connected ? LogLevel::Notice : LogLevel::Warning,
-                dbus::BusConnection::describe(status, detail, "enforcement"));
-        });
-        enforcer_bus.emplace(*bus, service);
-        bus->start();
-    }
-
-    service.add_policy_listener(log_policy_applied);
-    auto policy_watch = follow_policy_directory(io, service, cmd.enforcer.policy_dir);
-
-    boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
-    std::function<void()> wait_signal = [&] {
-        signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-            if (ec)
-                return;
-            if (signo == SIGHUP) {
-                if (auto reloaded = service.apply_policy({"reloaded", "", "SIGHUP"}); !reloaded)
-                    log_error(reloaded.error().message() + "; keeping the running policy");
-                wait_signal();
-                return;
-            }
-            (*events)->drain();
-            log_notice("stopping on signal " + std::to_string(signo) + "; pinned programs keep enforcing (" +
-                       service.counters_summary() + ")");
-            io.stop();
-        });
-    };
-    wait_signal();
-
-    boost::asio::steady_timer stats(io);
-    std::function<void()> arm_stats = [&] {
-        if (cmd.stats_interval == 0)
-            return;
-        stats.expires_after(std::chrono::seconds(cmd.stats_interval));
-        stats.async_wait([&](const boost::system::error_code& ec) {
-            if (ec)
-                return;
-            log_info("counters: " + service.counters_summary());
-            arm_stats();
-        });
-    };
-    arm_stats();
-
-    (*events)->start();
-    sd_notify(0, "READY=1");
-    log_notice("ready: logging events");
-    io.run();
-    return 0;
+    return serve(cmd, service);
 }
 
 }  // namespace
@@ -250,7 +240,6 @@ int main(int argc, char** argv) {
         return *exit_status;
     if (cmd.unpin)
         return ctl::run_unpin({cmd.enforcer.pin_root, cmd.yes, false, false}, "bpfwardend --unpin");
-    log_init("bpfwardend", cmd.log_target, cmd.verbose ? LogLevel::Debug : LogLevel::Info);
-    route_libbpf_messages_to_log();
+    init_process_logging("bpfwardend", cmd.log_target, cmd.verbose);
     return run(cmd);
 }

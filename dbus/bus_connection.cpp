@@ -7,6 +7,8 @@
 #include <boost/asio/post.hpp>
 #include <cstring>
 
+#include "support/log.h"
+
 namespace bpfwarden::dbus {
 
 namespace {
@@ -250,6 +252,12 @@ Result<void> BusConnection::emit_properties_changed(const char* path, const char
         return fail_system(-r, std::string("emit PropertiesChanged on ") + interface);
     kick();
     return {};
+}
+
+BusConnection::StatusHandler BusConnection::logger(std::string unaffected) {
+    return [unaffected = std::move(unaffected)](Status status, const std::string& detail) {
+        log(status == Status::Connected ? LogLevel::Notice : LogLevel::Warning, describe(status, detail, unaffected));
+    };
 }
 
 std::string BusConnection::describe(Status status, const std::string& detail, std::string_view unaffected) {

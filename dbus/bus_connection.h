@@ -49,6 +49,9 @@ public:
     // One log line for a status change; `unaffected` names what keeps working
     // without the bus ("enforcement"). Connected is news, the others warnings.
     static std::string describe(Status status, const std::string& detail, std::string_view unaffected);
+    // A StatusHandler that logs describe()'s line: Notice when connected,
+    // Warning otherwise.
+    static StatusHandler logger(std::string unaffected);
 
     struct Object {
         std::string path;

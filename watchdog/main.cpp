@@ -22,6 +22,7 @@
 #include "support/installed_paths.h"
 #include "loading/pin_removal.h"
 #include "support/log.h"
+#include "support/service_loop.h"
 #include "names.h"
 #include "check_scheduler.h"
 #include "supervisor.h"
@@ -98,6 +99,128 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     return std::nullopt;
 }
 
+// --check and --once: one cycle, the state as JSON on stdout.
+int check_once(const CommandLineOptions& cmd, Supervisor& supervisor) {
+    if (cmd.check) {
+        if (!has_own_pins(cmd.options.pins)) {
+            log_error("nothing to check: no bpfwarden pins under '" + cmd.options.pins.root().string() + "'");
+            return 3;
+        }
+        supervisor.check_only("--check");
+    } else {
+        supervisor.run_cycle("--once");
+        std::filesystem::path status_file = cmd.status_file;
+        write_status_file(status_file, supervisor.state());
+    }
+    puts(to_json(supervisor.state()).c_str());
+    return supervisor.state().healthy ? 0 : 1;
+}
+
+// The watchdog's triggers beside the interval: changes under the pin root and
+// in the policy directory, and the bpf() tripwire.
+class Triggers {
+public:
+    Triggers(boost::asio::io_context& io, const CommandLineOptions& cmd, Supervisor& supervisor,
+             CheckScheduler& scheduler)
+        : supervisor_(supervisor) {
+        watch_pins(io, cmd.options.pins, scheduler);
+        follow_policy(io, cmd.options.policy_dir, scheduler);
+        arm_tripwire(io, cmd.options.trust, scheduler);
+    }
+
+    // Recompiles the desired policy; true when it changed.
+    bool recompile_policy(const std::string& why) {
+        auto reloaded = supervisor_.reload_policy();
+        if (!reloaded)
+            log_error(reloaded.error().message() + "; keeping the previous desired policy");
+        else if (*reloaded)
+            log_notice("policy: " + why + ", desired policy recompiled");
+        return reloaded && *reloaded;
+    }
+
+private:
+    void watch_pins(boost::asio::io_context& io, const PinLayout& pins, CheckScheduler& scheduler) {
+        auto watch = DirectoryWatch::open(io, {pins.root(), pins.links_dir(), pins.maps_dir()}, "pin directory",
+                                          [&scheduler](const std::string& why) { scheduler.check_soon(why); });
+        if (!watch) {
+            log_warning("pin directory watch unavailable (" + watch.error().message() + "); checking on the interval");
+            return;
+        }
+        pin_watch_ = std::move(*watch);
+        scheduler.on_healed([this] { pin_watch_->rewatch(); });  // a heal may have made the directories anew
+    }
+
+    void follow_policy(boost::asio::io_context& io, const std::filesystem::path& dir, CheckScheduler& scheduler) {
+        auto watch = DirectoryWatch::open(io, {dir}, "policy directory", [this, &scheduler](const std::string& why) {
+            if (recompile_policy(why))
+                scheduler.check_soon(why);
+        });
+        if (!watch) {
+            log_warning("policy directory watch unavailable: " + watch.error().message());
+            return;
+        }
+        policy_watch_ = std::move(*watch);
+        // A directory replaced while unwatched: catch up before checking the maps against it.
+        scheduler.before_check([this] {
+            if (policy_watch_->rewatch())
+                recompile_policy("policy directory replaced");
+        });
+    }
+
+    void arm_tripwire(boost::asio::io_context& io, const ImageTrust& trust, CheckScheduler& scheduler) {
+        auto images = VerifiedImageSet::open(trust);
+        auto image = images ? images->image("tamper_watch") : Result<const BpfImage*>(std::unexpected(images.error()));
+        auto watch = image ? TamperWatch::open(io, **image, [&scheduler](const std::string& why) {
+            scheduler.check_soon(why);
+        })
+                           : Result<std::unique_ptr<TamperWatch>>(std::unexpected(image.error()));
+        if (!watch) {
+            log_warning("tamper tripwire unavailable (" + watch.error().message() + "); checking on the interval");
+            return;
+        }
+        tamper_ = std::move(*watch);
+        supervisor_.set_map_change_counter([watch = tamper_.get()] { return watch->watched_calls(); });
+    }
+
+    Supervisor& supervisor_;
+    std::unique_ptr<DirectoryWatch> pin_watch_, policy_watch_;
+    std::unique_ptr<TamperWatch> tamper_;
+};
+
+int serve(const CommandLineOptions& cmd, Supervisor& supervisor) {
+    boost::asio::io_context io;
+    supervisor.set_check_interval(std::chrono::milliseconds(cmd.interval_ms));
+    CheckScheduler scheduler(io, supervisor, std::chrono::milliseconds(cmd.interval_ms), cmd.status_file);
+    std::optional<dbus::BusConnection> bus;
+    std::optional<WatchdogBus> watchdog_bus;
+    if (!cmd.no_dbus) {
+        bus.emplace(io, dbus::kWatchdogBusName, dbus::BusConnection::logger("checking"));
+        watchdog_bus.emplace(*bus, supervisor, scheduler);
+    }
+    Triggers triggers(io, cmd, supervisor, scheduler);
+    ServiceSignals signals(
+        io,
+        [&] {
+            triggers.recompile_policy("SIGHUP");
+            scheduler.check_soon("SIGHUP");
+        },
+        [&](int signo) {
+            log_notice("stopping on signal " + std::to_string(signo) + " after " +
+                       std::to_string(supervisor.state().checks) + " checks and " +
+                       std::to_string(supervisor.state().heal_count) + " heals");
+            io.stop();
+        });
+
+    scheduler.check("start");
+    if (bus)
+        bus->start();  // after the first check, so that the first reader sees a real state
+    sd_notify(0, "READY=1");
+    log_notice("ready: checking every " + std::to_string(cmd.interval_ms) + " ms");
+    scheduler.start();
+    io.run();
+    return 0;
+}
+
 int run(const CommandLineOptions& cmd) {
     Supervisor supervisor(cmd.options);
     if (auto started = supervisor.start(); !started) {
@@ -106,104 +229,9 @@ int run(const CommandLineOptions& cmd) {
     }
     log_notice("expecting " + supervisor.state().mode + " (" + supervisor.state().mode_reason + "), image-set version " +
                std::to_string(supervisor.state().image_set_version));
-    if (cmd.check) {
-        if (!has_own_pins(cmd.options.pins)) {
-            log_error("nothing to check: no bpfwarden pins under '" + cmd.options.pins.root().string() + "'");
-            return 3;
-        }
-        supervisor.check_only("--check");
-        puts(to_json(supervisor.state()).c_str());
-        return supervisor.state().healthy ? 0 : 1;
-    }
-    if (cmd.once) {
-        supervisor.run_cycle("--once");
-        std::filesystem::path status_file = cmd.status_file;
-        write_status_file(status_file, supervisor.state());
-        puts(to_json(supervisor.state()).c_str());
-        return supervisor.state().healthy ? 0 : 1;
-    }
-
-    boost::asio::io_context io;
-    supervisor.set_check_interval(std::chrono::milliseconds(cmd.interval_ms));
-    CheckScheduler scheduler(io, supervisor, std::chrono::milliseconds(cmd.interval_ms), cmd.status_file);
-    std::optional<dbus::BusConnection> bus;
-    std::optional<WatchdogBus> watchdog_bus;
-    if (!cmd.no_dbus) {
-        bus.emplace(io, dbus::kWatchdogBusName, [](dbus::BusConnection::Status status, const std::string& detail) {
-            log(status == dbus::BusConnection::Status::Connected ? LogLevel::Notice : LogLevel::Warning,
-                dbus::BusConnection::describe(status, detail, "checking"));
-        });
-        watchdog_bus.emplace(*bus, supervisor, scheduler);
-    }
-    const PinLayout& pins = cmd.options.pins;
-    auto pin_watch = DirectoryWatch::open(io, {pins.root(), pins.links_dir(), pins.maps_dir()}, "pin directory",
-                                          [&](const std::string& why) { scheduler.check_soon(why); });
-    if (!pin_watch)
-        log_warning("pin directory watch unavailable (" + pin_watch.error().message() + "); checking on the interval");
-    else  // a heal may have made the directories anew: watch those
-        scheduler.on_healed([&] { (*pin_watch)->rewatch(); });
-    auto recompile_policy = [&](const std::string& why) {
-        auto reloaded = supervisor.reload_policy();
-        if (!reloaded)
-            log_error(reloaded.error().message() + "; keeping the previous desired policy");
-        else if (*reloaded)
-            log_notice("policy: " + why + ", desired policy recompiled");
-        return reloaded && *reloaded;
-    };
-    auto policy_watch = DirectoryWatch::open(io, {cmd.options.policy_dir}, "policy directory", [&](const std::string& why) {
-        if (recompile_policy(why))
-            scheduler.check_soon(why);
-    });
-    if (!policy_watch)
-        log_warning("policy directory watch unavailable: " + policy_watch.error().message());
-    else  // a directory replaced while unwatched: catch up before checking the maps against it
-        scheduler.before_check([&] {
-            if ((*policy_watch)->rewatch())
-                recompile_policy("policy directory replaced");
-        });
-
-    std::unique_ptr<TamperWatch> tamper;
-    if (auto images = VerifiedImageSet::open(cmd.options.trust); !images) {
-        log_warning("tamper tripwire unavailable: " + images.error().message());
-    } else if (auto image = images->image("tamper_watch"); !image) {
-        log_warning("tamper tripwire unavailable: " + image.error().message());
-    } else if (auto watch = TamperWatch::open(io, **image, [&](const std::string& why) { scheduler.check_soon(why); });
-               !watch) {
-        log_warning("tamper tripwire unavailable (" + watch.error().message() + "); checking on the interval");
-    } else {
-        tamper = std::move(*watch);
-        supervisor.set_map_change_counter([watch = tamper.get()] { return watch->watched_calls(); });
-    }
-
-    boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
-    std::function<void()> wait_signal = [&] {
-        signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-            if (ec)
-                return;
-            if (signo == SIGHUP) {
-                if (auto reloaded = supervisor.reload_policy(); !reloaded)
-                    log_error(reloaded.error().message() + "; keeping the previous desired policy");
-                scheduler.check_soon("SIGHUP");
-                wait_signal();
-                return;
-            }
-            log_notice("stopping on signal " + std::to_string(signo) + " after " +
-                       std::to_string(supervisor.state().checks) + " checks and " +
-                       std::to_string(supervisor.state().heal_count) + " heals");
-            io.stop();
-        });
-    };
-    wait_signal();
-
-    scheduler.check("start");
-    // After the first check, so that the first reader sees a real state.
-    if (bus)
-        bus->start();
-    sd_notify(0, "READY=1");
-    log_notice("ready: checking every " + std::to_string(cmd.interval_ms) + " ms");
-    scheduler.start();
-    io.run();
-    return 0;
+    if (cmd.check || cmd.once)
+        return check_once(cmd, supervisor);
+    return serve(cmd, supervisor);
 }
 
 }  // namespace
@@ -212,7 +240,6 @@ int main(int argc, char** argv) {
     CommandLineOptions cmd;
     if (auto exit_status = parse_args(argc, argv, cmd))
         return *exit_status;
-    log_init("bpfwarden-watchdog", cmd.log_target, cmd.verbose ? LogLevel::Debug : LogLevel::Info);
-    route_libbpf_messages_to_log();
+    init_process_logging("bpfwarden-watchdog", cmd.log_target, cmd.verbose);
     return run(cmd);
 }

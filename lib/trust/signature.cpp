@@ -19,19 +19,10 @@
 #include <string_view>
 
 #include "support/unique_fd.h"
+#include "trust/openssl_ptr.h"
 
 namespace bpfwarden {
 namespace {
-
-struct EvpMdCtxFree {
-    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
-};
-using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree>;
-
-struct BioFree {
-    void operator()(BIO* bio) const noexcept { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
 
 // A private key file is a few hundred bytes (RSA-4096 PEM: ~3.3 KiB).
 constexpr size_t kMaxPrivateKeyBytes = 64 * 1024;

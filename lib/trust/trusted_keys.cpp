@@ -18,20 +18,10 @@
 #include <string_view>
 
 #include "support/unique_fd.h"
+#include "trust/openssl_ptr.h"
 
 namespace bpfwarden {
 namespace {
-
-struct BioFree {
-    void operator()(BIO* bio) const noexcept { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-
-struct OpensslFree {
-    void operator()(void* p) const noexcept { OPENSSL_free(p); }
-};
-template <typename T>
-using OpensslPtr = std::unique_ptr<T, OpensslFree>;
 
 struct DirClose {
     void operator()(DIR* dir) const noexcept { closedir(dir); }
