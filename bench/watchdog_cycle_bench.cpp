@@ -26,13 +26,13 @@
 #include <string>
 #include <vector>
 
-#include "trust/bpf_image.h"
-#include "loading/bpf_objects.h"
 #include "inspection/map_digest.h"
 #include "inspection/pin_inspector.h"
-#include "loading/pin_layout.h"
 #include "inspection/program_identity.h"
+#include "loading/bpf_objects.h"
+#include "loading/pin_layout.h"
 #include "support/unique_fd.h"
+#include "trust/bpf_image.h"
 
 namespace bpfwarden {
 namespace {
@@ -132,8 +132,8 @@ PolicyMap make_policy_map(const std::filesystem::path& root) {
 // shorter) — same context type, same program; --same-tracepoint
 // puts them all on sys_enter_bpf instead (N <= 64) to show that effect.
 std::vector<std::string> tracepoints_for(int n, bool same_tracepoint) {
-    static const char* const kQuiet[] = {"acct",     "swapon", "swapoff",  "sethostname", "setdomainname",
-                                         "pivot_root", "quotactl", "iopl", "ioperm"};
+    static const char* const kQuiet[] = {"acct",       "swapon",   "swapoff", "sethostname", "setdomainname",
+                                         "pivot_root", "quotactl", "iopl",    "ioperm"};
     std::vector<std::string> quiet;
     for (const char* name : kQuiet)
         for (const char* tracefs : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"})
@@ -165,7 +165,8 @@ uint32_t map_id(bpf_object* obj, const char* name) {
 // what load_attach_pin does, with the tracepoint chosen per copy. Nothing
 // of this process holds them afterwards: the pins do.
 std::vector<ExpectedProgram> load_copies(const ObjectSpec& spec, const BpfImage& image, const ProgramIdentity& identity,
-                                         const std::filesystem::path& root, const std::vector<std::string>& tracepoints) {
+                                         const std::filesystem::path& root,
+                                         const std::vector<std::string>& tracepoints) {
     std::vector<ExpectedProgram> expected;
     for (size_t i = 0; i < tracepoints.size() && !g_stop; ++i) {
         std::filesystem::path dir = root / ("copy" + std::to_string(i));
@@ -319,8 +320,9 @@ Options parse(int argc, char** argv) {
                 at = comma == std::string::npos ? list.size() : comma + 1;
             }
         } else {
-            std::printf("usage: watchdog_cycle_bench [--image-dir DIR] [--our-cycles 200] [--bpftool-cycles 5]\n"
-                        "                            [--sizes 5,20,100] [--same-tracepoint]\n");
+            std::printf(
+                "usage: watchdog_cycle_bench [--image-dir DIR] [--our-cycles 200] [--bpftool-cycles 5]\n"
+                "                            [--sizes 5,20,100] [--same-tracepoint]\n");
             std::exit(arg == "--help" || arg == "-h" ? 0 : 2);
         }
     }
@@ -382,17 +384,19 @@ int main(int argc, char** argv) {
     BenchRoot root;
     PolicyMap map = make_policy_map(root.path());
 
-    std::printf("watchdog_cycle_bench: N attached copies of '%s' (image %s, tag %s)\n", spec->program,
-                spec->name, tag_hex(identity.tag).c_str());
-    std::printf("placement: %s\n", options.same_tracepoint
-                                         ? "all copies on syscalls/sys_enter_bpf (each runs on every bpf() call measured)"
-                                         : "copy 0 on syscalls/sys_enter_bpf, the rest on quiet syscall-entry tracepoints");
+    std::printf("watchdog_cycle_bench: N attached copies of '%s' (image %s, tag %s)\n", spec->program, spec->name,
+                tag_hex(identity.tag).c_str());
+    std::printf("placement: %s\n",
+                options.same_tracepoint
+                    ? "all copies on syscalls/sys_enter_bpf (each runs on every bpf() call measured)"
+                    : "copy 0 on syscalls/sys_enter_bpf, the rest on quiet syscall-entry tracepoints");
 #ifndef __OPTIMIZE__
     std::printf("WARNING: built without optimisation: figures overstate the cost (use a RelWithDebInfo build)\n");
 #endif
     std::printf("one cycle = inspect_link per program + map_digest of a 100-entry (16 B key, 8 B value) hash map\n");
-    std::printf("bpftool pattern = per program `bpftool -j link show pinned` + `bpftool -j prog show id`,\n"
-                "                  then `bpftool -j map dump pinned` of the policy map (fork/exec each)\n\n");
+    std::printf(
+        "bpftool pattern = per program `bpftool -j link show pinned` + `bpftool -j prog show id`,\n"
+        "                  then `bpftool -j map dump pinned` of the policy map (fork/exec each)\n\n");
     measure_map_reads(map);
 
     // The LSM hook table is built on first use; its one-time cost is shown

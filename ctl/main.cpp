@@ -3,8 +3,8 @@
 #include <cstring>
 #include <string_view>
 
-#include "support/command_line.h"
 #include "commands.h"
+#include "support/command_line.h"
 #include "support/installed_paths.h"
 
 namespace {
@@ -33,12 +33,9 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"status", bpfwarden::ctl::status},
-    {"unpin", bpfwarden::ctl::unpin},
-    {"keygen", bpfwarden::ctl::keygen},
-    {"sign", bpfwarden::ctl::sign},
-    {"verify", bpfwarden::ctl::verify},
-    {"allow-downgrade", bpfwarden::ctl::allow_downgrade},
+    {"status", bpfwarden::ctl::status}, {"unpin", bpfwarden::ctl::unpin},
+    {"keygen", bpfwarden::ctl::keygen}, {"sign", bpfwarden::ctl::sign},
+    {"verify", bpfwarden::ctl::verify}, {"allow-downgrade", bpfwarden::ctl::allow_downgrade},
 };
 
 }  // namespace

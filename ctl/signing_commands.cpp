@@ -10,18 +10,18 @@
 #include <string>
 #include <vector>
 
-#include "support/atomic_file.h"
-#include "trust/bpf_image.h"
-#include "support/command_line.h"
 #include "commands.h"
-#include "support/installed_paths.h"
+#include "support/atomic_file.h"
+#include "support/command_line.h"
 #include "support/event.h"
 #include "support/file_io.h"
+#include "support/installed_paths.h"
+#include "support/unique_fd.h"
+#include "trust/bpf_image.h"
 #include "trust/image_set.h"
 #include "trust/manifest.h"
 #include "trust/rollback_state.h"
 #include "trust/signature.h"
-#include "support/unique_fd.h"
 
 namespace bpfwarden::ctl {
 namespace {
@@ -145,7 +145,8 @@ void print_verified_json(const VerifiedImageSet& set) {
     for (size_t i = 0; i < manifest.images.size(); ++i) {
         const auto& image = manifest.images[i];
         out += std::string(i ? "," : "") + "{\"name\":" + json_quote(image.name) +
-               ",\"size\":" + std::to_string(image.size) + ",\"sha256\":" + json_quote(image.sha256) + ",\"programs\":[";
+               ",\"size\":" + std::to_string(image.size) + ",\"sha256\":" + json_quote(image.sha256) +
+               ",\"programs\":[";
         for (size_t p = 0; p < image.programs.size(); ++p)
             out += (p ? "," : "") + json_quote(image.programs[p]);
         out += "]}";

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "support/command_line.h"
 #include "commands.h"
-#include "support/event.h"
 #include "status_client.h"
+#include "support/command_line.h"
+#include "support/event.h"
 
 namespace bpfwarden::ctl {
 namespace {
@@ -26,9 +26,9 @@ program not attached) or a service unreachable; 2 invalid arguments.)";
 std::string ago(uint64_t usec_since_epoch) {
     if (usec_since_epoch == 0)
         return "never";
-    auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
+    auto now =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     long long seconds = (static_cast<long long>(now) - static_cast<long long>(usec_since_epoch)) / 1000000;
     return std::to_string(seconds < 0 ? 0 : seconds) + " s ago";
 }
@@ -40,8 +40,7 @@ std::string milliseconds(uint64_t usec) {
 }
 
 // What keeps the system from "enforcing and healthy", one line each.
-std::vector<std::string> problems_of(const Result<EnforcerSnapshot>& enforcer,
-                                     const Result<WatchdogStatus>& watchdog) {
+std::vector<std::string> problems_of(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogStatus>& watchdog) {
     std::vector<std::string> problems;
     if (!enforcer) {
         problems.push_back("bpfwardend: " + enforcer.error().message());
@@ -80,13 +79,13 @@ void print_text(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogS
         for (const auto& p : e.programs) {
             std::string where = p.attached ? "id " + std::to_string(p.prog_id) + " tag " +
                                                  (p.tag.empty() ? std::string("?") : p.tag) + ", attached"
-                                           : p.pinned ? "pinned, not attached" : "not pinned";
+                                : p.pinned ? "pinned, not attached"
+                                           : "not pinned";
             printf("  program           %-14s %-36s %s (%s)\n", p.name.c_str(), p.hook.c_str(), where.c_str(),
                    p.state.c_str());
         }
         printf("  counters          events %llu, denials %llu, audits %llu, drops %llu, rate-limited %llu\n",
-               static_cast<unsigned long long>(e.counters.events),
-               static_cast<unsigned long long>(e.counters.denials),
+               static_cast<unsigned long long>(e.counters.events), static_cast<unsigned long long>(e.counters.denials),
                static_cast<unsigned long long>(e.counters.audits), static_cast<unsigned long long>(e.counters.drops),
                static_cast<unsigned long long>(e.counters.rate_limited));
     }
@@ -120,17 +119,15 @@ std::string json_strings(const std::vector<std::string>& items) {
 
 std::string enforcer_json(const EnforcerSnapshot& e) {
     auto u = [](uint64_t value) { return std::to_string(value); };
-    std::string out = "{\"version\":" + json_quote(e.version) + ",\"mode\":" + json_quote(e.mode) +
-                      ",\"mode_reason\":" + json_quote(e.mode_reason) +
-                      ",\"kernel\":{\"release\":" + json_quote(e.kernel.release) +
-                      ",\"active_lsms\":" + json_strings(e.kernel.active_lsms) +
-                      ",\"bpf_lsm_usable\":" + (e.kernel.bpf_lsm_usable ? "true" : "false") +
-                      ",\"bpf_lsm_status\":" + json_quote(e.kernel.bpf_lsm_status) +
-                      "},\"image_set_version\":" + u(e.image_set_version) +
-                      ",\"policy\":{\"generation\":" + u(e.policy_generation) +
-                      ",\"directory\":" + json_quote(e.policy_directory) +
-                      ",\"runtime_file\":" + json_quote(e.runtime_policy_file) + ",\"rules\":" + u(e.rule_count) +
-                      ",\"warnings\":" + json_strings(e.policy_warnings) + "},\"programs\":[";
+    std::string out =
+        "{\"version\":" + json_quote(e.version) + ",\"mode\":" + json_quote(e.mode) +
+        ",\"mode_reason\":" + json_quote(e.mode_reason) + ",\"kernel\":{\"release\":" + json_quote(e.kernel.release) +
+        ",\"active_lsms\":" + json_strings(e.kernel.active_lsms) +
+        ",\"bpf_lsm_usable\":" + (e.kernel.bpf_lsm_usable ? "true" : "false") +
+        ",\"bpf_lsm_status\":" + json_quote(e.kernel.bpf_lsm_status) +
+        "},\"image_set_version\":" + u(e.image_set_version) + ",\"policy\":{\"generation\":" + u(e.policy_generation) +
+        ",\"directory\":" + json_quote(e.policy_directory) + ",\"runtime_file\":" + json_quote(e.runtime_policy_file) +
+        ",\"rules\":" + u(e.rule_count) + ",\"warnings\":" + json_strings(e.policy_warnings) + "},\"programs\":[";
     for (size_t i = 0; i < e.programs.size(); ++i) {
         const auto& p = e.programs[i];
         out += std::string(i ? "," : "") + "{\"name\":" + json_quote(p.name) + ",\"hook\":" + json_quote(p.hook) +
@@ -145,15 +142,14 @@ std::string enforcer_json(const EnforcerSnapshot& e) {
     return out;
 }
 
-
 void print_json(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogStatus>& watchdog,
                 const std::vector<std::string>& problems) {
     std::string out = "{\"status\":" + std::string(problems.empty() ? "\"ok\"" : "\"degraded\"") +
-                      ",\"problems\":" + json_strings(problems) + ",\"enforcer\":" +
-                      (enforcer ? enforcer_json(*enforcer) : "null") + ",\"enforcer_error\":" +
-                      (enforcer ? "null" : json_quote(enforcer.error().message())) +
-                      ",\"watchdog\":" + (watchdog ? to_json(*watchdog) : "null") + ",\"watchdog_error\":" +
-                      (watchdog ? "null" : json_quote(watchdog.error().message())) + "}";
+                      ",\"problems\":" + json_strings(problems) +
+                      ",\"enforcer\":" + (enforcer ? enforcer_json(*enforcer) : "null") +
+                      ",\"enforcer_error\":" + (enforcer ? "null" : json_quote(enforcer.error().message())) +
+                      ",\"watchdog\":" + (watchdog ? to_json(*watchdog) : "null") +
+                      ",\"watchdog_error\":" + (watchdog ? "null" : json_quote(watchdog.error().message())) + "}";
     puts(out.c_str());
 }
 

@@ -1,7 +1,6 @@
 #include "unpin_command.h"
 
 #include <signal.h>
-#include <systemd/sd-bus.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,13 +8,14 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <systemd/sd-bus.h>
 #include <thread>
 #include <vector>
 
-#include "support/command_line.h"
 #include "commands.h"
-#include "support/event.h"
 #include "loading/pin_removal.h"
+#include "support/command_line.h"
+#include "support/event.h"
 
 namespace bpfwarden::ctl {
 namespace {
@@ -128,8 +128,7 @@ void print_text(const PinRemovalReport& report, const PinInventory& inventory, b
     }
     printf("enforcement: continues while these stay attached:\n");
     for (const auto& program : report.still_attached)
-        printf("  %s (link %u): %s\n", program.program.c_str(), program.link_id,
-               holders_text(program.held_by).c_str());
+        printf("  %s (link %u): %s\n", program.program.c_str(), program.link_id, holders_text(program.held_by).c_str());
 }
 
 void print_json(const PinRemovalReport& report, const PinInventory& inventory, bool watchdog_stopped) {

@@ -2,24 +2,22 @@
 
 #include <sys/utsname.h>
 
+#include "policy/policy_maps.h"
 #include "support/bpf_commands.h"
 #include "support/installed_paths.h"
 #include "support/log.h"
-#include "policy/policy_maps.h"
 
 namespace bpfwarden {
 
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 EnforcerBus::EnforcerBus(dbus::BusConnection& bus, EnforcerService& service)
     : service_(service), runtime_(service.options().policy_dir), object_(bus, *this) {
     utsname name{};
     if (uname(&name) == 0)
         kernel_release_ = name.release;
-    service_.set_event_observer([this](const Event& event, const std::string& rule_path) { on_event(event, rule_path); });
+    service_.set_event_observer(
+        [this](const Event& event, const std::string& rule_path) { on_event(event, rule_path); });
     policy_listener_ =
         service_.add_policy_listener([this](const PolicyApplied& applied) { object_.policy_changed(applied.reason); });
 }
@@ -107,8 +105,8 @@ bool EnforcerBus::rule_active(std::string_view kind, std::string_view path) cons
     return false;
 }
 
-Result<dbus::RuleChange> EnforcerBus::add_rule(const dbus::Caller& caller, std::string_view kind,
-                                                        std::string_view path, std::string_view action) {
+Result<dbus::RuleChange> EnforcerBus::add_rule(const dbus::Caller& caller, std::string_view kind, std::string_view path,
+                                               std::string_view action) {
     auto plan = runtime_.plan_add(kind, path, action);
     if (!plan) {
         log_warning("policy: AddRule by " + caller.describe() + " refused: " + plan.error().message());
@@ -124,7 +122,7 @@ Result<dbus::RuleChange> EnforcerBus::add_rule(const dbus::Caller& caller, std::
 }
 
 Result<dbus::RuleChange> EnforcerBus::remove_rule(const dbus::Caller& caller, std::string_view kind,
-                                                           std::string_view path) {
+                                                  std::string_view path) {
     auto plan = runtime_.plan_remove(kind, path, service_.policy());
     if (!plan) {
         log_warning("policy: RemoveRule by " + caller.describe() + " refused: " + plan.error().message());

@@ -39,17 +39,16 @@ public:
     Result<dbus::CounterValues> counters() const override;
 
     Result<uint64_t> reload_policy(const dbus::Caller& caller) override;
-    Result<dbus::RuleChange> add_rule(const dbus::Caller& caller, std::string_view kind,
-                                               std::string_view path, std::string_view action) override;
+    Result<dbus::RuleChange> add_rule(const dbus::Caller& caller, std::string_view kind, std::string_view path,
+                                      std::string_view action) override;
     Result<dbus::RuleChange> remove_rule(const dbus::Caller& caller, std::string_view kind,
-                                                  std::string_view path) override;
+                                         std::string_view path) override;
     std::vector<dbus::RuleEntry> list_rules() const override;
 
 private:
     void on_event(const Event& event, const std::string& rule_path);
     // Writes the plan, applies it, and restores the old file if that fails.
-    Result<uint64_t> commit(const RuntimeRules::Plan& plan, const std::string& what,
-                                     const dbus::Caller& caller);
+    Result<uint64_t> commit(const RuntimeRules::Plan& plan, const std::string& what, const dbus::Caller& caller);
     bool rule_active(std::string_view kind, std::string_view path) const;
 
     EnforcerService& service_;

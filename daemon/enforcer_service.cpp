@@ -5,9 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "policy/policy.h"
 #include "support/event.h"
 #include "support/log.h"
-#include "policy/policy.h"
 
 namespace bpfwarden {
 
@@ -44,8 +44,7 @@ std::string_view to_string(EnforcementMode mode) {
     return mode == EnforcementMode::Enforcing ? "enforcing" : "audit-only";
 }
 
-EnforcerService::EnforcerService(EnforcerOptions options)
-    : options_(std::move(options)), pins_(options_.pin_root) {}
+EnforcerService::EnforcerService(EnforcerOptions options) : options_(std::move(options)), pins_(options_.pin_root) {}
 
 Result<CompiledPolicy> EnforcerService::load_policy(const PolicyFileOverride* override) const {
     auto compiled = compile_policy_dir(options_.policy_dir, stat_resolver(), override);
@@ -160,7 +159,8 @@ Result<bool> EnforcerService::apply_policy(const ApplyRequest& request) {
         return false;
     if (auto applied = apply(*policy); !applied)
         return fail(applied.error().wrap("apply policy"));
-    PolicyApplied event{request.what, request.detail, request.reason, policy_generation_, policy_.rules.size(), policy_.warnings};
+    PolicyApplied event{request.what,       request.detail,       request.reason,
+                        policy_generation_, policy_.rules.size(), policy_.warnings};
     for (const auto& [token, listener] : policy_listeners_)
         listener(event);
     return true;
@@ -188,12 +188,13 @@ void EnforcerService::handle_event(std::span<const std::byte> record) {
     if (uint64_t suppressed = log_limiter_.take_suppressed_since_report())
         log_notice("events: " + std::to_string(suppressed) + " events not logged (log rate limit)");
 
-    std::string line = options_.json_events ? format_event_json(*event, rule_path)
-                                            : format_event_text(*event, rule_path);
+    std::string line =
+        options_.json_events ? format_event_json(*event, rule_path) : format_event_text(*event, rule_path);
     LogLevel level = event->action == EventAction::Deny ? LogLevel::Warning : LogLevel::Info;
-    log(level, line, {{"BPFWARDEN_EVENT", std::string(event_kind_name(event->kind))},
-                      {"BPFWARDEN_ACTION", std::string(action_name(event->action))},
-                      {"BPFWARDEN_PID", std::to_string(event->tgid)}});
+    log(level, line,
+        {{"BPFWARDEN_EVENT", std::string(event_kind_name(event->kind))},
+         {"BPFWARDEN_ACTION", std::string(action_name(event->action))},
+         {"BPFWARDEN_PID", std::to_string(event->tgid)}});
 }
 
 std::vector<ProgramStatus> EnforcerService::program_status() const {

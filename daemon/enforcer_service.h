@@ -11,20 +11,20 @@
 #include <vector>
 
 #include "loading/bpf_objects.h"
-#include "support/error.h"
-#include "support/event.h"
-#include "trust/image_set.h"
 #include "loading/lsm_probe.h"
 #include "loading/pin_layout.h"
 #include "policy/policy_compiler.h"
 #include "policy/policy_maps.h"
+#include "support/error.h"
+#include "support/event.h"
 #include "support/rate_limiter.h"
+#include "trust/image_set.h"
 
 namespace bpfwarden {
 
 struct EnforcerOptions {
     std::filesystem::path policy_dir;
-    ImageTrust trust;  // where the signed images, trusted keys and rollback state are
+    ImageTrust trust;         // where the signed images, trusted keys and rollback state are
     ServiceIdentity service;  // bpfwarden's executables and canary: implicit policy entries
     std::filesystem::path pin_root = PinLayout::kDefaultRoot;
     bool audit_only = false;  // never try BPF LSM
@@ -43,11 +43,11 @@ struct ObjectState {
 // A program as its pin shows it now (live; cheap enough for every D-Bus Get).
 struct ProgramStatus {
     const ObjectSpec* spec = nullptr;
-    uint32_t prog_id = 0;  // 0: no program behind the pin
-    std::string tag;       // hex, from the link's fdinfo; empty when unknown
-    bool pinned = false;   // a BPF link is pinned at the link pin
+    uint32_t prog_id = 0;   // 0: no program behind the pin
+    std::string tag;        // hex, from the link's fdinfo; empty when unknown
+    bool pinned = false;    // a BPF link is pinned at the link pin
     bool attached = false;  // that link has a program
-    std::string state;     // "loaded", "adopted", "skipped: <why>", "failed: <why>"
+    std::string state;      // "loaded", "adopted", "skipped: <why>", "failed: <why>"
 };
 
 // A policy that was just applied, and what made it happen. Every apply after
@@ -66,7 +66,7 @@ struct ApplyRequest {
     std::string what;
     std::string detail;
     std::string reason;
-    bool only_if_changed = false;  // an edit that changes nothing observable applies nothing
+    bool only_if_changed = false;                  // an edit that changes nothing observable applies nothing
     const PolicyFileOverride* override = nullptr;  // not applied from disk: the directory as it will be
 };
 

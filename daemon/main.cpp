@@ -2,7 +2,6 @@
 // maps in line with /etc/bpfwarden/policy.d and logs what the programs report.
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
-#include <systemd/sd-daemon.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -12,18 +11,19 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <systemd/sd-daemon.h>
 
 #include "bus_connection.h"
-#include "support/capabilities.h"
-#include "support/command_line.h"
-#include "support/directory_watch.h"
 #include "enforcer_bus.h"
 #include "enforcer_service.h"
 #include "loading/ring_buffer_reader.h"
+#include "names.h"
+#include "support/capabilities.h"
+#include "support/command_line.h"
+#include "support/directory_watch.h"
 #include "support/installed_paths.h"
 #include "support/log.h"
 #include "support/service_loop.h"
-#include "names.h"
 #include "unpin_command.h"
 
 using namespace bpfwarden;
@@ -80,8 +80,8 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     cli.flag("--json", e.json_events, "log events as JSON objects instead of text");
     cli.number<uint32_t>("--rate-limit", e.load.rate_limit_burst, 1, 1000000,
                          "events per second each process may cause");
-    cli.number<unsigned>("--stats-interval", cmd.stats_interval, 0, 86400,
-                         "log counters every S seconds, 0: never", "S");
+    cli.number<unsigned>("--stats-interval", cmd.stats_interval, 0, 86400, "log counters every S seconds, 0: never",
+                         "S");
     auto* setup_only = cli.flag("--exit-after-setup", cmd.exit_after_setup,
                                 "load, pin and apply the policy, then exit (pins keep enforcing)");
     auto* unpin = cli.flag("--unpin", cmd.unpin, "remove bpfwarden's pins (ends enforcement) and exit; see below");
@@ -110,9 +110,8 @@ void report_setup(const EnforcerService& service) {
         }
     }
     const auto& policy = service.policy();
-    log_info("policy: " + std::to_string(policy.rules.size()) + " rules, " +
-             std::to_string(policy.file_rules.size()) + " file and " + std::to_string(policy.exec_rules.size()) +
-             " exec entries in force");
+    log_info("policy: " + std::to_string(policy.rules.size()) + " rules, " + std::to_string(policy.file_rules.size()) +
+             " file and " + std::to_string(policy.exec_rules.size()) + " exec entries in force");
     for (const auto& warning : policy.warnings)
         log_warning("policy: " + warning);
 }
@@ -135,7 +134,8 @@ std::unique_ptr<DirectoryWatch> follow_policy_directory(boost::asio::io_context&
                                                         const std::filesystem::path& dir) {
     auto last_error = std::make_shared<std::string>();
     auto on_edit = [&service, last_error](const std::string& why) {
-        auto applied = service.apply_policy({"applied the edited policy directory", why, "policy directory edited", true});
+        auto applied =
+            service.apply_policy({"applied the edited policy directory", why, "policy directory edited", true});
         if (applied) {
             last_error->clear();
         } else if (applied.error().message() != *last_error) {  // e.g. an editor's swap file: say it once

@@ -7,9 +7,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
-#include <vector>
-
 #include <toml++/toml.h>
+#include <vector>
 
 #include "support/atomic_file.h"
 #include "support/file_io.h"
@@ -18,7 +17,6 @@
 namespace bpfwarden {
 
 namespace {
-
 
 constexpr const char* kHeader =
     "# Runtime rules, written by bpfwardend for D-Bus AddRule/RemoveRule\n"
@@ -38,8 +36,9 @@ std::optional<RuleKind> parse_kind(std::string_view kind) {
 Result<void> check_kind(std::string_view kind) {
     if (parse_kind(kind))
         return {};
-    return fail(ErrorKind::InvalidArgument, EINVAL, "kind " + quote_for_message(kind.substr(0, 64)) +
-                        " is not a rule kind: use \"file\" (opening the file) or \"exec\" (executing it)");
+    return fail(ErrorKind::InvalidArgument, EINVAL,
+                "kind " + quote_for_message(kind.substr(0, 64)) +
+                    " is not a rule kind: use \"file\" (opening the file) or \"exec\" (executing it)");
 }
 
 std::string rule_name(std::string_view kind, std::string_view path) {
@@ -52,26 +51,28 @@ Result<void> check_rule_path(std::string_view path) {
     if (path.empty())
         return fail(ErrorKind::InvalidArgument, EINVAL, "the path is empty: give an absolute path such as /etc/shadow");
     if (path.size() > kMaxPolicyPathLength)
-        return fail(ErrorKind::InvalidArgument, EINVAL, "the path is " + std::to_string(path.size()) + " bytes long; a rule path may have at most " +
-                            std::to_string(kMaxPolicyPathLength) + " bytes");
+        return fail(ErrorKind::InvalidArgument, EINVAL,
+                    "the path is " + std::to_string(path.size()) + " bytes long; a rule path may have at most " +
+                        std::to_string(kMaxPolicyPathLength) + " bytes");
     if (path.front() != '/')
-        return fail(ErrorKind::InvalidArgument, EINVAL, "relative path " + quote_for_message(path.substr(0, 256)) +
-                            ": rule paths must be absolute (start with '/')");
+        return fail(ErrorKind::InvalidArgument, EINVAL,
+                    "relative path " + quote_for_message(path.substr(0, 256)) +
+                        ": rule paths must be absolute (start with '/')");
     for (size_t i = 0; i < path.size(); ++i) {
         auto byte = static_cast<unsigned char>(path[i]);
         if (byte < 0x20 || byte == 0x7f) {
             char hex[8];
             std::snprintf(hex, sizeof(hex), "0x%02x", byte);
-            return fail(ErrorKind::InvalidArgument, EINVAL, std::string("the path contains a control character (") + hex + " at byte " +
-                                std::to_string(i) + "): " + quote_for_message(path.substr(0, 256)) +
-                                "; rule paths must name a file by its plain absolute path");
+            return fail(ErrorKind::InvalidArgument, EINVAL,
+                        std::string("the path contains a control character (") + hex + " at byte " + std::to_string(i) +
+                            "): " + quote_for_message(path.substr(0, 256)) +
+                            "; rule paths must name a file by its plain absolute path");
         }
     }
     return {};
 }
 
-RuntimeRules::RuntimeRules(std::filesystem::path policy_dir)
-    : dir_(std::move(policy_dir)), file_(dir_ / kFileName) {}
+RuntimeRules::RuntimeRules(std::filesystem::path policy_dir) : dir_(std::move(policy_dir)), file_(dir_ / kFileName) {}
 
 Result<std::optional<std::string>> RuntimeRules::read_current() const {
     auto text = read_config_file(file_, kMaxPolicyFileBytes, "runtime policy file");
@@ -91,12 +92,13 @@ Result<void> RuntimeRules::validate(const std::string& text) const {
 }
 
 Result<RuntimeRules::Plan> RuntimeRules::plan_add(std::string_view kind, std::string_view path,
-                                                           std::string_view action) const {
+                                                  std::string_view action) const {
     if (auto ok = check_kind(kind); !ok)
         return std::unexpected(ok.error());
     if (action != "deny" && action != "audit")
-        return fail(ErrorKind::InvalidArgument, EINVAL, "action " + quote_for_message(action.substr(0, 64)) +
-                            " is not a rule action: use \"deny\" (refuse with EPERM) or \"audit\" (allow and log)");
+        return fail(ErrorKind::InvalidArgument, EINVAL,
+                    "action " + quote_for_message(action.substr(0, 64)) +
+                        " is not a rule action: use \"deny\" (refuse with EPERM) or \"audit\" (allow and log)");
     if (auto ok = check_rule_path(path); !ok)
         return std::unexpected(ok.error());
     auto current = read_current();
@@ -112,8 +114,9 @@ Result<RuntimeRules::Plan> RuntimeRules::plan_add(std::string_view kind, std::st
             root.insert(key, toml::array{});
         toml::array* rules = root[key].as_array();
         if (!rules)
-            return fail(ErrorKind::PolicyInvalid, EINVAL, "runtime policy file '" + file_.string() + "': '" + key +
-                                                             "' is not a list of rules; fix or remove the file");
+            return fail(ErrorKind::PolicyInvalid, EINVAL,
+                        "runtime policy file '" + file_.string() + "': '" + key +
+                            "' is not a list of rules; fix or remove the file");
         bool found = false;
         for (auto& node : *rules) {
             toml::table* rule = node.as_table();
@@ -135,8 +138,9 @@ Result<RuntimeRules::Plan> RuntimeRules::plan_add(std::string_view kind, std::st
         text << kHeader << toml::toml_formatter(root) << "\n";
         plan.new_text = text.str();
     } catch (const toml::parse_error& error) {
-        return fail(ErrorKind::PolicyInvalid, EINVAL, file_.string() + ":" + std::to_string(error.source().begin.line) + ": " +
-                            std::string(error.description()) + "; fix or remove the runtime policy file");
+        return fail(ErrorKind::PolicyInvalid, EINVAL,
+                    file_.string() + ":" + std::to_string(error.source().begin.line) + ": " +
+                        std::string(error.description()) + "; fix or remove the runtime policy file");
     } catch (const std::exception& error) {
         return fail(ErrorKind::Failed, EIO, std::string("edit runtime policy: ") + error.what());
     }
@@ -148,7 +152,7 @@ Result<RuntimeRules::Plan> RuntimeRules::plan_add(std::string_view kind, std::st
 }
 
 Result<RuntimeRules::Plan> RuntimeRules::plan_remove(std::string_view kind, std::string_view path,
-                                                              const CompiledPolicy& in_force) const {
+                                                     const CompiledPolicy& in_force) const {
     if (auto ok = check_kind(kind); !ok)
         return std::unexpected(ok.error());
     if (auto ok = check_rule_path(path); !ok)
@@ -157,10 +161,12 @@ Result<RuntimeRules::Plan> RuntimeRules::plan_remove(std::string_view kind, std:
         RuleKind wanted = *parse_kind(kind);
         for (const auto& rule : in_force.rules)
             if (!rule.bpf_allow && rule.kind == wanted && rule.path == path)
-                return fail(ErrorKind::NotFound, ENOENT, rule_name(kind, path) + " is defined in " + to_string(rule.where) +
-                                    ", not in the runtime policy file " + file_.string() +
-                                    ": edit that file, then call ReloadPolicy");
-        return fail(ErrorKind::NotFound, ENOENT, "there is no " + rule_name(kind, path) + " (ListRules lists the rules in force)");
+                return fail(ErrorKind::NotFound, ENOENT,
+                            rule_name(kind, path) + " is defined in " + to_string(rule.where) +
+                                ", not in the runtime policy file " + file_.string() +
+                                ": edit that file, then call ReloadPolicy");
+        return fail(ErrorKind::NotFound, ENOENT,
+                    "there is no " + rule_name(kind, path) + " (ListRules lists the rules in force)");
     };
     auto current = read_current();
     if (!current)
@@ -193,8 +199,9 @@ Result<RuntimeRules::Plan> RuntimeRules::plan_remove(std::string_view kind, std:
         plan.new_text = text.str();
         plan.changed = true;
     } catch (const toml::parse_error& error) {
-        return fail(ErrorKind::PolicyInvalid, EINVAL, file_.string() + ":" + std::to_string(error.source().begin.line) + ": " +
-                            std::string(error.description()) + "; fix or remove the runtime policy file");
+        return fail(ErrorKind::PolicyInvalid, EINVAL,
+                    file_.string() + ":" + std::to_string(error.source().begin.line) + ": " +
+                        std::string(error.description()) + "; fix or remove the runtime policy file");
     } catch (const std::exception& error) {
         return fail(ErrorKind::Failed, EIO, std::string("edit runtime policy: ") + error.what());
     }

@@ -44,8 +44,7 @@ public:
     Result<Plan> plan_add(std::string_view kind, std::string_view path, std::string_view action) const;
     // NotFound names the file that defines the rule when it is not a runtime
     // rule (`in_force` is the running policy, for that message).
-    Result<Plan> plan_remove(std::string_view kind, std::string_view path,
-                                      const CompiledPolicy& in_force) const;
+    Result<Plan> plan_remove(std::string_view kind, std::string_view path, const CompiledPolicy& in_force) const;
 
     // Writes `text` as the runtime file, atomically. nullopt removes the file.
     Result<void> write(const std::optional<std::string>& text) const;

@@ -86,7 +86,7 @@ Result<Caller> require_privileged(sd_bus_message* message, std::string_view acti
         return caller;
     return fail(ErrorKind::PermissionDenied, EACCES,
                 std::string(action) + " changes bpfwarden's state and needs root or CAP_SYS_ADMIN; the caller (" +
-                        caller->describe() + ") has neither. Reading properties needs no privileges.");
+                    caller->describe() + ") has neither. Reading properties needs no privileges.");
 }
 
 }  // namespace bpfwarden::dbus

@@ -17,19 +17,18 @@
 // so that refusals carry org.bpfwarden.Error.AccessDenied and say why.
 #pragma once
 
-#include <systemd/sd-bus.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <systemd/sd-bus.h>
 
 #include "bus_error.h"
 
 namespace bpfwarden::dbus {
 
 struct Caller {
-    std::string sender;  // unique bus name, ":1.42"
+    std::string sender;           // unique bus name, ":1.42"
     std::optional<uint32_t> uid;  // effective uid as the bus reports it; empty when it did not
     std::optional<uint32_t> pid;
     bool cap_sys_admin = false;

@@ -16,14 +16,12 @@ namespace {
 std::string describe_request_name_failure(int r, const std::string& name) {
     switch (-r) {
     case EEXIST:
-    case EALREADY:
-        return "'" + name + "' is already owned by another process (is another instance running?)";
+    case EALREADY: return "'" + name + "' is already owned by another process (is another instance running?)";
     case EACCES:
     case EPERM:
         return "the bus policy does not let this process own '" + name +
                "' (install units/org.bpfwarden.conf as /usr/share/dbus-1/system.d/org.bpfwarden.conf and run as root)";
-    default:
-        return "request name '" + name + "': " + std::strerror(-r);
+    default: return "request name '" + name + "': " + std::strerror(-r);
     }
 }
 

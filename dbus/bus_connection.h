@@ -17,8 +17,6 @@
 // Library code: reports through the status handler, never logs.
 #pragma once
 
-#include <systemd/sd-bus.h>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -26,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <systemd/sd-bus.h>
 #include <vector>
 
 #include "support/error.h"

@@ -1,7 +1,7 @@
 #include "enforcer_interface.h"
 
-#include "support/event.h"
 #include "names.h"
+#include "support/event.h"
 #include "utf8.h"
 
 namespace bpfwarden::dbus {
@@ -24,11 +24,10 @@ int append_strings(sd_bus_message* reply, const std::vector<std::string>& items)
 }
 
 // Property getters: (bus, path, interface, property, reply, userdata, error).
-#define BW_GETTER(name, ...)                                                                          \
-    int name(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,  \
-             sd_bus_error*) {                                                                        \
-        const EnforcerBackend& backend = backend_of(userdata);                                        \
-        __VA_ARGS__                                                                                   \
+#define BW_GETTER(name, ...)                                                                                         \
+    int name(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata, sd_bus_error*) { \
+        const EnforcerBackend& backend = backend_of(userdata);                                                       \
+        __VA_ARGS__                                                                                                  \
     }
 
 BW_GETTER(get_version, { return append_string(reply, backend.version()); })
@@ -64,8 +63,7 @@ BW_GETTER(get_programs, {
         std::string name = to_bus_string(program.name), hook = to_bus_string(program.hook),
                     tag = to_bus_string(program.tag), state = to_bus_string(program.state);
         r = sd_bus_message_append(reply, "(ssusbbs)", name.c_str(), hook.c_str(), program.prog_id, tag.c_str(),
-                                  static_cast<int>(program.pinned), static_cast<int>(program.attached),
-                                  state.c_str());
+                                  static_cast<int>(program.pinned), static_cast<int>(program.attached), state.c_str());
     }
     return r < 0 ? r : sd_bus_message_close_container(reply);
 })
@@ -145,8 +143,8 @@ int method_list_rules(sd_bus_message* message, void* userdata, sd_bus_error*) {
             break;
         std::string kind = to_bus_string(rule.kind), path = to_bus_string(rule.path),
                     action = to_bus_string(rule.action), source = to_bus_string(rule.source);
-        r = sd_bus_message_append(raw, "(ussssb)", rule.id, kind.c_str(), path.c_str(), action.c_str(),
-                                  source.c_str(), static_cast<int>(rule.active));
+        r = sd_bus_message_append(raw, "(ussssb)", rule.id, kind.c_str(), path.c_str(), action.c_str(), source.c_str(),
+                                  static_cast<int>(rule.active));
     }
     if (r >= 0)
         r = sd_bus_message_close_container(raw);
@@ -192,10 +190,8 @@ const sd_bus_vtable kEnforcerVtable[] = {
                             SD_BUS_RESULT("t", generation, "b", active), method_add_rule, kMethod),
     SD_BUS_METHOD_WITH_ARGS("RemoveRule", SD_BUS_ARGS("s", kind, "s", path), SD_BUS_RESULT("t", generation),
                             method_remove_rule, kMethod),
-    SD_BUS_METHOD_WITH_ARGS("ListRules", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ussssb)", rules), method_list_rules,
-                            kMethod),
-    SD_BUS_SIGNAL_WITH_ARGS("Denied",
-                            SD_BUS_ARGS("s", kind, "s", path, "u", pid, "u", uid, "s", comm, "s", detail), 0),
+    SD_BUS_METHOD_WITH_ARGS("ListRules", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ussssb)", rules), method_list_rules, kMethod),
+    SD_BUS_SIGNAL_WITH_ARGS("Denied", SD_BUS_ARGS("s", kind, "s", path, "u", pid, "u", uid, "s", comm, "s", detail), 0),
     SD_BUS_SIGNAL_WITH_ARGS("PolicyChanged", SD_BUS_ARGS("t", generation, "s", reason), 0),
     SD_BUS_VTABLE_END,
 };
@@ -217,8 +213,8 @@ void EnforcerObject::denied(const Denial& denial, std::chrono::steady_clock::tim
     // Kernel-supplied strings: escaped and bounded like the log lines.
     std::string kind = to_bus_string(denial.kind), path = sanitize_field(denial.path, 1024),
                 comm = sanitize_field(denial.comm, 64), detail = to_bus_string(denial.detail);
-    if (sd_bus_message_append(signal->get(), "ssuuss", kind.c_str(), path.c_str(), denial.pid, denial.uid,
-                              comm.c_str(), detail.c_str()) < 0)
+    if (sd_bus_message_append(signal->get(), "ssuuss", kind.c_str(), path.c_str(), denial.pid, denial.uid, comm.c_str(),
+                              detail.c_str()) < 0)
         return;
     (void)bus_.send(signal->get());
 }

@@ -28,10 +28,10 @@ struct KernelFacts {
 };
 
 struct ProgramState {
-    std::string name;  // "bw_file_open"
-    std::string hook;  // "lsm/file_open"
-    uint32_t prog_id = 0;  // 0: none behind the pin
-    std::string tag;       // kernel program tag, hex; empty when unknown
+    std::string name;       // "bw_file_open"
+    std::string hook;       // "lsm/file_open"
+    uint32_t prog_id = 0;   // 0: none behind the pin
+    std::string tag;        // kernel program tag, hex; empty when unknown
     bool pinned = false;    // a link pin exists
     bool attached = false;  // the pinned link has a program attached
     std::string state;      // "loaded", "adopted", "skipped: ...", "failed: ..."
@@ -42,12 +42,12 @@ struct CounterValues {
 };
 
 struct RuleEntry {
-    uint32_t id = 0;       // the rule= of events
-    std::string kind;      // "file", "exec", "bpf-allow"
+    uint32_t id = 0;   // the rule= of events
+    std::string kind;  // "file", "exec", "bpf-allow"
     std::string path;
-    std::string action;    // "deny", "audit", "allow" (bpf-allow)
-    std::string source;    // "file:line"
-    bool active = false;   // the path resolved to a file: the rule is in the maps
+    std::string action;   // "deny", "audit", "allow" (bpf-allow)
+    std::string source;   // "file:line"
+    bool active = false;  // the path resolved to a file: the rule is in the maps
 };
 
 struct RuleChange {
@@ -57,9 +57,9 @@ struct RuleChange {
 
 // A denial reported by the kernel, for the Denied signal.
 struct Denial {
-    std::string kind;   // "file_open", "exec_check", "bpf_check"
-    std::string path;   // the rule's path, or the file / executable name the kernel saw
-    uint32_t pid = 0;   // process id (tgid)
+    std::string kind;  // "file_open", "exec_check", "bpf_check"
+    std::string path;  // the rule's path, or the file / executable name the kernel saw
+    uint32_t pid = 0;  // process id (tgid)
     uint32_t uid = 0;
     std::string comm;
     std::string detail;  // bpf_check: "cmd=prog_load"; otherwise empty
@@ -87,9 +87,8 @@ public:
     // caller; a backend that applies a policy calls EnforcerObject::policy_changed().
     virtual Result<uint64_t> reload_policy(const Caller& caller) = 0;
     virtual Result<RuleChange> add_rule(const Caller& caller, std::string_view kind, std::string_view path,
-                                           std::string_view action) = 0;
-    virtual Result<RuleChange> remove_rule(const Caller& caller, std::string_view kind,
-                                              std::string_view path) = 0;
+                                        std::string_view action) = 0;
+    virtual Result<RuleChange> remove_rule(const Caller& caller, std::string_view kind, std::string_view path) = 0;
     virtual std::vector<RuleEntry> list_rules() const = 0;
 };
 

@@ -46,8 +46,8 @@ int read_bool(sd_bus_message* m, bool& out) {
 // and returns > 0; 0 means "not mine": the value is skipped.
 using PropertyReader = std::function<int(std::string_view name, std::string_view signature, sd_bus_message* m)>;
 
-Result<void> get_all(sd_bus* bus, const char* service, const char* path, const char* interface,
-                     const char* daemon, const PropertyReader& read) {
+Result<void> get_all(sd_bus* bus, const char* service, const char* path, const char* interface, const char* daemon,
+                     const PropertyReader& read) {
     sd_bus_error error = SD_BUS_ERROR_NULL;
     std::unique_ptr<sd_bus_error, ErrorFree> error_guard(&error);
     sd_bus_message* raw = nullptr;
@@ -57,10 +57,12 @@ Result<void> get_all(sd_bus* bus, const char* service, const char* path, const c
         if (sd_bus_error_has_names(&error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
             return fail(0, std::string(service) + " is not on the system bus (is " + daemon + " running?)");
         return fail_system(-r, std::string("read ") + interface + " properties" +
-                            (error.message ? std::string(": ") + error.message : std::string()));
+                                   (error.message ? std::string(": ") + error.message : std::string()));
     }
     BusMessage reply(raw);
-    auto malformed = [&](int code) { return fail_system(-code, std::string("malformed ") + interface + " properties"); };
+    auto malformed = [&](int code) {
+        return fail_system(-code, std::string("malformed ") + interface + " properties");
+    };
     if ((r = sd_bus_message_enter_container(raw, 'a', "{sv}")) < 0)
         return malformed(r);
     while ((r = sd_bus_message_enter_container(raw, 'e', "sv")) > 0) {
@@ -144,8 +146,7 @@ Result<EnforcerSnapshot> StatusClient::enforcer() const {
         }
         return 0;
     };
-    if (auto done = get_all(bus_.get(), kEnforcerBusName, kEnforcerPath, kEnforcerInterface, "bpfwardend", read);
-        !done)
+    if (auto done = get_all(bus_.get(), kEnforcerBusName, kEnforcerPath, kEnforcerInterface, "bpfwardend", read); !done)
         return std::unexpected(done.error());
     return s;
 }

@@ -3,11 +3,10 @@
 // GetAll call each.
 #pragma once
 
-#include <systemd/sd-bus.h>
-
 #include <chrono>
 #include <memory>
 #include <string>
+#include <systemd/sd-bus.h>
 #include <vector>
 
 #include "enforcer_interface.h"

@@ -95,7 +95,7 @@ int method_check_now(sd_bus_message* message, void* userdata, sd_bus_error* erro
 
 constexpr uint64_t kConst = SD_BUS_VTABLE_PROPERTY_CONST;
 constexpr uint64_t kEmitsChange = SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE;
-constexpr uint64_t kLive = 0;  // changes with every check: read it, no signal
+constexpr uint64_t kLive = 0;                             // changes with every check: read it, no signal
 constexpr uint64_t kMethod = SD_BUS_VTABLE_UNPRIVILEGED;  // checked in authorization.h
 
 const sd_bus_vtable kWatchdogVtable[] = {

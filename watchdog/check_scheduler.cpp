@@ -17,9 +17,12 @@ void write_status_file(std::filesystem::path& path, const WatchdogStatus& state)
     }
 }
 
-CheckScheduler::CheckScheduler(boost::asio::io_context& io, Supervisor& supervisor,
-                               std::chrono::milliseconds interval, std::filesystem::path status_file)
-    : interval_timer_(io), soon_(io), supervisor_(supervisor), interval_(interval),
+CheckScheduler::CheckScheduler(boost::asio::io_context& io, Supervisor& supervisor, std::chrono::milliseconds interval,
+                               std::filesystem::path status_file)
+    : interval_timer_(io),
+      soon_(io),
+      supervisor_(supervisor),
+      interval_(interval),
       status_file_(std::move(status_file)) {}
 
 void CheckScheduler::check_soon(const std::string& why) {

@@ -11,7 +11,8 @@ void check_pin_tree(WatchdogKernel& kernel, std::vector<Finding>& out) {
     for (const auto& dir : kernel.pin_directories()) {
         std::string where = "pin directory '" + dir.dir.string() + "'";
         if (dir.error) {
-            out.push_back({FindingKind::PinDirectory, nullptr, where + ": " + Error::system(dir.error, "stat").message()});
+            out.push_back(
+                {FindingKind::PinDirectory, nullptr, where + ": " + Error::system(dir.error, "stat").message()});
         } else if (!dir.is_dir || dir.mode != 0700 || dir.uid != 0) {
             char mode[8];
             snprintf(mode, sizeof(mode), "%04o", dir.mode);
@@ -31,9 +32,9 @@ void check_programs(const ExpectedState& expected, WatchdogKernel& kernel, Check
                                "ok"};
         if (status.problem != LinkProblem::None) {
             health.status = std::string(to_string(status.problem)) + ": " + status.detail;
-            out.findings.push_back({FindingKind::LinkBroken, object.spec,
-                                    std::string(object.spec->program) + " on " + object.spec->hook + ": " +
-                                        health.status});
+            out.findings.push_back(
+                {FindingKind::LinkBroken, object.spec,
+                 std::string(object.spec->program) + " on " + object.spec->hook + ": " + health.status});
         }
         out.programs.push_back(std::move(health));
     }
@@ -54,7 +55,8 @@ void check_policy_maps(const ExpectedState& expected, WatchdogKernel& kernel, Ch
             out.maps_intact = false;
         }
         if (!map.digest) {
-            out.findings.push_back({FindingKind::PolicyMapUnreadable, nullptr, which + ": " + map.digest.error().message()});
+            out.findings.push_back(
+                {FindingKind::PolicyMapUnreadable, nullptr, which + ": " + map.digest.error().message()});
             out.maps_intact = false;
         } else if (*map.digest != check.desired) {
             out.findings.push_back({FindingKind::PolicyMapDrifted, nullptr,

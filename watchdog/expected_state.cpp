@@ -47,8 +47,8 @@ std::vector<MapCheck> map_checks_of(const DesiredMaps& desired) {
         {kFileRulesMap, digest_of_hash(desired.file_rules)},
         {kExecRulesMap, digest_of_hash(desired.exec_rules)},
         {kBpfAllowMap, digest_of_hash(desired.bpf_allow)},
-        {kBpfPolicyMap, digest_of_entries(sizeof(zero), sizeof(bw_bpf_policy),
-                                          {{bytes_of(zero), bytes_of(desired.bpf_policy)}})},
+        {kBpfPolicyMap,
+         digest_of_entries(sizeof(zero), sizeof(bw_bpf_policy), {{bytes_of(zero), bytes_of(desired.bpf_policy)}})},
     };
 }
 

@@ -2,7 +2,7 @@
 // unmodified and fed with the right policy, healing any drift from the signed
 // images, whether or not bpfwardend is running.
 #include <bpf/libbpf.h>
-#include <systemd/sd-daemon.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -11,23 +11,23 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
-#include <fcntl.h>
 #include <functional>
 #include <optional>
 #include <string>
+#include <systemd/sd-daemon.h>
 
-#include "support/atomic_file.h"
 #include "bus_connection.h"
+#include "check_scheduler.h"
+#include "loading/pin_removal.h"
+#include "names.h"
+#include "supervisor.h"
+#include "support/atomic_file.h"
 #include "support/command_line.h"
 #include "support/installed_paths.h"
-#include "loading/pin_removal.h"
 #include "support/log.h"
 #include "support/service_loop.h"
-#include "names.h"
-#include "check_scheduler.h"
-#include "supervisor.h"
-#include "triggers.h"
 #include "support/unique_fd.h"
+#include "triggers.h"
 #include "watchdog_bus.h"
 
 using namespace bpfwarden;
@@ -170,10 +170,9 @@ private:
     void arm_tripwire(boost::asio::io_context& io, const ImageTrust& trust, CheckScheduler& scheduler) {
         auto images = VerifiedImageSet::open(trust);
         auto image = images ? images->image("tamper_watch") : Result<const BpfImage*>(std::unexpected(images.error()));
-        auto watch = image ? TamperWatch::open(io, **image, [&scheduler](const std::string& why) {
-            scheduler.check_soon(why);
-        })
-                           : Result<std::unique_ptr<TamperWatch>>(std::unexpected(image.error()));
+        auto watch =
+            image ? TamperWatch::open(io, **image, [&scheduler](const std::string& why) { scheduler.check_soon(why); })
+                  : Result<std::unique_ptr<TamperWatch>>(std::unexpected(image.error()));
         if (!watch) {
             log_warning("tamper tripwire unavailable (" + watch.error().message() + "); checking on the interval");
             return;
@@ -227,8 +226,8 @@ int run(const CommandLineOptions& cmd) {
         log_error(started.error().message() + "; cannot know the expected state, nothing was changed");
         return 1;
     }
-    log_notice("expecting " + supervisor.state().mode + " (" + supervisor.state().mode_reason + "), image-set version " +
-               std::to_string(supervisor.state().image_set_version));
+    log_notice("expecting " + supervisor.state().mode + " (" + supervisor.state().mode_reason +
+               "), image-set version " + std::to_string(supervisor.state().image_set_version));
     if (cmd.check || cmd.once)
         return check_once(cmd, supervisor);
     return serve(cmd, supervisor);

@@ -14,7 +14,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 uint64_t usec_since_epoch(std::chrono::system_clock::time_point when) {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count());
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count());
 }
 
 }  // namespace

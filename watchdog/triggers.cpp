@@ -5,10 +5,11 @@
 
 #include <cstring>
 
-#include "support/bpf_commands.h"
 #include "bpfwarden/abi.h"
-#include "support/event.h"
 #include "loading/skeleton.h"
+#include "support/bpf_commands.h"
+#include "support/event.h"
+
 #include "tamper_watch.skel.h"
 
 namespace bpfwarden {
@@ -47,9 +48,8 @@ Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& 
     if (!events)
         return fail_errno("dup tamper_watch ring buffer fd");
     watch->skeleton_.emplace(std::move(*skel));
-    auto reader = RingBufferReader::open(io, std::move(events), [raw = watch.get()](std::span<const std::byte> record) {
-        raw->on_record(record);
-    });
+    auto reader = RingBufferReader::open(
+        io, std::move(events), [raw = watch.get()](std::span<const std::byte> record) { raw->on_record(record); });
     if (!reader)
         return std::unexpected(reader.error().wrap("tamper_watch ring buffer"));
     watch->reader_ = std::move(*reader);

@@ -18,9 +18,9 @@
 
 #include "loading/ring_buffer_reader.h"
 #include "loading/skeleton.h"
-#include "trust/bpf_image.h"
 #include "support/directory_watch.h"
 #include "support/error.h"
+#include "trust/bpf_image.h"
 
 #include "tamper_watch.skel.h"
 
@@ -43,9 +43,9 @@ private:
     TamperWatch() = default;
     void on_record(std::span<const std::byte> record) const;
 
-    BpfImage image_;  // the verified bytes stay alive as long as the skeleton
+    BpfImage image_;                                  // the verified bytes stay alive as long as the skeleton
     std::optional<Skeleton<tamper_watch>> skeleton_;  // owns the programs, maps and links
-    std::unique_ptr<RingBufferReader> reader_;  // destroyed first: it reads the skeleton's map
+    std::unique_ptr<RingBufferReader> reader_;        // destroyed first: it reads the skeleton's map
     Handler on_tamper_;
 };
 

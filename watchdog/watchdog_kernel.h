@@ -29,7 +29,7 @@ struct PinDirFacts {
 
 // A policy map as the programs see it: the held map, else the pinned one.
 struct PolicyMapFacts {
-    std::optional<Error> missing;    // set: neither held nor pinned (why)
+    std::optional<Error> missing;  // set: neither held nor pinned (why)
     bool frozen = false;
     Result<Digest> digest = Digest{};  // asked for: the digest or why it failed
 };

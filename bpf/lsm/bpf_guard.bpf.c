@@ -60,7 +60,7 @@ int BPF_PROG(bw_bpf, int cmd, union bpf_attr *attr, unsigned int size)
 		event->ino = key.ino;
 		event->bpf_cmd = cmd;
 		bpf_probe_read_kernel_str(event->path, sizeof(event->path),
-					  BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+		                          BPF_CORE_READ(exe, f_path.dentry, d_name.name));
 		bw_event_submit(event);
 	}
 	return policy->action == BW_ACTION_DENY ? -EPERM : 0;

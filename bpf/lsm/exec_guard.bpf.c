@@ -28,7 +28,8 @@ int BPF_PROG(bw_bprm_check, struct linux_binprm *bprm, int ret)
 		event->dev = key.dev;
 		event->ino = key.ino;
 		event->rule_id = rule->rule_id;
-		bpf_probe_read_kernel_str(event->path, sizeof(event->path), BPF_CORE_READ(bprm, filename));
+		bpf_probe_read_kernel_str(event->path, sizeof(event->path),
+		                          BPF_CORE_READ(bprm, filename));
 		bw_event_submit(event);
 	}
 	return verdict;

@@ -30,7 +30,7 @@ int BPF_PROG(bw_file_open, struct file *file, int ret)
 		event->rule_id = rule->rule_id;
 		/* The dentry name only: user space knows the full path from its rule. */
 		bpf_probe_read_kernel_str(event->path, sizeof(event->path),
-					  BPF_CORE_READ(file, f_path.dentry, d_name.name));
+		                          BPF_CORE_READ(file, f_path.dentry, d_name.name));
 		bw_event_submit(event);
 	}
 	return verdict;

@@ -21,7 +21,7 @@ int bw_tp_bpf(struct trace_event_raw_sys_enter *ctx)
 		event->dev = key.dev;
 		event->ino = key.ino;
 		bpf_probe_read_kernel_str(event->path, sizeof(event->path),
-					  BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+		                          BPF_CORE_READ(exe, f_path.dentry, d_name.name));
 	}
 	bw_event_submit(event);
 	return 0;

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "support/error.h"
 #include "loading/pin_layout.h"
+#include "support/error.h"
 #include "support/unique_fd.h"
 
 namespace bpfwarden {

@@ -1,7 +1,5 @@
 #include "inspection/map_digest.h"
 
-#include "support/text.h"
-
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <openssl/evp.h>
@@ -11,11 +9,13 @@
 #include <memory>
 #include <span>
 
+#include "support/text.h"
+
 namespace bpfwarden {
 
 namespace {
 
-constexpr char kDomain[] = "bpfwarden-map-digest-v1";            // hashed with its NUL
+constexpr char kDomain[] = "bpfwarden-map-digest-v1";  // hashed with its NUL
 constexpr char kMalformedDomain[] = "bpfwarden-map-digest-v1-malformed";
 
 // The kernel's internal ENOTSUPP (524) leaks to user space from some
@@ -220,7 +220,8 @@ Result<Digest> map_digest(int map_fd, MapReadMethod method) {
         return fail(ENOTSUP, what + " is per-CPU (type " + std::to_string(info.type) +
                                  "): its contents have no single desired value");
     if (!has_plain_contents(info.type))
-        return fail(ENOTSUP, what + " has map type " + std::to_string(info.type) + ", which holds no plain key/value contents");
+        return fail(ENOTSUP,
+                    what + " has map type " + std::to_string(info.type) + ", which holds no plain key/value contents");
 
     // A hash map being rewritten while we read it (key deleted under the
     // cursor) yields a key twice; a second read usually gets a clean view.

@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -52,7 +52,7 @@ struct LinkInfo {
     struct PerfEvent {
         uint32_t type;  // enum bpf_perf_event_type
         uint32_t reserved;
-        uint64_t name;       // tracepoint: tp_name; kprobe: func_name; uprobe: file_name
+        uint64_t name;  // tracepoint: tp_name; kprobe: func_name; uprobe: file_name
         uint32_t name_len;
     };
 
@@ -100,11 +100,16 @@ struct Hook {
 
 Hook parse_hook(std::string_view hook) {
     static constexpr std::pair<std::string_view, Hook::Kind> kPrefixes[] = {
-        {"lsm/", Hook::Kind::Lsm},          {"lsm.s/", Hook::Kind::Lsm},
-        {"tracepoint/", Hook::Kind::Tracepoint}, {"tp/", Hook::Kind::Tracepoint},
-        {"raw_tracepoint/", Hook::Kind::RawTracepoint}, {"raw_tp/", Hook::Kind::RawTracepoint},
-        {"tp_btf/", Hook::Kind::TpBtf},     {"fentry/", Hook::Kind::Fentry},
-        {"fexit/", Hook::Kind::Fexit},      {"fmod_ret/", Hook::Kind::FmodRet},
+        {"lsm/", Hook::Kind::Lsm},
+        {"lsm.s/", Hook::Kind::Lsm},
+        {"tracepoint/", Hook::Kind::Tracepoint},
+        {"tp/", Hook::Kind::Tracepoint},
+        {"raw_tracepoint/", Hook::Kind::RawTracepoint},
+        {"raw_tp/", Hook::Kind::RawTracepoint},
+        {"tp_btf/", Hook::Kind::TpBtf},
+        {"fentry/", Hook::Kind::Fentry},
+        {"fexit/", Hook::Kind::Fexit},
+        {"fmod_ret/", Hook::Kind::FmodRet},
     };
     for (const auto& [prefix, kind] : kPrefixes) {
         if (!hook.starts_with(prefix))
@@ -187,7 +192,7 @@ Result<ProgramFacts> program_facts(uint32_t prog_id, bool want_maps) {
     if (!fd) {
         int err = errno;
         return fail_system(err, "open program id " + std::to_string(prog_id) +
-                             (err == EPERM ? " (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN)" : ""));
+                                    (err == EPERM ? " (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN)" : ""));
     }
     std::vector<__u32> maps(want_maps ? 64 : 0);
     bpf_prog_info info{};
@@ -211,7 +216,6 @@ Result<ProgramFacts> program_facts(uint32_t prog_id, bool want_maps) {
         facts.map_ids.assign(maps.begin(), maps.begin() + info.nr_map_ids);
     return facts;
 }
-
 
 std::string describe(const ProgramIdentity& identity) {
     return "'" + identity.name + "' (type " + std::to_string(identity.type) + ", tag " + tag_hex(identity.tag) + ")";
@@ -319,8 +323,7 @@ LinkStatus check_hook(LinkStatus status, const ExpectedProgram& expected, const 
             return problem(std::move(status), LinkProblem::WrongHook,
                            where + " is attached to raw tracepoint '" + name + "', expected " + expected.hook);
         return status;
-    case Hook::Kind::Unknown:
-        break;
+    case Hook::Kind::Unknown: break;
     }
     status.detail = "hook not verified: unrecognised hook '" + expected.hook + "'";
     return status;
@@ -388,9 +391,7 @@ LinkStatus PinInspector::inspect_link(const ExpectedProgram& expected) {
 
     std::string kind = object_kind(fd.get());
     if (kind != "bpf-link" && kind != "bpf_link") {
-        std::string what = kind == "bpf-map"    ? "a map"
-                           : kind == "bpf-prog" ? "a program"
-                                                : "'" + kind + "'";
+        std::string what = kind == "bpf-map" ? "a map" : kind == "bpf-prog" ? "a program" : "'" + kind + "'";
         return problem(std::move(status), LinkProblem::NotALink,
                        what + " is pinned at '" + expected.pin + "', not a link");
     }
@@ -413,9 +414,9 @@ LinkStatus PinInspector::inspect_link(const ExpectedProgram& expected) {
         return problem(std::move(status), LinkProblem::Detached,
                        "tracing link " + std::to_string(info->id) + " at '" + expected.pin + "' has no target");
     if (info->type == BPF_LINK_TYPE_RAW_TRACEPOINT && info->raw_tracepoint.tp_name_len <= 1)
-        return problem(std::move(status), LinkProblem::Detached,
-                       "raw tracepoint link " + std::to_string(info->id) + " at '" + expected.pin +
-                           "' names no tracepoint");
+        return problem(
+            std::move(status), LinkProblem::Detached,
+            "raw tracepoint link " + std::to_string(info->id) + " at '" + expected.pin + "' names no tracepoint");
 
     auto facts = program_facts_memo(info->prog_id);
     if (!facts)
@@ -478,7 +479,7 @@ Result<std::vector<ForeignProgram>> PinInspector::foreign_lsm_programs(const std
             if (err == ENOENT)
                 break;
             return fail_system(err, std::string("walk BPF links") +
-                                 (err == EPERM ? " (BPF_LINK_GET_NEXT_ID needs CAP_SYS_ADMIN)" : ""));
+                                        (err == EPERM ? " (BPF_LINK_GET_NEXT_ID needs CAP_SYS_ADMIN)" : ""));
         }
         if (not_lsm_.contains(id)) {
             still_not_lsm.insert(id);

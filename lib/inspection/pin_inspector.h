@@ -51,14 +51,14 @@
 
 #include <cstdint>
 #include <memory>
-#include <unordered_map>
-#include <unordered_set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
-#include "support/error.h"
 #include "inspection/program_identity.h"
+#include "support/error.h"
 
 namespace bpfwarden {
 
@@ -67,8 +67,8 @@ enum class LinkProblem { None, PinMissing, NotALink, Detached, WrongProgram, Wro
 std::string_view to_string(LinkProblem problem);
 
 struct ExpectedProgram {
-    std::string pin;            // full path of the link pin
-    ProgramIdentity identity;   // derived from the signed image (derive_identities)
+    std::string pin;           // full path of the link pin
+    ProgramIdentity identity;  // derived from the signed image (derive_identities)
     // "lsm/file_open", "tracepoint/sched/sched_process_exec", "raw_tp/<tp>",
     // "tp_btf/<tp>", "fentry/<func>" (libbpf section names).
     std::string hook;
@@ -100,7 +100,6 @@ struct LinkStatus {
 //                name or type differ, or it does not use the expected maps)
 //   WrongHook    the link is attached elsewhere than `hook`
 
-
 // Every BPF LSM program attached to one of `hooks` ("file_open", ...) whose
 // program id is not in `our_prog_ids`: tracing links with attach type
 // BPF_LSM_MAC, and cgroup links with BPF_LSM_CGROUP, whose target is one of
@@ -122,7 +121,6 @@ struct ForeignProgram {
     std::string hook;         // as in `hooks`: "file_open"
     bool per_cgroup = false;  // lsm_cgroup (BPF_LSM_CGROUP): runs for one cgroup's tasks only
 };
-
 
 struct LsmHookTable;  // bpf_lsm_<hook> names and BTF ids of the running kernel
 

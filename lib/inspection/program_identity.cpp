@@ -1,16 +1,14 @@
 #include "inspection/program_identity.h"
 
-#include "support/text.h"
-
-#include <algorithm>
-
-#include "support/unique_fd.h"
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+
+#include "support/text.h"
+#include "support/unique_fd.h"
 
 namespace bpfwarden {
 
@@ -65,7 +63,8 @@ Result<std::vector<ProgramIdentity>> derive_identities(const BpfImage& image) {
     if (!obj)
         return fail_errno("open BPF image '" + image.source.string() + "'");
     if (int err = bpf_object__load(obj.get()); err)
-        return std::unexpected(Error::from_libbpf(err, "load BPF image '" + image.source.string() + "' to derive its tags"));
+        return std::unexpected(
+            Error::from_libbpf(err, "load BPF image '" + image.source.string() + "' to derive its tags"));
 
     std::vector<ProgramIdentity> identities;
     bpf_program* prog;

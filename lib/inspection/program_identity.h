@@ -26,13 +26,13 @@
 #include <string>
 #include <vector>
 
-#include "trust/bpf_image.h"
 #include "support/error.h"
+#include "trust/bpf_image.h"
 
 namespace bpfwarden {
 
 struct ProgramIdentity {
-    std::string name;  // as the kernel keeps it: at most 15 characters
+    std::string name;   // as the kernel keeps it: at most 15 characters
     uint32_t type = 0;  // enum bpf_prog_type
     std::array<uint8_t, 8> tag{};
     // Names of the maps the program really uses (the verifier's list), filled

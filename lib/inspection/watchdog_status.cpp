@@ -6,13 +6,13 @@ namespace bpfwarden {
 
 std::string to_json(const WatchdogStatus& s) {
     auto u = [](uint64_t value) { return std::to_string(value); };
-    std::string out = "{\"version\":" + json_quote(s.version) + ",\"healthy\":" + (s.healthy ? "true" : "false") +
-                      ",\"reasons\":[";
+    std::string out =
+        "{\"version\":" + json_quote(s.version) + ",\"healthy\":" + (s.healthy ? "true" : "false") + ",\"reasons\":[";
     for (size_t i = 0; i < s.reasons.size(); ++i)
         out += (i ? "," : "") + json_quote(s.reasons[i]);
     out += "],\"mode\":" + json_quote(s.mode) + ",\"mode_reason\":" + json_quote(s.mode_reason) +
-           ",\"image_set_version\":" + u(s.image_set_version) + ",\"check_interval_usec\":" +
-           u(s.check_interval_usec) + ",\"checks\":" + u(s.checks) + ",\"last_check_usec\":" + u(s.last_check_usec) +
+           ",\"image_set_version\":" + u(s.image_set_version) + ",\"check_interval_usec\":" + u(s.check_interval_usec) +
+           ",\"checks\":" + u(s.checks) + ",\"last_check_usec\":" + u(s.last_check_usec) +
            ",\"last_trigger\":" + json_quote(s.last_trigger) + ",\"heal_count\":" + u(s.heal_count) +
            ",\"last_heal\":{\"reason\":" + json_quote(s.last_heal_reason) +
            ",\"duration_usec\":" + u(s.last_heal_usec) + "},\"programs\":[";

@@ -9,6 +9,7 @@
 
 // The skeletons name struct bw_counters: declare it first.
 #include "bpfwarden/abi.h"
+#include "loading/skeleton.h"
 
 #include "bpf_audit.skel.h"
 #include "bpf_guard.skel.h"
@@ -16,7 +17,6 @@
 #include "exec_guard.skel.h"
 #include "file_guard.skel.h"
 #include "policy_maps.skel.h"
-#include "loading/skeleton.h"
 
 namespace bpfwarden {
 
@@ -53,8 +53,8 @@ Result<void> reuse_pinned_maps(bpf_object* obj, const PinLayout& pins) {
             return std::unexpected(pinned.error());
         }
         if (int err = bpf_map__reuse_fd(map, pinned->get()); err)
-            return std::unexpected(Error::from_libbpf(
-                err, std::string("reuse pinned map '") + bpf_map__name(map) + "'"));
+            return std::unexpected(
+                Error::from_libbpf(err, std::string("reuse pinned map '") + bpf_map__name(map) + "'"));
     }
     return {};
 }
@@ -90,8 +90,7 @@ Result<void> attach_and_pin(bpf_object* obj, const ObjectSpec& spec, const PinLa
 }
 
 template <typename Skel>
-Result<void> load_with(const ObjectSpec& spec, const BpfImage& image, const PinLayout& pins,
-                       const LoadConfig& config) {
+Result<void> load_with(const ObjectSpec& spec, const BpfImage& image, const PinLayout& pins, const LoadConfig& config) {
     auto skel = Skeleton<Skel>::open(image);
     if (!skel)
         return std::unexpected(skel.error());
@@ -101,7 +100,8 @@ Result<void> load_with(const ObjectSpec& spec, const BpfImage& image, const PinL
     }
     if (auto reused = reuse_pinned_maps(skel->object(), pins); !reused)
         return reused;
-    if (auto loaded = skel->load(std::string(spec.program ? spec.program : spec.name) + " (" + spec.hook + ")"); !loaded)
+    if (auto loaded = skel->load(std::string(spec.program ? spec.program : spec.name) + " (" + spec.hook + ")");
+        !loaded)
         return loaded;
     if (auto pinned = pin_maps(skel->object(), spec, pins); !pinned)
         return pinned;
@@ -113,9 +113,11 @@ Result<void> load_with(const ObjectSpec& spec, const BpfImage& image, const PinL
 constexpr std::array kObjects = {
     ObjectSpec{"policy_maps", nullptr, "policy maps", ObjectRole::Store, load_with<policy_maps>},
     ObjectSpec{"bpf_audit", "bw_tp_bpf", "tracepoint/syscalls/sys_enter_bpf", ObjectRole::Audit, load_with<bpf_audit>},
-    ObjectSpec{"exec_audit", "bw_tp_exec", "tracepoint/sched/sched_process_exec", ObjectRole::Audit, load_with<exec_audit>},
+    ObjectSpec{"exec_audit", "bw_tp_exec", "tracepoint/sched/sched_process_exec", ObjectRole::Audit,
+               load_with<exec_audit>},
     ObjectSpec{"file_guard", "bw_file_open", "lsm/file_open", ObjectRole::Enforcement, load_with<file_guard>},
-    ObjectSpec{"exec_guard", "bw_bprm_check", "lsm/bprm_check_security", ObjectRole::Enforcement, load_with<exec_guard>},
+    ObjectSpec{"exec_guard", "bw_bprm_check", "lsm/bprm_check_security", ObjectRole::Enforcement,
+               load_with<exec_guard>},
     ObjectSpec{"bpf_guard", "bw_bpf", "lsm/bpf", ObjectRole::Enforcement, load_with<bpf_guard>},
 };
 

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "trust/bpf_image.h"
-#include "support/error.h"
 #include "loading/pin_layout.h"
+#include "support/error.h"
+#include "trust/bpf_image.h"
 
 namespace bpfwarden {
 
@@ -27,15 +27,14 @@ enum class ObjectRole {
 
 struct LoadConfig;
 struct ObjectSpec;
-using ObjectLoader = Result<void> (*)(const ObjectSpec&, const BpfImage&, const class PinLayout&,
-                                      const LoadConfig&);
+using ObjectLoader = Result<void> (*)(const ObjectSpec&, const BpfImage&, const class PinLayout&, const LoadConfig&);
 
 struct ObjectSpec {
     const char* name;     // image and skeleton name: <name>.bpf.o
     const char* program;  // the one program in the object, also its link pin name; nullptr for Store
     const char* hook;     // what it attaches to, for people: "lsm/file_open"
     ObjectRole role;
-    ObjectLoader load;    // the skeleton-typed loader behind load_attach_pin()
+    ObjectLoader load;  // the skeleton-typed loader behind load_attach_pin()
 };
 
 // Every object the daemon manages, in load order: the policy store, then

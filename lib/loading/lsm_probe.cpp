@@ -1,7 +1,5 @@
 #include "loading/lsm_probe.h"
 
-#include "support/text.h"
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,9 +8,11 @@
 #include <memory>
 #include <sstream>
 
-#include "lsm_probe.skel.h"
 #include "loading/skeleton.h"
+#include "support/text.h"
 #include "support/unique_fd.h"
+
+#include "lsm_probe.skel.h"
 
 namespace bpfwarden {
 
@@ -33,7 +33,7 @@ std::string try_probe_program(const BpfImage& image) {
         return "kernel refused to load a BPF LSM program: " + loaded.error().message();
     }
     std::unique_ptr<bpf_link, decltype(&bpf_link__destroy)> link(bpf_program__attach((*skel)->progs.bw_lsm_probe),
-                                                                  &bpf_link__destroy);
+                                                                 &bpf_link__destroy);
     if (!link)
         return "kernel refused to attach a BPF LSM program: " + Error::from_errno("attach lsm/file_open").message();
     UniqueFd opened(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
@@ -61,8 +61,7 @@ LsmStatus probe_bpf_lsm(const BpfImage& probe_image, const std::string& lsm_list
     LsmStatus status;
     status.active_lsms = read_active_lsms(lsm_list_path);
     std::string failure = try_probe_program(probe_image);
-    bool listed = std::find(status.active_lsms.begin(), status.active_lsms.end(), "bpf") !=
-                  status.active_lsms.end();
+    bool listed = std::find(status.active_lsms.begin(), status.active_lsms.end(), "bpf") != status.active_lsms.end();
 
     if (!failure.empty()) {
         status.reason = failure;

@@ -23,7 +23,6 @@ struct LsmStatus {
 std::vector<std::string> read_active_lsms(const std::string& path = "/sys/kernel/security/lsm");
 
 // `probe_image` is the lsm_probe object image.
-LsmStatus probe_bpf_lsm(const BpfImage& probe_image,
-                        const std::string& lsm_list_path = "/sys/kernel/security/lsm");
+LsmStatus probe_bpf_lsm(const BpfImage& probe_image, const std::string& lsm_list_path = "/sys/kernel/security/lsm");
 
 }  // namespace bpfwarden

@@ -34,8 +34,8 @@ Result<void> make_private_dir(const std::filesystem::path& dir) {
 
 Result<void> PinLayout::create() const {
     if (!is_bpffs(root_.parent_path()))
-        return fail(ENOTSUP, "'" + root_.parent_path().string() +
-                                 "' is not a bpf filesystem (mount -t bpf bpf /sys/fs/bpf)");
+        return fail(ENOTSUP,
+                    "'" + root_.parent_path().string() + "' is not a bpf filesystem (mount -t bpf bpf /sys/fs/bpf)");
     for (const auto& dir : {root_, links_dir(), maps_dir()})
         if (auto made = make_private_dir(dir); !made)
             return made;

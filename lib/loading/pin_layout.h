@@ -31,9 +31,7 @@ public:
     std::filesystem::path maps_dir() const { return root_ / "maps"; }
     std::filesystem::path link_pin(const std::string& program) const { return links_dir() / program; }
     std::filesystem::path map_pin(const std::string& map) const { return maps_dir() / map; }
-    std::filesystem::path counters_pin(const std::string& object) const {
-        return maps_dir() / (object + "_counters");
-    }
+    std::filesystem::path counters_pin(const std::string& object) const { return maps_dir() / (object + "_counters"); }
 
     // Creates root, links/ and maps/ with mode 0700; refuses a root that is
     // not on bpffs.

@@ -116,10 +116,10 @@ Result<PinInventory> take_pin_inventory(const PinLayout& pins) {
         return fail_system(ec.value(), "list '" + root.string() + "'");
     if (inventory.own.empty())
         return fail(EINVAL, "'" + root.string() + "' holds no bpfwarden pins (" +
-                                (inventory.foreign.empty() ? std::string("it is empty")
-                                                           : std::to_string(inventory.foreign.size()) +
-                                                                 " other entries, such as '" +
-                                                                 inventory.foreign.front().filename().string() + "'") +
+                                (inventory.foreign.empty()
+                                     ? std::string("it is empty")
+                                     : std::to_string(inventory.foreign.size()) + " other entries, such as '" +
+                                           inventory.foreign.front().filename().string() + "'") +
                                 "): it is not a bpfwarden pin root");
     return inventory;
 }

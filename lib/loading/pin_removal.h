@@ -15,22 +15,22 @@
 #include <vector>
 
 #include "inspection/bpf_holders.h"
-#include "support/error.h"
 #include "loading/pin_layout.h"
+#include "support/error.h"
 
 namespace bpfwarden {
 
 struct OwnPin {
     std::filesystem::path path;
-    bool link = false;         // a link pin (else a map pin)
-    uint32_t link_id = 0;      // the link behind a link pin, 0 when unknown
-    std::string program;       // the link's program name ("bw_file_open")
+    bool link = false;     // a link pin (else a map pin)
+    uint32_t link_id = 0;  // the link behind a link pin, 0 when unknown
+    std::string program;   // the link's program name ("bw_file_open")
 };
 
 struct PinInventory {
     PinLayout pins;
-    std::vector<OwnPin> own;                          // names bpfwarden pins, in its directories
-    std::vector<std::filesystem::path> foreign;       // anything else under the root
+    std::vector<OwnPin> own;                     // names bpfwarden pins, in its directories
+    std::vector<std::filesystem::path> foreign;  // anything else under the root
 };
 
 // NotFound when the root does not exist; InvalidArgument (naming what was

@@ -7,8 +7,8 @@
 
 #include <memory>
 
-#include "trust/bpf_image.h"
 #include "support/error.h"
+#include "trust/bpf_image.h"
 
 namespace bpfwarden {
 
@@ -17,12 +17,12 @@ namespace bpfwarden {
 template <typename Skel>
 struct SkeletonTraits;
 
-#define BPFWARDEN_SKELETON_TRAITS(name)                                               \
-    template <>                                                                       \
-    struct SkeletonTraits<name> {                                                     \
-        static int create(name* skel) { return name##__create_skeleton(skel); }       \
-        static void destroy(name* skel) { name##__destroy(skel); }                    \
-        static int load(name* skel) { return name##__load(skel); }                    \
+#define BPFWARDEN_SKELETON_TRAITS(name)                                         \
+    template <>                                                                 \
+    struct SkeletonTraits<name> {                                               \
+        static int create(name* skel) { return name##__create_skeleton(skel); } \
+        static void destroy(name* skel) { name##__destroy(skel); }              \
+        static int load(name* skel) { return name##__load(skel); }              \
     }
 
 template <typename Skel>

@@ -10,12 +10,11 @@
 #include <exception>
 #include <new>
 #include <system_error>
+#include <toml++/toml.h>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
-
-#include <toml++/toml.h>
 
 #include "support/file_io.h"
 #include "support/unique_fd.h"
@@ -25,16 +24,12 @@ namespace {
 
 int line_of(const toml::source_region& region) { return static_cast<int>(region.begin.line); }
 
-std::string section_name(RuleKind kind) {
-    return kind == RuleKind::FileOpen ? "[[file]]" : "[[exec]]";
-}
+std::string section_name(RuleKind kind) { return kind == RuleKind::FileOpen ? "[[file]]" : "[[exec]]"; }
 
 // Parses one file's table into a Policy; the first problem ends the parse.
 class FileParser {
 public:
-    explicit FileParser(const std::string& source) : source_(source) {
-        policy_.sources.push_back(source);
-    }
+    explicit FileParser(const std::string& source) : source_(source) { policy_.sources.push_back(source); }
 
     Result<Policy> run(const toml::table& root) {
         // toml::table iterates in key order; walk the file top to bottom
@@ -60,16 +55,14 @@ public:
             else
                 ok = invalid(
                     key.source(),
-                    std::string(node.is_table() || node.is_array_of_tables() ? "unknown table "
-                                                                             : "unknown key ") +
+                    std::string(node.is_table() || node.is_array_of_tables() ? "unknown table " : "unknown key ") +
                         quote_for_message(key.str()) + " (expected [[file]], [[exec]] or [bpf])");
             if (!ok)
                 return fail(ok.error());
         }
         // [[file]] and [[exec]] entries may interleave.
-        std::stable_sort(rules_.begin(), rules_.end(), [](const PathRule& a, const PathRule& b) {
-            return a.where.line < b.where.line;
-        });
+        std::stable_sort(rules_.begin(), rules_.end(),
+                         [](const PathRule& a, const PathRule& b) { return a.where.line < b.where.line; });
         Policy rules;
         rules.rules = std::move(rules_);
         if (auto ok = merge_policy(policy_, std::move(rules)); !ok)
@@ -78,34 +71,28 @@ public:
     }
 
 private:
-    std::unexpected<Error> invalid(const toml::source_region& where,
-                                   const std::string& reason) const {
+    std::unexpected<Error> invalid(const toml::source_region& where, const std::string& reason) const {
         return fail(ErrorKind::PolicyInvalid, EINVAL, source_ + ":" + std::to_string(line_of(where)) + ": " + reason);
     }
 
-    SourceLocation location(const toml::source_region& where) const {
-        return {source_, line_of(where)};
-    }
+    SourceLocation location(const toml::source_region& where) const { return {source_, line_of(where)}; }
 
     Result<std::string> parse_path(const toml::node& node, std::string_view what) const {
         const auto* value = node.as_string();
         if (!value)
-            return invalid(node.source(),
-                           std::string(what) + " must be a string (an absolute path)");
+            return invalid(node.source(), std::string(what) + " must be a string (an absolute path)");
         const std::string& path = value->get();
         if (path.empty())
             return invalid(node.source(), "empty path in " + std::string(what));
         if (path.find('\0') != std::string::npos)
-            return invalid(node.source(),
-                           "path " + quote_for_message(path) + " contains a NUL byte");
+            return invalid(node.source(), "path " + quote_for_message(path) + " contains a NUL byte");
         if (path.size() > kMaxPolicyPathLength)
             return invalid(node.source(), "path " + quote_for_message(path.substr(0, 64)) +
-                                              "... is longer than PATH_MAX (" +
-                                              std::to_string(path.size()) + " bytes, at most " +
-                                              std::to_string(kMaxPolicyPathLength) + ")");
+                                              "... is longer than PATH_MAX (" + std::to_string(path.size()) +
+                                              " bytes, at most " + std::to_string(kMaxPolicyPathLength) + ")");
         if (path.front() != '/')
-            return invalid(node.source(), "relative path " + quote_for_message(path) + " in " +
-                                              std::string(what) + " (paths must be absolute)");
+            return invalid(node.source(), "relative path " + quote_for_message(path) + " in " + std::string(what) +
+                                              " (paths must be absolute)");
         return path;
     }
 
@@ -117,21 +104,19 @@ private:
             return RuleAction::Deny;
         if (value->get() == "audit")
             return RuleAction::Audit;
-        return invalid(node.source(), "unknown action " + quote_for_message(value->get()) +
-                                          " (expected \"deny\" or \"audit\")");
+        return invalid(node.source(),
+                       "unknown action " + quote_for_message(value->get()) + " (expected \"deny\" or \"audit\")");
     }
 
     Result<void> parse_rules(RuleKind kind, const toml::key& key, const toml::node& node) {
         const auto* array = node.as_array();
         if (!array)
-            return invalid(key.source(),
-                           quote_for_message(key.str()) + " must be an array of tables: write " +
-                               section_name(kind) + ", not [" + std::string(key.str()) + "]");
+            return invalid(key.source(), quote_for_message(key.str()) + " must be an array of tables: write " +
+                                             section_name(kind) + ", not [" + std::string(key.str()) + "]");
         for (const toml::node& element : *array) {
             const auto* table = element.as_table();
             if (!table)
-                return invalid(element.source(), "each " + quote_for_message(key.str()) +
-                                                     " entry must be a table (" +
+                return invalid(element.source(), "each " + quote_for_message(key.str()) + " entry must be a table (" +
                                                      section_name(kind) + ")");
             std::optional<std::string> path;
             std::optional<RuleAction> action;
@@ -149,19 +134,16 @@ private:
                         return fail(parsed.error());
                     action = *parsed;
                 } else {
-                    return invalid(field.source(), "unknown key " + quote_for_message(field.str()) +
-                                                       " in " + section_name(kind) +
-                                                       " (expected \"path\" or \"action\")");
+                    return invalid(field.source(), "unknown key " + quote_for_message(field.str()) + " in " +
+                                                       section_name(kind) + " (expected \"path\" or \"action\")");
                 }
             }
             if (!path)
                 return invalid(table->source(), section_name(kind) + " entry has no 'path'");
             if (!action)
-                return invalid(table->source(), section_name(kind) + " entry for " +
-                                                    quote_for_message(*path) +
+                return invalid(table->source(), section_name(kind) + " entry for " + quote_for_message(*path) +
                                                     " has no 'action' (\"deny\" or \"audit\")");
-            rules_.push_back(
-                PathRule{kind, std::move(*path), *action, SourceLocation{source_, path_line}});
+            rules_.push_back(PathRule{kind, std::move(*path), *action, SourceLocation{source_, path_line}});
         }
         return {};
     }
@@ -179,9 +161,8 @@ private:
             else if (field.str() == "restrict")
                 ok = parse_restrict(field, value);
             else
-                ok = invalid(field.source(),
-                             "unknown key " + quote_for_message(field.str()) +
-                                 " in [bpf] (expected \"mode\", \"allow\" or \"restrict\")");
+                ok = invalid(field.source(), "unknown key " + quote_for_message(field.str()) +
+                                                 " in [bpf] (expected \"mode\", \"allow\" or \"restrict\")");
             if (!ok)
                 return ok;
         }
@@ -191,8 +172,7 @@ private:
     Result<void> parse_mode(const toml::key& key, const toml::node& node) {
         const auto* value = node.as_string();
         if (!value)
-            return invalid(node.source(),
-                           "bpf.mode must be a string (\"deny\", \"audit\" or \"off\")");
+            return invalid(node.source(), "bpf.mode must be a string (\"deny\", \"audit\" or \"off\")");
         const std::string& mode = value->get();
         if (mode == "deny")
             policy_.bpf.mode = BpfGuardMode::Deny;
@@ -216,8 +196,8 @@ private:
             auto path = parse_path(element, "bpf.allow entry");
             if (!path)
                 return fail(path.error());
-            addition.bpf.allow.push_back(PathRule{RuleKind::Exec, std::move(*path),
-                                                  RuleAction::Audit, location(element.source())});
+            addition.bpf.allow.push_back(
+                PathRule{RuleKind::Exec, std::move(*path), RuleAction::Audit, location(element.source())});
         }
         return merge_policy(policy_, std::move(addition));
     }
@@ -225,21 +205,16 @@ private:
     Result<void> parse_restrict(const toml::key& key, const toml::node& node) {
         const auto* array = node.as_array();
         if (!array)
-            return invalid(
-                node.source(),
-                "bpf.restrict must be an array of bpf command names (e.g. \"prog_load\")");
+            return invalid(node.source(), "bpf.restrict must be an array of bpf command names (e.g. \"prog_load\")");
         uint64_t mask = 0;
         for (const toml::node& element : *array) {
             const auto* name = element.as_string();
             if (!name)
-                return invalid(
-                    element.source(),
-                    "bpf.restrict entries must be bpf command names (e.g. \"prog_load\")");
+                return invalid(element.source(), "bpf.restrict entries must be bpf command names (e.g. \"prog_load\")");
             auto cmd = bpf_command_from_name(name->get());
             if (!cmd)
-                return invalid(
-                    element.source(),
-                    "unknown bpf command " + quote_for_message(name->get()) + " in bpf.restrict");
+                return invalid(element.source(),
+                               "unknown bpf command " + quote_for_message(name->get()) + " in bpf.restrict");
             if (*cmd >= 64)  // cannot happen with today's table; the kernel side only has 64 bits
                 return invalid(element.source(), "bpf command " + quote_for_message(name->get()) +
                                                      " cannot be restricted (number >= 64)");
@@ -293,18 +268,15 @@ void add_allow(std::vector<PathRule>& into, std::vector<PathRule>&& from) {
     }
 }
 
-std::string describe_conflict(std::string_view key, const SourceLocation& first,
-                              const SourceLocation& second) {
+std::string describe_conflict(std::string_view key, const SourceLocation& first, const SourceLocation& second) {
     return to_string(second) + ": " + std::string(key) + " is already set in " + to_string(first) +
            " (set it in one file only)";
 }
 
 bool is_policy_file_name(const std::string& name) {
     constexpr std::string_view kSuffix = ".toml";
-    return !name.empty() && name.front() != '.' && name.size() > kSuffix.size() &&
-           name.ends_with(kSuffix);
+    return !name.empty() && name.front() != '.' && name.size() > kSuffix.size() && name.ends_with(kSuffix);
 }
-
 
 }  // namespace
 
@@ -312,27 +284,20 @@ RuleAction stricter(RuleAction a, RuleAction b) {
     return (a == RuleAction::Deny || b == RuleAction::Deny) ? RuleAction::Deny : RuleAction::Audit;
 }
 
-std::string_view to_string(RuleAction action) {
-    return action == RuleAction::Deny ? "deny" : "audit";
-}
+std::string_view to_string(RuleAction action) { return action == RuleAction::Deny ? "deny" : "audit"; }
 
 std::string_view to_string(BpfGuardMode mode) {
     switch (mode) {
-        case BpfGuardMode::Off:
-            return "off";
-        case BpfGuardMode::Audit:
-            return "audit";
-        case BpfGuardMode::Deny:
-            return "deny";
+    case BpfGuardMode::Off: return "off";
+    case BpfGuardMode::Audit: return "audit";
+    case BpfGuardMode::Deny: return "deny";
     }
     return "unknown";
 }
 
 std::string_view to_string(RuleKind kind) { return kind == RuleKind::FileOpen ? "file" : "exec"; }
 
-std::string to_string(const SourceLocation& where) {
-    return where.file + ":" + std::to_string(where.line);
-}
+std::string to_string(const SourceLocation& where) { return where.file + ":" + std::to_string(where.line); }
 
 Result<Policy> parse_policy(std::string_view text, const std::string& source_name) {
     try {
@@ -340,9 +305,9 @@ Result<Policy> parse_policy(std::string_view text, const std::string& source_nam
         return FileParser(source_name).run(root);
     } catch (const toml::parse_error& error) {
         const auto& begin = error.source().begin;
-        return fail(ErrorKind::PolicyInvalid, EINVAL, source_name + ":" + std::to_string(begin.line) + ": " +
-                                std::string(error.description()) + " (column " +
-                                std::to_string(begin.column) + ")");
+        return fail(ErrorKind::PolicyInvalid, EINVAL,
+                    source_name + ":" + std::to_string(begin.line) + ": " + std::string(error.description()) +
+                        " (column " + std::to_string(begin.column) + ")");
     } catch (const std::bad_alloc&) {
         return fail(ENOMEM, "parse " + source_name);
     } catch (const std::exception& error) {
@@ -394,8 +359,8 @@ Result<void> merge_policy(Policy& into, Policy from) {
         return fail(ErrorKind::PolicyInvalid, EINVAL,
                     describe_conflict("bpf.mode", *into.bpf.mode_where, *from.bpf.mode_where));
     if (from.bpf.restrict_where && into.bpf.restrict_where)
-        return fail(ErrorKind::PolicyInvalid, EINVAL, describe_conflict("bpf.restrict", *into.bpf.restrict_where,
-                                              *from.bpf.restrict_where));
+        return fail(ErrorKind::PolicyInvalid, EINVAL,
+                    describe_conflict("bpf.restrict", *into.bpf.restrict_where, *from.bpf.restrict_where));
     if (from.bpf.mode_where) {
         into.bpf.mode = from.bpf.mode;
         into.bpf.mode_where = std::move(from.bpf.mode_where);

@@ -20,9 +20,7 @@ bw_inode_key to_key(const FileIdentity& identity) {
     return key;
 }
 
-bool key_less(const bw_inode_key& a, const bw_inode_key& b) {
-    return std::tie(a.dev, a.ino) < std::tie(b.dev, b.ino);
-}
+bool key_less(const bw_inode_key& a, const bw_inode_key& b) { return std::tie(a.dev, a.ino) < std::tie(b.dev, b.ino); }
 
 std::string_view label(const PathRule& rule, bool bpf_allow) {
     if (bpf_allow)
@@ -35,8 +33,8 @@ std::string unresolved_warning(const PathRule& rule, bool bpf_allow, const Error
     if (error.errnum() == ENOENT || error.errnum() == ENOTDIR)
         out += quote_for_message(rule.path) + " does not exist yet: rule inactive until it does";
     else
-        out += "cannot resolve " + quote_for_message(rule.path) + ": " +
-               std::strerror(error.errnum()) + ": rule inactive";
+        out +=
+            "cannot resolve " + quote_for_message(rule.path) + ": " + std::strerror(error.errnum()) + ": rule inactive";
     out += " (" + std::string(label(rule, bpf_allow)) + ")";
     return out;
 }
@@ -44,26 +42,25 @@ std::string unresolved_warning(const PathRule& rule, bool bpf_allow, const Error
 // The compiler only ever sees policies parse_policy() accepted, but Policy is
 // a plain struct: check what the maps rely on.
 Result<void> check_path(const PathRule& rule) {
-    if (rule.path.empty() || rule.path.front() != '/' ||
-        rule.path.find('\0') != std::string::npos || rule.path.size() > kMaxPolicyPathLength)
-        return fail(ErrorKind::PolicyInvalid, EINVAL, to_string(rule.where) + ": " + quote_for_message(rule.path) +
-                                " is not a valid absolute path");
+    if (rule.path.empty() || rule.path.front() != '/' || rule.path.find('\0') != std::string::npos ||
+        rule.path.size() > kMaxPolicyPathLength)
+        return fail(ErrorKind::PolicyInvalid, EINVAL,
+                    to_string(rule.where) + ": " + quote_for_message(rule.path) + " is not a valid absolute path");
     return {};
 }
 
 Result<void> check_capacity(std::size_t count, std::size_t capacity, std::string_view what) {
     if (count > capacity)
-        return fail(ErrorKind::PolicyInvalid, E2BIG, "policy names " + std::to_string(count) + " distinct files for " +
-                               std::string(what) + ", more than the " + std::to_string(capacity) +
-                               " the map holds");
+        return fail(ErrorKind::PolicyInvalid, E2BIG,
+                    "policy names " + std::to_string(count) + " distinct files for " + std::string(what) +
+                        ", more than the " + std::to_string(capacity) + " the map holds");
     return {};
 }
 
-const CompiledEntry* find_entry(const std::vector<CompiledEntry>& entries,
-                                const bw_inode_key& key) {
-    auto it = std::lower_bound(
-        entries.begin(), entries.end(), key,
-        [](const CompiledEntry& entry, const bw_inode_key& k) { return key_less(entry.key, k); });
+const CompiledEntry* find_entry(const std::vector<CompiledEntry>& entries, const bw_inode_key& key) {
+    auto it =
+        std::lower_bound(entries.begin(), entries.end(), key,
+                         [](const CompiledEntry& entry, const bw_inode_key& k) { return key_less(entry.key, k); });
     if (it == entries.end() || it->key.dev != key.dev || it->key.ino != key.ino)
         return nullptr;
     return &*it;
@@ -82,9 +79,7 @@ Result<CompiledPolicy> compile_policy_dir(const std::filesystem::path& dir, cons
     return compiled;
 }
 
-uint64_t kernel_dev(dev_t dev) {
-    return (static_cast<uint64_t>(major(dev)) << 20) | static_cast<uint64_t>(minor(dev));
-}
+uint64_t kernel_dev(dev_t dev) { return (static_cast<uint64_t>(major(dev)) << 20) | static_cast<uint64_t>(minor(dev)); }
 
 PathResolver stat_resolver() {
     return [](const std::string& path) -> Result<FileIdentity> {
@@ -113,49 +108,40 @@ bool same_entries(const std::vector<CompiledEntry>& a, const std::vector<Compile
 
 bool same_policy(const CompiledPolicy& a, const CompiledPolicy& b) {
     using AllowEntry = std::pair<bw_inode_key, bw_bpf_allow>;
-    return a.rules == b.rules && same_entries(a.file_rules, b.file_rules) &&
-           same_entries(a.exec_rules, b.exec_rules) && same_bytes(a.bpf_policy, b.bpf_policy) &&
+    return a.rules == b.rules && same_entries(a.file_rules, b.file_rules) && same_entries(a.exec_rules, b.exec_rules) &&
+           same_bytes(a.bpf_policy, b.bpf_policy) &&
            std::equal(a.bpf_allow.begin(), a.bpf_allow.end(), b.bpf_allow.begin(), b.bpf_allow.end(),
                       [](const AllowEntry& x, const AllowEntry& y) {
                           return same_bytes(x.first, y.first) && same_bytes(x.second, y.second);
                       });
 }
 
-uint32_t to_bw_action(RuleAction action) {
-    return action == RuleAction::Deny ? BW_ACTION_DENY : BW_ACTION_AUDIT;
-}
+uint32_t to_bw_action(RuleAction action) { return action == RuleAction::Deny ? BW_ACTION_DENY : BW_ACTION_AUDIT; }
 
 uint32_t to_bw_action(BpfGuardMode mode) {
     switch (mode) {
-        case BpfGuardMode::Off:
-            return BW_ACTION_NONE;
-        case BpfGuardMode::Audit:
-            return BW_ACTION_AUDIT;
-        case BpfGuardMode::Deny:
-            return BW_ACTION_DENY;
+    case BpfGuardMode::Off: return BW_ACTION_NONE;
+    case BpfGuardMode::Audit: return BW_ACTION_AUDIT;
+    case BpfGuardMode::Deny: return BW_ACTION_DENY;
     }
     return BW_ACTION_NONE;
 }
 
-const RuleInfo* CompiledPolicy::rule(uint32_t id) const {
-    return id < rules.size() ? &rules[id] : nullptr;
-}
+const RuleInfo* CompiledPolicy::rule(uint32_t id) const { return id < rules.size() ? &rules[id] : nullptr; }
 
 const RuleInfo* CompiledPolicy::matching_rule(RuleKind kind, uint64_t dev, uint64_t ino) const {
     bw_inode_key key{};
     key.dev = dev;
     key.ino = ino;
-    const CompiledEntry* entry =
-        find_entry(kind == RuleKind::FileOpen ? file_rules : exec_rules, key);
+    const CompiledEntry* entry = find_entry(kind == RuleKind::FileOpen ? file_rules : exec_rules, key);
     return entry ? rule(entry->value.rule_id) : nullptr;
 }
 
 const RuleInfo* CompiledPolicy::matching_bpf_allow(uint64_t dev, uint64_t ino) const {
-    auto it =
-        std::lower_bound(bpf_allow.begin(), bpf_allow.end(), KeyTuple{dev, ino},
-                         [](const std::pair<bw_inode_key, bw_bpf_allow>& entry, const KeyTuple& k) {
-                             return KeyTuple{entry.first.dev, entry.first.ino} < k;
-                         });
+    auto it = std::lower_bound(bpf_allow.begin(), bpf_allow.end(), KeyTuple{dev, ino},
+                               [](const std::pair<bw_inode_key, bw_bpf_allow>& entry, const KeyTuple& k) {
+                                   return KeyTuple{entry.first.dev, entry.first.ino} < k;
+                               });
     if (it == bpf_allow.end() || it->first.dev != dev || it->first.ino != ino)
         return nullptr;
     return rule(it->second.rule_id);
@@ -199,8 +185,7 @@ Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& 
         bw_rule value{};
         value.action = to_bw_action(rule.action);
         value.rule_id = info.id;
-        auto [it, inserted] =
-            entries.try_emplace(KeyTuple{info.identity->dev, info.identity->ino}, value);
+        auto [it, inserted] = entries.try_emplace(KeyTuple{info.identity->dev, info.identity->ino}, value);
         // Same file named twice: the stricter rule owns the entry; on a tie, the first.
         if (!inserted && value.action == BW_ACTION_DENY && it->second.action != BW_ACTION_DENY)
             it->second = value;
@@ -223,8 +208,7 @@ Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& 
     if (auto ok = check_capacity(allow_entries.size(), kBpfAllowCapacity, "bpf.allow"); !ok)
         return fail(ok.error());
 
-    auto flatten = [](const std::map<KeyTuple, bw_rule>& entries,
-                      std::vector<CompiledEntry>& into) {
+    auto flatten = [](const std::map<KeyTuple, bw_rule>& entries, std::vector<CompiledEntry>& into) {
         into.reserve(entries.size());
         for (const auto& [key, value] : entries)
             into.push_back(CompiledEntry{to_key({key.first, key.second}), value});

@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "bpfwarden/abi.h"
-#include "support/error.h"
 #include "policy/policy.h"
+#include "support/error.h"
 
 namespace bpfwarden {
 

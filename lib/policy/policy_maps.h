@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "bpfwarden/abi.h"
-#include "support/error.h"
 #include "loading/pin_layout.h"
 #include "policy/policy_compiler.h"
+#include "support/error.h"
 #include "support/unique_fd.h"
 
 namespace bpfwarden {

@@ -8,7 +8,8 @@ namespace bpfwarden {
 Result<void> drop_capabilities_except(std::initializer_list<int> keep) {
     capng_clear(CAPNG_SELECT_ALL);
     for (int cap : keep)
-        if (capng_update(CAPNG_ADD, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET), cap) != 0)
+        if (capng_update(CAPNG_ADD, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET),
+                         cap) != 0)
             return fail(EINVAL, "keep capability " + std::to_string(cap));
     // Bounding set too: nothing exec'd later can regain what was dropped.
     if (int err = capng_apply(CAPNG_SELECT_ALL); err != 0)

@@ -45,16 +45,14 @@ public:
         return option->get_items_expected_min() > 0 ? " " + option->get_type_name() : std::string();
     }
     std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override {
-        return make_usage(app, name) + make_description(app) + make_positionals(app) + make_groups(app, mode) +
-               "\n" + make_footer(app);
+        return make_usage(app, name) + make_description(app) + make_positionals(app) + make_groups(app, mode) + "\n" +
+               make_footer(app);
     }
 };
 
 }  // namespace
 
-CLI::Option* last_wins(CLI::Option* option) {
-    return option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-}
+CLI::Option* last_wins(CLI::Option* option) { return option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast); }
 
 std::string range_text(uint64_t min, uint64_t max) { return std::to_string(min) + ".." + std::to_string(max); }
 
@@ -185,7 +183,8 @@ std::optional<int> CommandLine::parse(int argc, char** argv) {
     std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
     bool asks_for_help = std::any_of(args.begin(), args.end(), [this](const std::string& arg) {
         const CLI::Option* option = app_.get_option_no_throw(arg);
-        return (arg == "-h" || arg == "--help" || arg == "--version") && option && option->get_items_expected_min() == 0;
+        return (arg == "-h" || arg == "--help" || arg == "--version") && option &&
+               option->get_items_expected_min() == 0;
     });
     if (!asks_for_help)
         if (auto mistake = find_mistake(args))

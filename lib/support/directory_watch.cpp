@@ -10,8 +10,8 @@ namespace bpfwarden {
 
 namespace {
 
-constexpr uint32_t kDirectoryEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
-                                      IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+constexpr uint32_t kDirectoryEvents =
+    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
 constexpr size_t kMaxReportedNames = 200;  // bytes: a log line, not an inventory
 constexpr int kMaxSettleFactor = 10;
 constexpr auto kReplacementPoll = std::chrono::milliseconds(100);
@@ -64,40 +64,41 @@ bool DirectoryWatch::rewatch() {
 }
 
 void DirectoryWatch::wait() {
-    descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
-        if (ec)
-            return;
-        alignas(inotify_event) char buffer[4096];
-        for (ssize_t n; (n = read(descriptor_.native_handle(), buffer, sizeof(buffer))) > 0;) {
-            for (char* p = buffer; p < buffer + n;) {
-                auto* event = reinterpret_cast<inotify_event*>(p);
-                if (event->mask & IN_IGNORED)  // the directory is gone (its inode number may come back)
-                    for (auto& watched : dirs_)
-                        if (watched.wd == event->wd)
-                            watched.wd = -1;
-                std::string name(event->len ? event->name : "");
-                if (!name.empty() && names_.size() < kMaxReportedNames &&
-                    ("," + names_ + ",").find("," + name + ",") == std::string::npos)
-                    names_ += (names_.empty() ? "" : ",") + name;
-                p += sizeof(inotify_event) + event->len;
+    descriptor_.async_wait(
+        boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+            if (ec)
+                return;
+            alignas(inotify_event) char buffer[4096];
+            for (ssize_t n; (n = read(descriptor_.native_handle(), buffer, sizeof(buffer))) > 0;) {
+                for (char* p = buffer; p < buffer + n;) {
+                    auto* event = reinterpret_cast<inotify_event*>(p);
+                    if (event->mask & IN_IGNORED)  // the directory is gone (its inode number may come back)
+                        for (auto& watched : dirs_)
+                            if (watched.wd == event->wd)
+                                watched.wd = -1;
+                    std::string name(event->len ? event->name : "");
+                    if (!name.empty() && names_.size() < kMaxReportedNames &&
+                        ("," + names_ + ",").find("," + name + ",") == std::string::npos)
+                        names_ += (names_.empty() ? "" : ",") + name;
+                    p += sizeof(inotify_event) + event->len;
+                }
             }
-        }
-        if (settle_.count() == 0) {
-            report();
-        } else {
-            // Restarting cancels the pending report; a directory that never
-            // goes quiet is still reported every kMaxSettleFactor settles.
-            auto now = std::chrono::steady_clock::now();
-            if (!pending_since_)
-                pending_since_ = now;
-            settle_timer_.expires_at(std::min(now + settle_, *pending_since_ + settle_ * kMaxSettleFactor));
-            settle_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
-                if (!timer_ec)
-                    report();
-            });
-        }
-        wait();
-    });
+            if (settle_.count() == 0) {
+                report();
+            } else {
+                // Restarting cancels the pending report; a directory that never
+                // goes quiet is still reported every kMaxSettleFactor settles.
+                auto now = std::chrono::steady_clock::now();
+                if (!pending_since_)
+                    pending_since_ = now;
+                settle_timer_.expires_at(std::min(now + settle_, *pending_since_ + settle_ * kMaxSettleFactor));
+                settle_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
+                    if (!timer_ec)
+                        report();
+                });
+            }
+            wait();
+        });
 }
 
 bool DirectoryWatch::all_current() const {

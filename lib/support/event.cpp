@@ -27,22 +27,15 @@ std::string bounded_string(const char (&array)[N]) {
     return std::string(array, length);
 }
 
-std::string device_name(uint64_t dev) {
-    return std::to_string(dev >> 20) + ':' + std::to_string(dev & 0xFFFFF);
-}
+std::string device_name(uint64_t dev) { return std::to_string(dev >> 20) + ':' + std::to_string(dev & 0xFFFFF); }
 
-bool is_bpf_kind(EventKind kind) {
-    return kind == EventKind::BpfCheck || kind == EventKind::BpfCall;
-}
+bool is_bpf_kind(EventKind kind) { return kind == EventKind::BpfCheck || kind == EventKind::BpfCall; }
 
-bool has_rule(EventKind kind) {
-    return kind == EventKind::FileOpen || kind == EventKind::ExecCheck;
-}
+bool has_rule(EventKind kind) { return kind == EventKind::FileOpen || kind == EventKind::ExecCheck; }
 
 // The key for the path field ("path" names the guarded file, "exe" the
 // process's executable) and the bytes it shows.
-std::pair<std::string_view, std::string_view> path_field(const Event& event,
-                                                         std::string_view rule_path) {
+std::pair<std::string_view, std::string_view> path_field(const Event& event, std::string_view rule_path) {
     if (has_rule(event.kind))
         return {"path", rule_path.empty() ? std::string_view(event.path) : rule_path};
     return {"exe", event.path};
@@ -52,15 +45,15 @@ std::pair<std::string_view, std::string_view> path_field(const Event& event,
 
 Result<Event> decode_event(std::span<const std::byte> record) {
     if (record.size() != sizeof(bw_event))
-        return fail(EINVAL, "event record is " + std::to_string(record.size()) +
-                                " bytes, expected " + std::to_string(sizeof(bw_event)));
+        return fail(EINVAL, "event record is " + std::to_string(record.size()) + " bytes, expected " +
+                                std::to_string(sizeof(bw_event)));
     bw_event raw;
     std::memcpy(&raw, record.data(), sizeof(raw));  // the record need not be aligned
     if (event_kind_name(raw.kind) == "unknown")
         return fail(EINVAL, "event record has unknown kind " + std::to_string(raw.kind));
     if (action_name(raw.action) == "unknown")
-        return fail(EINVAL, "event record (" + std::string(event_kind_name(raw.kind)) +
-                                ") has unknown action " + std::to_string(raw.action));
+        return fail(EINVAL, "event record (" + std::string(event_kind_name(raw.kind)) + ") has unknown action " +
+                                std::to_string(raw.action));
     return Event{
         .kind = static_cast<EventKind>(raw.kind),
         .action = static_cast<EventAction>(raw.action),

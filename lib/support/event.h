@@ -102,15 +102,11 @@ Result<Event> decode_event(std::span<const std::byte> record);
 
 // "file_open", "exec_check", "bpf_check", "bpf_call", "exec"; "unknown" otherwise.
 std::string_view event_kind_name(uint32_t kind);
-inline std::string_view event_kind_name(EventKind kind) {
-    return event_kind_name(static_cast<uint32_t>(kind));
-}
+inline std::string_view event_kind_name(EventKind kind) { return event_kind_name(static_cast<uint32_t>(kind)); }
 
 // "none", "audit", "deny"; "unknown" otherwise.
 std::string_view action_name(uint32_t action);
-inline std::string_view action_name(EventAction action) {
-    return action_name(static_cast<uint32_t>(action));
-}
+inline std::string_view action_name(EventAction action) { return action_name(static_cast<uint32_t>(action)); }
 
 // The text line described at the top of this file. rule_path is the full
 // path of the matching policy rule, which the daemon knows and the kernel

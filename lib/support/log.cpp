@@ -3,13 +3,13 @@
 #include <bpf/libbpf.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <systemd/sd-journal.h>
 
 namespace bpfwarden {
 namespace {

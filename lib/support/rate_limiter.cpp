@@ -9,8 +9,7 @@ namespace {
 using u128 = unsigned __int128;
 
 uint64_t nanoseconds_since_epoch(std::chrono::steady_clock::time_point t) {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
 }  // namespace
@@ -49,8 +48,6 @@ bool RateLimiter::allow(std::chrono::steady_clock::time_point now) {
     return false;
 }
 
-uint64_t RateLimiter::take_suppressed_since_report() {
-    return std::exchange(suppressed_unreported_, 0);
-}
+uint64_t RateLimiter::take_suppressed_since_report() { return std::exchange(suppressed_unreported_, 0); }
 
 }  // namespace bpfwarden

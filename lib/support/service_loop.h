@@ -30,7 +30,8 @@ private:
 // Calls `tick` every `interval` (never when the interval is zero).
 class RepeatingTimer {
 public:
-    RepeatingTimer(boost::asio::io_context& io, std::chrono::steady_clock::duration interval, std::function<void()> tick);
+    RepeatingTimer(boost::asio::io_context& io, std::chrono::steady_clock::duration interval,
+                   std::function<void()> tick);
 
 private:
     void arm();

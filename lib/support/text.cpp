@@ -63,9 +63,8 @@ Unit next_unit(std::string_view s) {
 // Valid characters that are escaped anyway: C0/C1 controls and DEL, and the
 // characters that split a line or reorder what a reader sees.
 bool is_unsafe_codepoint(char32_t cp) {
-    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x061C || cp == 0x200E ||
-           cp == 0x200F || cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
-           (cp >= 0x2066 && cp <= 0x2069);
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F || cp == 0x2028 ||
+           cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 // Escapes `raw` unit by unit through `escape_unit(unit, bytes, out)`, which
@@ -143,9 +142,7 @@ std::string sanitize_field(std::string_view raw, size_t max_bytes) {
     });
 }
 
-std::string json_quote(std::string_view raw, size_t max_bytes) {
-    return '"' + json_string_body(raw, max_bytes) + '"';
-}
+std::string json_quote(std::string_view raw, size_t max_bytes) { return '"' + json_string_body(raw, max_bytes) + '"'; }
 
 std::string join(const std::vector<std::string>& items, std::string_view separator) {
     std::string out;

@@ -14,8 +14,8 @@
 namespace bpfwarden {
 
 struct BpfImage {
-    std::string name;                // "file_guard"
-    std::filesystem::path source;    // where it was read from, for messages
+    std::string name;              // "file_guard"
+    std::filesystem::path source;  // where it was read from, for messages
     std::vector<unsigned char> bytes;
 };
 

@@ -52,7 +52,8 @@ Result<void> refuse_unlisted_images(const std::filesystem::path& dir, const Mani
 Result<VerifiedImageSet> VerifiedImageSet::open(const ImageTrust& trust) {
     std::error_code ec;
     if (!std::filesystem::is_directory(trust.image_dir, ec))
-        return fail(ENOENT, "image directory '" + trust.image_dir.string() + "' does not exist (or is not a directory)");
+        return fail(ENOENT,
+                    "image directory '" + trust.image_dir.string() + "' does not exist (or is not a directory)");
     auto keys = trust.key_file.empty() ? TrustedKeys::load_dir(trust.keys_dir, trust.key_rules)
                                        : TrustedKeys::load_file(trust.key_file, trust.key_rules);
     if (!keys)

@@ -15,8 +15,8 @@
 #include <string>
 #include <string_view>
 
-#include "trust/bpf_image.h"
 #include "support/error.h"
+#include "trust/bpf_image.h"
 #include "trust/manifest.h"
 #include "trust/rollback_state.h"
 #include "trust/trusted_keys.h"

@@ -91,17 +91,12 @@ Decimal parse_decimal(std::string_view text) {
 
 // `what` is the subject of the sentence: "version", "size of image 'x'".
 // `max` bounds the text of a number too large for uint64_t.
-Problem decimal_syntax_problem(const std::string& what, std::string_view text, const Decimal& number,
-                               uint64_t max) {
+Problem decimal_syntax_problem(const std::string& what, std::string_view text, const Decimal& number, uint64_t max) {
     switch (number.error) {
-    case DecimalError::none:
-        return std::nullopt;
-    case DecimalError::not_decimal:
-        return what + " " + quote(text) + " is not a decimal number";
-    case DecimalError::leading_zero:
-        return what + " " + quote(text) + " has a leading zero";
-    case DecimalError::too_large:
-        return what + " " + quote(text) + " is larger than " + std::to_string(max);
+    case DecimalError::none: return std::nullopt;
+    case DecimalError::not_decimal: return what + " " + quote(text) + " is not a decimal number";
+    case DecimalError::leading_zero: return what + " " + quote(text) + " has a leading zero";
+    case DecimalError::too_large: return what + " " + quote(text) + " is larger than " + std::to_string(max);
     }
     return what + " " + quote(text) + " is not a decimal number";
 }
@@ -131,12 +126,9 @@ bool name_char_allowed(NameKind kind, char c) {
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')
         return true;
     switch (kind) {
-    case NameKind::image:
-        return c == '-';  // image names become file names: no '.', no '/'
-    case NameKind::program:
-        return false;     // C function names
-    case NameKind::map:
-        return c == '.';  // libbpf's internal maps: ".bss", "file_gua.rodata"
+    case NameKind::image: return c == '-';  // image names become file names: no '.', no '/'
+    case NameKind::program: return false;   // C function names
+    case NameKind::map: return c == '.';    // libbpf's internal maps: ".bss", "file_gua.rodata"
     }
     return false;
 }
@@ -144,24 +136,18 @@ bool name_char_allowed(NameKind kind, char c) {
 // "image name 'x'", "program name 'x' of image 'y'".
 std::string name_subject(NameKind kind, std::string_view name, std::string_view image) {
     switch (kind) {
-    case NameKind::image:
-        return "image name " + quote(name);
-    case NameKind::program:
-        return "program name " + quote(name) + " of image " + quote(image);
-    case NameKind::map:
-        return "map name " + quote(name) + " of image " + quote(image);
+    case NameKind::image: return "image name " + quote(name);
+    case NameKind::program: return "program name " + quote(name) + " of image " + quote(image);
+    case NameKind::map: return "map name " + quote(name) + " of image " + quote(image);
     }
     return quote(name);
 }
 
 const char* allowed_name_chars(NameKind kind) {
     switch (kind) {
-    case NameKind::image:
-        return "A-Z a-z 0-9 _ -";
-    case NameKind::program:
-        return "A-Z a-z 0-9 _";
-    case NameKind::map:
-        return "A-Z a-z 0-9 _ .";
+    case NameKind::image: return "A-Z a-z 0-9 _ -";
+    case NameKind::program: return "A-Z a-z 0-9 _";
+    case NameKind::map: return "A-Z a-z 0-9 _ .";
     }
     return "";
 }
@@ -170,8 +156,8 @@ Problem name_problem(NameKind kind, std::string_view name, std::string_view imag
     if (name.empty())
         return name_subject(kind, name, image) + " is empty";
     if (name.size() > kManifestMaxNameLength)
-        return name_subject(kind, name, image) + " is " + std::to_string(name.size()) +
-               " characters long, more than " + std::to_string(kManifestMaxNameLength);
+        return name_subject(kind, name, image) + " is " + std::to_string(name.size()) + " characters long, more than " +
+               std::to_string(kManifestMaxNameLength);
     for (const char c : name) {
         if (!name_char_allowed(kind, c))
             return name_subject(kind, name, image) + " contains " + describe_char(c) + "; allowed are " +
@@ -299,7 +285,8 @@ std::string count_problem(std::string_view image, const char* what, size_t max) 
 
 // A maps-only image (the policy store) is fine; an image declaring nothing is not.
 std::string empty_image_problem(std::string_view image) {
-    return "image " + quote(image) + " lists no programs and no maps: every image has at least one 'program' or 'map' line";
+    return "image " + quote(image) +
+           " lists no programs and no maps: every image has at least one 'program' or 'map' line";
 }
 
 // ---------------------------------------------------------------- parser
@@ -345,8 +332,7 @@ private:
     Problem parse_line(const Fields& fields) {
         const std::string_view keyword = fields.field[0];
         switch (line_number_) {
-        case 1:
-            return parse_header(fields);
+        case 1: return parse_header(fields);
         case 2:
             if (keyword != "version")
                 return "expected 'version <number>' on line 2, found " + quote(keyword);
@@ -355,8 +341,7 @@ private:
             if (keyword != "created")
                 return "expected 'created <time>' on line 3, found " + quote(keyword);
             return parse_created(fields);
-        default:
-            break;
+        default: break;
         }
         if (keyword == "image")
             return parse_image(fields);
@@ -377,7 +362,8 @@ private:
         if (fields.count != 2)
             return std::string("the first line must be 'bpfwarden-manifest <format>'");
         const Decimal format = parse_decimal(fields.field[1]);
-        if (format.error == DecimalError::too_large || (format.error == DecimalError::none && format.value != kManifestFormat))
+        if (format.error == DecimalError::too_large ||
+            (format.error == DecimalError::none && format.value != kManifestFormat))
             return "unsupported manifest format " + quote(fields.field[1]) + ": this bpfwarden reads format " +
                    std::to_string(kManifestFormat);
         if (Problem problem = decimal_syntax_problem("format", fields.field[1], format, kManifestFormat))
@@ -509,9 +495,8 @@ private:
 }  // namespace
 
 const ManifestImage* Manifest::find(std::string_view name) const {
-    const auto it = std::find_if(images.begin(), images.end(), [&](const ManifestImage& image) {
-        return image.name == name;
-    });
+    const auto it =
+        std::find_if(images.begin(), images.end(), [&](const ManifestImage& image) { return image.name == name; });
     return it == images.end() ? nullptr : &*it;
 }
 
@@ -616,8 +601,8 @@ Result<void> validate_manifest(const Manifest& manifest) {
 }
 
 std::string format_rfc3339_utc(std::time_t t) {
-    constexpr int64_t kFirst = 0;             // 1970-01-01T00:00:00Z
-    constexpr int64_t kLast = 253402300799;   // 9999-12-31T23:59:59Z
+    constexpr int64_t kFirst = 0;            // 1970-01-01T00:00:00Z
+    constexpr int64_t kLast = 253402300799;  // 9999-12-31T23:59:59Z
     const int64_t seconds = std::clamp<int64_t>(static_cast<int64_t>(t), kFirst, kLast);
     const int64_t days = seconds / 86400;
     const int64_t second_of_day = seconds % 86400;

@@ -46,9 +46,9 @@ inline constexpr size_t kManifestMaxNameLength = 64;
 inline constexpr uint64_t kManifestMaxVersion = 9223372036854775807ULL;
 
 struct ManifestImage {
-    std::string name;                   // [A-Za-z0-9_-], not starting with '-'; file <name>.bpf.o
-    uint64_t size = 0;                  // bytes, 1..kManifestMaxImageBytes
-    std::string sha256;                 // 64 lower-case hex digits
+    std::string name;    // [A-Za-z0-9_-], not starting with '-'; file <name>.bpf.o
+    uint64_t size = 0;   // bytes, 1..kManifestMaxImageBytes
+    std::string sha256;  // 64 lower-case hex digits
     // An image lists at least one program or map (maps alone: the policy store).
     std::vector<std::string> programs;  // [A-Za-z0-9_], in object order
     std::vector<std::string> maps;      // [A-Za-z0-9_.] (".bss", "file_gua.bss"), in object order

@@ -66,7 +66,8 @@ Result<void> RollbackState::check(uint64_t version) const {
         return fail(EKEYREJECTED, "manifest version " + std::to_string(version) +
                                       " is older than the highest accepted version " + std::to_string(*floor) +
                                       " (rollback refused; an admin may allow it with "
-                                      "'bpfwardenctl allow-downgrade " + std::to_string(version) + "')");
+                                      "'bpfwardenctl allow-downgrade " +
+                                      std::to_string(version) + "')");
     return {};
 }
 

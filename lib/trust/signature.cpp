@@ -1,9 +1,5 @@
 #include "trust/signature.h"
 
-#include "support/text.h"
-
-#include "support/file_io.h"
-
 #include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -18,6 +14,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "support/file_io.h"
+#include "support/text.h"
 #include "support/unique_fd.h"
 #include "trust/openssl_ptr.h"
 
@@ -40,9 +38,7 @@ public:
             OPENSSL_cleanse(bytes_.data(), bytes_.size());
     }
     std::vector<unsigned char>& bytes() { return bytes_; }
-    std::string_view text() const {
-        return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};
-    }
+    std::string_view text() const { return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()}; }
 
 private:
     std::vector<unsigned char> bytes_;
@@ -59,9 +55,7 @@ std::string with_openssl_error(std::string context) {
 }
 
 // Ed25519 signs the message itself; the others sign its SHA-256.
-const EVP_MD* digest_for(const std::string& algorithm) {
-    return algorithm == "ed25519" ? nullptr : EVP_sha256();
-}
+const EVP_MD* digest_for(const std::string& algorithm) { return algorithm == "ed25519" ? nullptr : EVP_sha256(); }
 
 // OpenSSL may dislike a null pointer even with a zero length.
 const unsigned char* data_or_empty(std::span<const unsigned char> data) {
@@ -82,8 +76,8 @@ Result<SecretBytes> read_private_key_file(const std::filesystem::path& path) {
     if (st.st_size == 0)
         return fail(EINVAL, where + " is empty");
     if (static_cast<uintmax_t>(st.st_size) > kMaxPrivateKeyBytes)
-        return fail(EFBIG, where + " is larger than " + std::to_string(kMaxPrivateKeyBytes) +
-                               " bytes, which no PEM key is");
+        return fail(EFBIG,
+                    where + " is larger than " + std::to_string(kMaxPrivateKeyBytes) + " bytes, which no PEM key is");
     SecretBytes secret;
     secret.bytes().resize(static_cast<size_t>(st.st_size));
     if (auto filled = read_exactly(fd.get(), std::span(secret.bytes()), where); !filled)
@@ -101,8 +95,9 @@ Result<EvpPkeyPtr> load_private_key(const std::filesystem::path& path) {
         text.find("PRIVATE KEY-----") == std::string_view::npos)
         return fail(EINVAL, where + " is a public key: signing needs the private key");
     if (text.find("ENCRYPTED") != std::string_view::npos)
-        return fail(EINVAL, where + " is passphrase-protected, and bpfwarden never prompts: sign with "
-                                    "'openssl pkeyutl -sign -rawin' (Ed25519) or 'openssl dgst -sha256 -sign' instead");
+        return fail(EINVAL, where +
+                                " is passphrase-protected, and bpfwarden never prompts: sign with "
+                                "'openssl pkeyutl -sign -rawin' (Ed25519) or 'openssl dgst -sha256 -sign' instead");
 
     BioPtr bio(BIO_new_mem_buf(secret->bytes().data(), static_cast<int>(secret->bytes().size())));
     if (!bio)
@@ -195,8 +190,7 @@ Result<std::string> key_algorithm(const EVP_PKEY& key) {
                                       " is not supported (only P-256, also called prime256v1): " + kSupported);
     }
     const char* type = EVP_PKEY_get0_type_name(&key);
-    return fail(EKEYREJECTED,
-                std::string(type ? type : "unknown") + " key is not supported: " + kSupported);
+    return fail(EKEYREJECTED, std::string(type ? type : "unknown") + " key is not supported: " + kSupported);
 }
 
 Result<bool> verify_signature(const EVP_PKEY& key, std::span<const unsigned char> data,

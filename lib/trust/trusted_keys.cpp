@@ -1,7 +1,5 @@
 #include "trust/trusted_keys.h"
 
-#include "support/file_io.h"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <openssl/bio.h>
@@ -17,6 +15,7 @@
 #include <memory>
 #include <string_view>
 
+#include "support/file_io.h"
 #include "support/unique_fd.h"
 #include "trust/openssl_ptr.h"
 
@@ -96,17 +95,22 @@ std::string fingerprint_of(EVP_PKEY* key) {
 Result<TrustedKey> parse_public_key(std::string_view text, const std::filesystem::path& path) {
     const std::string where = key_where(path);
     if (text.find("PRIVATE KEY-----") != std::string_view::npos)
-        return fail(EPERM, where + " is a private key, which must never be among the trusted keys: move it "
-                                   "where only the signer can read it, and trust its public half instead "
-                                   "('openssl pkey -in PRIVATE-KEY -pubout')");
+        return fail(EPERM, where +
+                               " is a private key, which must never be among the trusted keys: move it "
+                               "where only the signer can read it, and trust its public half instead "
+                               "('openssl pkey -in PRIVATE-KEY -pubout')");
     const size_t blocks = count(text, "-----BEGIN ");
     if (blocks == 0) {
         if (text.starts_with("ssh-") || text.starts_with("ecdsa-sha2-"))
-            return fail(EINVAL, where + " is an OpenSSH public key, not PEM: convert it with "
-                                        "'ssh-keygen -e -m PKCS8 -f " + path.string() + "'");
+            return fail(EINVAL, where +
+                                    " is an OpenSSH public key, not PEM: convert it with "
+                                    "'ssh-keygen -e -m PKCS8 -f " +
+                                    path.string() + "'");
         if (!text.empty() && static_cast<unsigned char>(text.front()) == 0x30)
-            return fail(EINVAL, where + " looks like DER, not PEM: convert it with "
-                                        "'openssl pkey -pubin -inform DER -in " + path.string() + "'");
+            return fail(EINVAL, where +
+                                    " looks like DER, not PEM: convert it with "
+                                    "'openssl pkey -pubin -inform DER -in " +
+                                    path.string() + "'");
         return fail(EINVAL, where + " is not a PEM public key (no '-----BEGIN PUBLIC KEY-----' line)");
     }
     if (blocks > 1)
@@ -129,11 +133,15 @@ Result<TrustedKey> parse_public_key(std::string_view text, const std::filesystem
 
     const std::string_view kind(label.get());
     if (kind == "RSA PUBLIC KEY")
-        return fail(EINVAL, where + " is a PKCS#1 RSA public key; convert it to SubjectPublicKeyInfo with "
-                                    "'openssl rsa -RSAPublicKey_in -in " + path.string() + " -pubout'");
+        return fail(EINVAL, where +
+                                " is a PKCS#1 RSA public key; convert it to SubjectPublicKeyInfo with "
+                                "'openssl rsa -RSAPublicKey_in -in " +
+                                path.string() + " -pubout'");
     if (kind == "CERTIFICATE")
-        return fail(EINVAL, where + " is a certificate, not a public key: extract its key with "
-                                    "'openssl x509 -in " + path.string() + " -pubkey -noout'");
+        return fail(EINVAL, where +
+                                " is a certificate, not a public key: extract its key with "
+                                "'openssl x509 -in " +
+                                path.string() + " -pubkey -noout'");
     if (kind != "PUBLIC KEY")
         return fail(EINVAL, where + " holds a '" + std::string(kind) +
                                 "' PEM block, not a public key ('-----BEGIN PUBLIC KEY-----')");
@@ -170,8 +178,8 @@ Result<TrustedKey> load_key_at(int dirfd, const std::string& name, const std::fi
     if (!S_ISREG(st.st_mode))
         return fail(EINVAL, where + " is " + file_type(st.st_mode) + ", not a key file");
 
-    UniqueFd fd(openat(dirfd, name.c_str(),
-                       O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow_symlink ? 0 : O_NOFOLLOW)));
+    UniqueFd fd(
+        openat(dirfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow_symlink ? 0 : O_NOFOLLOW)));
     if (!fd) {
         if (errno == ELOOP && !follow_symlink)
             return fail(ELOOP, where + symlink_refused);  // swapped in since fstatat
@@ -187,8 +195,8 @@ Result<TrustedKey> load_key_at(int dirfd, const std::string& name, const std::fi
     if (st.st_size == 0)
         return fail(EINVAL, where + " is empty, not a PEM public key");
     if (static_cast<uintmax_t>(st.st_size) > kMaxPublicKeyBytes)
-        return fail(EFBIG, where + " is larger than " + std::to_string(kMaxPublicKeyBytes) +
-                               " bytes, which no public key is");
+        return fail(EFBIG,
+                    where + " is larger than " + std::to_string(kMaxPublicKeyBytes) + " bytes, which no public key is");
 
     std::string text(static_cast<size_t>(st.st_size), '\0');
     if (auto filled = read_exactly(fd.get(), std::span<char>(text), where); !filled)
@@ -216,9 +224,8 @@ LengthRange signature_lengths(const TrustedKey& key) {
 }
 
 bool looks_like_text(std::span<const unsigned char> bytes) {
-    return std::all_of(bytes.begin(), bytes.end(), [](unsigned char c) {
-        return (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t';
-    });
+    return std::all_of(bytes.begin(), bytes.end(),
+                       [](unsigned char c) { return (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t'; });
 }
 
 }  // namespace
@@ -256,8 +263,9 @@ Result<TrustedKeys> TrustedKeys::load_dir(const std::filesystem::path& dir, KeyD
             names.emplace_back(entry->d_name);
     }
     if (names.empty())
-        return fail(ENOKEY, "no trusted keys in " + quoted(dir) + " (no *.pem or *.pub files): install the "
-                                                                   "signer's PEM public key there");
+        return fail(ENOKEY, "no trusted keys in " + quoted(dir) +
+                                " (no *.pem or *.pub files): install the "
+                                "signer's PEM public key there");
     std::sort(names.begin(), names.end());
 
     TrustedKeys keys;
@@ -305,11 +313,11 @@ Result<const TrustedKey*> TrustedKeys::verify(std::span<const unsigned char> dat
                                ? "; it looks like text, but a signature is the raw bytes 'openssl pkeyutl -sign "
                                  "-rawin' or 'openssl dgst -sha256 -sign' writes, not base64 or hex"
                                : ": truncated, or not a signature";
-        return fail(EBADMSG, "signature is " + std::to_string(signature.size()) + " bytes, a length " +
-                                 (keys_.size() == 1 ? "the trusted key does not produce"
-                                                    : "none of the " + std::to_string(keys_.size()) +
-                                                          " trusted keys produces") +
-                                 " (" + lengths + ")" + hint);
+        return fail(EBADMSG,
+                    "signature is " + std::to_string(signature.size()) + " bytes, a length " +
+                        (keys_.size() == 1 ? "the trusted key does not produce"
+                                           : "none of the " + std::to_string(keys_.size()) + " trusted keys produces") +
+                        " (" + lengths + ")" + hint);
     }
 
     for (const TrustedKey* key : candidates) {

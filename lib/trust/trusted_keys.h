@@ -34,10 +34,10 @@
 namespace bpfwarden {
 
 struct TrustedKey {
-    std::string name;               // file name, "release-2025.pem"
-    std::filesystem::path path;     // where it was read from
-    std::string algorithm;          // "ed25519", "rsa-3072", "ecdsa-p256"
-    std::string fingerprint;        // "sha256:<hex of the DER SubjectPublicKeyInfo>"
+    std::string name;            // file name, "release-2025.pem"
+    std::filesystem::path path;  // where it was read from
+    std::string algorithm;       // "ed25519", "rsa-3072", "ecdsa-p256"
+    std::string fingerprint;     // "sha256:<hex of the DER SubjectPublicKeyInfo>"
     EvpPkeyPtr key;
 };
 

@@ -55,18 +55,59 @@ using namespace std::string_view_literals;
 
 // Mutations that know the format: its tokens, its boundary values, its lines.
 const std::vector<std::string> kTokens = {
-    "bpfwarden-manifest", "version", "created", "image", "program", "map", "1", "2", "0", "01", "7",
-    "16777216", "16777217", "9223372036854775807", "9223372036854775808", "18446744073709551616",
-    "2026-11-21T05:00:00Z", "2024-02-29T23:59:59Z", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z",
-    "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "file_guard", "exec_audit", ".bss", "file_gua.bss", "-x",
+    "bpfwarden-manifest",
+    "version",
+    "created",
+    "image",
+    "program",
+    "map",
+    "1",
+    "2",
+    "0",
+    "01",
+    "7",
+    "16777216",
+    "16777217",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551616",
+    "2026-11-21T05:00:00Z",
+    "2024-02-29T23:59:59Z",
+    "2026-02-30T00:00:00Z",
+    "2026-13-01T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "file_guard",
+    "exec_audit",
+    ".bss",
+    "file_gua.bss",
+    "-x",
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-    std::string(64, 'a'), std::string(65, 'a'), "", " ", "\n", "\r\n", "\t", std::string(1, '\0'), "\xc3\xa9",
+    std::string(64, 'a'),
+    std::string(65, 'a'),
+    "",
+    " ",
+    "\n",
+    "\r\n",
+    "\t",
+    std::string(1, '\0'),
+    "\xc3\xa9",
 };
 
 const std::vector<std::string> kNumbers = {
-    "0", "1", "01", "00", "16777215", "16777216", "16777217", "9223372036854775807", "9223372036854775808",
-    "18446744073709551615", "18446744073709551616", "99999999999999999999999",
+    "0",
+    "1",
+    "01",
+    "00",
+    "16777215",
+    "16777216",
+    "16777217",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999999",
 };
 
 constexpr std::string_view kSpecialBytes = " \n\r\t.-_:TZ09afAF'\x7f\x80\xff\0"sv;
@@ -124,8 +165,8 @@ private:
                 text[below(text.size())] = kSpecialBytes[below(kSpecialBytes.size())];
             break;
         case 2:  // insert a byte
-            text.insert(position, 1, below(2) ? kSpecialBytes[below(kSpecialBytes.size())]
-                                               : static_cast<char>(below(256)));
+            text.insert(position, 1,
+                        below(2) ? kSpecialBytes[below(kSpecialBytes.size())] : static_cast<char>(below(256)));
             break;
         case 3:  // erase a run of bytes
             text.erase(std::min(position, text.size()), 1 + below(8));
@@ -182,18 +223,10 @@ private:
             const size_t end = std::min(text.find_first_not_of("0123456789", at), text.size());
             std::string digits = text.substr(at, end - at);
             switch (below(4)) {
-            case 0:
-                digits.insert(0, "0");
-                break;
-            case 1:
-                digits += static_cast<char>('0' + below(10));
-                break;
-            case 2:
-                digits.back() = static_cast<char>('0' + (digits.back() - '0' + 1 + below(9)) % 10);
-                break;
-            default:
-                digits = kNumbers[below(kNumbers.size())];
-                break;
+            case 0: digits.insert(0, "0"); break;
+            case 1: digits += static_cast<char>('0' + below(10)); break;
+            case 2: digits.back() = static_cast<char>('0' + (digits.back() - '0' + 1 + below(9)) % 10); break;
+            default: digits = kNumbers[below(kNumbers.size())]; break;
             }
             text.replace(at, end - at, digits);
             break;
@@ -408,7 +441,9 @@ int main(int argc, char** argv) {
 
     Mutator mutator(seed);
     const auto start = std::chrono::steady_clock::now();
-    const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+    const auto elapsed = [&] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
     uint64_t done = 0, accepted = 0;
     while ((runs == 0 || done < runs) && (max_total_time <= 0 || elapsed() < max_total_time)) {
         std::string input = mutator.mutate(pool[mutator.below(pool.size())], pool, max_len, false);

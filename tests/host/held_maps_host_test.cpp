@@ -1,9 +1,8 @@
-#include "inspection/held_maps.h"
-
 #include <bpf/bpf.h>
 #include <unistd.h>
 
 #include "host_fixture.h"
+#include "inspection/held_maps.h"
 #include "test_helpers.h"
 
 namespace bpfwarden {

@@ -4,9 +4,9 @@
 
 #include <fstream>
 
-#include "trust/bpf_image.h"
 #include "loading/lsm_probe.h"
 #include "test_helpers.h"
+#include "trust/bpf_image.h"
 
 namespace bpfwarden {
 namespace {

@@ -16,15 +16,14 @@
 
 // struct bw_rate_state: the rate_limit map's value.
 #include "bpfwarden/abi.h"
-
-#include "loading/bpf_objects.h"
 #include "host_fixture.h"
 #include "inspection/map_digest.h"
 #include "inspection/pin_inspector.h"
-#include "policy/policy_maps.h"
 #include "inspection/program_identity.h"
-#include "test_helpers.h"
+#include "loading/bpf_objects.h"
+#include "policy/policy_maps.h"
 #include "support/unique_fd.h"
+#include "test_helpers.h"
 
 namespace bpfwarden {
 namespace {
@@ -198,7 +197,8 @@ TEST_F(PinInspectorHostTest, WrongProgramWhenOurImageRunsWithMapsOfItsOwn) {
     EXPECT_EQ(status.actual, want.identity) << "same image, same tag";
 
     want.map_ids.clear();
-    EXPECT_EQ(inspector_.inspect_link(want).problem, LinkProblem::None) << "without map ids the copy passes: the tag alone cannot tell";
+    EXPECT_EQ(inspector_.inspect_link(want).problem, LinkProblem::None)
+        << "without map ids the copy passes: the tag alone cannot tell";
 }
 
 TEST_F(PinInspectorHostTest, NotALinkWhenAMapOrProgramIsPinnedAtTheLinkPath) {

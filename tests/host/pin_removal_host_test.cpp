@@ -2,15 +2,14 @@
 // directories, a foreign object under one of our names, and a bpffs directory
 // without our layout are left alone; a link someone still holds is reported
 // with its holder.
-#include "loading/pin_removal.h"
-
 #include <bpf/bpf.h>
 #include <unistd.h>
 
-#include "trust/bpf_image.h"
 #include "host_fixture.h"
-#include "test_helpers.h"
+#include "loading/pin_removal.h"
 #include "support/unique_fd.h"
+#include "test_helpers.h"
+#include "trust/bpf_image.h"
 
 namespace bpfwarden {
 namespace {

@@ -11,10 +11,10 @@
 #include <functional>
 #include <vector>
 
-#include "loading/bpf_objects.h"
-#include "support/event.h"
 #include "host_fixture.h"
+#include "loading/bpf_objects.h"
 #include "policy/policy_maps.h"
+#include "support/event.h"
 #include "test_helpers.h"
 
 namespace bpfwarden {
@@ -77,8 +77,8 @@ TEST_F(TracepointAuditTest, BpfCallIsAuditedWithCallerIdentity) {
     for (const auto& e : events)
         if (is_obj_get_from(e, getpid()))
             found = &e;
-    ASSERT_NE(found, nullptr) << "no bpf_call event for BPF_OBJ_GET from pid " << getpid() << " among "
-                              << events.size() << " events";
+    ASSERT_NE(found, nullptr) << "no bpf_call event for BPF_OBJ_GET from pid " << getpid() << " among " << events.size()
+                              << " events";
     EXPECT_EQ(found->action, EventAction::None);
     EXPECT_EQ(found->uid, getuid());
     EXPECT_EQ(found->comm, own_comm());
@@ -119,8 +119,8 @@ TEST_F(TracepointAuditTest, RateLimitBoundsAFloodFromOneProcess) {
         bpf_obj_get("/sys/fs/bpf/bpfwarden-no-such-pin");
 
     auto events = collect([](const auto&) { return false; });  // drain for the full two seconds
-    size_t ours = std::count_if(events.begin(), events.end(),
-                                [](const Event& e) { return e.tgid == uint32_t(getpid()); });
+    size_t ours =
+        std::count_if(events.begin(), events.end(), [](const Event& e) { return e.tgid == uint32_t(getpid()); });
     EXPECT_EQ(ours, 5u) << "the per-process budget is 5 events per window";
     auto counters = read_counters(pins_);
     ASSERT_OK(counters);

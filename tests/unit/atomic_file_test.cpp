@@ -34,9 +34,9 @@ TEST_F(AtomicFileTest, CreatesAndReplacesItsOwnFile) {
     ASSERT_OK(write_file_atomically(file_, "{\"ours\":2}\n", 0640, ours_));
     EXPECT_EQ(content_of(file_), "{\"ours\":2}\n");
     EXPECT_EQ(entries_in(temp_.path()), 1u);  // no temporary file left behind
-    EXPECT_EQ(std::filesystem::status(file_).permissions() & std::filesystem::perms::all,
-              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
-                  std::filesystem::perms::group_read);
+    EXPECT_EQ(
+        std::filesystem::status(file_).permissions() & std::filesystem::perms::all,
+        std::filesystem::perms::owner_read | std::filesystem::perms::owner_write | std::filesystem::perms::group_read);
 }
 
 TEST_F(AtomicFileTest, RefusesToReplaceSomebodyElsesFile) {

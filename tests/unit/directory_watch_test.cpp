@@ -1,5 +1,7 @@
 #include "support/directory_watch.h"
 
+#include <gtest/gtest.h>
+
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <filesystem>
@@ -8,8 +10,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "temp_dir.h"
 
@@ -70,10 +70,9 @@ TEST_F(DirectoryWatchTest, ReportsEachChangeAtOnceWithoutSettling) {
 TEST_F(DirectoryWatchTest, SettlingMergesABurstIntoOneReport) {
     auto watched = watch(300ms);
     ASSERT_TRUE(watched);
-    run_actions(io,
-                {[&] { write(dir / "10-a.toml"); }, [&] { write(dir / "20-b.toml"); },
-                 [&] { write(dir / "10-a.toml"); }},
-                5ms, 700ms);
+    run_actions(
+        io, {[&] { write(dir / "10-a.toml"); }, [&] { write(dir / "20-b.toml"); }, [&] { write(dir / "10-a.toml"); }},
+        5ms, 700ms);
     ASSERT_EQ(reports.size(), 1u);
     EXPECT_EQ(reports[0], "policy directory changed (10-a.toml,20-b.toml)");
 }
@@ -131,8 +130,7 @@ TEST_F(DirectoryWatchTest, ADirectoryRemovedIsFollowedToItsLateReplacement) {
     // Reported at once, while the path is missing; the new directory comes 300 ms later.
     run_actions(io,
                 {[&] { std::filesystem::remove_all(dir); }, [] {}, [] {},
-                 [&] { std::filesystem::create_directory(dir); }, [] {}, [] {},
-                 [&] { write(dir / "10-new.toml"); }},
+                 [&] { std::filesystem::create_directory(dir); }, [] {}, [] {}, [&] { write(dir / "10-new.toml"); }},
                 100ms, 200ms);
     ASSERT_GE(reports.size(), 3u) << testing::PrintToString(reports);
     EXPECT_EQ(reports[reports.size() - 2], "policy directory replaced");

@@ -142,8 +142,10 @@ std::optional<std::string> unsanitize(std::string_view s) {
             if (i + 2 >= s.size())
                 return std::nullopt;
             auto hex = [](char h) -> int {
-                if (h >= '0' && h <= '9') return h - '0';
-                if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+                if (h >= '0' && h <= '9')
+                    return h - '0';
+                if (h >= 'a' && h <= 'f')
+                    return h - 'a' + 10;
                 return -1;
             };
             int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
@@ -218,10 +220,14 @@ private:
         for (int k = 0; k < 4; ++k) {
             char h = s_[pos_++];
             v <<= 4;
-            if (h >= '0' && h <= '9') v |= h - '0';
-            else if (h >= 'a' && h <= 'f') v |= h - 'a' + 10;
-            else if (h >= 'A' && h <= 'F') v |= h - 'A' + 10;
-            else return std::nullopt;
+            if (h >= '0' && h <= '9')
+                v |= h - '0';
+            else if (h >= 'a' && h <= 'f')
+                v |= h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F')
+                v |= h - 'A' + 10;
+            else
+                return std::nullopt;
         }
         return v;
     }
@@ -246,7 +252,9 @@ private:
                 return std::nullopt;
             char e = s_[pos_++];
             switch (e) {
-            case '"': case '\\': case '/': out += e; break;
+            case '"':
+            case '\\':
+            case '/': out += e; break;
             case 'b': out += '\b'; break;
             case 'f': out += '\f'; break;
             case 'n': out += '\n'; break;
@@ -339,8 +347,8 @@ TEST(EventDecode, UnalignedRecordDecodes) {
 TEST(EventDecode, ShortRecordIsRejected) {
     auto bytes = bytes_of(raw_event(BW_EVENT_FILE_OPEN, BW_ACTION_DENY));
     EXPECT_ERRNO(decode_event(std::span(bytes).first(bytes.size() - 1)), EINVAL);
-    EXPECT_ERROR_MENTIONS(decode_event(std::span(bytes).first(12)), "event record is 12 bytes, expected " +
-                                                                         std::to_string(sizeof(bw_event)));
+    EXPECT_ERROR_MENTIONS(decode_event(std::span(bytes).first(12)),
+                          "event record is 12 bytes, expected " + std::to_string(sizeof(bw_event)));
     EXPECT_ERRNO(decode_event({}), EINVAL);
 }
 
@@ -441,23 +449,25 @@ TEST(EventSanitize, ControlCharactersAreEscaped) {
 }
 
 TEST(EventSanitize, ValidUtf8IsKept) {
-    for (const char* s : {"caf\u00e9", "\u65e5\u672c\u8a9e", "\U0001F600", "\u00a0", "\u07ff", "\u0800",
-                          "\uffff", "\U00010000", "\U0010FFFF", "\u200b"}) {
+    for (const char* s : {"caf\u00e9", "\u65e5\u672c\u8a9e", "\U0001F600", "\u00a0", "\u07ff", "\u0800", "\uffff",
+                          "\U00010000", "\U0010FFFF", "\u200b"}) {
         EXPECT_EQ(sanitize_field(s), s);
     }
 }
 
 TEST(EventSanitize, InvalidUtf8IsEscapedPerByte) {
-    EXPECT_EQ(sanitize_field("\x80"), R"(\x80)");                       // stray continuation
-    EXPECT_EQ(sanitize_field("\xc0\xaf"), R"(\xc0\xaf)");               // overlong '/'
-    EXPECT_EQ(sanitize_field("\xc1\xbf"), R"(\xc1\xbf)");               // overlong
-    EXPECT_EQ(sanitize_field("\xe0\x80\xaf"), R"(\xe0\x80\xaf)");       // overlong
+    EXPECT_EQ(sanitize_field("\x80"), R"(\x80)");                          // stray continuation
+    EXPECT_EQ(sanitize_field("\xc0\xaf"), R"(\xc0\xaf)");                  // overlong '/'
+    EXPECT_EQ(sanitize_field("\xc1\xbf"), R"(\xc1\xbf)");                  // overlong
+    EXPECT_EQ(sanitize_field("\xe0\x80\xaf"), R"(\xe0\x80\xaf)");          // overlong
     EXPECT_EQ(sanitize_field("\xf0\x80\x80\xaf"), R"(\xf0\x80\x80\xaf)");  // overlong
-    EXPECT_EQ(sanitize_field("\xed\xa0\x80"), R"(\xed\xa0\x80)");       // surrogate
+    EXPECT_EQ(sanitize_field("\xed\xa0\x80"), R"(\xed\xa0\x80)");          // surrogate
     EXPECT_EQ(sanitize_field("\xf4\x90\x80\x80"), R"(\xf4\x90\x80\x80)");  // > U+10FFFF
-    EXPECT_EQ(sanitize_field("\xf5\xfe\xff"), R"(\xf5\xfe\xff)");       // never valid
-    EXPECT_EQ(sanitize_field("ab\xe6\x97"), R"(ab\xe6\x97)");           // truncated at end
-    EXPECT_EQ(sanitize_field("\xe6\x97" "A"), R"(\xe6\x97A)");          // interrupted
+    EXPECT_EQ(sanitize_field("\xf5\xfe\xff"), R"(\xf5\xfe\xff)");          // never valid
+    EXPECT_EQ(sanitize_field("ab\xe6\x97"), R"(ab\xe6\x97)");              // truncated at end
+    EXPECT_EQ(sanitize_field("\xe6\x97"
+                             "A"),
+              R"(\xe6\x97A)");  // interrupted
     // A valid character right after an invalid byte is kept.
     EXPECT_EQ(sanitize_field("\xff\u00e9"), "\\xff\u00e9");
 }
@@ -575,22 +585,27 @@ TEST(EventFormat, FileOpenText) {
 
 TEST(EventFormat, FileOpenJson) {
     Event event = make_event(EventKind::FileOpen, EventAction::Deny, "cat", "shadow");
-    EXPECT_EQ(format_event_json(event, "/etc/shadow"),
-              R"({"kind":"file_open","action":"deny","pid":123,"tgid":123,"uid":0,"gid":0,"comm":"cat","path":"/etc/shadow","dev":"8:1","ino":1234,"rule":3})");
-    EXPECT_EQ(format_event_json(event),
-              R"({"kind":"file_open","action":"deny","pid":123,"tgid":123,"uid":0,"gid":0,"comm":"cat","path":"shadow","dev":"8:1","ino":1234,"rule":3})");
+    EXPECT_EQ(
+        format_event_json(event, "/etc/shadow"),
+        R"({"kind":"file_open","action":"deny","pid":123,"tgid":123,"uid":0,"gid":0,"comm":"cat","path":"/etc/shadow","dev":"8:1","ino":1234,"rule":3})");
+    EXPECT_EQ(
+        format_event_json(event),
+        R"({"kind":"file_open","action":"deny","pid":123,"tgid":123,"uid":0,"gid":0,"comm":"cat","path":"shadow","dev":"8:1","ino":1234,"rule":3})");
 }
 
 TEST(EventFormat, ExecCheckTextAndJson) {
     Event event = make_event(EventKind::ExecCheck, EventAction::Audit, "bash", "./nc");
     event.rule_id = 7;
     event.dev = kernel_dev(259, 0xFFFFF);
-    EXPECT_EQ(format_event_text(event, "/usr/bin/nc.openbsd"),
-              R"(exec_check audit pid=123 tgid=123 uid=0 gid=0 comm="bash" path="/usr/bin/nc.openbsd" dev=259:1048575 ino=1234 rule=7)");
-    EXPECT_EQ(format_event_text(event),
-              R"(exec_check audit pid=123 tgid=123 uid=0 gid=0 comm="bash" path="./nc" dev=259:1048575 ino=1234 rule=7)");
-    EXPECT_EQ(format_event_json(event, "/usr/bin/nc.openbsd"),
-              R"({"kind":"exec_check","action":"audit","pid":123,"tgid":123,"uid":0,"gid":0,"comm":"bash","path":"/usr/bin/nc.openbsd","dev":"259:1048575","ino":1234,"rule":7})");
+    EXPECT_EQ(
+        format_event_text(event, "/usr/bin/nc.openbsd"),
+        R"(exec_check audit pid=123 tgid=123 uid=0 gid=0 comm="bash" path="/usr/bin/nc.openbsd" dev=259:1048575 ino=1234 rule=7)");
+    EXPECT_EQ(
+        format_event_text(event),
+        R"(exec_check audit pid=123 tgid=123 uid=0 gid=0 comm="bash" path="./nc" dev=259:1048575 ino=1234 rule=7)");
+    EXPECT_EQ(
+        format_event_json(event, "/usr/bin/nc.openbsd"),
+        R"({"kind":"exec_check","action":"audit","pid":123,"tgid":123,"uid":0,"gid":0,"comm":"bash","path":"/usr/bin/nc.openbsd","dev":"259:1048575","ino":1234,"rule":7})");
 }
 
 TEST(EventFormat, BpfCheckTextAndJson) {
@@ -602,17 +617,20 @@ TEST(EventFormat, BpfCheckTextAndJson) {
               R"(bpf_check deny pid=78 tgid=77 uid=0 gid=0 comm="bpftool" cmd=prog_load exe="bpftool" dev=8:1 ino=99)");
     // rule_path does not apply to bpf kinds.
     EXPECT_EQ(format_event_text(event, "/ignored"), format_event_text(event));
-    EXPECT_EQ(format_event_json(event),
-              R"({"kind":"bpf_check","action":"deny","pid":78,"tgid":77,"uid":0,"gid":0,"comm":"bpftool","cmd":"prog_load","exe":"bpftool","dev":"8:1","ino":99})");
+    EXPECT_EQ(
+        format_event_json(event),
+        R"({"kind":"bpf_check","action":"deny","pid":78,"tgid":77,"uid":0,"gid":0,"comm":"bpftool","cmd":"prog_load","exe":"bpftool","dev":"8:1","ino":99})");
 }
 
 TEST(EventFormat, BpfCallTextAndJson) {
     Event event = make_event(EventKind::BpfCall, EventAction::None, "systemd", "systemd");
     event.bpf_cmd = 0;  // BPF_MAP_CREATE
-    EXPECT_EQ(format_event_text(event),
-              R"(bpf_call none pid=123 tgid=123 uid=0 gid=0 comm="systemd" cmd=map_create exe="systemd" dev=8:1 ino=1234)");
-    EXPECT_EQ(format_event_json(event, "/ignored"),
-              R"({"kind":"bpf_call","action":"none","pid":123,"tgid":123,"uid":0,"gid":0,"comm":"systemd","cmd":"map_create","exe":"systemd","dev":"8:1","ino":1234})");
+    EXPECT_EQ(
+        format_event_text(event),
+        R"(bpf_call none pid=123 tgid=123 uid=0 gid=0 comm="systemd" cmd=map_create exe="systemd" dev=8:1 ino=1234)");
+    EXPECT_EQ(
+        format_event_json(event, "/ignored"),
+        R"({"kind":"bpf_call","action":"none","pid":123,"tgid":123,"uid":0,"gid":0,"comm":"systemd","cmd":"map_create","exe":"systemd","dev":"8:1","ino":1234})");
     event.bpf_cmd = 99;  // newer than the table
     EXPECT_NE(format_event_text(event).find(" cmd=cmd_99 "), std::string::npos);
     EXPECT_NE(format_event_json(event).find(R"("cmd":"cmd_99")"), std::string::npos);
@@ -628,8 +646,9 @@ TEST(EventFormat, ExecTextAndJson) {
     event.ino = 42;
     EXPECT_EQ(format_event_text(event, "/ignored"),
               R"(exec none pid=9 tgid=9 uid=1000 gid=1000 comm="ls" exe="/usr/bin/ls" dev=259:2 ino=42)");
-    EXPECT_EQ(format_event_json(event),
-              R"({"kind":"exec","action":"none","pid":9,"tgid":9,"uid":1000,"gid":1000,"comm":"ls","exe":"/usr/bin/ls","dev":"259:2","ino":42})");
+    EXPECT_EQ(
+        format_event_json(event),
+        R"({"kind":"exec","action":"none","pid":9,"tgid":9,"uid":1000,"gid":1000,"comm":"ls","exe":"/usr/bin/ls","dev":"259:2","ino":42})");
 }
 
 TEST(EventFormat, ExtremeNumbers) {
@@ -637,20 +656,23 @@ TEST(EventFormat, ExtremeNumbers) {
     event.pid = event.tgid = event.uid = event.gid = event.rule_id = UINT32_MAX;
     event.dev = UINT64_MAX;
     event.ino = UINT64_MAX;
-    EXPECT_EQ(format_event_text(event),
-              R"(file_open deny pid=4294967295 tgid=4294967295 uid=4294967295 gid=4294967295 comm="x" path="y" dev=17592186044415:1048575 ino=18446744073709551615 rule=4294967295)");
+    EXPECT_EQ(
+        format_event_text(event),
+        R"(file_open deny pid=4294967295 tgid=4294967295 uid=4294967295 gid=4294967295 comm="x" path="y" dev=17592186044415:1048575 ino=18446744073709551615 rule=4294967295)");
     auto members = parse_json(format_event_json(event));
     ASSERT_TRUE(members.has_value());
     EXPECT_EQ(json_member(*members, "ino"), "18446744073709551615");
 }
 
 TEST(EventFormat, HostileStringsCannotForgeFields) {
-    Event event = make_event(EventKind::FileOpen, EventAction::Audit, "x\" uid=0 \"",
-                             "a\nbpfwarden: file_open allow\xff\u2028");
-    EXPECT_EQ(format_event_text(event),
-              R"(file_open audit pid=123 tgid=123 uid=0 gid=0 comm="x\" uid=0 \"" path="a\nbpfwarden: file_open allow\xff\xe2\x80\xa8" dev=8:1 ino=1234 rule=3)");
-    EXPECT_EQ(format_event_json(event),
-              R"({"kind":"file_open","action":"audit","pid":123,"tgid":123,"uid":0,"gid":0,"comm":"x\" uid=0 \"","path":"a\u000abpfwarden: file_open allow\ufffd\u2028","dev":"8:1","ino":1234,"rule":3})");
+    Event event =
+        make_event(EventKind::FileOpen, EventAction::Audit, "x\" uid=0 \"", "a\nbpfwarden: file_open allow\xff\u2028");
+    EXPECT_EQ(
+        format_event_text(event),
+        R"(file_open audit pid=123 tgid=123 uid=0 gid=0 comm="x\" uid=0 \"" path="a\nbpfwarden: file_open allow\xff\xe2\x80\xa8" dev=8:1 ino=1234 rule=3)");
+    EXPECT_EQ(
+        format_event_json(event),
+        R"({"kind":"file_open","action":"audit","pid":123,"tgid":123,"uid":0,"gid":0,"comm":"x\" uid=0 \"","path":"a\u000abpfwarden: file_open allow\ufffd\u2028","dev":"8:1","ino":1234,"rule":3})");
 }
 
 TEST(EventFormat, JsonStringsAreEscapedAndParse) {
@@ -668,8 +690,8 @@ TEST(EventFormat, JsonStringsAreEscapedAndParse) {
     std::vector<std::string> keys;
     for (const auto& [key, value] : *members)
         keys.push_back(key);
-    EXPECT_EQ(keys, (std::vector<std::string>{"kind", "action", "pid", "tgid", "uid", "gid", "comm",
-                                              "exe", "dev", "ino"}));
+    EXPECT_EQ(keys,
+              (std::vector<std::string>{"kind", "action", "pid", "tgid", "uid", "gid", "comm", "exe", "dev", "ino"}));
 }
 
 TEST(EventFormat, JsonReplacesEachInvalidByte) {
@@ -681,8 +703,7 @@ TEST(EventFormat, JsonReplacesEachInvalidByte) {
 }
 
 TEST(EventFormat, KernelFieldsAreNeverCutButLongRulePathsAre) {
-    Event event = make_event(EventKind::FileOpen, EventAction::Deny, std::string(15, '\x01'),
-                             std::string(255, '\xff'));
+    Event event = make_event(EventKind::FileOpen, EventAction::Deny, std::string(15, '\x01'), std::string(255, '\xff'));
     std::string text = format_event_text(event);
     EXPECT_EQ(text.find("..."), std::string::npos);
     EXPECT_EQ(unsanitize(sanitize_field(event.path, 1024)), event.path);

@@ -8,10 +8,10 @@
 
 #include <fstream>
 
-#include "trust/manifest.h"
-#include "trust/signature.h"
 #include "temp_dir.h"
 #include "test_helpers.h"
+#include "trust/manifest.h"
+#include "trust/signature.h"
 
 namespace bpfwarden {
 namespace {
@@ -192,7 +192,8 @@ TEST_F(ImageSetTest, CommitRecordsTheVersion) {
 }
 
 TEST_F(ImageSetTest, KeyFileThatIsNotAKeyIsRefused) {
-    write_file(root_ / "keys/garbage.pem", bytes_of("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n"));
+    write_file(root_ / "keys/garbage.pem",
+               bytes_of("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n"));
     EXPECT_ERROR_MENTIONS(open(), "garbage.pem");
 }
 

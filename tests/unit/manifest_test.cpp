@@ -1,5 +1,6 @@
 #include "trust/manifest.h"
 
+#include <gtest/gtest.h>
 #include <time.h>
 
 #include <algorithm>
@@ -12,8 +13,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "test_helpers.h"
 
@@ -199,15 +198,15 @@ TEST(ManifestParse, ErrorsNameTheSource) {
 
 TEST(ManifestParse, AcceptsTheLimits) {
     const std::string name64(64, 'n');
-    const std::string text = "bpfwarden-manifest 1\nversion 9223372036854775807\ncreated 9999-12-31T23:59:59Z\n"
-                             "image " + name64 + " 16777216 " + kShaA + "\n" +
-                             "program " + name64 + " " + name64 + "\n" +
-                             "map " + name64 + " " + std::string(64, '.') + "\n" +
-                             "image a 1 " + std::string(64, 'f') + "\n" +
-                             "program a _\n"
-                             "map a .bss\n"
-                             "image Z-9_ 2 " + std::string(64, '0') + "\n" +
-                             "program Z-9_ x\n";
+    const std::string text =
+        "bpfwarden-manifest 1\nversion 9223372036854775807\ncreated 9999-12-31T23:59:59Z\n"
+        "image " +
+        name64 + " 16777216 " + kShaA + "\n" + "program " + name64 + " " + name64 + "\n" + "map " + name64 + " " +
+        std::string(64, '.') + "\n" + "image a 1 " + std::string(64, 'f') + "\n" +
+        "program a _\n"
+        "map a .bss\n"
+        "image Z-9_ 2 " +
+        std::string(64, '0') + "\n" + "program Z-9_ x\n";
     auto manifest = parse(text);
     ASSERT_OK(manifest);
     EXPECT_EQ(manifest->version, kManifestMaxVersion);
@@ -220,8 +219,7 @@ TEST(ManifestParse, AcceptsTheLimits) {
 TEST(ManifestParse, AcceptsValidDates) {
     for (const char* created : {"1970-01-01T00:00:00Z", "2024-02-29T12:30:59Z", "2000-02-29T23:59:59Z",
                                 "2026-12-31T00:00:00Z", "2026-04-30T01:02:03Z"}) {
-        const std::string text =
-            "bpfwarden-manifest 1\nversion 1\ncreated "s + created + "\n" + kImage + kProgram;
+        const std::string text = "bpfwarden-manifest 1\nversion 1\ncreated "s + created + "\n" + kImage + kProgram;
         EXPECT_OK(parse(text));
     }
 }
@@ -271,10 +269,13 @@ TEST(ManifestParse, RefusesOneByteMoreThanOneMebibyte) {
 }
 
 TEST(ManifestParse, NonTextIsRefusedOnItsFirstLine) {
-    const std::string elf = "\x7f" "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"s;
+    const std::string elf =
+        "\x7f"
+        "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"s;
     EXPECT_EQ(parse_error(elf), "manifest:1: control character 0x7f at column 1");
     EXPECT_EQ(parse_error("\0\0\0\0"s), "manifest:1: NUL byte at column 1: a manifest is text");
-    EXPECT_EQ(parse_error("\xef\xbb\xbf" "bpfwarden-manifest 1\n"),
+    EXPECT_EQ(parse_error("\xef\xbb\xbf"
+                          "bpfwarden-manifest 1\n"),
               "manifest:1: non-ASCII byte 0xef at column 1: a manifest is ASCII text");
 }
 
@@ -342,8 +343,7 @@ const Broken kBroken[] = {
      "manifest:2: expected 'version <number>', found the end of the file"},
     {"version_missing", "bpfwarden-manifest 1\ncreated 2026-11-21T05:00:00Z\n",
      "manifest:2: expected 'version <number>' on line 2, found 'created'"},
-    {"version_zero", "bpfwarden-manifest 1\nversion 0\n",
-     "manifest:2: version 0 is not allowed: versions start at 1"},
+    {"version_zero", "bpfwarden-manifest 1\nversion 0\n", "manifest:2: version 0 is not allowed: versions start at 1"},
     {"version_2_pow_63", "bpfwarden-manifest 1\nversion 9223372036854775808\n",
      "manifest:2: version 9223372036854775808 is larger than 9223372036854775807"},
     {"version_overflow", "bpfwarden-manifest 1\nversion 18446744073709551616\n",
@@ -354,13 +354,11 @@ const Broken kBroken[] = {
     {"version_hex", "bpfwarden-manifest 1\nversion 0x10\n", "manifest:2: version '0x10' is not a decimal number"},
     {"version_two_fields", "bpfwarden-manifest 1\nversion 7 8\n",
      "manifest:2: 'version' takes one field: version <number>"},
-    {"version_no_field", "bpfwarden-manifest 1\nversion\n",
-     "manifest:2: 'version' takes one field: version <number>"},
+    {"version_no_field", "bpfwarden-manifest 1\nversion\n", "manifest:2: 'version' takes one field: version <number>"},
 
     // Line 3: created.
     {"truncated_after_version", kHeader12, "manifest:3: expected 'created <time>', found the end of the file"},
-    {"created_missing", kHeader12 + kImage,
-     "manifest:3: expected 'created <time>' on line 3, found 'image'"},
+    {"created_missing", kHeader12 + kImage, "manifest:3: expected 'created <time>' on line 3, found 'image'"},
     {"created_february_30", kHeader12 + "created 2026-02-30T05:00:00Z\n",
      "manifest:3: created time '2026-02-30T05:00:00Z' has day 30, but 2026-02 has 28 days"},
     {"created_not_a_leap_year", kHeader12 + "created 2100-02-29T05:00:00Z\n",
@@ -400,8 +398,7 @@ const Broken kBroken[] = {
      "manifest:6: 'version' may appear only once, on line 2"},
     {"second_created", kHeader + "created 2026-11-22T05:00:00Z\n",
      "manifest:4: 'created' may appear only once, on line 3"},
-    {"second_magic", kHeader + kImage + kProgram + kHeader,
-     "manifest:6: 'bpfwarden-manifest' belongs on line 1 only"},
+    {"second_magic", kHeader + kImage + kProgram + kHeader, "manifest:6: 'bpfwarden-manifest' belongs on line 1 only"},
 
     // image lines.
     {"image_without_programs_or_maps", kHeader + kImage,
@@ -467,8 +464,9 @@ const Broken kBroken[] = {
     {"map_name_with_dash", kHeader + kImage + kProgram + "map file_guard file-rules\n",
      "manifest:6: map name 'file-rules' of image 'file_guard' contains '-'; allowed are A-Z a-z 0-9 _ ."},
     {"map_name_too_long", kHeader + kImage + kProgram + "map file_guard " + std::string(65, 'm') + "\n",
-     "manifest:6: map name '" + std::string(64, 'm') + "...' of image 'file_guard' is 65 characters long, more "
-     "than 64"},
+     "manifest:6: map name '" + std::string(64, 'm') +
+         "...' of image 'file_guard' is 65 characters long, more "
+         "than 64"},
     {"program_missing_name", kHeader + kImage + "program bw_file_open\n",
      "manifest:5: 'program' takes two fields: program <image> <name>"},
     {"map_extra_field", kHeader + kImage + kProgram + "map file_guard events hash\n",
@@ -501,8 +499,7 @@ TEST(ManifestValidate, RefusesWhatTheParserRefuses) {
     EXPECT_EQ(broken([](Manifest& m) { m.created = "2026-02-29T00:00:00Z"; }),
               "manifest: created time '2026-02-29T00:00:00Z' has day 29, but 2026-02 has 28 days");
     EXPECT_EQ(broken([](Manifest& m) { m.images.clear(); }), "manifest: no images: a manifest lists at least one");
-    EXPECT_EQ(broken([](Manifest& m) { m.images[1].name = "file_guard"; }),
-              "manifest: duplicate image 'file_guard'");
+    EXPECT_EQ(broken([](Manifest& m) { m.images[1].name = "file_guard"; }), "manifest: duplicate image 'file_guard'");
     EXPECT_EQ(broken([](Manifest& m) { m.images[1].name = ""; }), "manifest: image name '' is empty");
     EXPECT_EQ(broken([](Manifest& m) { m.images[0].size = 0; }),
               "manifest: size of image 'file_guard' is 0: an image has at least one byte");
@@ -560,8 +557,8 @@ TEST(ManifestValidate, RefusesManifestsLargerThanOneMebibyte) {
     }
     const size_t bytes = serialize_manifest(manifest).size();
     ASSERT_GT(bytes, kManifestMaxBytes);
-    EXPECT_EQ(validate_error(manifest), "manifest: the manifest would be " + std::to_string(bytes) +
-                                            " bytes, more than the 1048576 allowed");
+    EXPECT_EQ(validate_error(manifest),
+              "manifest: the manifest would be " + std::to_string(bytes) + " bytes, more than the 1048576 allowed");
 }
 
 TEST(ManifestValidate, AgreesWithTheParserOnTheMaximumSize) {
@@ -569,7 +566,8 @@ TEST(ManifestValidate, AgreesWithTheParserOnTheMaximumSize) {
     ASSERT_OK(manifest);
     EXPECT_OK(validate_manifest(*manifest));
     manifest->images.back().maps.push_back("m");
-    EXPECT_EQ(validate_error(*manifest), "manifest: the manifest would be 1048589 bytes, more than the 1048576 allowed");
+    EXPECT_EQ(validate_error(*manifest),
+              "manifest: the manifest would be 1048589 bytes, more than the 1048576 allowed");
 }
 
 // ---------------------------------------------------------------------------

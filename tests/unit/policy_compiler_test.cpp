@@ -1,5 +1,6 @@
 #include "policy/policy_compiler.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -10,11 +11,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "temp_dir.h"
 #include "test_helpers.h"
@@ -23,7 +22,6 @@ namespace bpfwarden {
 namespace {
 
 namespace fs = std::filesystem;
-
 
 // Resolves from a table; paths not in it are ENOENT, or the errno given.
 class FakeFs {
@@ -62,8 +60,7 @@ PathRule rule(RuleKind kind, std::string path, RuleAction action, int line) {
 }
 
 PathRule allow(std::string path, int line) {
-    return PathRule{RuleKind::Exec, std::move(path), RuleAction::Audit,
-                    SourceLocation{"10-base.toml", line}};
+    return PathRule{RuleKind::Exec, std::move(path), RuleAction::Audit, SourceLocation{"10-base.toml", line}};
 }
 
 Policy policy_of(std::vector<PathRule> rules, std::vector<PathRule> allowed = {},
@@ -75,9 +72,7 @@ Policy policy_of(std::vector<PathRule> rules, std::vector<PathRule> allowed = {}
     return policy;
 }
 
-bool same_key(const bw_inode_key& key, uint64_t dev, uint64_t ino) {
-    return key.dev == dev && key.ino == ino;
-}
+bool same_key(const bw_inode_key& key, uint64_t dev, uint64_t ino) { return key.dev == dev && key.ino == ino; }
 
 // ---------------------------------------------------------------------------
 
@@ -177,8 +172,7 @@ TEST(PolicyCompiler, SamePolicyComparesMapsAndRules) {
 TEST(PolicyCompiler, RuleLookupOutOfRangeIsNull) {
     FakeFs fs;
     fs.file("/a", 1, 1);
-    auto compiled = compile_policy(policy_of({rule(RuleKind::FileOpen, "/a", RuleAction::Deny, 1)}),
-                                   fs.resolver());
+    auto compiled = compile_policy(policy_of({rule(RuleKind::FileOpen, "/a", RuleAction::Deny, 1)}), fs.resolver());
     ASSERT_OK(compiled);
     EXPECT_NE(compiled->rule(0), nullptr);
     EXPECT_EQ(compiled->rule(1), nullptr);
@@ -188,9 +182,9 @@ TEST(PolicyCompiler, RuleLookupOutOfRangeIsNull) {
 
 TEST(PolicyCompiler, BpfModeMapsToAction) {
     FakeFs fs;
-    for (auto [mode, action] : {std::pair{BpfGuardMode::Off, BW_ACTION_NONE},
-                                std::pair{BpfGuardMode::Audit, BW_ACTION_AUDIT},
-                                std::pair{BpfGuardMode::Deny, BW_ACTION_DENY}}) {
+    for (auto [mode, action] :
+         {std::pair{BpfGuardMode::Off, BW_ACTION_NONE}, std::pair{BpfGuardMode::Audit, BW_ACTION_AUDIT},
+          std::pair{BpfGuardMode::Deny, BW_ACTION_DENY}}) {
         auto compiled = compile_policy(policy_of({}, {}, mode), fs.resolver());
         ASSERT_OK(compiled);
         EXPECT_EQ(compiled->bpf_policy.action, static_cast<uint32_t>(action)) << to_string(mode);
@@ -233,43 +227,36 @@ TEST(PolicyCompiler, MissingPathIsWarningAndRuleKept) {
     EXPECT_TRUE(compiled->bpf_allow.empty());
 
     ASSERT_EQ(compiled->warnings.size(), 3u);
-    EXPECT_EQ(
-        compiled->warnings[0],
-        "10-base.toml:3: '/opt/x' does not exist yet: rule inactive until it does (file rule)");
+    EXPECT_EQ(compiled->warnings[0],
+              "10-base.toml:3: '/opt/x' does not exist yet: rule inactive until it does (file rule)");
     EXPECT_EQ(compiled->warnings[1],
               "10-base.toml:11: '/opt/x/bin/tool' does not exist yet: rule inactive until it does "
               "(exec rule)");
-    EXPECT_EQ(
-        compiled->warnings[2],
-        "10-base.toml:14: '/usr/sbin/missing' does not exist yet: rule inactive until it does "
-        "(bpf allow entry)");
+    EXPECT_EQ(compiled->warnings[2],
+              "10-base.toml:14: '/usr/sbin/missing' does not exist yet: rule inactive until it does "
+              "(bpf allow entry)");
 }
 
 TEST(PolicyCompiler, OtherResolveErrorsAreWarningsWithTheReason) {
     FakeFs fs;
     fs.error("/secret/file", EACCES).error("/loop", ELOOP);
-    auto compiled =
-        compile_policy(policy_of({rule(RuleKind::FileOpen, "/secret/file", RuleAction::Deny, 4),
-                                  rule(RuleKind::Exec, "/loop", RuleAction::Audit, 8)}),
-                       fs.resolver());
+    auto compiled = compile_policy(policy_of({rule(RuleKind::FileOpen, "/secret/file", RuleAction::Deny, 4),
+                                              rule(RuleKind::Exec, "/loop", RuleAction::Audit, 8)}),
+                                   fs.resolver());
     ASSERT_OK(compiled);
     EXPECT_EQ(compiled->rules.size(), 2u);
     EXPECT_TRUE(compiled->file_rules.empty());
     ASSERT_EQ(compiled->warnings.size(), 2u);
-    EXPECT_EQ(compiled->warnings[0],
-              std::string("10-base.toml:4: cannot resolve '/secret/file': ") +
-                  std::strerror(EACCES) + ": rule inactive (file rule)");
-    EXPECT_EQ(compiled->warnings[1], std::string("10-base.toml:8: cannot resolve '/loop': ") +
-                                         std::strerror(ELOOP) + ": rule inactive (exec rule)");
+    EXPECT_EQ(compiled->warnings[0], std::string("10-base.toml:4: cannot resolve '/secret/file': ") +
+                                         std::strerror(EACCES) + ": rule inactive (file rule)");
+    EXPECT_EQ(compiled->warnings[1], std::string("10-base.toml:8: cannot resolve '/loop': ") + std::strerror(ELOOP) +
+                                         ": rule inactive (exec rule)");
 }
 
 TEST(PolicyCompiler, SameFileCollapsesAndStricterWins) {
     FakeFs fs;
     // Three names of one file (hard links / symlinks), one unrelated file.
-    fs.file("/bin/nc", 5, 42)
-        .file("/usr/bin/nc", 5, 42)
-        .file("/usr/bin/netcat", 5, 42)
-        .file("/usr/bin/ls", 5, 7);
+    fs.file("/bin/nc", 5, 42).file("/usr/bin/nc", 5, 42).file("/usr/bin/netcat", 5, 42).file("/usr/bin/ls", 5, 7);
     Policy policy = policy_of({rule(RuleKind::Exec, "/bin/nc", RuleAction::Audit, 1),
                                rule(RuleKind::Exec, "/usr/bin/ls", RuleAction::Audit, 2),
                                rule(RuleKind::Exec, "/usr/bin/nc", RuleAction::Deny, 3),
@@ -291,10 +278,9 @@ TEST(PolicyCompiler, SameFileCollapsesAndStricterWins) {
 TEST(PolicyCompiler, DenyFirstIsNotWeakenedByLaterAudit) {
     FakeFs fs;
     fs.file("/a", 1, 1).file("/b", 1, 1);
-    auto compiled =
-        compile_policy(policy_of({rule(RuleKind::FileOpen, "/a", RuleAction::Deny, 1),
-                                  rule(RuleKind::FileOpen, "/b", RuleAction::Audit, 2)}),
-                       fs.resolver());
+    auto compiled = compile_policy(policy_of({rule(RuleKind::FileOpen, "/a", RuleAction::Deny, 1),
+                                              rule(RuleKind::FileOpen, "/b", RuleAction::Audit, 2)}),
+                                   fs.resolver());
     ASSERT_OK(compiled);
     ASSERT_EQ(compiled->file_rules.size(), 1u);
     EXPECT_EQ(compiled->file_rules[0].value.action, static_cast<uint32_t>(BW_ACTION_DENY));
@@ -304,11 +290,10 @@ TEST(PolicyCompiler, DenyFirstIsNotWeakenedByLaterAudit) {
 TEST(PolicyCompiler, SameFileInDifferentKindsGetsBothEntries) {
     FakeFs fs;
     fs.file("/usr/bin/nc", 1, 9);
-    auto compiled =
-        compile_policy(policy_of({rule(RuleKind::FileOpen, "/usr/bin/nc", RuleAction::Audit, 1),
-                                  rule(RuleKind::Exec, "/usr/bin/nc", RuleAction::Deny, 2)},
-                                 {allow("/usr/bin/nc", 3)}),
-                       fs.resolver());
+    auto compiled = compile_policy(policy_of({rule(RuleKind::FileOpen, "/usr/bin/nc", RuleAction::Audit, 1),
+                                              rule(RuleKind::Exec, "/usr/bin/nc", RuleAction::Deny, 2)},
+                                             {allow("/usr/bin/nc", 3)}),
+                                   fs.resolver());
     ASSERT_OK(compiled);
     ASSERT_EQ(compiled->file_rules.size(), 1u);
     ASSERT_EQ(compiled->exec_rules.size(), 1u);
@@ -321,9 +306,8 @@ TEST(PolicyCompiler, SameFileInDifferentKindsGetsBothEntries) {
 TEST(PolicyCompiler, AllowEntriesForOneFileCollapseToTheFirst) {
     FakeFs fs;
     fs.file("/usr/lib/systemd/systemd", 1, 5).file("/sbin/init", 1, 5);
-    auto compiled = compile_policy(
-        policy_of({}, {allow("/usr/lib/systemd/systemd", 1), allow("/sbin/init", 2)}),
-        fs.resolver());
+    auto compiled =
+        compile_policy(policy_of({}, {allow("/usr/lib/systemd/systemd", 1), allow("/sbin/init", 2)}), fs.resolver());
     ASSERT_OK(compiled);
     ASSERT_EQ(compiled->rules.size(), 2u);
     ASSERT_EQ(compiled->bpf_allow.size(), 1u);
@@ -352,16 +336,12 @@ TEST(PolicyCompiler, MapContentsAreSortedAndUnique) {
 
 TEST(PolicyCompiler, MatchingRuleFindsTheRuleOwningAnEntry) {
     FakeFs fs;
-    fs.file("/etc/shadow", 8, 100)
-        .file("/etc/shadow-link", 8, 100)
-        .file("/usr/bin/nc", 8, 200)
-        .file("/sd", 8, 300);
-    auto compiled =
-        compile_policy(policy_of({rule(RuleKind::FileOpen, "/etc/shadow", RuleAction::Audit, 1),
-                                  rule(RuleKind::FileOpen, "/etc/shadow-link", RuleAction::Deny, 2),
-                                  rule(RuleKind::Exec, "/usr/bin/nc", RuleAction::Deny, 3)},
-                                 {allow("/sd", 4)}),
-                       fs.resolver());
+    fs.file("/etc/shadow", 8, 100).file("/etc/shadow-link", 8, 100).file("/usr/bin/nc", 8, 200).file("/sd", 8, 300);
+    auto compiled = compile_policy(policy_of({rule(RuleKind::FileOpen, "/etc/shadow", RuleAction::Audit, 1),
+                                              rule(RuleKind::FileOpen, "/etc/shadow-link", RuleAction::Deny, 2),
+                                              rule(RuleKind::Exec, "/usr/bin/nc", RuleAction::Deny, 3)},
+                                             {allow("/sd", 4)}),
+                                   fs.resolver());
     ASSERT_OK(compiled);
     const RuleInfo* file = compiled->matching_rule(RuleKind::FileOpen, 8, 100);
     ASSERT_NE(file, nullptr);
@@ -382,16 +362,15 @@ TEST(PolicyCompiler, MatchingRuleFindsTheRuleOwningAnEntry) {
 TEST(PolicyCompiler, EachPathIsResolvedOnce) {
     FakeFs fs;
     fs.file("/a", 1, 1);
-    auto compiled = compile_policy(policy_of({rule(RuleKind::FileOpen, "/a", RuleAction::Deny, 1)}),
-                                   fs.resolver());
+    auto compiled = compile_policy(policy_of({rule(RuleKind::FileOpen, "/a", RuleAction::Deny, 1)}), fs.resolver());
     ASSERT_OK(compiled);
     EXPECT_EQ(fs.calls("/a"), 1);
 }
 
 TEST(PolicyCompiler, InvalidPolicyIsRefused) {
     FakeFs fs;
-    auto relative = compile_policy(
-        policy_of({rule(RuleKind::FileOpen, "etc/shadow", RuleAction::Deny, 9)}), fs.resolver());
+    auto relative =
+        compile_policy(policy_of({rule(RuleKind::FileOpen, "etc/shadow", RuleAction::Deny, 9)}), fs.resolver());
     EXPECT_ERRNO(relative, EINVAL);
     EXPECT_ERROR_MENTIONS(relative, "10-base.toml:9: 'etc/shadow' is not a valid absolute path");
 
@@ -468,8 +447,7 @@ TEST(PolicyCompiler, HardLinksCollapseToOneEntry) {
 
     struct stat st {};
     ASSERT_EQ(::stat(original.c_str(), &st), 0);
-    const RuleInfo* owner =
-        compiled->matching_rule(RuleKind::FileOpen, kernel_dev(st.st_dev), st.st_ino);
+    const RuleInfo* owner = compiled->matching_rule(RuleKind::FileOpen, kernel_dev(st.st_dev), st.st_ino);
     ASSERT_NE(owner, nullptr);
     EXPECT_EQ(owner->path, linked.string());
     EXPECT_EQ(owner->action, RuleAction::Deny);
@@ -484,8 +462,7 @@ TEST(PolicyCompiler, SymlinkRuleProtectsItsTarget) {
     fs::create_symlink(target, dir.path() / "alternatives" / "nc");
     fs::create_symlink(dir.path() / "alternatives" / "nc", dir.path() / "nc");  // two hops
 
-    Policy policy =
-        policy_of({rule(RuleKind::Exec, (dir.path() / "nc").string(), RuleAction::Deny, 5)});
+    Policy policy = policy_of({rule(RuleKind::Exec, (dir.path() / "nc").string(), RuleAction::Deny, 5)});
     auto compiled = compile_policy(policy, stat_resolver());
     ASSERT_OK(compiled);
     ASSERT_EQ(compiled->exec_rules.size(), 1u);
@@ -494,8 +471,7 @@ TEST(PolicyCompiler, SymlinkRuleProtectsItsTarget) {
     }, link_st{};
     ASSERT_EQ(::stat(target.c_str(), &target_st), 0);
     ASSERT_EQ(::lstat((dir.path() / "nc").c_str(), &link_st), 0);
-    EXPECT_TRUE(
-        same_key(compiled->exec_rules[0].key, kernel_dev(target_st.st_dev), target_st.st_ino));
+    EXPECT_TRUE(same_key(compiled->exec_rules[0].key, kernel_dev(target_st.st_dev), target_st.st_ino));
     EXPECT_NE(compiled->exec_rules[0].key.ino, static_cast<uint64_t>(link_st.st_ino));
 }
 
@@ -503,20 +479,17 @@ TEST(PolicyCompiler, DanglingSymlinkIsAWarning) {
     TempDir dir;
     fs::create_symlink(dir.path() / "not-installed", dir.path() / "tool");
     std::string path = (dir.path() / "tool").string();
-    auto compiled = compile_policy(policy_of({rule(RuleKind::Exec, path, RuleAction::Deny, 2)}),
-                                   stat_resolver());
+    auto compiled = compile_policy(policy_of({rule(RuleKind::Exec, path, RuleAction::Deny, 2)}), stat_resolver());
     ASSERT_OK(compiled);
     EXPECT_TRUE(compiled->exec_rules.empty());
     ASSERT_EQ(compiled->rules.size(), 1u);
     ASSERT_EQ(compiled->warnings.size(), 1u);
     EXPECT_EQ(compiled->warnings[0],
-              "10-base.toml:2: '" + path +
-                  "' does not exist yet: rule inactive until it does (exec rule)");
+              "10-base.toml:2: '" + path + "' does not exist yet: rule inactive until it does (exec rule)");
 }
 
 TEST(PolicyCompiler, ShippedDefaultPolicyCompiles) {
-    fs::path file =
-        fs::path(__FILE__).parent_path().parent_path().parent_path() / "policy" / "default.toml";
+    fs::path file = fs::path(__FILE__).parent_path().parent_path().parent_path() / "policy" / "default.toml";
     auto policy = load_policy_file(file);
     ASSERT_OK(policy);
     auto compiled = compile_policy(*policy, stat_resolver());

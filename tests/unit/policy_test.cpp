@@ -1,6 +1,7 @@
 #include "policy/policy.h"
 
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,8 +18,6 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "support/bpf_commands.h"
 #include "temp_dir.h"
 #include "test_helpers.h"
@@ -29,7 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 
 uint64_t bit(std::string_view cmd) { return uint64_t{1} << *bpf_command_from_name(cmd); }
-
 
 std::string read_text(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
@@ -113,9 +111,8 @@ restrict = ["prog_load", "link_detach"]
 }
 
 TEST(PolicyParse, ModesAndActions) {
-    for (auto [text, mode] :
-         {std::pair{"off", BpfGuardMode::Off}, std::pair{"audit", BpfGuardMode::Audit},
-          std::pair{"deny", BpfGuardMode::Deny}}) {
+    for (auto [text, mode] : {std::pair{"off", BpfGuardMode::Off}, std::pair{"audit", BpfGuardMode::Audit},
+                              std::pair{"deny", BpfGuardMode::Deny}}) {
         auto policy = parse_policy(std::string("[bpf]\nmode = \"") + text + "\"\n", "m.toml");
         ASSERT_OK(policy);
         EXPECT_EQ(policy->bpf.mode, mode) << text;
@@ -152,8 +149,7 @@ TEST(PolicyParse, RestrictAcceptsKernelSpellingAndEmptyList) {
 }
 
 TEST(PolicyParse, InlineTablesAreRules) {
-    auto policy =
-        parse_policy("file = [{ path = \"/etc/shadow\", action = \"deny\" }]\n", "i.toml");
+    auto policy = parse_policy("file = [{ path = \"/etc/shadow\", action = \"deny\" }]\n", "i.toml");
     ASSERT_OK(policy);
     ASSERT_EQ(policy->rules.size(), 1u);
     EXPECT_EQ(policy->rules[0].action, RuleAction::Deny);
@@ -162,8 +158,7 @@ TEST(PolicyParse, InlineTablesAreRules) {
 
 TEST(PolicyParse, LongestPathAccepted) {
     std::string path = "/" + std::string(kMaxPolicyPathLength - 1, 'a');
-    auto policy =
-        parse_policy("[[file]]\npath = \"" + path + "\"\naction = \"deny\"\n", "long.toml");
+    auto policy = parse_policy("[[file]]\npath = \"" + path + "\"\naction = \"deny\"\n", "long.toml");
     ASSERT_OK(policy);
     EXPECT_EQ(policy->rules.at(0).path.size(), static_cast<std::size_t>(PATH_MAX - 1));
 }
@@ -219,8 +214,7 @@ action = "deny"
 }
 
 TEST(PolicyParse, DuplicateAllowEntriesCollapse) {
-    auto policy = parse_policy(
-        "[bpf]\nallow = [\"/usr/sbin/a\", \"/usr/sbin/b\", \"/usr/sbin/a\"]\n", "d.toml");
+    auto policy = parse_policy("[bpf]\nallow = [\"/usr/sbin/a\", \"/usr/sbin/b\", \"/usr/sbin/a\"]\n", "d.toml");
     ASSERT_OK(policy);
     ASSERT_EQ(policy->bpf.allow.size(), 2u);
     EXPECT_EQ(policy->bpf.allow[0].path, "/usr/sbin/a");
@@ -257,55 +251,44 @@ INSTANTIATE_TEST_SUITE_P(
     PolicyParseErrors, PolicyParseError,
     testing::Values(
         // Syntax: toml++'s description, with the line.
-        BadInput{"SyntaxUnterminatedString", "[[file]]\npath = \"/etc/shadow\naction = \"deny\"\n",
-                 2, "Error while parsing"},
+        BadInput{"SyntaxUnterminatedString", "[[file]]\npath = \"/etc/shadow\naction = \"deny\"\n", 2,
+                 "Error while parsing"},
         BadInput{"SyntaxBadHeader", "\n\n[[file]\n", 3, "Error while parsing table header"},
-        BadInput{"SyntaxDuplicateKey", "[bpf]\nmode = \"deny\"\nmode = \"audit\"\n", 3,
-                 "cannot redefine"},
+        BadInput{"SyntaxDuplicateKey", "[bpf]\nmode = \"deny\"\nmode = \"audit\"\n", 3, "cannot redefine"},
         BadInput{"SyntaxInvalidUtf8", "[[file]]\npath = \"/etc/\xff\"\n", 2, "invalid utf-8"},
         // Structure.
         BadInput{"UnknownTable", "# x\n[files]\npath = \"/etc/shadow\"\n", 2,
                  "unknown table 'files' (expected [[file]], [[exec]] or [bpf])"},
-        BadInput{"UnknownArrayOfTables", "[[bpf]]\nmode = \"deny\"\n", 1,
-                 "'bpf' must be a table ([bpf])"},
+        BadInput{"UnknownArrayOfTables", "[[bpf]]\nmode = \"deny\"\n", 1, "'bpf' must be a table ([bpf])"},
         BadInput{"UnknownTopLevelKey", "\nversion = 2\n", 2, "unknown key 'version'"},
         BadInput{"FileAsTable", "[file]\npath = \"/etc/shadow\"\naction = \"deny\"\n", 1,
                  "'file' must be an array of tables: write [[file]], not [file]"},
         BadInput{"ExecAsString", "exec = \"/usr/bin/nc\"\n", 1,
                  "'exec' must be an array of tables: write [[exec]], not [exec]"},
-        BadInput{"FileArrayOfStrings", "file = [\n  \"/etc/shadow\"]\n", 2,
-                 "each 'file' entry must be a table"},
+        BadInput{"FileArrayOfStrings", "file = [\n  \"/etc/shadow\"]\n", 2, "each 'file' entry must be a table"},
         BadInput{"BpfAsString", "bpf = \"deny\"\n", 1, "'bpf' must be a table ([bpf])"},
-        BadInput{"UnknownKeyInFile",
-                 "[[file]]\npath = \"/etc/shadow\"\naction = \"deny\"\nmode = \"x\"\n", 4,
+        BadInput{"UnknownKeyInFile", "[[file]]\npath = \"/etc/shadow\"\naction = \"deny\"\nmode = \"x\"\n", 4,
                  "unknown key 'mode' in [[file]] (expected \"path\" or \"action\")"},
         BadInput{"UnknownKeyInExec", "[[exec]]\npaths = \"/usr/bin/nc\"\naction = \"deny\"\n", 2,
                  "unknown key 'paths' in [[exec]]"},
         BadInput{"UnknownKeyInBpf", "[bpf]\nmode = \"deny\"\nmdoe = \"deny\"\n", 3,
                  "unknown key 'mdoe' in [bpf] (expected \"mode\", \"allow\" or \"restrict\")"},
         BadInput{"UnknownSubtableInBpf", "[bpf.extra]\nx = 1\n", 1, "unknown key 'extra' in [bpf]"},
-        BadInput{"MissingPath", "\n[[exec]]\naction = \"deny\"\n", 2,
-                 "[[exec]] entry has no 'path'"},
+        BadInput{"MissingPath", "\n[[exec]]\naction = \"deny\"\n", 2, "[[exec]] entry has no 'path'"},
         BadInput{"MissingAction", "[[file]]\npath = \"/etc/shadow\"\n", 1,
                  "[[file]] entry for '/etc/shadow' has no 'action'"},
         // Types and values.
-        BadInput{"PathNotString", "[[file]]\npath = 42\naction = \"deny\"\n", 2,
-                 "'path' must be a string"},
-        BadInput{"PathArray", "[[file]]\npath = [\"/a\"]\naction = \"deny\"\n", 2,
-                 "'path' must be a string"},
-        BadInput{"ActionNotString", "[[file]]\npath = \"/etc/shadow\"\naction = true\n", 3,
-                 "action must be a string"},
-        BadInput{"UnknownAction",
-                 "# base policy\n\n[[file]]\npath = \"/etc/shadow\"\naction = \"denyy\"\n", 5,
+        BadInput{"PathNotString", "[[file]]\npath = 42\naction = \"deny\"\n", 2, "'path' must be a string"},
+        BadInput{"PathArray", "[[file]]\npath = [\"/a\"]\naction = \"deny\"\n", 2, "'path' must be a string"},
+        BadInput{"ActionNotString", "[[file]]\npath = \"/etc/shadow\"\naction = true\n", 3, "action must be a string"},
+        BadInput{"UnknownAction", "# base policy\n\n[[file]]\npath = \"/etc/shadow\"\naction = \"denyy\"\n", 5,
                  "unknown action 'denyy' (expected \"deny\" or \"audit\")"},
-        BadInput{"ActionIsCaseSensitive", "[[exec]]\npath = \"/usr/bin/nc\"\naction = \"Deny\"\n",
-                 3, "unknown action 'Deny'"},
+        BadInput{"ActionIsCaseSensitive", "[[exec]]\npath = \"/usr/bin/nc\"\naction = \"Deny\"\n", 3,
+                 "unknown action 'Deny'"},
         BadInput{"RelativePath", "[[file]]\npath = \"etc/shadow\"\naction = \"deny\"\n", 2,
                  "relative path 'etc/shadow' in 'path' (paths must be absolute)"},
-        BadInput{"DotRelativePath", "[[exec]]\naction = \"deny\"\npath = \"./nc\"\n", 3,
-                 "relative path './nc'"},
-        BadInput{"EmptyPath", "[[file]]\npath = \"\"\naction = \"deny\"\n", 2,
-                 "empty path in 'path'"},
+        BadInput{"DotRelativePath", "[[exec]]\naction = \"deny\"\npath = \"./nc\"\n", 3, "relative path './nc'"},
+        BadInput{"EmptyPath", "[[file]]\npath = \"\"\naction = \"deny\"\n", 2, "empty path in 'path'"},
         BadInput{"NulInPath", "[[file]]\npath = \"/etc/\\u0000shadow\"\naction = \"deny\"\n", 2,
                  "path '/etc/\\x00shadow' contains a NUL byte"},
         BadInput{"PathTooLong", "[[file]]\naction = \"deny\"\npath = \"" + kLongPath + "\"\n", 3,
@@ -322,14 +305,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"AllowRelativePath", "[bpf]\nallow = [\"systemd\"]\n", 2,
                  "relative path 'systemd' in bpf.allow entry"},
         BadInput{"AllowEmptyPath", "[bpf]\nallow = [\"\"]\n", 2, "empty path in bpf.allow entry"},
-        BadInput{"AllowPathTooLong", "[bpf]\nallow = [\"" + kLongPath + "\"]\n", 2,
-                 "is longer than PATH_MAX"},
+        BadInput{"AllowPathTooLong", "[bpf]\nallow = [\"" + kLongPath + "\"]\n", 2, "is longer than PATH_MAX"},
         BadInput{"RestrictNotArray", "[bpf]\nrestrict = \"prog_load\"\n", 2,
                  "bpf.restrict must be an array of bpf command names"},
         BadInput{"RestrictEntryNotString", "[bpf]\nrestrict = [\n  \"prog_load\",\n  5,\n]\n", 4,
                  "bpf.restrict entries must be bpf command names"},
-        BadInput{"UnknownBpfCommand",
-                 "[bpf]\nrestrict = [\"prog_load\",\n            \"prog_lod\"]\n", 3,
+        BadInput{"UnknownBpfCommand", "[bpf]\nrestrict = [\"prog_load\",\n            \"prog_lod\"]\n", 3,
                  "unknown bpf command 'prog_lod' in bpf.restrict"}),
     [](const testing::TestParamInfo<BadInput>& info) { return std::string(info.param.name); });
 
@@ -337,10 +318,9 @@ INSTANTIATE_TEST_SUITE_P(
 // Merging
 
 TEST(PolicyMerge, RulesAndAllowListsAddUp) {
-    auto first = parse_policy(
-        "[[file]]\npath = \"/a\"\naction = \"audit\"\n[bpf]\nallow = [\"/x\"]\n", "1.toml");
-    auto second = parse_policy(
-        "[[exec]]\npath = \"/b\"\naction = \"deny\"\n[bpf]\nallow = [\"/y\", \"/x\"]\n", "2.toml");
+    auto first = parse_policy("[[file]]\npath = \"/a\"\naction = \"audit\"\n[bpf]\nallow = [\"/x\"]\n", "1.toml");
+    auto second =
+        parse_policy("[[exec]]\npath = \"/b\"\naction = \"deny\"\n[bpf]\nallow = [\"/y\", \"/x\"]\n", "2.toml");
     ASSERT_OK(first);
     ASSERT_OK(second);
     Policy merged = *first;
@@ -356,12 +336,9 @@ TEST(PolicyMerge, RulesAndAllowListsAddUp) {
 }
 
 TEST(PolicyMerge, StricterActionWinsAcrossFiles) {
-    auto base =
-        parse_policy("[[file]]\npath = \"/etc/shadow\"\naction = \"audit\"\n", "00-base.toml");
-    auto local =
-        parse_policy("\n[[file]]\npath = \"/etc/shadow\"\naction = \"deny\"\n", "50-local.toml");
-    auto weaker =
-        parse_policy("[[file]]\npath = \"/etc/shadow\"\naction = \"audit\"\n", "90-weak.toml");
+    auto base = parse_policy("[[file]]\npath = \"/etc/shadow\"\naction = \"audit\"\n", "00-base.toml");
+    auto local = parse_policy("\n[[file]]\npath = \"/etc/shadow\"\naction = \"deny\"\n", "50-local.toml");
+    auto weaker = parse_policy("[[file]]\npath = \"/etc/shadow\"\naction = \"audit\"\n", "90-weak.toml");
     ASSERT_OK(base);
     ASSERT_OK(local);
     ASSERT_OK(weaker);
@@ -396,8 +373,7 @@ TEST(PolicyMerge, RestrictSetInTwoFilesNamesBoth) {
     auto result = merge_policy(merged, *second);
     EXPECT_ERRNO(result, EINVAL);
     EXPECT_ERROR_MENTIONS(result, "b.toml:3: bpf.restrict is already set in a.toml:2");
-    EXPECT_EQ(merged.bpf.mode, BpfGuardMode::Audit)
-        << "mode must not be applied from a refused file";
+    EXPECT_EQ(merged.bpf.mode, BpfGuardMode::Audit) << "mode must not be applied from a refused file";
     EXPECT_EQ(merged.bpf.restricted_cmds, bit("prog_load"));
 }
 
@@ -421,8 +397,7 @@ TEST(PolicyMerge, ModeAndRestrictFromDifferentFiles) {
 
 TEST(PolicyLoadFile, ReadsFileAndNamesItInLocations) {
     TempDir dir;
-    fs::path file =
-        dir.write("10-base.toml", "[[file]]\npath = \"/etc/shadow\"\naction = \"deny\"\n");
+    fs::path file = dir.write("10-base.toml", "[[file]]\npath = \"/etc/shadow\"\naction = \"deny\"\n");
     auto policy = load_policy_file(file);
     ASSERT_OK(policy);
     ASSERT_EQ(policy->rules.size(), 1u);
@@ -432,8 +407,7 @@ TEST(PolicyLoadFile, ReadsFileAndNamesItInLocations) {
 
 TEST(PolicyLoadFile, ErrorsNameThePath) {
     TempDir dir;
-    fs::path file =
-        dir.write("10-base.toml", "[[file]]\npath = \"/etc/shadow\"\naction = \"denyy\"\n");
+    fs::path file = dir.write("10-base.toml", "[[file]]\npath = \"/etc/shadow\"\naction = \"denyy\"\n");
     auto policy = load_policy_file(file);
     EXPECT_ERRNO(policy, EINVAL);
     EXPECT_ERROR_MENTIONS(policy, file.string() + ":3: unknown action 'denyy'");
@@ -507,8 +481,7 @@ TEST(PolicyLoadFile, UnreadableFileIsEACCES) {
     fs::path file = dir.write("secret.toml", "");
     ASSERT_EQ(::chmod(file.c_str(), 0), 0);
     ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);  // only the file is unreadable
-    int code = run_unprivileged(
-        [&] { return expect_failure(load_policy_file(file), EACCES, file.string()); });
+    int code = run_unprivileged([&] { return expect_failure(load_policy_file(file), EACCES, file.string()); });
     if (code < 0)
         GTEST_SKIP() << "cannot drop privileges";
     EXPECT_EQ(code, 0) << "1: loaded, 2: other errno, 3: path not named";
@@ -520,8 +493,7 @@ TEST(PolicyLoadDir, UnreadableDirectoryIsEACCES) {
     fs::create_directory(policy_d);
     ASSERT_EQ(::chmod(policy_d.c_str(), 0), 0);
     ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
-    int code = run_unprivileged(
-        [&] { return expect_failure(load_policy_dir(policy_d), EACCES, policy_d.string()); });
+    int code = run_unprivileged([&] { return expect_failure(load_policy_dir(policy_d), EACCES, policy_d.string()); });
     if (code < 0)
         GTEST_SKIP() << "cannot drop privileges";
     EXPECT_EQ(code, 0) << "1: loaded, 2: other errno, 3: path not named";
@@ -557,9 +529,9 @@ TEST(PolicyLoadDir, OnlyVisibleTomlFilesAreRead) {
     TempDir dir;
     const std::string broken = "this is [not toml\n";
     dir.write("10-base.toml", "[[file]]\npath = \"/etc/shadow\"\naction = \"audit\"\n");
-    for (const char* ignored : {"README", "10-base.toml~", "10-base.toml.bak",
-                                "10-base.toml.dpkg-old", ".10-base.toml.swp", ".hidden.toml",
-                                "#10-base.toml#", ".toml", "notes.txt", "policy.TOML"})
+    for (const char* ignored :
+         {"README", "10-base.toml~", "10-base.toml.bak", "10-base.toml.dpkg-old", ".10-base.toml.swp", ".hidden.toml",
+          "#10-base.toml#", ".toml", "notes.txt", "policy.TOML"})
         dir.write(ignored, broken);
     fs::create_directory(dir.path() / "subdir");
     dir.write("subdir/20-nested.toml", broken);
@@ -625,9 +597,8 @@ TEST(PolicyLoadDir, ErrorNamesFileAndLine) {
     dir.write("10-base.toml", "\n\n[[exec]]\npath = \"/usr/bin/nc\"\n\n\naction = \"denyy\"\n");
     auto policy = load_policy_dir(dir.path());
     EXPECT_ERRNO(policy, EINVAL);
-    EXPECT_ERROR_MENTIONS(policy,
-                          (dir.path() / "10-base.toml").string() +
-                              ":7: unknown action 'denyy' (expected \"deny\" or \"audit\")");
+    EXPECT_ERROR_MENTIONS(
+        policy, (dir.path() / "10-base.toml").string() + ":7: unknown action 'denyy' (expected \"deny\" or \"audit\")");
 }
 
 TEST(PolicyLoadDir, SyntaxErrorNamesFileAndLine) {
@@ -644,15 +615,13 @@ TEST(PolicyLoadDir, ModeInTwoFilesNamesBothFiles) {
     dir.write("50-local.toml", "[bpf]\nmode = \"audit\"\n");
     auto policy = load_policy_dir(dir.path());
     EXPECT_ERRNO(policy, EINVAL);
-    EXPECT_ERROR_MENTIONS(policy, (dir.path() / "50-local.toml").string() +
-                                      ":2: bpf.mode is already set in " +
+    EXPECT_ERROR_MENTIONS(policy, (dir.path() / "50-local.toml").string() + ":2: bpf.mode is already set in " +
                                       (dir.path() / "00-default.toml").string() + ":2");
 }
 
 TEST(PolicyLoadDir, SymlinkedFileIsRead) {
     TempDir dir;
-    fs::path target =
-        dir.write("shared.conf", "[[exec]]\npath = \"/usr/bin/nc\"\naction = \"deny\"\n");
+    fs::path target = dir.write("shared.conf", "[[exec]]\npath = \"/usr/bin/nc\"\naction = \"deny\"\n");
     fs::create_symlink(target, dir.path() / "20-link.toml");
     auto policy = load_policy_dir(dir.path());
     ASSERT_OK(policy);

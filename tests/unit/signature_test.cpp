@@ -23,7 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<unsigned char>;
 
-
 Bytes to_bytes(std::string_view text) { return Bytes(text.begin(), text.end()); }
 
 Bytes read_file(const fs::path& path) {
@@ -237,8 +236,9 @@ TEST_F(SignatureVerify, TruncatedOrExtendedSignatureIsRejectedNamingItsLength) {
     TrustedKeys keys = load();
     auto truncated = keys.verify(kManifest, Bytes(signature.begin(), signature.end() - 1));
     EXPECT_ERRNO(truncated, EBADMSG);
-    EXPECT_ERROR_MENTIONS(truncated, "signature is 63 bytes, a length the trusted key does not produce "
-                                     "(signer.pem: ed25519, 64 bytes): truncated");
+    EXPECT_ERROR_MENTIONS(truncated,
+                          "signature is 63 bytes, a length the trusted key does not produce "
+                          "(signer.pem: ed25519, 64 bytes): truncated");
     Bytes extended = signature;
     extended.push_back(0);
     EXPECT_ERROR_MENTIONS(keys.verify(kManifest, extended), "signature is 65 bytes");
@@ -262,8 +262,7 @@ TEST_F(SignatureVerify, SignatureByAnUntrustedKeyNamesTheTrustedKeys) {
     ASSERT_OK(generate_ed25519_key(dir_ / "stranger.key", dir_ / "stranger.pub"));  // not trusted
     auto signer = load().verify(kManifest, sign("stranger.key", kManifest));
     EXPECT_ERRNO(signer, EBADMSG);
-    EXPECT_ERROR_MENTIONS(signer,
-                          "signature does not verify with any of the 2 trusted keys (another.pub, signer.pem)");
+    EXPECT_ERROR_MENTIONS(signer, "signature does not verify with any of the 2 trusted keys (another.pub, signer.pem)");
 }
 
 TEST_F(SignatureVerify, RotationAcceptsEitherTrustedKey) {

@@ -226,10 +226,9 @@ TEST_F(SupervisorTest, FrozenMapGetsANewStoreFilledBeforeTheProgramsAttach) {
     kernel_->maps["file_rules"].frozen = true;
     const auto& state = cycle();
     EXPECT_TRUE(state.healthy) << join(state.reasons, "; ");
-    EXPECT_EQ(kernel_->actions,
-              (std::vector<std::string>{"restore pin tree", "unpin policy maps", "reload policy_maps",
-                                        "write policy maps", "reload file_guard", "reload exec_guard",
-                                        "reload bpf_guard"}));
+    EXPECT_EQ(kernel_->actions, (std::vector<std::string>{"restore pin tree", "unpin policy maps", "reload policy_maps",
+                                                          "write policy maps", "reload file_guard", "reload exec_guard",
+                                                          "reload bpf_guard"}));
 }
 
 TEST_F(SupervisorTest, MissingMapAlsoGetsANewStore) {

@@ -13,16 +13,15 @@
 #include <string>
 #include <vector>
 
-#include "trust/signature.h"
 #include "temp_dir.h"
 #include "test_helpers.h"
+#include "trust/signature.h"
 
 namespace bpfwarden {
 namespace {
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<unsigned char>;
-
 
 Bytes to_bytes(std::string_view text) { return Bytes(text.begin(), text.end()); }
 

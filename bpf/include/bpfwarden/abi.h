@@ -55,7 +55,7 @@ struct bw_bpf_allow {
 
 /* Single entry (key 0) of the bpf_policy array map. */
 struct bw_bpf_policy {
-	__u32 action;          /* enum bw_action for restricted commands from others */
+	__u32 action; /* enum bw_action for restricted commands from others */
 	__u32 pad;
 	__u64 restricted_cmds; /* bit (1 << cmd) for each restricted enum bpf_cmd */
 };
@@ -82,14 +82,14 @@ struct bw_rate_state {
  * but user space must not rely on it.
  */
 struct bw_event {
-	__u32 kind;    /* enum bw_event_kind */
-	__u32 action;  /* enum bw_action taken (NONE for plain audit trail events) */
-	__u64 ts_ns;   /* bpf_ktime_get_ns() */
-	__u32 pid;     /* thread id */
-	__u32 tgid;    /* process id */
+	__u32 kind;   /* enum bw_event_kind */
+	__u32 action; /* enum bw_action taken (NONE for plain audit trail events) */
+	__u64 ts_ns;  /* bpf_ktime_get_ns() */
+	__u32 pid;    /* thread id */
+	__u32 tgid;   /* process id */
 	__u32 uid;
 	__u32 gid;
-	__u64 dev;     /* file events: kernel device number */
+	__u64 dev; /* file events: kernel device number */
 	__u64 ino;
 	__u32 rule_id; /* matching rule, if any */
 	__u32 bpf_cmd; /* BPF_CALL / BPF_CHECK: enum bpf_cmd */
@@ -103,7 +103,7 @@ struct bw_event {
  */
 struct bw_tamper_event {
 	__u32 tgid;
-	__u32 cmd;   /* enum bpf_cmd */
+	__u32 cmd; /* enum bpf_cmd */
 	char comm[BW_COMM_LEN];
 };
 

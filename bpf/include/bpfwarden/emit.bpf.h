@@ -29,7 +29,7 @@ struct {
 } rate_limit SEC(".maps");
 
 /* Set by the loader before load. */
-const volatile __u32 rate_limit_burst = 64;              /* events per window per process */
+const volatile __u32 rate_limit_burst = 64; /* events per window per process */
 const volatile __u64 rate_limit_window_ns = 1000000000ULL;
 
 struct bw_counters counters = {};
@@ -46,7 +46,7 @@ static __always_inline bool bw_rate_allow(__u32 tgid)
 	struct bw_rate_state *state = bpf_map_lookup_elem(&rate_limit, &tgid);
 
 	if (!state) {
-		struct bw_rate_state fresh = { .window_start_ns = now, .used = 1 };
+		struct bw_rate_state fresh = {.window_start_ns = now, .used = 1};
 
 		bpf_map_update_elem(&rate_limit, &tgid, &fresh, BPF_ANY);
 		return true;
@@ -115,8 +115,8 @@ static __always_inline int bw_rule_verdict(const struct bw_rule *rule)
 static __always_inline struct bw_inode_key bw_inode_key_of(struct inode *inode)
 {
 	struct bw_inode_key key = {
-		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
-		.ino = BPF_CORE_READ(inode, i_ino),
+	        .dev = BPF_CORE_READ(inode, i_sb, s_dev),
+	        .ino = BPF_CORE_READ(inode, i_ino),
 	};
 	return key;
 }
