@@ -362,7 +362,7 @@ int main(int argc, char** argv) {
     Options options = parse(argc, argv);
     if (geteuid() != 0)
         die("needs root (loads and attaches BPF programs)");
-    struct sigaction action {};
+    struct sigaction action{};
     action.sa_handler = on_signal;
     for (int sig : {SIGINT, SIGTERM, SIGHUP})
         sigaction(sig, &action, nullptr);

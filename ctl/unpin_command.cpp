@@ -170,14 +170,15 @@ int run_unpin(const UnpinOptions& options, const std::string& program) {
         return refuse(watchdog.error());
     if (!confirmed(*inventory, options, program))
         return 1;
-    if (*watchdog)
-        if (auto stopped = stop_watchdog_unit((*watchdog)->holder.pid); !stopped)
+    const std::optional<WatchdogProcess>& running = *watchdog;
+    if (running)
+        if (auto stopped = stop_watchdog_unit(running->holder.pid); !stopped)
             return refuse(stopped.error());
     PinRemovalReport report = remove_own_pins(*inventory);
     if (options.json)
-        print_json(report, *inventory, watchdog->has_value());
+        print_json(report, *inventory, running.has_value());
     else
-        print_text(report, *inventory, watchdog->has_value());
+        print_text(report, *inventory, running.has_value());
     bool all_removed = report.removed.size() == inventory->own.size();
     return all_removed ? 0 : 1;
 }

@@ -104,6 +104,8 @@ ImplicitRules EnforcerService::current_implicit_rules() const {
 }
 
 Result<void> EnforcerService::apply(const CompiledPolicy& policy) {
+    if (!policy_maps_)
+        return fail(EINVAL, "the policy maps are not open yet");
     if (auto applied = policy_maps_->apply(desired_maps(policy, current_implicit_rules())); !applied)
         return applied;
     policy_ = policy;

@@ -171,13 +171,14 @@ Result<RuntimeRules::Plan> RuntimeRules::plan_remove(std::string_view kind, std:
     auto current = read_current();
     if (!current)
         return std::unexpected(current.error());
-    if (!*current)
+    std::optional<std::string> old_text = std::move(*current);
+    if (!old_text)
         return not_found();
 
     Plan plan;
-    plan.old_text = *current;
+    plan.old_text = old_text;
     try {
-        toml::table root = toml::parse(*plan.old_text, file_.string());
+        toml::table root = toml::parse(*old_text, file_.string());
         std::string key(kind);
         toml::array* rules = root[key].as_array();
         if (!rules)

@@ -70,10 +70,8 @@ Result<Caller> query_caller(sd_bus_message* message) {
         // have been reused by another process since the caller connected:
         // they count only when /proc still shows the uid the bus vouches for.
         bool from_proc = augmented & SD_BUS_CREDS_EFFECTIVE_CAPS;
-        if (!from_proc)
-            caller.cap_sys_admin = true;
-        else if (caller.uid && caller.pid && proc_effective_uid(*caller.pid) == caller.uid)
-            caller.cap_sys_admin = true;
+        bool proc_agrees = caller.uid && caller.pid && proc_effective_uid(*caller.pid) == caller.uid;
+        caller.cap_sys_admin = !from_proc || proc_agrees;
     }
     return caller;
 }
@@ -82,7 +80,7 @@ Result<Caller> require_privileged(sd_bus_message* message, std::string_view acti
     auto caller = query_caller(message);
     if (!caller)
         return fail(caller.error().wrap(std::string(action) + " refused"));
-    if ((caller->uid && *caller->uid == 0) || caller->cap_sys_admin)
+    if (caller->uid == 0u || caller->cap_sys_admin)
         return caller;
     return fail(ErrorKind::PermissionDenied, EACCES,
                 std::string(action) + " changes bpfwarden's state and needs root or CAP_SYS_ADMIN; the caller (" +

@@ -16,7 +16,7 @@ struct ErrorFree {
 
 int read_string(sd_bus_message* m, std::string& out) {
     const char* text = nullptr;
-    int r = sd_bus_message_read_basic(m, 's', &text);
+    int r = sd_bus_message_read_basic(m, 's', static_cast<void*>(&text));
     if (r > 0)
         out = text;
     return r;
@@ -68,7 +68,7 @@ Result<void> get_all(sd_bus* bus, const char* service, const char* path, const c
     while ((r = sd_bus_message_enter_container(raw, 'e', "sv")) > 0) {
         const char* name = nullptr;
         const char* signature = nullptr;
-        if ((r = sd_bus_message_read_basic(raw, 's', &name)) < 0 ||
+        if ((r = sd_bus_message_read_basic(raw, 's', static_cast<void*>(&name))) < 0 ||
             (r = sd_bus_message_peek_type(raw, nullptr, &signature)) < 0 ||
             (r = sd_bus_message_enter_container(raw, 'v', signature)) < 0)
             return malformed(r);

@@ -7,6 +7,8 @@ packages=(
   # build
   build-essential cmake pkg-config git clang llvm libclang-rt-14-dev
   libbpf-dev bpftool libcap-ng-dev libboost-dev libsystemd-dev libtomlplusplus-dev libssl-dev libcli11-dev
+  # style and static checks (scripts/lint.sh)
+  clang-format-19 clang-tidy-19
   # tests
   googletest libgtest-dev libcap-ng-utils dbus systemd procps kmod openssl python3
   # D-Bus tests: a private dbus-daemon, busctl (systemd), dbus-send, setpriv for unprivileged callers

@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh Debian 12 machine (as root):
 #   1. installs packages, mounts bpffs/tracefs/securityfs if missing
 #   2. builds (normal + ASan/UBSan) and fetches the guest kernels
-#   3. unit tests under ASan+UBSan (and a bounded fuzz run), host integration
+#   3. style and static checks (scripts/lint.sh), unit tests under ASan+UBSan (and a bounded fuzz run), host integration
 #      tests, VM selftests (6.1 and 6.12 with BPF LSM, plus the
 #      no-bpf-in-lsm= negative control)
 #   4. benchmarks (scripts/bench.sh): figures only; one that cannot run fails
@@ -50,6 +50,14 @@ run_ctest() {  # label build-dir
   total_passed=$((total_passed + total - failed))
   total_failed=$((total_failed + failed))
 }
+
+step "Checking style and static analysis (clang-format, clang-tidy)"
+if scripts/lint.sh "$root/build"; then
+  total_passed=$((total_passed + 1))
+else
+  echo "test: lint found problems" >&2
+  total_failed=$((total_failed + 1))
+fi
 
 run_ctest unit build-asan
 run_ctest host build

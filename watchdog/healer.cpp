@@ -30,7 +30,7 @@ void rewrite_maps(const ExpectedState& expected, WatchdogKernel& kernel, HealOut
     if (auto written = kernel.write_policy_maps(expected.desired()); !written)
         outcome.failures.push_back("rewriting policy maps failed: " + written.error().message());
     else
-        outcome.done.push_back("rewrote policy maps");
+        outcome.done.emplace_back("rewrote policy maps");
 }
 
 // Reloads `broken` in load order (the store first, filled before the programs

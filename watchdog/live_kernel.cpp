@@ -25,7 +25,7 @@ std::vector<PinDirFacts> LiveKernel::pin_directories() {
     std::vector<PinDirFacts> out;
     for (const auto& dir : {pins_.root(), pins_.links_dir(), pins_.maps_dir()}) {
         PinDirFacts facts{dir};
-        struct stat st {};
+        struct stat st{};
         if (lstat(dir.c_str(), &st) != 0) {
             facts.error = errno;
         } else {
@@ -45,6 +45,8 @@ std::vector<std::string> LiveKernel::moved_map_pins() { return held_maps_.check(
 // but not these maps.
 std::vector<uint32_t> LiveKernel::expected_map_ids(const ExpectedObject& object) const {
     std::vector<uint32_t> ids;
+    if (!object.program)
+        return ids;
     for (const auto& map : object.program->identity.maps) {
         std::string name = map_pin_name(pins_, *object.spec, map);
         if (name.empty())
@@ -63,6 +65,8 @@ std::vector<uint32_t> LiveKernel::expected_map_ids(const ExpectedObject& object)
 }
 
 LinkStatus LiveKernel::inspect(const ExpectedObject& object) {
+    if (!object.program)
+        return LinkStatus{};  // a map-only object has no link
     ExpectedProgram expected = *object.program;
     expected.map_ids = expected_map_ids(object);
     return inspector_.inspect_link(expected);

@@ -83,8 +83,9 @@ bool Supervisor::should_digest_maps(uint64_t& change_count) const {
     if (!map_change_counter_)
         return true;
     change_count = map_change_counter_();
-    return !(maps_intact_at_ && maps_intact_at_->second == change_count &&
-             Clock::now() - maps_intact_at_->first < kFullDigestEvery);
+    bool unchanged_since_intact = maps_intact_at_ && maps_intact_at_->second == change_count &&
+                                  Clock::now() - maps_intact_at_->first < kFullDigestEvery;
+    return !unchanged_since_intact;
 }
 
 void Supervisor::note_maps(const CheckResult& result, uint64_t change_count) {

@@ -60,7 +60,7 @@ Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& 
 TamperWatch::~TamperWatch() = default;
 
 uint64_t TamperWatch::watched_calls() const {
-    return __atomic_load_n(&(*skeleton_)->bss->watched_calls, __ATOMIC_RELAXED);
+    return skeleton_ ? __atomic_load_n(&(*skeleton_)->bss->watched_calls, __ATOMIC_RELAXED) : 0;
 }
 
 void TamperWatch::on_record(std::span<const std::byte> record) const {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -244,89 +245,231 @@ LinkStatus problem(LinkStatus status, LinkProblem what, std::string detail) {
     return status;
 }
 
-// The hook comparison for one link; None with a detail when this kernel
-// does not report enough to compare.
 using HookTableSource = std::function<Result<std::shared_ptr<const LsmHookTable>>()>;
 
+// "link <id> at '<pin>'": how every hook mismatch names the link.
+std::string link_where(const LinkInfo& info, const ExpectedProgram& expected) {
+    return "link " + std::to_string(info.id) + " at '" + expected.pin + "'";
+}
+
+LinkStatus wrong_link_type(LinkStatus status, const std::string& where, const LinkInfo& info, const char* wanted,
+                           const ExpectedProgram& expected) {
+    return problem(
+        std::move(status), LinkProblem::WrongHook,
+        where + " is a " + link_type_name(info.type) + " link, expected a " + wanted + " link for " + expected.hook);
+}
+
+// lsm/: a BPF_LSM_MAC tracing link whose BTF target is bpf_lsm_<hook>. The
+// hook table is asked for only here; without it the hook stays unverified.
+LinkStatus check_lsm_hook(LinkStatus status, const ExpectedProgram& expected, const Hook& hook, const LinkInfo& info,
+                          const HookTableSource& lsm_hook_table) {
+    const std::string where = link_where(info, expected);
+    if (info.type != BPF_LINK_TYPE_TRACING)
+        return wrong_link_type(std::move(status), where, info, "tracing", expected);
+    if (info.tracing.attach_type != BPF_LSM_MAC)
+        return problem(std::move(status), LinkProblem::WrongHook,
+                       where + " has attach type " + std::to_string(info.tracing.attach_type) +
+                           ", expected BPF_LSM_MAC for " + expected.hook);
+    auto table = lsm_hook_table();
+    if (!table) {
+        status.detail = "hook not verified: " + table.error().message();
+        return status;
+    }
+    auto wanted = (*table)->id_of.find(hook.name);
+    if (wanted == (*table)->id_of.end())
+        return problem(std::move(status), LinkProblem::WrongHook,
+                       "this kernel has no LSM hook '" + hook.name + "' (expected " + expected.hook + ")");
+    if (info.tracing.target_btf_id != wanted->second) {
+        auto actual = (*table)->name_of.find(info.tracing.target_btf_id);
+        std::string actual_name = actual == (*table)->name_of.end()
+                                      ? "BTF id " + std::to_string(info.tracing.target_btf_id)
+                                      : "lsm/" + actual->second;
+        return problem(std::move(status), LinkProblem::WrongHook,
+                       where + " is attached to " + actual_name + ", expected " + expected.hook);
+    }
+    return status;
+}
+
+// fentry/, fexit/, fmod_ret/: only the attach type is compared, since only
+// LSM hooks are resolved from BTF ids to names.
+LinkStatus check_trampoline_hook(LinkStatus status, const ExpectedProgram& expected, const Hook& hook,
+                                 const LinkInfo& info) {
+    const std::string where = link_where(info, expected);
+    if (info.type != BPF_LINK_TYPE_TRACING)
+        return wrong_link_type(std::move(status), where, info, "tracing", expected);
+    uint32_t wanted = hook.kind == Hook::Kind::Fentry  ? BPF_TRACE_FENTRY
+                      : hook.kind == Hook::Kind::Fexit ? BPF_TRACE_FEXIT
+                                                       : BPF_MODIFY_RETURN;
+    if (info.tracing.attach_type != wanted)
+        return problem(std::move(status), LinkProblem::WrongHook,
+                       where + " has attach type " + std::to_string(info.tracing.attach_type) + ", expected " +
+                           std::to_string(wanted) + " for " + expected.hook);
+    status.detail = "attach type verified; the traced function is not (only LSM hooks are resolved)";
+    return status;
+}
+
+// tracepoint/: a perf_event link, which names its tracepoint from 6.6 on.
+LinkStatus check_tracepoint_hook(LinkStatus status, const ExpectedProgram& expected, const Hook& hook,
+                                 const LinkInfo& info, const char* name) {
+    const std::string where = link_where(info, expected);
+    if (info.type != BPF_LINK_TYPE_PERF_EVENT)
+        return wrong_link_type(std::move(status), where, info, "perf_event", expected);
+    if (info.perf_event.type == 0) {
+        // 6.1–6.5: no fill_link_info for perf_event links.
+        status.detail = "hook not verified: this kernel does not report a perf_event link's tracepoint (6.6+ does)";
+        return status;
+    }
+    if (info.perf_event.type != kPerfEventTracepoint)
+        return problem(std::move(status), LinkProblem::WrongHook,
+                       where + " is a perf event of type " + std::to_string(info.perf_event.type) +
+                           ", not a tracepoint, expected " + expected.hook);
+    if (hook.name != name)
+        return problem(std::move(status), LinkProblem::WrongHook,
+                       where + " is attached to tracepoint '" + name + "', expected " + expected.hook);
+    return status;
+}
+
+// raw_tp/ and tp_btf/: tp_btf programs attach through raw tracepoint links as well.
+LinkStatus check_raw_tracepoint_hook(LinkStatus status, const ExpectedProgram& expected, const Hook& hook,
+                                     const LinkInfo& info, const char* name) {
+    const std::string where = link_where(info, expected);
+    if (info.type != BPF_LINK_TYPE_RAW_TRACEPOINT)
+        return wrong_link_type(std::move(status), where, info, "raw_tracepoint", expected);
+    if (hook.name != name)
+        return problem(std::move(status), LinkProblem::WrongHook,
+                       where + " is attached to raw tracepoint '" + name + "', expected " + expected.hook);
+    return status;
+}
+
+// The hook comparison for one link; None with a detail when this kernel
+// does not report enough to compare.
 LinkStatus check_hook(LinkStatus status, const ExpectedProgram& expected, const Hook& hook, const LinkInfo& info,
                       const char* name, const HookTableSource& lsm_hook_table) {
-    const std::string where = "link " + std::to_string(info.id) + " at '" + expected.pin + "'";
-    auto wrong_type = [&](const char* wanted) {
-        return problem(std::move(status), LinkProblem::WrongHook,
-                       where + " is a " + link_type_name(info.type) + " link, expected a " + wanted + " link for " +
-                           expected.hook);
-    };
     switch (hook.kind) {
-    case Hook::Kind::Lsm: {
-        if (info.type != BPF_LINK_TYPE_TRACING)
-            return wrong_type("tracing");
-        if (info.tracing.attach_type != BPF_LSM_MAC)
-            return problem(std::move(status), LinkProblem::WrongHook,
-                           where + " has attach type " + std::to_string(info.tracing.attach_type) +
-                               ", expected BPF_LSM_MAC for " + expected.hook);
-        auto table = lsm_hook_table();
-        if (!table) {
-            status.detail = "hook not verified: " + table.error().message();
-            return status;
-        }
-        auto wanted = (*table)->id_of.find(hook.name);
-        if (wanted == (*table)->id_of.end())
-            return problem(std::move(status), LinkProblem::WrongHook,
-                           "this kernel has no LSM hook '" + hook.name + "' (expected " + expected.hook + ")");
-        if (info.tracing.target_btf_id != wanted->second) {
-            auto actual = (*table)->name_of.find(info.tracing.target_btf_id);
-            std::string actual_name = actual == (*table)->name_of.end()
-                                          ? "BTF id " + std::to_string(info.tracing.target_btf_id)
-                                          : "lsm/" + actual->second;
-            return problem(std::move(status), LinkProblem::WrongHook,
-                           where + " is attached to " + actual_name + ", expected " + expected.hook);
-        }
-        return status;
-    }
+    case Hook::Kind::Lsm: return check_lsm_hook(std::move(status), expected, hook, info, lsm_hook_table);
     case Hook::Kind::Fentry:
     case Hook::Kind::Fexit:
-    case Hook::Kind::FmodRet: {
-        if (info.type != BPF_LINK_TYPE_TRACING)
-            return wrong_type("tracing");
-        uint32_t wanted = hook.kind == Hook::Kind::Fentry  ? BPF_TRACE_FENTRY
-                          : hook.kind == Hook::Kind::Fexit ? BPF_TRACE_FEXIT
-                                                           : BPF_MODIFY_RETURN;
-        if (info.tracing.attach_type != wanted)
-            return problem(std::move(status), LinkProblem::WrongHook,
-                           where + " has attach type " + std::to_string(info.tracing.attach_type) + ", expected " +
-                               std::to_string(wanted) + " for " + expected.hook);
-        status.detail = "attach type verified; the traced function is not (only LSM hooks are resolved)";
-        return status;
-    }
-    case Hook::Kind::Tracepoint:
-        if (info.type != BPF_LINK_TYPE_PERF_EVENT)
-            return wrong_type("perf_event");
-        if (info.perf_event.type == 0) {
-            // 6.1–6.5: no fill_link_info for perf_event links.
-            status.detail = "hook not verified: this kernel does not report a perf_event link's tracepoint (6.6+ does)";
-            return status;
-        }
-        if (info.perf_event.type != kPerfEventTracepoint)
-            return problem(std::move(status), LinkProblem::WrongHook,
-                           where + " is a perf event of type " + std::to_string(info.perf_event.type) +
-                               ", not a tracepoint, expected " + expected.hook);
-        if (hook.name != name)
-            return problem(std::move(status), LinkProblem::WrongHook,
-                           where + " is attached to tracepoint '" + name + "', expected " + expected.hook);
-        return status;
+    case Hook::Kind::FmodRet: return check_trampoline_hook(std::move(status), expected, hook, info);
+    case Hook::Kind::Tracepoint: return check_tracepoint_hook(std::move(status), expected, hook, info, name);
     case Hook::Kind::RawTracepoint:
-    case Hook::Kind::TpBtf:
-        // tp_btf programs attach through raw tracepoint links as well.
-        if (info.type != BPF_LINK_TYPE_RAW_TRACEPOINT)
-            return wrong_type("raw_tracepoint");
-        if (hook.name != name)
-            return problem(std::move(status), LinkProblem::WrongHook,
-                           where + " is attached to raw tracepoint '" + name + "', expected " + expected.hook);
-        return status;
+    case Hook::Kind::TpBtf: return check_raw_tracepoint_hook(std::move(status), expected, hook, info, name);
     case Hook::Kind::Unknown: break;
     }
     status.detail = "hook not verified: unrecognised hook '" + expected.hook + "'";
     return status;
+}
+
+// Why a link the kernel describes counts as detached (no program, or no
+// target); nothing when it looks attached.
+std::optional<std::string> detached_detail(const LinkInfo& info, const std::string& pin) {
+    if (info.prog_id == 0)
+        return "link " + std::to_string(info.id) + " at '" + pin + "' holds no program";
+    if (info.type == BPF_LINK_TYPE_TRACING && info.tracing.target_obj_id == 0 && info.tracing.target_btf_id == 0)
+        return "tracing link " + std::to_string(info.id) + " at '" + pin + "' has no target";
+    if (info.type == BPF_LINK_TYPE_RAW_TRACEPOINT && info.raw_tracepoint.tp_name_len <= 1)
+        return "raw tracepoint link " + std::to_string(info.id) + " at '" + pin + "' names no tracepoint";
+    return std::nullopt;
+}
+
+// Why the program behind the link is not the expected one (its identity, or
+// a map it should use); nothing when it is.
+std::optional<std::string> wrong_program_detail(const ExpectedProgram& expected, const ProgramFacts& facts,
+                                                uint32_t prog_id) {
+    const ProgramIdentity& want = expected.identity;
+    const ProgramIdentity& have = facts.identity;
+    if (have.tag != want.tag || have.type != want.type || (!want.name.empty() && have.name != want.name))
+        return "program behind '" + expected.pin + "' is " + describe(have) + ", id " + std::to_string(prog_id) +
+               "; expected " + describe(want);
+    for (uint32_t map_id : expected.map_ids)
+        if (std::find(facts.map_ids.begin(), facts.map_ids.end(), map_id) == facts.map_ids.end())
+            return "program behind '" + expected.pin + "' (id " + std::to_string(prog_id) + ", tag " +
+                   tag_hex(have.tag) + " as expected) does not use map id " + std::to_string(map_id) +
+                   ": a copy of the program with maps of its own";
+    return std::nullopt;
+}
+
+// The two ways a link attaches a BPF LSM program: for every task
+// (BPF_LSM_MAC) or for one cgroup's tasks (BPF_LSM_CGROUP).
+bool is_lsm_mac_link(const LinkInfo& info) {
+    return info.type == BPF_LINK_TYPE_TRACING && info.tracing.attach_type == BPF_LSM_MAC;
+}
+
+bool is_lsm_cgroup_link(const LinkInfo& info) {
+    return info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.attach_type == BPF_LSM_CGROUP;
+}
+
+// BTF id of bpf_lsm_<hook> -> hook, for `hooks` given as "file_open" or
+// "lsm/file_open".
+Result<std::unordered_map<uint32_t, std::string>> watched_hook_ids(const LsmHookTable& table,
+                                                                   const std::vector<std::string>& hooks) {
+    std::unordered_map<uint32_t, std::string> watched;
+    for (const auto& name : hooks) {
+        std::string_view hook = name;
+        if (hook.starts_with("lsm/"))
+            hook.remove_prefix(4);
+        auto found = table.id_of.find(std::string(hook));
+        if (found == table.id_of.end())
+            return fail(ENOENT, "this kernel has no LSM hook '" + std::string(hook) + "'");
+        watched.emplace(found->second, std::string(hook));
+    }
+    return watched;
+}
+
+// The info of link `id`, or nothing when the link is gone since it was listed.
+Result<std::optional<LinkInfo>> link_info_by_id(uint32_t id) {
+    UniqueFd fd(bpf_link_get_fd_by_id(id));
+    if (!fd) {
+        if (errno == ENOENT)
+            return std::nullopt;
+        return fail_errno("open link id " + std::to_string(id));
+    }
+    LinkInfo info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0)
+        return fail_errno("read info of link id " + std::to_string(id));
+    return info;
+}
+
+// Empties `link_ids` when it was built a minute ago or more (CLOCK_MONOTONIC
+// seconds in `built_at`), so that a memo of link ids never outlives id reuse.
+void forget_if_a_minute_old(std::unordered_set<uint32_t>& link_ids, int64_t& built_at) {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - built_at >= 60) {
+        link_ids.clear();
+        built_at = now.tv_sec;
+    }
+}
+
+// The finding for someone else's LSM link, or nothing when it is on a hook
+// we do not watch (or its lsm_cgroup program is gone).
+std::optional<ForeignProgram> foreign_program(const LinkInfo& info,
+                                              const std::unordered_map<uint32_t, std::string>& watched) {
+    bool per_cgroup = false;
+    uint32_t target = 0;
+    std::string prog_name;
+    if (is_lsm_mac_link(info)) {
+        target = info.tracing.target_btf_id;
+        if (!watched.contains(target))
+            return std::nullopt;
+    } else if (is_lsm_cgroup_link(info)) {
+        // The hook of an lsm_cgroup program is its attach_btf_id.
+        auto facts = program_facts(info.prog_id, false);
+        if (!facts)
+            return std::nullopt;  // unloaded since: nothing attached any more
+        target = facts->attach_btf_id;
+        if (!watched.contains(target))
+            return std::nullopt;
+        per_cgroup = true;
+        prog_name = facts->identity.name;
+    } else {
+        return std::nullopt;
+    }
+    if (prog_name.empty()) {
+        auto facts = program_facts(info.prog_id, false);
+        prog_name = facts ? facts->identity.name : "?";
+    }
+    return ForeignProgram{info.id, info.prog_id, std::move(prog_name), watched.at(target), per_cgroup};
 }
 
 }  // namespace
@@ -407,16 +550,8 @@ LinkStatus PinInspector::inspect_link(const ExpectedProgram& expected) {
     status.prog_id = info->prog_id;
     fd.reset();  // everything else goes by id
 
-    if (info->prog_id == 0)
-        return problem(std::move(status), LinkProblem::Detached,
-                       "link " + std::to_string(info->id) + " at '" + expected.pin + "' holds no program");
-    if (info->type == BPF_LINK_TYPE_TRACING && info->tracing.target_obj_id == 0 && info->tracing.target_btf_id == 0)
-        return problem(std::move(status), LinkProblem::Detached,
-                       "tracing link " + std::to_string(info->id) + " at '" + expected.pin + "' has no target");
-    if (info->type == BPF_LINK_TYPE_RAW_TRACEPOINT && info->raw_tracepoint.tp_name_len <= 1)
-        return problem(
-            std::move(status), LinkProblem::Detached,
-            "raw tracepoint link " + std::to_string(info->id) + " at '" + expected.pin + "' names no tracepoint");
+    if (auto detached = detached_detail(*info, expected.pin))
+        return problem(std::move(status), LinkProblem::Detached, std::move(*detached));
 
     auto facts = program_facts_memo(info->prog_id);
     if (!facts)
@@ -424,18 +559,8 @@ LinkStatus PinInspector::inspect_link(const ExpectedProgram& expected) {
                        "cannot verify the program behind '" + expected.pin + "': " + facts.error().message());
     status.actual = facts->identity;
 
-    const ProgramIdentity& want = expected.identity;
-    const ProgramIdentity& have = facts->identity;
-    if (have.tag != want.tag || have.type != want.type || (!want.name.empty() && have.name != want.name))
-        return problem(std::move(status), LinkProblem::WrongProgram,
-                       "program behind '" + expected.pin + "' is " + describe(have) + ", id " +
-                           std::to_string(info->prog_id) + "; expected " + describe(want));
-    for (uint32_t map_id : expected.map_ids)
-        if (std::find(facts->map_ids.begin(), facts->map_ids.end(), map_id) == facts->map_ids.end())
-            return problem(std::move(status), LinkProblem::WrongProgram,
-                           "program behind '" + expected.pin + "' (id " + std::to_string(info->prog_id) + ", tag " +
-                               tag_hex(have.tag) + " as expected) does not use map id " + std::to_string(map_id) +
-                               ": a copy of the program with maps of its own");
+    if (auto wrong = wrong_program_detail(expected, *facts, info->prog_id))
+        return problem(std::move(status), LinkProblem::WrongProgram, std::move(*wrong));
 
     return check_hook(std::move(status), expected, hook, *info, name, [this] { return hook_table(); });
 }
@@ -445,16 +570,9 @@ Result<std::vector<ForeignProgram>> PinInspector::foreign_lsm_programs(const std
     auto table = hook_table();
     if (!table)
         return std::unexpected(table.error());
-    std::unordered_map<uint32_t, std::string> watched;  // BTF id of bpf_lsm_<hook> -> hook
-    for (const auto& name : hooks) {
-        std::string_view hook = name;
-        if (hook.starts_with("lsm/"))
-            hook.remove_prefix(4);
-        auto found = (*table)->id_of.find(std::string(hook));
-        if (found == (*table)->id_of.end())
-            return fail(ENOENT, "this kernel has no LSM hook '" + std::string(hook) + "'");
-        watched.emplace(found->second, std::string(hook));
-    }
+    auto watched = watched_hook_ids(**table, hooks);
+    if (!watched)
+        return std::unexpected(watched.error());
     const std::unordered_set<uint32_t> ours(our_prog_ids.begin(), our_prog_ids.end());
 
     // Link ids already known not to be LSM attachments are skipped: one
@@ -464,12 +582,7 @@ Result<std::vector<ForeignProgram>> PinInspector::foreign_lsm_programs(const std
     // space wraps; the set is rebuilt from scratch every minute all the same,
     // far below the time needed to create 2^31 links. LSM links are read
     // again on every call: a cgroup link's program can be replaced.
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec - not_lsm_built_ >= 60) {
-        not_lsm_.clear();
-        not_lsm_built_ = now.tv_sec;
-    }
+    forget_if_a_minute_old(not_lsm_, not_lsm_built_);
     std::unordered_set<uint32_t> still_not_lsm;
 
     std::vector<ForeignProgram> found;
@@ -485,51 +598,20 @@ Result<std::vector<ForeignProgram>> PinInspector::foreign_lsm_programs(const std
             still_not_lsm.insert(id);
             continue;
         }
-        UniqueFd fd(bpf_link_get_fd_by_id(id));
-        if (!fd) {
-            if (errno == ENOENT)
-                continue;  // gone since it was listed
-            return fail_errno("open link id " + std::to_string(id));
-        }
-        LinkInfo info{};
-        __u32 len = sizeof(info);
-        if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0)
-            return fail_errno("read info of link id " + std::to_string(id));
-        fd.reset();
-        const bool lsm_link = (info.type == BPF_LINK_TYPE_TRACING && info.tracing.attach_type == BPF_LSM_MAC) ||
-                              (info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.attach_type == BPF_LSM_CGROUP);
-        if (!lsm_link) {
+        auto read = link_info_by_id(id);
+        if (!read)
+            return std::unexpected(read.error());
+        const std::optional<LinkInfo> info = *read;
+        if (!info)
+            continue;  // gone since it was listed
+        if (!is_lsm_mac_link(*info) && !is_lsm_cgroup_link(*info)) {
             still_not_lsm.insert(id);
             continue;
         }
-        if (ours.contains(info.prog_id))
+        if (ours.contains(info->prog_id))
             continue;
-
-        bool per_cgroup = false;
-        uint32_t target = 0;
-        std::string prog_name;
-        if (info.type == BPF_LINK_TYPE_TRACING && info.tracing.attach_type == BPF_LSM_MAC) {
-            target = info.tracing.target_btf_id;
-            if (!watched.contains(target))
-                continue;
-        } else if (info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.attach_type == BPF_LSM_CGROUP) {
-            // The hook of an lsm_cgroup program is its attach_btf_id.
-            auto facts = program_facts(info.prog_id, false);
-            if (!facts)
-                continue;  // unloaded since: nothing attached any more
-            target = facts->attach_btf_id;
-            if (!watched.contains(target))
-                continue;
-            per_cgroup = true;
-            prog_name = facts->identity.name;
-        } else {
-            continue;
-        }
-        if (prog_name.empty()) {
-            auto facts = program_facts(info.prog_id, false);
-            prog_name = facts ? facts->identity.name : "?";
-        }
-        found.push_back({info.id, info.prog_id, std::move(prog_name), watched.at(target), per_cgroup});
+        if (auto foreign = foreign_program(*info, *watched))
+            found.push_back(std::move(*foreign));
     }
     not_lsm_ = std::move(still_not_lsm);  // forget links that are gone
     return found;

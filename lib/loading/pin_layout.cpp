@@ -11,7 +11,7 @@
 namespace bpfwarden {
 
 bool is_bpffs(const std::filesystem::path& path) {
-    struct statfs fs {};
+    struct statfs fs{};
     return statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
 }
 
@@ -22,7 +22,7 @@ Result<void> make_private_dir(const std::filesystem::path& dir) {
         return fail_errno("create pin directory '" + dir.string() + "'");
     // An existing directory may have been created with a looser mode. Only
     // then chmod: a needless one still reports IN_ATTRIB to the watchdog.
-    struct stat st {};
+    struct stat st{};
     if (stat(dir.c_str(), &st) == 0 && (st.st_mode & 07777) == 0700)
         return {};
     if (chmod(dir.c_str(), 0700) != 0)

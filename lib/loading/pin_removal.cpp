@@ -88,10 +88,10 @@ void inventory_dir(const fs::path& dir, const std::vector<std::string>& own_name
 
 Result<PinInventory> take_pin_inventory(const PinLayout& pins) {
     const fs::path& root = pins.root();
-    struct stat st {};
+    struct stat st{};
     if (lstat(root.c_str(), &st) != 0)
         return fail_errno("pin root '" + root.string() + "'");
-    struct statfs fsinfo {};
+    struct statfs fsinfo{};
     if (statfs(root.c_str(), &fsinfo) != 0)
         return fail_errno("statfs '" + root.string() + "'");
     if (fsinfo.f_type != BPF_FS_MAGIC)

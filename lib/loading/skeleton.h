@@ -17,6 +17,7 @@ namespace bpfwarden {
 template <typename Skel>
 struct SkeletonTraits;
 
+// NOLINTBEGIN(bugprone-macro-parentheses): `name` is a type and a token to paste
 #define BPFWARDEN_SKELETON_TRAITS(name)                                         \
     template <>                                                                 \
     struct SkeletonTraits<name> {                                               \
@@ -24,6 +25,7 @@ struct SkeletonTraits;
         static void destroy(name* skel) { name##__destroy(skel); }              \
         static int load(name* skel) { return name##__load(skel); }              \
     }
+// NOLINTEND(bugprone-macro-parentheses)
 
 template <typename Skel>
 class Skeleton {

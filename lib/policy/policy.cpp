@@ -343,8 +343,8 @@ Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFil
 
     Policy merged;
     for (const std::string& name : names) {
-        bool overridden = override && name == override->name;
-        auto policy = overridden ? parse_policy(*override->text, (dir / name).string()) : load_policy_file(dir / name);
+        const std::string* edited = override && override->text && name == override->name ? &*override->text : nullptr;
+        auto policy = edited ? parse_policy(*edited, (dir / name).string()) : load_policy_file(dir / name);
         if (!policy)
             return fail(policy.error());
         if (auto ok = merge_policy(merged, std::move(*policy)); !ok)

@@ -83,7 +83,7 @@ uint64_t kernel_dev(dev_t dev) { return (static_cast<uint64_t>(major(dev)) << 20
 
 PathResolver stat_resolver() {
     return [](const std::string& path) -> Result<FileIdentity> {
-        struct stat st {};
+        struct stat st{};
         if (::stat(path.c_str(), &st) != 0)
             return fail_errno("stat " + quote_for_message(path));
         return FileIdentity{kernel_dev(st.st_dev), static_cast<uint64_t>(st.st_ino)};
@@ -147,38 +147,36 @@ const RuleInfo* CompiledPolicy::matching_bpf_allow(uint64_t dev, uint64_t ino) c
     return rule(it->second.rule_id);
 }
 
-Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& resolve) {
-    if (!resolve)
-        return fail(EINVAL, "compile policy: no path resolver");
-    if (policy.rules.size() + policy.bpf.allow.size() >= kSelfRuleId)
-        return fail(ErrorKind::PolicyInvalid, E2BIG, "compile policy: too many rules");
+namespace {
 
-    CompiledPolicy out;
-    out.rules.reserve(policy.rules.size() + policy.bpf.allow.size());
-    // std::map keeps the map contents sorted by key, so that two compilations
-    // of one policy on one host give identical vectors.
-    std::map<KeyTuple, bw_rule> file_entries, exec_entries;
-    std::map<KeyTuple, bw_bpf_allow> allow_entries;
+// std::map keeps the map contents sorted by key, so that two compilations
+// of one policy on one host give identical vectors.
+using RuleEntries = std::map<KeyTuple, bw_rule>;
+using AllowEntries = std::map<KeyTuple, bw_bpf_allow>;
 
-    auto add_info = [&](const PathRule& rule, bool bpf_allow) -> RuleInfo& {
-        RuleInfo info{};
-        info.id = static_cast<uint32_t>(out.rules.size());
-        info.kind = rule.kind;
-        info.path = rule.path;
-        info.action = rule.action;
-        info.where = rule.where;
-        info.bpf_allow = bpf_allow;
-        if (auto identity = resolve(rule.path))
-            info.identity = *identity;
-        else
-            out.warnings.push_back(unresolved_warning(rule, bpf_allow, identity.error()));
-        return out.rules.emplace_back(std::move(info));
-    };
+// Every rule gets a RuleInfo (its id is its index), resolved or not: an
+// unresolved path is a warning, so the rule can take effect once it exists.
+const RuleInfo& add_rule_info(CompiledPolicy& out, const PathRule& rule, bool bpf_allow, const PathResolver& resolve) {
+    RuleInfo info{};
+    info.id = static_cast<uint32_t>(out.rules.size());
+    info.kind = rule.kind;
+    info.path = rule.path;
+    info.action = rule.action;
+    info.where = rule.where;
+    info.bpf_allow = bpf_allow;
+    if (auto identity = resolve(rule.path))
+        info.identity = *identity;
+    else
+        out.warnings.push_back(unresolved_warning(rule, bpf_allow, identity.error()));
+    return out.rules.emplace_back(std::move(info));
+}
 
+Result<void> add_path_rules(const Policy& policy, const PathResolver& resolve, CompiledPolicy& out,
+                            RuleEntries& file_entries, RuleEntries& exec_entries) {
     for (const PathRule& rule : policy.rules) {
         if (auto ok = check_path(rule); !ok)
             return fail(ok.error());
-        const RuleInfo& info = add_info(rule, false);
+        const RuleInfo& info = add_rule_info(out, rule, false, resolve);
         if (!info.identity)
             continue;
         auto& entries = rule.kind == RuleKind::FileOpen ? file_entries : exec_entries;
@@ -190,29 +188,60 @@ Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& 
         if (!inserted && value.action == BW_ACTION_DENY && it->second.action != BW_ACTION_DENY)
             it->second = value;
     }
+    return {};
+}
+
+Result<void> add_bpf_allow_rules(const Policy& policy, const PathResolver& resolve, CompiledPolicy& out,
+                                 AllowEntries& allow_entries) {
     for (const PathRule& rule : policy.bpf.allow) {
         if (auto ok = check_path(rule); !ok)
             return fail(ok.error());
-        const RuleInfo& info = add_info(rule, true);
+        const RuleInfo& info = add_rule_info(out, rule, true, resolve);
         if (!info.identity)
             continue;
         bw_bpf_allow value{};
         value.rule_id = info.id;
         allow_entries.try_emplace(KeyTuple{info.identity->dev, info.identity->ino}, value);
     }
+    return {};
+}
 
+Result<void> check_capacities(const RuleEntries& file_entries, const RuleEntries& exec_entries,
+                              const AllowEntries& allow_entries) {
     if (auto ok = check_capacity(file_entries.size(), kFileRulesCapacity, "file rules"); !ok)
         return fail(ok.error());
     if (auto ok = check_capacity(exec_entries.size(), kExecRulesCapacity, "exec rules"); !ok)
         return fail(ok.error());
     if (auto ok = check_capacity(allow_entries.size(), kBpfAllowCapacity, "bpf.allow"); !ok)
         return fail(ok.error());
+    return {};
+}
 
-    auto flatten = [](const std::map<KeyTuple, bw_rule>& entries, std::vector<CompiledEntry>& into) {
-        into.reserve(entries.size());
-        for (const auto& [key, value] : entries)
-            into.push_back(CompiledEntry{to_key({key.first, key.second}), value});
-    };
+void flatten(const RuleEntries& entries, std::vector<CompiledEntry>& into) {
+    into.reserve(entries.size());
+    for (const auto& [key, value] : entries)
+        into.push_back(CompiledEntry{to_key({key.first, key.second}), value});
+}
+
+}  // namespace
+
+Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& resolve) {
+    if (!resolve)
+        return fail(EINVAL, "compile policy: no path resolver");
+    if (policy.rules.size() + policy.bpf.allow.size() >= kSelfRuleId)
+        return fail(ErrorKind::PolicyInvalid, E2BIG, "compile policy: too many rules");
+
+    CompiledPolicy out;
+    out.rules.reserve(policy.rules.size() + policy.bpf.allow.size());
+    RuleEntries file_entries, exec_entries;
+    AllowEntries allow_entries;
+    if (auto ok = add_path_rules(policy, resolve, out, file_entries, exec_entries); !ok)
+        return fail(ok.error());
+    if (auto ok = add_bpf_allow_rules(policy, resolve, out, allow_entries); !ok)
+        return fail(ok.error());
+    if (auto ok = check_capacities(file_entries, exec_entries, allow_entries); !ok)
+        return fail(ok.error());
+
     flatten(file_entries, out.file_rules);
     flatten(exec_entries, out.exec_rules);
     out.bpf_allow.reserve(allow_entries.size());

@@ -136,7 +136,7 @@ Result<void> allow_implicit_in_pinned_guard(const PinLayout& pins, const std::ve
 }
 
 Result<bw_inode_key> executable_identity(const char* path) {
-    struct stat st {};
+    struct stat st{};
     if (stat(path, &st) != 0)
         return fail_errno(std::string("stat '") + path + "'");
     return bw_inode_key{kernel_dev(st.st_dev), static_cast<uint64_t>(st.st_ino)};

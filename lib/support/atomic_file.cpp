@@ -33,7 +33,7 @@ Result<void> check_replaceable(const std::filesystem::path& path, const ReplaceC
             return fail(EEXIST, "'" + path.string() + "' is a symbolic link: refusing to replace it");
         return fail_errno("open '" + path.string() + "'");
     }
-    struct stat st {};
+    struct stat st{};
     if (fstat(fd.get(), &st) != 0)
         return fail_errno("stat '" + path.string() + "'");
     if (!S_ISREG(st.st_mode))

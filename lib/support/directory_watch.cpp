@@ -19,7 +19,7 @@ constexpr int kReplacementPolls = 50;  // then callers' interval checks take ove
 
 // (st_dev, st_ino) of the directory `path` names now, if any.
 std::optional<std::pair<dev_t, ino_t>> identity_of(const std::filesystem::path& path) {
-    struct stat st {};
+    struct stat st{};
     if (stat(path.c_str(), &st) != 0)
         return std::nullopt;
     return std::pair{st.st_dev, st.st_ino};

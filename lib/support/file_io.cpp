@@ -18,7 +18,7 @@ Result<std::pair<UniqueFd, size_t>> open_regular(const std::filesystem::path& pa
     UniqueFd fd(open(path.c_str(), flags));
     if (!fd)
         return fail_errno(errno == ELOOP && !follow_symlinks ? where + " is a symlink, refusing it" : "open " + where);
-    struct stat st {};
+    struct stat st{};
     if (fstat(fd.get(), &st) != 0)
         return fail_errno("stat " + where);
     if (S_ISDIR(st.st_mode))

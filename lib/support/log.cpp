@@ -21,7 +21,7 @@ std::mutex g_mutex;
 
 bool stderr_is_journal() {
     const char* stream = std::getenv("JOURNAL_STREAM");
-    struct stat st {};
+    struct stat st{};
     if (!stream || fstat(STDERR_FILENO, &st) != 0)
         return false;
     return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) == stream;

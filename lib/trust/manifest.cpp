@@ -177,7 +177,8 @@ Problem sha256_problem(std::string_view image, std::string_view hex) {
     for (const char c : hex) {
         if (c >= 'A' && c <= 'F')
             return rule + " (upper-case " + describe_char(c) + " is not accepted)";
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+        bool lower_hex_digit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        if (!lower_hex_digit)
             return rule + " (found " + describe_char(c) + ")";
     }
     return std::nullopt;

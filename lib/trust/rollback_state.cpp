@@ -30,14 +30,14 @@ Result<uint64_t> RollbackState::highest_accepted() const {
             return fail_errno("open " + where);
         // No floor yet (a fresh host) is fine; a state directory that does
         // not exist is a mistake that would silently skip the check.
-        struct stat dir {};
+        struct stat dir{};
         if (stat(file_.parent_path().c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode))
             return fail(ENOENT, "state directory '" + file_.parent_path().string() +
                                     "' does not exist, so the anti-rollback floor cannot be read: create it "
                                     "(bpfwardenctl verify can skip the check with --no-rollback-check)");
         return uint64_t{0};
     }
-    struct stat st {};
+    struct stat st{};
     if (fstat(fd.get(), &st) != 0)
         return fail_errno("stat " + where);
     if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)

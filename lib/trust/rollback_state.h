@@ -14,7 +14,7 @@ class RollbackState {
 public:
     static constexpr const char* kFileName = "image-set-version";
 
-    explicit RollbackState(std::filesystem::path state_dir) : file_(std::move(state_dir) / kFileName) {}
+    explicit RollbackState(const std::filesystem::path& state_dir) : file_(state_dir / kFileName) {}
 
     const std::filesystem::path& file() const { return file_; }
 

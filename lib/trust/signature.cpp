@@ -68,7 +68,7 @@ Result<SecretBytes> read_private_key_file(const std::filesystem::path& path) {
     UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd)
         return fail_errno("open " + where);
-    struct stat st {};
+    struct stat st{};
     if (fstat(fd.get(), &st) != 0)
         return fail_errno("stat " + where);
     if (!S_ISREG(st.st_mode))

@@ -91,9 +91,10 @@ std::string fingerprint_of(EVP_PKEY* key) {
     return "sha256:" + sha256_hex(der);
 }
 
-// Exactly one PEM SubjectPublicKeyInfo, and a key type we accept.
-Result<TrustedKey> parse_public_key(std::string_view text, const std::filesystem::path& path) {
-    const std::string where = key_where(path);
+// Before any PEM parsing: refuse a private key outright, and for a file with
+// no PEM block or several, say what it is and how to convert it.
+Result<void> check_single_pem_block(std::string_view text, const std::filesystem::path& path,
+                                    const std::string& where) {
     if (text.find("PRIVATE KEY-----") != std::string_view::npos)
         return fail(EPERM, where +
                                " is a private key, which must never be among the trusted keys: move it "
@@ -116,6 +117,32 @@ Result<TrustedKey> parse_public_key(std::string_view text, const std::filesystem
     if (blocks > 1)
         return fail(EINVAL, where + " holds " + std::to_string(blocks) +
                                 " PEM blocks: put exactly one public key in each file");
+    return {};
+}
+
+// The PEM label must be PUBLIC KEY; the usual other labels get a conversion hint.
+Result<void> check_pem_label(std::string_view kind, const std::filesystem::path& path, const std::string& where) {
+    if (kind == "RSA PUBLIC KEY")
+        return fail(EINVAL, where +
+                                " is a PKCS#1 RSA public key; convert it to SubjectPublicKeyInfo with "
+                                "'openssl rsa -RSAPublicKey_in -in " +
+                                path.string() + " -pubout'");
+    if (kind == "CERTIFICATE")
+        return fail(EINVAL, where +
+                                " is a certificate, not a public key: extract its key with "
+                                "'openssl x509 -in " +
+                                path.string() + " -pubkey -noout'");
+    if (kind != "PUBLIC KEY")
+        return fail(EINVAL, where + " holds a '" + std::string(kind) +
+                                "' PEM block, not a public key ('-----BEGIN PUBLIC KEY-----')");
+    return {};
+}
+
+// Exactly one PEM SubjectPublicKeyInfo, and a key type we accept.
+Result<TrustedKey> parse_public_key(std::string_view text, const std::filesystem::path& path) {
+    const std::string where = key_where(path);
+    if (auto shape = check_single_pem_block(text, path, where); !shape)
+        return std::unexpected(shape.error());
 
     BioPtr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
     if (!bio)
@@ -131,20 +158,8 @@ Result<TrustedKey> parse_public_key(std::string_view text, const std::filesystem
     if (read_ok != 1)
         return fail(EINVAL, where + " is not valid PEM (" + take_openssl_error() + ")");
 
-    const std::string_view kind(label.get());
-    if (kind == "RSA PUBLIC KEY")
-        return fail(EINVAL, where +
-                                " is a PKCS#1 RSA public key; convert it to SubjectPublicKeyInfo with "
-                                "'openssl rsa -RSAPublicKey_in -in " +
-                                path.string() + " -pubout'");
-    if (kind == "CERTIFICATE")
-        return fail(EINVAL, where +
-                                " is a certificate, not a public key: extract its key with "
-                                "'openssl x509 -in " +
-                                path.string() + " -pubkey -noout'");
-    if (kind != "PUBLIC KEY")
-        return fail(EINVAL, where + " holds a '" + std::string(kind) +
-                                "' PEM block, not a public key ('-----BEGIN PUBLIC KEY-----')");
+    if (auto labelled = check_pem_label(label.get(), path, where); !labelled)
+        return std::unexpected(labelled.error());
 
     const unsigned char* cursor = der.get();
     EvpPkeyPtr key(d2i_PUBKEY(nullptr, &cursor, der_length));
@@ -170,7 +185,7 @@ Result<TrustedKey> load_key_at(int dirfd, const std::string& name, const std::fi
     const char* symlink_refused =
         " is a symbolic link, which is never followed among trusted keys: replace it with a copy of the key file";
     // Look before opening: opening a device or FIFO may have side effects.
-    struct stat st {};
+    struct stat st{};
     if (fstatat(dirfd, name.c_str(), &st, follow_symlink ? 0 : AT_SYMLINK_NOFOLLOW) != 0)
         return fail_errno("stat " + where);
     if (S_ISLNK(st.st_mode))
@@ -235,7 +250,7 @@ Result<TrustedKeys> TrustedKeys::load_dir(const std::filesystem::path& dir, KeyD
     UniqueFd dirfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dirfd)
         return fail_errno("open " + where);
-    struct stat st {};
+    struct stat st{};
     if (fstat(dirfd.get(), &st) != 0)
         return fail_errno("stat " + where);
     if (auto safe = check_owner_and_mode(st, where, dir, rules); !safe)

@@ -9,7 +9,7 @@ namespace {
 using PinLayoutHostTest = HostPinsTest;
 
 mode_t mode_of(const std::filesystem::path& path) {
-    struct stat st {};
+    struct stat st{};
     EXPECT_EQ(stat(path.c_str(), &st), 0) << path;
     return st.st_mode & 07777;
 }

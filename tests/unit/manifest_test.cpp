@@ -592,7 +592,7 @@ TEST(ManifestCreated, AgreesWithGmtimeAndTheParser) {
     // Every day boundary of 1970..2400 and an odd second in between, spanning
     // leap years and the 2100/2200/2300 non-leap years.
     for (std::time_t t = 0; t < 13569465600; t += 86400 * 7 + 3601) {
-        struct tm tm {};
+        struct tm tm{};
         ASSERT_NE(gmtime_r(&t, &tm), nullptr);
         char expected[32];
         ASSERT_GT(std::strftime(expected, sizeof expected, "%Y-%m-%dT%H:%M:%SZ", &tm), 0u);

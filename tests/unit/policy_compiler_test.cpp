@@ -405,7 +405,7 @@ TEST(PolicyCompiler, TooManyAllowEntriesIsE2BIG) {
 TEST(PolicyCompiler, StatResolverUsesKernelDeviceEncoding) {
     TempDir dir;
     fs::path file = dir.touch("target");
-    struct stat st {};
+    struct stat st{};
     ASSERT_EQ(::stat(file.c_str(), &st), 0);
     auto identity = stat_resolver()(file.string());
     ASSERT_OK(identity);
@@ -445,7 +445,7 @@ TEST(PolicyCompiler, HardLinksCollapseToOneEntry) {
     EXPECT_TRUE(compiled->warnings.empty());
     ASSERT_EQ(compiled->file_rules.size(), 2u);
 
-    struct stat st {};
+    struct stat st{};
     ASSERT_EQ(::stat(original.c_str(), &st), 0);
     const RuleInfo* owner = compiled->matching_rule(RuleKind::FileOpen, kernel_dev(st.st_dev), st.st_ino);
     ASSERT_NE(owner, nullptr);
@@ -467,8 +467,7 @@ TEST(PolicyCompiler, SymlinkRuleProtectsItsTarget) {
     ASSERT_OK(compiled);
     ASSERT_EQ(compiled->exec_rules.size(), 1u);
 
-    struct stat target_st {
-    }, link_st{};
+    struct stat target_st{}, link_st{};
     ASSERT_EQ(::stat(target.c_str(), &target_st), 0);
     ASSERT_EQ(::lstat((dir.path() / "nc").c_str(), &link_st), 0);
     EXPECT_TRUE(same_key(compiled->exec_rules[0].key, kernel_dev(target_st.st_dev), target_st.st_ino));

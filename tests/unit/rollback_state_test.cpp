@@ -61,7 +61,7 @@ TEST_F(RollbackStateTest, ExplicitDowngradeLowersTheFloor) {
 TEST_F(RollbackStateTest, StateFileIsRootOnly) {
     RollbackState state(dir_);
     ASSERT_OK(state.accept(2));
-    struct stat st {};
+    struct stat st{};
     ASSERT_EQ(stat(state.file().c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0600u);
 }

@@ -44,7 +44,7 @@ void write_file(const fs::path& path, const Bytes& bytes, mode_t mode = 0644) {
 }
 
 mode_t mode_of(const fs::path& path) {
-    struct stat st {};
+    struct stat st{};
     EXPECT_EQ(stat(path.c_str(), &st), 0) << path;
     return st.st_mode & 07777;
 }
