@@ -172,18 +172,19 @@ std::vector<ExpectedProgram> load_copies(const ObjectSpec& spec, const BpfImage&
         std::filesystem::path dir = root / ("copy" + std::to_string(i));
         if (mkdir(dir.c_str(), 0700) != 0)
             die("create " + dir.string() + ": " + std::strerror(errno));
-        LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = image.name.c_str());
+        std::string name = object_name(image);
+        LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name.c_str());
         std::unique_ptr<bpf_object, decltype(&bpf_object__close)> obj(
             bpf_object__open_mem(image.bytes.data(), image.bytes.size(), &opts), &bpf_object__close);
         if (!obj || bpf_object__load(obj.get()) != 0)
             die("load copy " + std::to_string(i) + ": " + std::strerror(errno));
-        bpf_program* prog = bpf_object__find_program_by_name(obj.get(), spec.program);
+        bpf_program* prog = bpf_object__find_program_by_name(obj.get(), spec.programs.front().name);
         if (!prog)
-            die(std::string("no program ") + spec.program);
+            die(std::string("no program ") + spec.programs.front().name);
         bpf_link* link = bpf_program__attach_tracepoint(prog, "syscalls", tracepoints[i].c_str());
         if (!link)
             die("attach copy " + std::to_string(i) + " to syscalls/" + tracepoints[i] + ": " + std::strerror(errno));
-        std::string pin = (dir / spec.program).string();
+        std::string pin = (dir / spec.programs.front().name).string();
         int pinned = bpf_link__pin(link, pin.c_str());
         bpf_link__destroy(link);  // the pin holds the attachment
         if (pinned != 0)
@@ -369,7 +370,7 @@ int main(int argc, char** argv) {
 
     const ObjectSpec* spec = nullptr;
     for (const auto& candidate : managed_objects())
-        if (candidate.name == options.object && candidate.program)
+        if (candidate.name == options.object && !candidate.programs.empty())
             spec = &candidate;
     if (!spec)
         die("no object with a program named '" + options.object + "'");
@@ -384,7 +385,7 @@ int main(int argc, char** argv) {
     BenchRoot root;
     PolicyMap map = make_policy_map(root.path());
 
-    std::printf("watchdog_cycle_bench: N attached copies of '%s' (image %s, tag %s)\n", spec->program, spec->name,
+    std::printf("watchdog_cycle_bench: N attached copies of '%s' (image %s, tag %s)\n", spec->programs.front().name, spec->name,
                 tag_hex(identity.tag).c_str());
     std::printf("placement: %s\n",
                 options.same_tracepoint

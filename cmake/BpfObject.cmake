@@ -2,7 +2,11 @@
 #
 # Compiles a BPF C source with clang for the BPF target, links it with
 # `bpftool gen object` into ${BPF_IMAGE_OUTPUT_DIR}/<name>.bpf.o (the image the
-# daemon loads) and generates ${BPF_SKELETON_DIR}/<name>.skel.h. Each step is
+# daemon loads) and generates ${BPF_SKELETON_DIR}/<name>.skel.h, whose C type
+# (and the object's name in the kernel) is bpfw_<name>: libbpf names an object's
+# .bss and .rodata maps after its first 8 characters ("bpfw_fil.bss"), so every
+# map we create starts with "bpfw_", which the self-protection programs look
+# for. Each step is
 # its own custom command with its own output: one command writing several
 # outputs races under parallel builds.
 #
@@ -39,7 +43,7 @@ function(bpf_object name source)
   add_custom_command(
     OUTPUT "${skeleton}"
     COMMAND sh -c "\"$1\" gen skeleton \"$2\" name \"$3\" > \"$4.tmp\" && mv \"$4.tmp\" \"$4\""
-            sh "${BPFTOOL}" "${image}" "${name}" "${skeleton}"
+            sh "${BPFTOOL}" "${image}" "bpfw_${name}" "${skeleton}"
     DEPENDS "${image}"
     COMMENT "BPF skeleton ${name}.skel.h"
     VERBATIM)

@@ -13,5 +13,8 @@ int allow_downgrade(int argc, char** argv);
 int status(int argc, char** argv);
 // Removes bpfwarden's pins, and nothing else (unpin_command.h).
 int unpin(int argc, char** argv);
+// Makes a signed, expiring, single-use unlock token (--key), or sends one to
+// bpfwardend over D-Bus (--token) to lift self-protection until it expires.
+int unlock(int argc, char** argv);
 
 }  // namespace bpfwarden::ctl

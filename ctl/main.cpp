@@ -17,6 +17,9 @@ Status:
 Ending enforcement:
   unpin             remove bpfwarden's pins (and nothing else), after checking the target
 
+Self-protection:
+  unlock            make a signed, expiring, single-use token, or lift protection with one
+
 Signed images:
   keygen            create an Ed25519 signing key pair
   sign              write and sign the manifest of a directory of BPF images
@@ -36,6 +39,7 @@ constexpr Command kCommands[] = {
     {"status", bpfwarden::ctl::status}, {"unpin", bpfwarden::ctl::unpin},
     {"keygen", bpfwarden::ctl::keygen}, {"sign", bpfwarden::ctl::sign},
     {"verify", bpfwarden::ctl::verify}, {"allow-downgrade", bpfwarden::ctl::allow_downgrade},
+    {"unlock", bpfwarden::ctl::unlock},
 };
 
 }  // namespace

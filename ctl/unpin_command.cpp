@@ -128,7 +128,9 @@ void print_text(const PinRemovalReport& report, const PinInventory& inventory, b
     }
     printf("enforcement: continues while these stay attached:\n");
     for (const auto& program : report.still_attached)
-        printf("  %s (link %u): %s\n", program.program.c_str(), program.link_id, holders_text(program.held_by).c_str());
+        printf("  %s (link %u): %s\n", program.program.c_str(), program.link_id,
+               program.detaching ? "its link is gone; the kernel has not finished detaching it"
+                                 : holders_text(program.held_by).c_str());
 }
 
 void print_json(const PinRemovalReport& report, const PinInventory& inventory, bool watchdog_stopped) {

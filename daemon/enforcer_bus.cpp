@@ -55,7 +55,7 @@ uint32_t EnforcerBus::rule_count() const { return static_cast<uint32_t>(service_
 std::vector<dbus::ProgramState> EnforcerBus::programs() const {
     std::vector<dbus::ProgramState> out;
     for (const auto& program : service_.program_status())
-        out.push_back({program.spec->program, program.spec->hook, program.prog_id, program.tag, program.pinned,
+        out.push_back({program.program->name, program.program->hook, program.prog_id, program.tag, program.pinned,
                        program.attached, program.state});
     return out;
 }
@@ -101,7 +101,7 @@ bool EnforcerBus::rule_active(std::string_view kind, std::string_view path) cons
     RuleKind wanted = kind == "file" ? RuleKind::FileOpen : RuleKind::Exec;
     for (const auto& rule : service_.policy().rules)
         if (!rule.bpf_allow && rule.kind == wanted && rule.path == path)
-            return rule.identity.has_value();
+            return rule.active();
     return false;
 }
 
@@ -144,7 +144,7 @@ std::vector<dbus::RuleEntry> EnforcerBus::list_rules() const {
         entry.path = rule.path;
         entry.action = rule.bpf_allow ? "allow" : std::string(to_string(rule.action));
         entry.source = to_string(rule.where);
-        entry.active = rule.identity.has_value();
+        entry.active = rule.active();
         out.push_back(std::move(entry));
     }
     return out;

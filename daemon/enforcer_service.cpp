@@ -1,6 +1,7 @@
 #include "enforcer_service.h"
 
 #include <algorithm>
+#include <set>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -44,10 +45,15 @@ std::string_view to_string(EnforcementMode mode) {
     return mode == EnforcementMode::Enforcing ? "enforcing" : "audit-only";
 }
 
-EnforcerService::EnforcerService(EnforcerOptions options) : options_(std::move(options)), pins_(options_.pin_root) {}
+EnforcerService::EnforcerService(EnforcerOptions options) : options_(std::move(options)), pins_(options_.pin_root) {
+    options_.service.pin_root = options_.pin_root;
+    options_.service.image_dir = options_.trust.image_dir;
+    options_.service.keys_dir = options_.trust.keys_dir;
+    options_.service.state_dir = options_.trust.state_dir;
+}
 
 Result<CompiledPolicy> EnforcerService::load_policy(const PolicyFileOverride* override) const {
-    auto compiled = compile_policy_dir(options_.policy_dir, stat_resolver(), override);
+    auto compiled = compile_policy_dir(options_.policy_dir, filesystem_resolver(), override);
     if (!compiled)
         return fail(compiled.error().wrap("policy"));
     return compiled;
@@ -73,8 +79,24 @@ void EnforcerService::decide_mode(const VerifiedImageSet& images) {
     lsm_ = std::move(lsm);
 }
 
+// The first loader marks itself as bpfwarden before any program that
+// decides who bpfwarden is gets attached (a daemon started by systemd was
+// marked at exec already).
+Result<void> EnforcerService::mark_self_once() {
+    if (marked_self_)
+        return {};
+    auto state = read_self_state(pins_);
+    if (state && !state->self)
+        if (auto marked = mark_self(pins_, BW_ROLE_DAEMON); !marked)
+            return marked;
+    marked_self_ = true;
+    return {};
+}
+
 void EnforcerService::set_up_objects(const VerifiedImageSet& images) {
     objects_.clear();
+    LoadConfig load = options_.load;
+    load.before_attach = [this](const ObjectSpec&) { return mark_self_once(); };
     for (const auto& spec : managed_objects()) {
         ObjectState state{&spec, ObjectState::Origin::Loaded, {}};
         if (spec.role == ObjectRole::Enforcement && mode_ != EnforcementMode::Enforcing) {
@@ -85,7 +107,7 @@ void EnforcerService::set_up_objects(const VerifiedImageSet& images) {
         } else if (auto image = images.image(spec.name); !image) {
             state.origin = ObjectState::Origin::Failed;
             state.detail = image.error().message();
-        } else if (auto loaded = load_attach_pin(spec, **image, pins_, options_.load); !loaded) {
+        } else if (auto loaded = load_attach_pin(spec, **image, pins_, load); !loaded) {
             state.origin = ObjectState::Origin::Failed;
             state.detail = loaded.error().message();
         }
@@ -93,79 +115,146 @@ void EnforcerService::set_up_objects(const VerifiedImageSet& images) {
     }
 }
 
-ImplicitRules EnforcerService::current_implicit_rules() const {
-    ImplicitRules implicit = implicit_rules(options_.service);
-    bool listed = std::any_of(implicit.allow.begin(), implicit.allow.end(), [&](const ImplicitAllow& allow) {
-        return allow.exe.dev == self_allow_.exe.dev && allow.exe.ino == self_allow_.exe.ino;
-    });
-    if (!listed)
-        implicit.allow.push_back(self_allow_);
-    return implicit;
+// A policy that would weaken protection (or come with other trust anchors)
+// is refused while protection is on; at start, refused means "keep
+// protection on": nothing starts with less protection because of an edit.
+Result<void> EnforcerService::check_protection(const SelfState& state) {
+    if (state.refused())
+        return fail(ErrorKind::PermissionDenied, EPERM, refusal_message("bpfwardend"));
+    if (state.store && state.protect && !state.lifted && !policy_.tables.settings.protect) {
+        policy_.tables.settings.protect = 1;
+        policy_problem_ = Error(ErrorKind::PermissionDenied, EPERM,
+                                "protect = false ignored: it takes effect only while protection is lifted "
+                                "(bpfwardenctl unlock)");
+    }
+    return check_against_protection(state, desired_maps(policy_, options_.service));
 }
 
-Result<void> EnforcerService::apply(const CompiledPolicy& policy) {
+Result<void> EnforcerService::apply(const CompiledPolicy& policy, bool from_directory) {
     if (!policy_maps_)
         return fail(EINVAL, "the policy maps are not open yet");
-    if (auto applied = policy_maps_->apply(desired_maps(policy, current_implicit_rules())); !applied)
+    DesiredMaps desired = desired_maps(policy, options_.service);
+    if (auto state = read_self_state(pins_); state)
+        if (auto allowed = check_against_protection(*state, desired); !allowed)
+            return allowed;
+    if (auto applied = policy_maps_->apply(desired); !applied)
         return applied;
     policy_ = policy;
     ++policy_generation_;
+    if (from_directory) {
+        policy_source_ = PolicySource::PolicyDirectory;
+        policy_problem_.reset();
+        if (auto saved = save_last_good_policy(options_.trust.state_dir, policy); !saved)
+            log_warning("policy: " + saved.error().message());
+    }
     return {};
 }
 
 Result<void> EnforcerService::start() {
-    auto policy = load_policy();
-    if (!policy)
-        return std::unexpected(policy.error());
+    auto chosen = choose_policy(options_.policy_dir, options_.trust.state_dir, filesystem_resolver());
+    if (!chosen)
+        return fail(chosen.error());
+    policy_ = chosen->policy;
+    policy_source_ = chosen->source;
+    policy_problem_ = chosen->problem;
     auto images = VerifiedImageSet::open(options_.trust);
     if (!images)
-        return std::unexpected(images.error().wrap("images"));
+        return fail(images.error().wrap("images"));
     if (auto created = pins_.create(); !created)
-        return std::unexpected(created.error().wrap("pins"));
-    auto self = executable_identity();
-    if (!self)
-        return std::unexpected(self.error().wrap("allowlist own executable"));
-    self_allow_ = ImplicitAllow{*self, kSelfRuleId};
+        return fail(created.error().wrap("pins"));
+    auto state = read_self_state(pins_);
+    if (!state)
+        return fail(state.error().wrap("self-protection state"));
+    if (auto allowed = check_protection(*state); !allowed)
+        return allowed;
+    // An existing store we may change (protection off or lifted): become
+    // bpfwarden in it before the first program load its bpf() guard judges.
+    if (state->store && !state->self)
+        if (auto marked = mark_self_once(); !marked)
+            return fail(marked.error());
     if (auto canary = ensure_canary(options_.service.canary); !canary)
-        return std::unexpected(canary.error());
-    // A pinned bpf() guard from an earlier run (perhaps of an older binary)
-    // must let this executable load whatever is missing.
-    if (auto allowed = allow_implicit_in_pinned_guard(pins_, {self_allow_}); !allowed)
-        return std::unexpected(allowed.error().wrap("allowlist own executable"));
+        return canary;
 
     decide_mode(*images);
     set_up_objects(*images);
     bool any_running = false;
-    for (const auto& state : objects_)
-        any_running |= state.origin == ObjectState::Origin::Loaded || state.origin == ObjectState::Origin::Adopted;
+    for (const auto& object : objects_)
+        any_running |= object.origin == ObjectState::Origin::Loaded || object.origin == ObjectState::Origin::Adopted;
     if (!any_running)
         return fail(0, "no BPF program could be loaded or adopted (see the errors above)");
 
     auto maps = PolicyMaps::open(pins_);
     if (!maps)
-        return std::unexpected(maps.error().wrap("policy maps"));
+        return fail(maps.error().wrap("policy maps"));
     policy_maps_ = std::move(*maps);
-    if (auto applied = apply(*policy); !applied)
-        return std::unexpected(applied.error().wrap("apply policy"));
+    if (auto applied = apply(policy_, chosen->source == PolicySource::PolicyDirectory && !policy_problem_); !applied)
+        return fail(applied.error().wrap("apply policy"));
+    held_.refresh(pins_);
     image_set_version_ = images->manifest().version;
     if (auto committed = images->commit_version(options_.trust); !committed)
-        return std::unexpected(committed.error().wrap("anti-rollback state"));
+        return fail(committed.error().wrap("anti-rollback state"));
     return {};
+}
+
+void EnforcerService::notify(const PolicyApplied& event) {
+    for (const auto& [token, listener] : policy_listeners_)
+        listener(event);
 }
 
 Result<bool> EnforcerService::apply_policy(const ApplyRequest& request) {
     auto policy = load_policy(request.override);
     if (!policy)
         return fail(policy.error());
-    if (request.only_if_changed && same_policy(*policy, policy_))
+    bool recovering = policy_source_ != PolicySource::PolicyDirectory;
+    if (request.only_if_changed && !recovering && same_policy(*policy, policy_))
         return false;
-    if (auto applied = apply(*policy); !applied)
+    if (auto applied = apply(*policy, true); !applied)
         return fail(applied.error().wrap("apply policy"));
-    PolicyApplied event{request.what,       request.detail,       request.reason,
-                        policy_generation_, policy_.rules.size(), policy_.warnings};
-    for (const auto& [token, listener] : policy_listeners_)
-        listener(event);
+    notify({request.what, request.detail, request.reason, policy_generation_, policy_.rules.size(), policy_.warnings});
     return true;
+}
+
+Result<bool> EnforcerService::re_resolve(const std::string& why) {
+    if (policy_source_ != PolicySource::PolicyDirectory)
+        return false;  // only the directory's policy is edited by the filesystem
+    return apply_policy({"re-resolved rule paths", why, "rule path changed", true});
+}
+
+std::vector<RuleDrift> EnforcerService::drift() const {
+    std::vector<RuleDrift> out;
+    auto describe = [](const std::optional<FileIdentity>& file) {
+        return file ? "inode " + std::to_string(file->ino) + " on device " + std::to_string(file->dev) : "nothing";
+    };
+    for (const auto& rule : policy_.rules) {
+        PathTarget now = resolve_path(rule.path);
+        if (now.file == rule.target.file && now.dir == rule.target.dir)
+            continue;
+        out.push_back({rule.id, rule.path,
+                       "names " + describe(now.file) + " now, applied to " + describe(rule.target.file)});
+    }
+    return out;
+}
+
+std::vector<std::filesystem::path> EnforcerService::rule_directories() const {
+    std::set<std::filesystem::path> dirs;
+    for (const auto& rule : policy_.rules) {
+        std::filesystem::path path = rule.target.canonical.empty() ? rule.path : rule.target.canonical;
+        dirs.insert(path.parent_path());
+    }
+    return {dirs.begin(), dirs.end()};
+}
+
+std::vector<std::string> EnforcerService::follow_pins() {
+    std::vector<std::string> changed = held_.refresh(pins_);
+    if (changed.empty())
+        return changed;
+    if (auto maps = PolicyMaps::open(pins_))
+        policy_maps_ = std::move(*maps);
+    else
+        log_warning("pins: " + maps.error().message());
+    if (store_listener_)
+        store_listener_(changed);
+    return changed;
 }
 
 size_t EnforcerService::add_policy_listener(PolicyListener listener) {
@@ -180,7 +269,8 @@ void EnforcerService::handle_event(std::span<const std::byte> record) {
         return;
     }
     std::string rule_path;
-    if (event->kind == EventKind::FileOpen || event->kind == EventKind::ExecCheck)
+    if (event->kind == EventKind::FileOpen || event->kind == EventKind::FileChange ||
+        event->kind == EventKind::ExecCheck)
         if (const RuleInfo* rule = policy_.rule(event->rule_id))
             rule_path = rule->path;
     if (observer_)
@@ -202,19 +292,22 @@ void EnforcerService::handle_event(std::span<const std::byte> record) {
 std::vector<ProgramStatus> EnforcerService::program_status() const {
     std::vector<ProgramStatus> out;
     for (const auto& object : objects_) {
-        if (!object.spec->program)
-            continue;
-        ProgramStatus status;
-        status.spec = object.spec;
+        std::string state;
         switch (object.origin) {
-        case ObjectState::Origin::Loaded: status.state = "loaded"; break;
-        case ObjectState::Origin::Adopted: status.state = "adopted"; break;
-        case ObjectState::Origin::Skipped: status.state = "skipped: " + object.detail; break;
-        case ObjectState::Origin::Failed: status.state = "failed: " + object.detail; break;
+        case ObjectState::Origin::Loaded: state = "loaded"; break;
+        case ObjectState::Origin::Adopted: state = "adopted"; break;
+        case ObjectState::Origin::Skipped: state = "skipped: " + object.detail; break;
+        case ObjectState::Origin::Failed: state = "failed: " + object.detail; break;
         }
-        if (auto link = PinLayout::open_pin(pins_.link_pin(object.spec->program)))
-            read_link_fdinfo(link->get(), status);
-        out.push_back(std::move(status));
+        for (const ProgramSpec* program : available_programs(*object.spec)) {
+            ProgramStatus status;
+            status.spec = object.spec;
+            status.program = program;
+            status.state = state;
+            if (auto link = PinLayout::open_pin(pins_.link_pin(program->name)))
+                read_link_fdinfo(link->get(), status);
+            out.push_back(std::move(status));
+        }
     }
     return out;
 }
@@ -224,7 +317,8 @@ std::string EnforcerService::counters_summary() const {
     if (!counters)
         return "counters unavailable: " + counters.error().message();
     return "events=" + std::to_string(counters->events) + " denials=" + std::to_string(counters->denials) +
-           " audits=" + std::to_string(counters->audits) + " dropped=" + std::to_string(counters->dropped) +
+           " audits=" + std::to_string(counters->audits) + " tampers=" + std::to_string(counters->tampers) +
+           " dropped=" + std::to_string(counters->dropped) +
            " rate_limited=" + std::to_string(counters->rate_limited);
 }
 

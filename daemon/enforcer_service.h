@@ -10,9 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "held_pins.h"
 #include "loading/bpf_objects.h"
 #include "loading/lsm_probe.h"
 #include "loading/pin_layout.h"
+#include "loading/self_state.h"
+#include "policy/last_good_policy.h"
 #include "policy/policy_compiler.h"
 #include "policy/policy_maps.h"
 #include "support/error.h"
@@ -24,8 +27,10 @@ namespace bpfwarden {
 
 struct EnforcerOptions {
     std::filesystem::path policy_dir;
-    ImageTrust trust;         // where the signed images, trusted keys and rollback state are
-    ServiceIdentity service;  // bpfwarden's executables and canary: implicit policy entries
+    ImageTrust trust;  // where the signed images, trusted keys and rollback state are
+    // bpfwarden's executables, canary and directories: implicit policy entries
+    // (the directories and pin root are filled in from trust and pin_root).
+    ServiceIdentity service;
     std::filesystem::path pin_root = PinLayout::kDefaultRoot;
     bool audit_only = false;  // never try BPF LSM
     bool json_events = false;
@@ -43,6 +48,7 @@ struct ObjectState {
 // A program as its pin shows it now (live; cheap enough for every D-Bus Get).
 struct ProgramStatus {
     const ObjectSpec* spec = nullptr;
+    const ProgramSpec* program = nullptr;
     uint32_t prog_id = 0;   // 0: no program behind the pin
     std::string tag;        // hex, from the link's fdinfo; empty when unknown
     bool pinned = false;    // a BPF link is pinned at the link pin
@@ -70,6 +76,14 @@ struct ApplyRequest {
     const PolicyFileOverride* override = nullptr;  // not applied from disk: the directory as it will be
 };
 
+// A rule whose path names another file (or directory) now than when the
+// policy was applied: the maps still key the old one until re-resolved.
+struct RuleDrift {
+    uint32_t rule_id;
+    std::string path;
+    std::string detail;  // "now names inode 1234 on 8:1, applied to inode 99"
+};
+
 class EnforcerService {
 public:
     // Sees every decoded event, before the log rate limit.
@@ -92,6 +106,25 @@ public:
     // stays.
     Result<bool> apply_policy(const ApplyRequest& request);
 
+    // Resolves every rule path again and applies the result if any names
+    // another file now (a file replaced by rename, created, removed): the
+    // same resolution the watchdog does before it judges the maps.
+    Result<bool> re_resolve(const std::string& why);
+    // Rules whose paths name other files now than when applied.
+    std::vector<RuleDrift> drift() const;
+    // The directories holding the files the rules name: where a change can
+    // make a rule name another file.
+    std::vector<std::filesystem::path> rule_directories() const;
+
+    // Takes references to whatever is pinned now; when the watchdog replaced
+    // an object, moves the policy writes to its maps and tells the store
+    // listener (the event stream moves too). Returns the pins that changed.
+    std::vector<std::string> follow_pins();
+    void set_store_listener(std::function<void(const std::vector<std::string>&)> listener) {
+        store_listener_ = std::move(listener);
+    }
+    const HeldPins& held() const { return held_; }
+
     // Returns a token for remove_policy_listener().
     size_t add_policy_listener(PolicyListener listener);
     void remove_policy_listener(size_t token) { policy_listeners_.erase(token); }
@@ -106,6 +139,11 @@ public:
     const std::vector<ObjectState>& objects() const { return objects_; }
     const PinLayout& pins() const { return pins_; }
     const CompiledPolicy& policy() const { return policy_; }
+    // Where the policy in force came from, and why not from the directory.
+    PolicySource policy_source() const { return policy_source_; }
+    const std::optional<Error>& policy_problem() const { return policy_problem_; }
+    // Self-protection as pinned, and this process's standing.
+    Result<SelfState> self_state() const { return read_self_state(pins_); }
     std::string counters_summary() const;
     uint64_t image_set_version() const { return image_set_version_; }
     uint64_t policy_generation() const { return policy_generation_; }
@@ -117,10 +155,13 @@ public:
 
 private:
     Result<CompiledPolicy> load_policy(const PolicyFileOverride* override = nullptr) const;
+    Result<void> check_protection(const SelfState& state);
     void decide_mode(const VerifiedImageSet& images);
     void set_up_objects(const VerifiedImageSet& images);
-    Result<void> apply(const CompiledPolicy& policy);
-    ImplicitRules current_implicit_rules() const;
+    Result<void> mark_self_once();
+    // Writes the maps; `from_directory`: the policy is the directory's (save it as the last good one).
+    Result<void> apply(const CompiledPolicy& policy, bool from_directory);
+    void notify(const PolicyApplied& event);
 
     EnforcerOptions options_;
     PinLayout pins_;
@@ -135,7 +176,11 @@ private:
     std::vector<ObjectState> objects_;
     std::optional<PolicyMaps> policy_maps_;
     CompiledPolicy policy_;
-    ImplicitAllow self_allow_{};
+    PolicySource policy_source_ = PolicySource::PolicyDirectory;
+    std::optional<Error> policy_problem_;
+    bool marked_self_ = false;
+    HeldPins held_;
+    std::function<void(const std::vector<std::string>&)> store_listener_;
     RateLimiter log_limiter_{200, std::chrono::seconds(1)};
 };
 

@@ -65,14 +65,17 @@ struct CommandLineOptions {
 
 std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     EnforcerOptions& e = cmd.enforcer;
-    e.service = {installed::kDaemonExe, installed::kWatchdogExe, installed::kCanary};
+    e.service.daemon_exe = installed::kDaemonExe;
+    e.service.watchdog_exe = installed::kWatchdogExe;
+    e.service.canary = installed::kCanary;
     CommandLine cli("bpfwardend", "[OPTIONS]", kDescription, kFooter);
     add_policy_dir(cli, e.policy_dir);
     add_image_dir(cli, e.trust.image_dir);
     add_keys_dir(cli, e.trust.keys_dir);
     add_state_dir(cli, e.trust.state_dir);
-    cli.path("--daemon-exe", e.service.daemon_exe, "bpfwardend as installed (allowlisted for bpf())", "FILE");
-    cli.path("--watchdog-exe", e.service.watchdog_exe, "bpfwarden-watchdog (allowlisted for bpf())", "FILE");
+    cli.path("--daemon-exe", e.service.daemon_exe, "bpfwardend as installed (admitted as bpfwarden when systemd starts it)",
+             "FILE");
+    cli.path("--watchdog-exe", e.service.watchdog_exe, "bpfwarden-watchdog as installed (likewise)", "FILE");
     cli.path("--canary", e.service.canary, "the watchdog's canary, always denied", "FILE");
     std::filesystem::path pin_root;
     add_pin_root(cli, pin_root);
@@ -95,25 +98,39 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     return std::nullopt;
 }
 
-void report_setup(const EnforcerService& service) {
-    if (service.image_set_version())
-        log_info("images: signed image-set version " + std::to_string(service.image_set_version()) + " verified");
-    log_notice(std::string("mode: ") + std::string(to_string(service.mode())) + " (" + service.mode_reason() + ")");
+void report_objects(const EnforcerService& service) {
     for (const auto& state : service.objects()) {
-        std::string what = state.spec->program ? std::string(state.spec->program) + " on " + state.spec->hook + ": "
-                                               : std::string(state.spec->hook) + ": ";
+        std::string what = std::string(state.spec->name) + " (" + state.spec->what + "): ";
         switch (state.origin) {
         case ObjectState::Origin::Loaded: log_info(what + "loaded and pinned"); break;
-        case ObjectState::Origin::Adopted: log_info(what + "adopted existing pin"); break;
+        case ObjectState::Origin::Adopted: log_info(what + "adopted existing pins"); break;
         case ObjectState::Origin::Skipped: log_notice(what + "not loaded (" + state.detail + ")"); break;
         case ObjectState::Origin::Failed: log_error(what + "failed: " + state.detail); break;
         }
     }
+}
+
+void report_policy(const EnforcerService& service) {
     const auto& policy = service.policy();
-    log_info("policy: " + std::to_string(policy.rules.size()) + " rules, " + std::to_string(policy.file_rules.size()) +
-             " file and " + std::to_string(policy.exec_rules.size()) + " exec entries in force");
+    const RuleTables& tables = policy.tables;
+    log_info("policy: " + std::to_string(policy.rules.size()) + " rules from the " +
+             std::string(to_string(service.policy_source())) + ": " + std::to_string(tables.file_rules.size()) +
+             " file, " + std::to_string(tables.exec_rules.size()) + " exec, " + std::to_string(tables.dirents.size()) +
+             " name and " + std::to_string(tables.dir_rules.size()) + " directory entries; self-protection " +
+             (tables.settings.protect ? "on" : "off"));
+    if (const auto& problem = service.policy_problem())
+        log_error("policy: NOT the policy directory's: " + problem->message() + "; enforcing the " +
+                  std::string(to_string(service.policy_source())) + " until the directory is fixed");
     for (const auto& warning : policy.warnings)
         log_warning("policy: " + warning);
+}
+
+void report_setup(const EnforcerService& service) {
+    if (service.image_set_version())
+        log_info("images: signed image-set version " + std::to_string(service.image_set_version()) + " verified");
+    log_notice(std::string("mode: ") + std::string(to_string(service.mode())) + " (" + service.mode_reason() + ")");
+    report_objects(service);
+    report_policy(service);
 }
 
 // Long enough for a save that writes several files (or an editor's

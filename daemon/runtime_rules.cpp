@@ -86,7 +86,7 @@ Result<std::optional<std::string>> RuntimeRules::read_current() const {
 
 Result<void> RuntimeRules::validate(const std::string& text) const {
     PolicyFileOverride edited{kFileName, text};
-    if (auto compiled = compile_policy_dir(dir_, stat_resolver(), &edited); !compiled)
+    if (auto compiled = compile_policy_dir(dir_, filesystem_resolver(), &edited); !compiled)
         return fail(compiled.error().note("nothing was changed"));
     return {};
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs one guest selftest suite in a VM booting one of Debian's kernels.
 #
-#   run-selftests.sh --kernel 6.1|6.12 --suite enforcement|watchdog|no_bpf_lsm
+#   run-selftests.sh --kernel 6.1|6.12 --suite enforcement|watchdog|no_bpf_lsm|...
 #                    [--append "kernel args"] [--build-dir DIR] [--timeout S]
+#                    [--systemd]   (systemd as the guest's PID 1: run-vm.sh --systemd)
 #
 # Per-test results, daemon logs and the guest console are kept in
 # <build-dir>/selftests/out/<suite>-<kernel>/. Exit status: 0 when every
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-kernel="" suite="" append="" build="$src/build" timeout=300
+kernel="" suite="" append="" build="$src/build" timeout=300 systemd=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --kernel) kernel=$2; shift 2 ;;
@@ -21,7 +22,8 @@ while [[ $# -gt 0 ]]; do
     --append) append=$2; shift 2 ;;
     --build-dir) build=$(cd "$2" && pwd); shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --systemd) systemd=1; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "run-selftests: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -38,6 +40,7 @@ mkdir -p "$out"
 vm_args=(--kernel "$kernel" --script "$guest_script" --log "$out/console.log" --quiet
          --keep-path "$src" --keep-path "$build" --rw-dir "$out" --env "BW_BUILD=$build" --env "BW_SRC=$src" --env "BW_OUT=$out" --timeout "$timeout")
 [[ -n "$append" ]] && vm_args+=(--append "$append")
+((systemd)) && vm_args+=(--systemd)
 
 run_suite() {  # one VM run; sets rc
   set +e
@@ -55,8 +58,8 @@ stalled_guest() {
     grep -av '^SELFTEST' "$out/console.log" |
       grep -qE 'BUG:|WARNING:|Oops|Call Trace|rcu.*stall|soft lockup|blocked for more than' && return 0
     echo "the guest stopped responding (no hang report from its /init, no kernel message)"
-  elif sed -n '/^BPFWARDEN-GUEST-SCRIPT-HUNG:/,/^BPFWARDEN-GUEST-SCRIPT-HUNG-END/p' "$out/console.log" |
-       grep -qE 'fuse_|virtio_fs|request_wait_answer'; then
+  elif sed -n '/^BPFWARDEN-GUEST-SCRIPT-HUNG:/,/^--- dmesg/p' "$out/console.log" |
+       grep -qE 'fuse_|virtio_fs|request_wait_answer'; then  # stacks, not the dmesg boot lines
     echo "a guest process waits on a virtiofs request the host never answered"
   fi
 }

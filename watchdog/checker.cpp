@@ -23,21 +23,22 @@ void check_pin_tree(WatchdogKernel& kernel, std::vector<Finding>& out) {
     }
 }
 
-void check_programs(const ExpectedState& expected, WatchdogKernel& kernel, CheckResult& out) {
-    for (const auto& object : expected.objects()) {
-        if (!object.program)
-            continue;
-        LinkStatus status = kernel.inspect(object);
-        WatchdogProgram health{object.spec->program, object.spec->hook, status.prog_id, tag_hex(status.actual.tag),
-                               "ok"};
-        if (status.problem != LinkProblem::None) {
-            health.status = std::string(to_string(status.problem)) + ": " + status.detail;
-            out.findings.push_back(
-                {FindingKind::LinkBroken, object.spec,
-                 std::string(object.spec->program) + " on " + object.spec->hook + ": " + health.status});
-        }
-        out.programs.push_back(std::move(health));
+void check_program(const ExpectedObject& object, const ExpectedProgram& program, WatchdogKernel& kernel,
+                   CheckResult& out) {
+    LinkStatus status = kernel.inspect(object, program);
+    WatchdogProgram health{program.identity.name, program.hook, status.prog_id, tag_hex(status.actual.tag), "ok"};
+    if (status.problem != LinkProblem::None) {
+        health.status = std::string(to_string(status.problem)) + ": " + status.detail;
+        out.findings.push_back(
+            {FindingKind::LinkBroken, object.spec, program.identity.name + " on " + program.hook + ": " + health.status});
     }
+    out.programs.push_back(std::move(health));
+}
+
+void check_programs(const ExpectedState& expected, WatchdogKernel& kernel, CheckResult& out) {
+    for (const auto& object : expected.objects())
+        for (const auto& program : object.programs)
+            check_program(object, program, kernel, out);
 }
 
 void check_policy_maps(const ExpectedState& expected, WatchdogKernel& kernel, CheckResult& out) {

@@ -1,5 +1,7 @@
 #include "expected_state.h"
 
+#include <algorithm>
+
 #include "inspection/program_identity.h"
 
 namespace bpfwarden {
@@ -11,12 +13,28 @@ std::vector<uint8_t> bytes_of(const T& value) {
     return {raw, raw + sizeof(T)};
 }
 
-template <typename Value>
-Digest digest_of_hash(const std::map<bw_inode_key, Value, InodeKeyLess>& entries) {
+template <typename Map>
+Digest digest_of_map(const Map& entries) {
+    using Key = typename Map::key_type;
+    using Value = typename Map::mapped_type;
     std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> raw;
     for (const auto& [key, value] : entries)
         raw.emplace_back(bytes_of(key), bytes_of(value));
-    return digest_of_entries(sizeof(bw_inode_key), sizeof(Value), std::move(raw));
+    return digest_of_entries(sizeof(Key), sizeof(Value), std::move(raw));
+}
+
+// An array map of one entry (key 0).
+template <typename Value>
+Digest digest_of_single(const Value& value) {
+    uint32_t zero = 0;
+    return digest_of_entries(sizeof(zero), sizeof(Value), {{bytes_of(zero), bytes_of(value)}});
+}
+
+Digest digest_of_bloom(const std::array<uint64_t, BW_DIR_BLOOM_WORDS>& words) {
+    std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> raw;
+    for (uint32_t index = 0; index < words.size(); ++index)
+        raw.emplace_back(bytes_of(index), bytes_of(words[index]));
+    return digest_of_entries(sizeof(uint32_t), sizeof(uint64_t), std::move(raw));
 }
 
 // "lsm/file_open" -> "file_open"
@@ -25,30 +43,45 @@ std::string lsm_hook_name(const char* hook) {
     return std::string(view.substr(view.find('/') + 1));
 }
 
-Result<ExpectedProgram> expected_program(const ObjectSpec& spec, const VerifiedImageSet& images,
-                                         const PinLayout& pins) {
+Result<std::vector<ExpectedProgram>> expected_programs(const ObjectSpec& spec, const VerifiedImageSet& images,
+                                                       const PinLayout& pins) {
+    if (spec.programs.empty())
+        return std::vector<ExpectedProgram>{};  // the map-only store
     auto image = images.image(spec.name);
     if (!image)
-        return std::unexpected(image.error());
-    auto identities = derive_identities(**image);
+        return fail(image.error());
+    std::vector<const ProgramSpec*> available = available_programs(spec);
+    auto identities = derive_identities(**image, [&](std::string_view name) {
+        return std::any_of(available.begin(), available.end(),
+                           [&](const ProgramSpec* program) { return name == program->name; });
+    });
     if (!identities)
-        return std::unexpected(identities.error().wrap(std::string("derive identity of ") + spec.program));
-    for (const auto& identity : *identities)
-        if (identity.name == spec.program)
-            return ExpectedProgram{pins.link_pin(spec.program).string(), identity, spec.hook};
-    return fail(ENOENT, std::string("signed image '") + spec.name + "' has no program " + spec.program);
+        return fail(identities.error().wrap(std::string("derive the program identities of ") + spec.name));
+    std::vector<ExpectedProgram> programs;
+    for (const ProgramSpec* program : available) {
+        auto found = std::find_if(identities->begin(), identities->end(),
+                                  [&](const ProgramIdentity& identity) { return identity.name == program->name; });
+        if (found == identities->end())
+            return fail(ENOENT, std::string("signed image '") + spec.name + "' has no program " + program->name);
+        programs.push_back(ExpectedProgram{pins.link_pin(program->name).string(), *found, program->hook});
+    }
+    return programs;
 }
 
 }  // namespace
 
 std::vector<MapCheck> map_checks_of(const DesiredMaps& desired) {
-    uint32_t zero = 0;
+    const RuleTables& tables = desired.tables;
     return {
-        {kFileRulesMap, digest_of_hash(desired.file_rules)},
-        {kExecRulesMap, digest_of_hash(desired.exec_rules)},
-        {kBpfAllowMap, digest_of_hash(desired.bpf_allow)},
-        {kBpfPolicyMap,
-         digest_of_entries(sizeof(zero), sizeof(bw_bpf_policy), {{bytes_of(zero), bytes_of(desired.bpf_policy)}})},
+        {kFileRulesMap, digest_of_map(tables.file_rules)},
+        {kExecRulesMap, digest_of_map(tables.exec_rules)},
+        {kDirentsMap, digest_of_map(tables.dirents)},
+        {kDirRulesMap, digest_of_map(tables.dir_rules)},
+        {kDirBloomMap, digest_of_bloom(desired.dir_bloom)},
+        {kBpfAllowMap, digest_of_map(tables.bpf_allow)},
+        {kBpfPolicyMap, digest_of_single(tables.bpf_policy)},
+        {kSettingsMap, digest_of_single(tables.settings)},
+        {kSelfExesMap, digest_of_map(desired.self_exes)},
     };
 }
 
@@ -57,16 +90,13 @@ Result<ExpectedState> ExpectedState::derive(const VerifiedImageSet& images, bool
     for (const auto& spec : managed_objects()) {
         if (spec.role == ObjectRole::Enforcement && !enforcement)
             continue;
-        ExpectedObject object{&spec, std::nullopt};
-        if (spec.program) {
-            auto program = expected_program(spec, images, pins);
-            if (!program)
-                return std::unexpected(program.error());
-            object.program = std::move(*program);
-            if (spec.role == ObjectRole::Enforcement)
-                state.lsm_hooks_.push_back(lsm_hook_name(spec.hook));
-        }
-        state.objects_.push_back(std::move(object));
+        auto programs = expected_programs(spec, images, pins);
+        if (!programs)
+            return fail(programs.error());
+        if (spec.role == ObjectRole::Enforcement)
+            for (const auto& program : *programs)
+                state.lsm_hooks_.push_back(lsm_hook_name(program.hook.c_str()));
+        state.objects_.push_back(ExpectedObject{&spec, std::move(*programs)});
     }
     return state;
 }

@@ -23,7 +23,9 @@ namespace bpfwarden {
 
 struct ExpectedObject {
     const ObjectSpec* spec;
-    std::optional<ExpectedProgram> program;  // none for the map-only store
+    // The programs this kernel runs, each with its link pin; none for the
+    // map-only store.
+    std::vector<ExpectedProgram> programs;
 };
 
 // One policy map and the digest of what it must hold.
@@ -45,8 +47,9 @@ public:
         : objects_(std::move(objects)), lsm_hooks_(std::move(lsm_hooks)) {}
 
     // The objects to expect: every managed object, LSM programs only when
-    // enforcement is expected; each program's identity derived by loading
-    // its signed image (without attaching it).
+    // enforcement is expected (and only those this kernel has hooks for);
+    // each program's identity derived by loading its signed image (without
+    // attaching it).
     static Result<ExpectedState> derive(const VerifiedImageSet& images, bool enforcement, const PinLayout& pins);
 
     const std::vector<ExpectedObject>& objects() const { return objects_; }

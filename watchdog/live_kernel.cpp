@@ -17,8 +17,6 @@ std::string map_pin_name(const PinLayout& pins, const ObjectSpec& spec, const st
     return map.find('.') == std::string::npos ? map : "";
 }
 
-const char* const kPolicyMaps[] = {kFileRulesMap, kExecRulesMap, kBpfAllowMap, kBpfPolicyMap};
-
 }  // namespace
 
 std::vector<PinDirFacts> LiveKernel::pin_directories() {
@@ -43,11 +41,10 @@ std::vector<std::string> LiveKernel::moved_map_pins() { return held_maps_.check(
 // Ids of the maps a genuine program uses: the ones we hold, else the pinned
 // ones. A copy of our own image loaded with someone else's maps has our tag,
 // but not these maps.
-std::vector<uint32_t> LiveKernel::expected_map_ids(const ExpectedObject& object) const {
+std::vector<uint32_t> LiveKernel::expected_map_ids(const ExpectedObject& object,
+                                                   const ExpectedProgram& program) const {
     std::vector<uint32_t> ids;
-    if (!object.program)
-        return ids;
-    for (const auto& map : object.program->identity.maps) {
+    for (const auto& map : program.identity.maps) {
         std::string name = map_pin_name(pins_, *object.spec, map);
         if (name.empty())
             continue;
@@ -55,7 +52,7 @@ std::vector<uint32_t> LiveKernel::expected_map_ids(const ExpectedObject& object)
             ids.push_back(*held);
             continue;
         }
-        auto fd = PinLayout::open_pin(pins_.map_pin(name));
+        auto fd = PinLayout::open_pin_read_only(pins_.map_pin(name));
         if (!fd)
             continue;  // a missing map pin is reported by the map checks
         if (auto id = map_id_of(fd->get()))
@@ -64,11 +61,9 @@ std::vector<uint32_t> LiveKernel::expected_map_ids(const ExpectedObject& object)
     return ids;
 }
 
-LinkStatus LiveKernel::inspect(const ExpectedObject& object) {
-    if (!object.program)
-        return LinkStatus{};  // a map-only object has no link
-    ExpectedProgram expected = *object.program;
-    expected.map_ids = expected_map_ids(object);
+LinkStatus LiveKernel::inspect(const ExpectedObject& object, const ExpectedProgram& program) {
+    ExpectedProgram expected = program;
+    expected.map_ids = expected_map_ids(object, program);
     return inspector_.inspect_link(expected);
 }
 
@@ -77,7 +72,7 @@ PolicyMapFacts LiveKernel::policy_map(const std::string& name, bool want_digest)
     Result<UniqueFd> pinned = UniqueFd();
     int fd = held_maps_.fd(name);
     if (fd < 0) {
-        pinned = PinLayout::open_pin(pins_.map_pin(name));
+        pinned = PinLayout::open_pin_read_only(pins_.map_pin(name));
         if (!pinned) {
             facts.missing = pinned.error();
             return facts;
@@ -110,35 +105,28 @@ Result<std::vector<std::string>> LiveKernel::restore_pin_tree() {
     return repinned;
 }
 
-bool LiveKernel::repin_held_link(const ExpectedObject& object) {
-    auto held = held_links_.find(object.spec->program);
-    if (held == held_links_.end())
-        return false;
-    if (!pins_.pin_replacing(held->second.get(), pins_.link_pin(object.spec->program)))
-        return false;
-    return inspect(object).problem == LinkProblem::None;  // else the held link is not ours: reload
-}
-
-Result<void> LiveKernel::verify_images() {
-    // Never load bytes that are not signed now.
-    auto verified = VerifiedImageSet::open(trust_);
-    if (!verified)
-        return fail(verified.error());
-    images_ = std::move(*verified);
-    return {};
+bool LiveKernel::repin_held_links(const ExpectedObject& object) {
+    for (const auto& program : object.programs) {
+        auto held = held_links_.find(program.pin);
+        if (held == held_links_.end() || !pins_.pin_replacing(held->second.get(), program.pin))
+            return false;
+        if (inspect(object, program).problem != LinkProblem::None)
+            return false;  // the held link is not ours: reload
+    }
+    return true;
 }
 
 Result<void> LiveKernel::reload(const ObjectSpec& spec) {
     if (!images_)
-        return fail(EINVAL, std::string("reload of ") + spec.name + " before the images were verified");
+        return fail(EINVAL, std::string("reload of ") + spec.name + " without verified images");
     auto image = images_->image(spec.name);
     if (!image)
         return fail(image.error());
     if (auto loaded = load_attach_pin(spec, **image, pins_, load_); !loaded)
         return loaded;
-    if (spec.program)
-        held_links_.erase(spec.program);  // the superseded link detaches now that the new one enforces
-    held_maps_.clear();                   // the load may have pinned new maps: hold them once verified
+    for (const auto& program : spec.programs)
+        held_links_.erase(pins_.link_pin(program.name).string());  // superseded: detaches now the new one enforces
+    held_maps_.clear();  // the load may have pinned new maps: hold them once verified
     return {};
 }
 
@@ -159,10 +147,10 @@ Result<void> LiveKernel::write_policy_maps(const DesiredMaps& desired) {
 
 // Every map pin our objects keep: the policy maps, and each map a program uses.
 std::vector<std::string> LiveKernel::map_pin_names(const std::vector<ExpectedObject>& objects) const {
-    std::set<std::string> names(std::begin(kPolicyMaps), std::end(kPolicyMaps));
+    std::set<std::string> names(kPolicyMaps.begin(), kPolicyMaps.end());
     for (const auto& object : objects)
-        if (object.program)
-            for (const auto& map : object.program->identity.maps)
+        for (const auto& program : object.programs)
+            for (const auto& map : program.identity.maps)
                 if (std::string name = map_pin_name(pins_, *object.spec, map); !name.empty())
                     names.insert(std::move(name));
     return {names.begin(), names.end()};
@@ -171,12 +159,13 @@ std::vector<std::string> LiveKernel::map_pin_names(const std::vector<ExpectedObj
 void LiveKernel::hold_verified(const std::vector<ExpectedObject>& objects, bool maps_too) {
     if (maps_too)
         held_maps_.hold(pins_, map_pin_names(objects));
-    for (const auto& object : objects) {
-        if (!object.program || inspect(object).problem != LinkProblem::None)
-            continue;
-        if (auto fd = PinLayout::open_pin(object.program->pin))
-            held_links_[object.spec->program] = std::move(*fd);
-    }
+    for (const auto& object : objects)
+        for (const auto& program : object.programs) {
+            if (inspect(object, program).problem != LinkProblem::None)
+                continue;
+            if (auto fd = PinLayout::open_pin(program.pin))
+                held_links_[program.pin] = std::move(*fd);
+        }
 }
 
 }  // namespace bpfwarden

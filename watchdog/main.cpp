@@ -72,7 +72,9 @@ struct CommandLineOptions {
 
 std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     WatchdogOptions& o = cmd.options;
-    o.service = {installed::kDaemonExe, installed::kWatchdogExe, installed::kCanary};
+    o.service.daemon_exe = installed::kDaemonExe;
+    o.service.watchdog_exe = installed::kWatchdogExe;
+    o.service.canary = installed::kCanary;
     CommandLine cli("bpfwarden-watchdog", "[OPTIONS]", kDescription, kFooter);
     cli.number<unsigned>("--interval-ms", cmd.interval_ms, 10, 3600000, "verification interval in milliseconds");
     add_policy_dir(cli, o.policy_dir);
@@ -81,7 +83,7 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     add_state_dir(cli, o.trust.state_dir);
     std::filesystem::path pin_root;
     add_pin_root(cli, pin_root);
-    cli.path("--daemon-exe", o.service.daemon_exe, "bpfwardend, allowlisted for bpf()", "FILE");
+    cli.path("--daemon-exe", o.service.daemon_exe, "bpfwardend as installed", "FILE");
     cli.path("--watchdog-exe", o.service.watchdog_exe, "this program as installed", "FILE");
     cli.path("--canary", o.service.canary, "always-denied canary file", "FILE");
     cli.path("--status-file", cmd.status_file, "write the state as JSON after every check", "FILE");

@@ -1,5 +1,6 @@
 #include "supervisor.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "live_kernel.h"
@@ -22,8 +23,19 @@ uint64_t usec_since_epoch(std::chrono::system_clock::time_point when) {
 
 Supervisor::Supervisor(WatchdogOptions options, std::unique_ptr<WatchdogKernel> kernel)
     : options_(std::move(options)), kernel_(std::move(kernel)) {
+    options_.service.pin_root = options_.pins.root();
+    options_.service.image_dir = options_.trust.image_dir;
+    options_.service.keys_dir = options_.trust.keys_dir;
+    options_.service.state_dir = options_.trust.state_dir;
+    // The first loader marks itself as bpfwarden before self-protection is attached.
+    options_.load.before_attach = [this](const ObjectSpec&) -> Result<void> {
+        auto state = kernel_->self_state();
+        if (state && state->store && !state->self)
+            return mark_self(options_.pins, BW_ROLE_WATCHDOG);
+        return {};
+    };
     if (!kernel_)
-        kernel_ = std::make_unique<LiveKernel>(options_.pins, options_.trust, options_.load);
+        kernel_ = std::make_unique<LiveKernel>(options_.pins, options_.load);
     state_.version = installed::kVersion;
 }
 
@@ -31,9 +43,14 @@ Result<void> Supervisor::start() {
     auto images = VerifiedImageSet::open(options_.trust);
     if (!images)
         return fail(images.error().wrap("images"));
-    state_.image_set_version = images->manifest().version;
+    images_ = std::make_shared<const VerifiedImageSet>(std::move(*images));
+    kernel_->use_images(images_);
+    state_.image_set_version = images_->manifest().version;
+    if (!options_.read_only)
+        if (auto self = kernel_->self_state(); self && self->refused())
+            return fail(ErrorKind::PermissionDenied, EPERM, refusal_message("bpfwarden-watchdog"));
 
-    auto probe_image = images->image("lsm_probe");
+    auto probe_image = images_->image("lsm_probe");
     if (!probe_image)
         return fail(probe_image.error());
     LsmStatus lsm = probe_bpf_lsm(**probe_image);
@@ -42,16 +59,28 @@ Result<void> Supervisor::start() {
                          : options_.require_enforcement
                              ? "enforcement required (--require-enforcement) although: " + lsm.reason
                              : lsm.reason;
-    auto expected = ExpectedState::derive(*images, enforcement, options_.pins);
+    auto expected = ExpectedState::derive(*images_, enforcement, options_.pins);
     if (!expected)
         return fail(expected.error());
     start_with(std::move(*expected), enforcement, std::move(reason));
     if (!options_.read_only)
         if (auto canary = ensure_canary(options_.service.canary); !canary)
             return canary;
-    if (auto policy = reload_policy(); !policy)
-        return fail(policy.error());
+    auto chosen = choose_policy(options_.policy_dir, options_.trust.state_dir, filesystem_resolver());
+    if (!chosen)
+        return fail(chosen.error());
+    set_policy(std::move(*chosen));
     return {};
+}
+
+void Supervisor::set_policy(ChosenPolicy chosen) {
+    policy_source_ = chosen.source;
+    state_.policy_source = std::string(to_string(chosen.source));
+    state_.policy_problem = chosen.problem ? chosen.problem->message() : "";
+    if (chosen.problem)
+        log_error("policy: NOT the policy directory's: " + chosen.problem->message() + "; enforcing the " +
+                  state_.policy_source + " until the directory is fixed");
+    set_desired(desired_maps(chosen.policy, options_.service));
 }
 
 void Supervisor::start_with(ExpectedState expected, bool enforcement_expected, std::string mode_reason) {
@@ -62,10 +91,18 @@ void Supervisor::start_with(ExpectedState expected, bool enforcement_expected, s
 }
 
 Result<bool> Supervisor::reload_policy() {
-    auto compiled = compile_policy_dir(options_.policy_dir, stat_resolver());
-    if (!compiled)
+    auto compiled = compile_policy_dir(options_.policy_dir, filesystem_resolver());
+    if (!compiled) {
+        if (policy_source_ != PolicySource::PolicyDirectory)
+            state_.policy_problem = compiled.error().message();
         return fail(compiled.error().wrap("policy"));
-    return set_desired(desired_maps(*compiled, implicit_rules(options_.service)));
+    }
+    bool recovered = policy_source_ != PolicySource::PolicyDirectory;
+    ChosenPolicy chosen{std::move(*compiled), PolicySource::PolicyDirectory, std::nullopt};
+    policy_source_ = chosen.source;
+    state_.policy_source = std::string(to_string(chosen.source));
+    state_.policy_problem.clear();
+    return set_desired(desired_maps(chosen.policy, options_.service)) || recovered;
 }
 
 bool Supervisor::set_desired(DesiredMaps desired) {
@@ -135,15 +172,33 @@ void Supervisor::apply_edited_policy() {
         log_notice("policy: applied the edited policy directory to the maps (bpfwardend had not yet)");
 }
 
+bool Supervisor::re_resolve_before_heal(const std::vector<Finding>& findings) {
+    bool drifted = std::any_of(findings.begin(), findings.end(),
+                               [](const Finding& finding) { return finding.kind == FindingKind::PolicyMapDrifted; });
+    if (!drifted || policy_source_ != PolicySource::PolicyDirectory)
+        return false;
+    auto changed = reload_policy();
+    if (!changed || !*changed)
+        return false;
+    log_notice("policy: rule paths name other files now; desired policy re-resolved before judging the maps");
+    apply_edited_policy();
+    return true;
+}
+
+bool Supervisor::healing_paused() {
+    auto self = kernel_->self_state();
+    if (!self || !self->lifted)
+        return false;
+    uint64_t left_ms = (self->lifted_until_ns - monotonic_ns()) / 1'000'000;
+    state_.reasons.push_back("self-protection lifted for another " + std::to_string(left_ms / 1000) +
+                             " s: not healing until it ends");
+    return true;
+}
+
 HealOutcome Supervisor::heal_findings(const std::vector<Finding>& findings, const std::string& reason) {
     auto started = Clock::now();
     maps_intact_at_.reset();
     HealOutcome outcome = heal(plan_heal(findings, expected_), expected_, *kernel_);
-    if (outcome.images_refused) {
-        log_error("heal: refused to reload (" + reason + "): " + outcome.images_refused->message() +
-                  "; the current programs stay");
-        return outcome;
-    }
     if (outcome.aborted) {
         log_error("heal: " + outcome.failures.back() + " (" + reason + ")");
         return outcome;
@@ -183,9 +238,11 @@ void Supervisor::run_cycle(const std::string& trigger) {
             verified = true;
             break;
         }
+        if (round == 0 && re_resolve_before_heal(findings))
+            continue;  // judge the maps against the files the paths name now
         // Out of attempts, or the last heal could not do its work or changed
-        // nothing: what is still wrong is why we are unhealthy.
-        if (round == kMaxHeals || !state_.reasons.empty() || findings == before_heal) {
+        // nothing, or protection is lifted: what is still wrong is why we are unhealthy.
+        if (round == kMaxHeals || !state_.reasons.empty() || findings == before_heal || healing_paused()) {
             for (auto& detail : details(findings))
                 state_.reasons.push_back(std::move(detail));
             break;

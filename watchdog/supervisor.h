@@ -22,6 +22,7 @@
 #include "healer.h"
 #include "inspection/watchdog_status.h"
 #include "loading/pin_layout.h"
+#include "policy/last_good_policy.h"
 #include "policy/policy_maps.h"
 #include "support/error.h"
 #include "trust/image_set.h"
@@ -33,6 +34,8 @@ struct WatchdogOptions {
     PinLayout pins;
     ImageTrust trust;
     std::filesystem::path policy_dir;
+    // bpfwarden's executables and canary; the directories and pin root are
+    // filled in from trust and pins.
     ServiceIdentity service;
     LoadConfig load;
     bool require_enforcement = false;  // expect BPF LSM programs even where the probe says they cannot run
@@ -59,9 +62,12 @@ public:
     // One check that changes nothing: what is wrong ends up in the reasons.
     void check_only(const std::string& trigger);
 
-    // Recompiles the desired policy from the policy directory: true if it
-    // differs from the current one. On error the previous one stays.
+    // Recompiles the desired policy from the policy directory (resolving
+    // every rule path again): true if it differs from the current one. On
+    // error the previous one stays.
     Result<bool> reload_policy();
+    // Where the desired policy came from, and why not the directory.
+    PolicySource policy_source() const { return policy_source_; }
     // Sets the desired policy maps directly (true: they changed).
     bool set_desired(DesiredMaps desired);
 
@@ -82,6 +88,13 @@ private:
     bool should_digest_maps(uint64_t& change_count) const;
     void note_maps(const CheckResult& result, uint64_t change_count);
     void apply_edited_policy();
+    // A policy map differs: resolve the rule paths again first, so that a
+    // file replaced since (which the daemon may have applied already) is
+    // never healed back to the old identity.
+    bool re_resolve_before_heal(const std::vector<Finding>& findings);
+    // Protection lifted (break-glass): what changes now is the admin's; heal after.
+    bool healing_paused();
+    void set_policy(ChosenPolicy chosen);
     HealOutcome heal_findings(const std::vector<Finding>& findings, const std::string& reason);
     void begin_cycle(const std::string& trigger);
 
@@ -91,6 +104,8 @@ private:
     bool enforcement_expected_ = false;
     ExpectedState expected_;
     std::function<uint64_t()> map_change_counter_;
+    std::shared_ptr<const VerifiedImageSet> images_;
+    PolicySource policy_source_ = PolicySource::PolicyDirectory;
     // When the policy maps were last found intact, and the counter then; unset
     // after a heal or a policy change.
     std::optional<std::pair<std::chrono::steady_clock::time_point, uint64_t>> maps_intact_at_;

@@ -14,7 +14,7 @@
 
 namespace bpfwarden {
 
-BPFWARDEN_SKELETON_TRAITS(tamper_watch);
+BPFWARDEN_SKELETON_TRAITS(bpfw_tamper_watch);
 
 namespace {
 
@@ -35,14 +35,14 @@ Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& 
     std::unique_ptr<TamperWatch> watch(new TamperWatch());
     watch->image_ = image;
     watch->on_tamper_ = std::move(on_tamper);
-    auto skel = Skeleton<tamper_watch>::open(watch->image_);
+    auto skel = Skeleton<bpfw_tamper_watch>::open(watch->image_);
     if (!skel)
         return std::unexpected(skel.error());
     (*skel)->rodata->watched_cmds = watched_commands();
     (*skel)->rodata->watchdog_tgid = static_cast<__u32>(getpid());
     if (auto loaded = skel->load("tamper_watch"); !loaded)
         return std::unexpected(loaded.error());
-    if (int err = tamper_watch__attach(skel->get()); err)
+    if (int err = bpfw_tamper_watch__attach(skel->get()); err)
         return std::unexpected(Error::from_libbpf(err, "attach tamper_watch"));
     UniqueFd events(dup(bpf_map__fd((*skel)->maps.tamper_events)));
     if (!events)

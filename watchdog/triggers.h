@@ -44,7 +44,7 @@ private:
     void on_record(std::span<const std::byte> record) const;
 
     BpfImage image_;                                  // the verified bytes stay alive as long as the skeleton
-    std::optional<Skeleton<tamper_watch>> skeleton_;  // owns the programs, maps and links
+    std::optional<Skeleton<bpfw_tamper_watch>> skeleton_;  // owns the programs, maps and links
     std::unique_ptr<RingBufferReader> reader_;        // destroyed first: it reads the skeleton's map
     Handler on_tamper_;
 };

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "expected_state.h"
 #include "inspection/map_digest.h"
 #include "inspection/pin_inspector.h"
+#include "loading/self_state.h"
 #include "support/error.h"
 
 namespace bpfwarden {
@@ -38,12 +40,18 @@ class WatchdogKernel {
 public:
     virtual ~WatchdogKernel() = default;
 
+    // The images verified at start, which every reload loads.
+    virtual void use_images(std::shared_ptr<const VerifiedImageSet> images) { (void)images; }
+    // Self-protection as pinned, and the watchdog's standing.
+    virtual Result<SelfState> self_state() = 0;
+
     // ---- What is.
     virtual std::vector<PinDirFacts> pin_directories() = 0;
     // Held maps whose pin is gone or names another map, one problem each.
     virtual std::vector<std::string> moved_map_pins() = 0;
-    // The link pin of `object` against its expected program (and our maps).
-    virtual LinkStatus inspect(const ExpectedObject& object) = 0;
+    // The link pin of one of `object`'s programs against what is expected
+    // (and our maps).
+    virtual LinkStatus inspect(const ExpectedObject& object, const ExpectedProgram& program) = 0;
     virtual PolicyMapFacts policy_map(const std::string& name, bool want_digest) = 0;
     // 0 when opening the canary succeeded, else the errno (EPERM: denied).
     virtual int try_canary(const std::filesystem::path& canary) = 0;
@@ -53,12 +61,12 @@ public:
     // ---- What a heal does.
     // The pin directories (0700), and every held map pinned again.
     virtual Result<std::vector<std::string>> restore_pin_tree() = 0;
-    // Pins the held link of `object` again; true when it is back and ours.
-    virtual bool repin_held_link(const ExpectedObject& object) = 0;
-    // Checks the signed images again before anything is reloaded from them.
-    virtual Result<void> verify_images() = 0;
-    // Loads, attaches and pins `spec` from the verified images (the new link
-    // is pinned over the old one, whose held reference is then dropped).
+    // Pins the held links of `object` again; true when all are back and ours.
+    virtual bool repin_held_links(const ExpectedObject& object) = 0;
+    // Loads, attaches and pins `spec` from the images verified at start
+    // (kept in memory: whatever is on disk now does not matter). The new
+    // links are pinned over the old ones, whose held references are then
+    // dropped.
     virtual Result<void> reload(const ObjectSpec& spec) = 0;
     // Removes the policy map pins so that reloading the store creates new maps.
     virtual void unpin_policy_maps() = 0;

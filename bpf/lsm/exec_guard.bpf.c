@@ -1,36 +1,131 @@
 // SPDX-License-Identifier: GPL-2.0
-/* lsm/bprm_check_security: deny or audit execution of binaries named by (device, inode). */
-#include "bpfwarden/emit.bpf.h"
-#include "bpfwarden/policy_maps.bpf.h"
+/*
+ * Exec rules: a denied executable does not run, whichever way it is started.
+ * execve() of it (bprm_check_security), and mapping it executable
+ * (mmap_file, file_mprotect): that is how the dynamic loader runs a binary
+ * (`ld.so /denied/binary`), and how a program would load it as code. Options
+ * (bw_settings.exec_options, off by default): refuse running memfd and other
+ * unlinked files (`fexecve` of a memfd), and refuse W->X, memory that was
+ * writable becoming executable.
+ *
+ * What an inode rule cannot stop, a copy of the bytes or a script read by an
+ * interpreter, is for the exec allowlist mode (docs/POLICY.md).
+ */
+#include "bpfwarden/rules.bpf.h"
 #include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define PROT_WRITE 0x2
+#define PROT_EXEC 0x4
+#define VM_WRITE 0x00000002UL
+#define VM_EXEC 0x00000004UL
+
+static __always_inline __u32 exec_options(void)
+{
+	const struct bw_settings *settings = bw_settings();
+
+	return settings ? settings->exec_options : 0;
+}
+
+/* An executable that no name reaches: a memfd, an O_TMPFILE, a deleted file. */
+static __always_inline bool is_anonymous(struct inode *inode)
+{
+	return BPF_CORE_READ(inode, i_nlink) == 0;
+}
+
+static __always_inline int refuse_anonymous(struct inode *inode, __u32 op, struct dentry *name)
+{
+	struct bw_match match = {
+		.rule = { .action = BW_ACTION_DENY, .rule_id = 0xFFFFFFFC /* the option, not a rule */ },
+		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
+		.ino = BPF_CORE_READ(inode, i_ino),
+	};
+
+	return bw_verdict(&match, BW_EVENT_EXEC_CHECK, op, name);
+}
+
+/* The exec rule on `file`, or the anonymous-file option, applied to `op`. */
+static __always_inline int guard_code(struct file *file, __u32 op)
+{
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct bw_match match;
+
+	if (bw_find_exec_rule(dentry, &match))
+		return bw_verdict(&match, BW_EVENT_EXEC_CHECK, op, dentry);
+	if ((exec_options() & BW_EXEC_DENY_ANONYMOUS) && inode && is_anonymous(inode))
+		return refuse_anonymous(inode, BW_OP_EXEC_ANONYMOUS, dentry);
+	return 0;
+}
+
+/* The program's own image, mapped by the kernel at exec (or by itself):
+ * bprm_check_security has ruled on it already. */
+static __always_inline bool is_own_executable(struct file *file)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+
+	return exe && BPF_CORE_READ(exe, f_inode) == BPF_CORE_READ(file, f_inode);
+}
+
 SEC("lsm/bprm_check_security")
 int BPF_PROG(bw_bprm_check, struct linux_binprm *bprm, int ret)
 {
-	struct bw_inode_key key;
-	struct bw_rule *rule;
-	struct bw_event *event;
-	int verdict;
+	struct file *file = BPF_CORE_READ(bprm, file);
+	struct bw_match match;
 
 	if (ret)
 		return ret;
+	/* The event shows the filename as passed to execve(). */
+	if (bw_find_exec_rule(BPF_CORE_READ(file, f_path.dentry), &match))
+		return bw_verdict_text(&match, BW_EVENT_EXEC_CHECK, BW_OP_EXEC, NULL, BPF_CORE_READ(bprm, filename));
+	if ((exec_options() & BW_EXEC_DENY_ANONYMOUS) && is_anonymous(BPF_CORE_READ(file, f_inode)))
+		return refuse_anonymous(BPF_CORE_READ(file, f_inode), BW_OP_EXEC_ANONYMOUS,
+					BPF_CORE_READ(file, f_path.dentry));
+	return 0;
+}
 
-	key = bw_inode_key_of(BPF_CORE_READ(bprm, file, f_inode));
-	rule = bpf_map_lookup_elem(&exec_rules, &key);
-	if (!rule)
+SEC("lsm/mmap_file")
+int BPF_PROG(bw_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot, unsigned long flags,
+	     int ret)
+{
+	if (ret)
+		return ret;
+	if (!(prot & PROT_EXEC))
 		return 0;
+	if (!file) {
+		/* Anonymous memory both writable and executable. */
+		if ((exec_options() & BW_EXEC_DENY_WRITE_EXEC) && (prot & PROT_WRITE)) {
+			struct bw_match match = { .rule = { .action = BW_ACTION_DENY, .rule_id = 0xFFFFFFFB } };
 
-	verdict = bw_rule_verdict(rule);
-	event = bw_event_reserve(BW_EVENT_EXEC_CHECK, rule->action);
-	if (event) {
-		event->dev = key.dev;
-		event->ino = key.ino;
-		event->rule_id = rule->rule_id;
-		bpf_probe_read_kernel_str(event->path, sizeof(event->path),
-		                          BPF_CORE_READ(bprm, filename));
-		bw_event_submit(event);
+			return bw_verdict(&match, BW_EVENT_EXEC_CHECK, BW_OP_WRITE_EXEC, NULL);
+		}
+		return 0;
 	}
-	return verdict;
+	if (is_own_executable(file))
+		return 0;
+	return guard_code(file, BW_OP_MMAP_EXEC);
+}
+
+SEC("lsm/file_mprotect")
+int BPF_PROG(bw_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot, int ret)
+{
+	unsigned long vm_flags = BPF_CORE_READ(vma, vm_flags);
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+
+	if (ret)
+		return ret;
+	if (!(prot & PROT_EXEC) || (vm_flags & VM_EXEC))
+		return 0; /* not becoming executable */
+	if (!file || (vm_flags & VM_WRITE)) {
+		if (exec_options() & BW_EXEC_DENY_WRITE_EXEC) {
+			struct bw_match match = { .rule = { .action = BW_ACTION_DENY, .rule_id = 0xFFFFFFFB } };
+
+			return bw_verdict(&match, BW_EVENT_EXEC_CHECK, BW_OP_WRITE_EXEC, NULL);
+		}
+		if (!file)
+			return 0;
+	}
+	return guard_code(file, BW_OP_MPROTECT_EXEC);
 }

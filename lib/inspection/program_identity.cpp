@@ -39,7 +39,8 @@ Result<std::vector<std::string>> used_map_names(int prog_fd) {
         return std::unexpected(Error::from_libbpf(err, "read the program's map ids"));
     std::vector<std::string> names;
     for (uint32_t i = 0; i < std::min<uint32_t>(info.nr_map_ids, ids.size()); ++i) {
-        UniqueFd map(bpf_map_get_fd_by_id(ids[i]));
+        LIBBPF_OPTS(bpf_get_fd_by_id_opts, read_only, .open_flags = BPF_F_RDONLY);
+        UniqueFd map(bpf_map_get_fd_by_id_opts(ids[i], &read_only));
         if (!map)
             return fail_errno("open map id " + std::to_string(ids[i]));
         bpf_map_info map_info{};
@@ -53,15 +54,20 @@ Result<std::vector<std::string>> used_map_names(int prog_fd) {
 
 }  // namespace
 
-Result<std::vector<ProgramIdentity>> derive_identities(const BpfImage& image) {
+Result<std::vector<ProgramIdentity>> derive_identities(const BpfImage& image, const ProgramFilter& load_only) {
     // Opened the way the loader opens it (same bytes, same object name), so
     // libbpf applies the same relocations; maps are created fresh and
     // destroyed with the object: the tag does not depend on them.
-    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = image.name.c_str());
+    std::string name = object_name(image);
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name.c_str());
     std::unique_ptr<bpf_object, decltype(&bpf_object__close)> obj(
         bpf_object__open_mem(image.bytes.data(), image.bytes.size(), &opts), &bpf_object__close);
     if (!obj)
         return fail_errno("open BPF image '" + image.source.string() + "'");
+    bpf_program* program;
+    if (load_only)  // a variant for another kernel would not verify here
+        bpf_object__for_each_program(program, obj.get())
+            bpf_program__set_autoload(program, load_only(bpf_program__name(program)));
     if (int err = bpf_object__load(obj.get()); err)
         return std::unexpected(
             Error::from_libbpf(err, "load BPF image '" + image.source.string() + "' to derive its tags"));

@@ -23,6 +23,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -53,7 +55,10 @@ std::string tag_hex(const std::array<uint8_t, 8>& tag);
 // program's kernel-computed name, type and tag, then closes everything.
 // Needs the privileges of a loader; on a kernel that refuses the program type
 // (LSM here: EPERM) the load error is returned.
-Result<std::vector<ProgramIdentity>> derive_identities(const BpfImage& image);
+// `load_only`, when given, picks the programs to load (the ones this kernel
+// runs); the others are left out of the result.
+using ProgramFilter = std::function<bool(std::string_view program)>;
+Result<std::vector<ProgramIdentity>> derive_identities(const BpfImage& image, const ProgramFilter& load_only = {});
 
 Result<ProgramIdentity> identity_of_program_fd(int prog_fd);
 

@@ -11,6 +11,7 @@ std::string to_json(const WatchdogStatus& s) {
     for (size_t i = 0; i < s.reasons.size(); ++i)
         out += (i ? "," : "") + json_quote(s.reasons[i]);
     out += "],\"mode\":" + json_quote(s.mode) + ",\"mode_reason\":" + json_quote(s.mode_reason) +
+           ",\"policy_source\":" + json_quote(s.policy_source) + ",\"policy_problem\":" + json_quote(s.policy_problem) +
            ",\"image_set_version\":" + u(s.image_set_version) + ",\"check_interval_usec\":" + u(s.check_interval_usec) +
            ",\"checks\":" + u(s.checks) + ",\"last_check_usec\":" + u(s.last_check_usec) +
            ",\"last_trigger\":" + json_quote(s.last_trigger) + ",\"heal_count\":" + u(s.heal_count) +

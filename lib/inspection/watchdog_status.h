@@ -24,6 +24,8 @@ struct WatchdogStatus {
     std::vector<std::string> reasons;  // why not healthy (empty when healthy)
     std::string mode;                  // what the watchdog expects: "enforcing" | "audit-only"
     std::string mode_reason;
+    std::string policy_source = "policy directory";  // or "last good policy", "shipped default policy"
+    std::string policy_problem;                      // why not the policy directory ("": it is)
     uint64_t image_set_version = 0;
     uint64_t check_interval_usec = 0;
     uint64_t checks = 0;
@@ -37,7 +39,7 @@ struct WatchdogStatus {
 
 // One JSON object, no trailing newline:
 // {"version":..,"healthy":..,"reasons":[..],"mode":..,"mode_reason":..,
-//  "image_set_version":..,"check_interval_usec":..,"checks":..,
+//  "policy_source":..,"policy_problem":..,"image_set_version":..,"check_interval_usec":..,"checks":..,
 //  "last_check_usec":..,"last_trigger":..,"heal_count":..,
 //  "last_heal":{"reason":..,"duration_usec":..},
 //  "programs":[{"name":..,"hook":..,"prog_id":..,"tag":..,"status":..}]}

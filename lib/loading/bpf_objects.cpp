@@ -1,31 +1,34 @@
 #include "loading/bpf_objects.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <string_view>
 
 // The skeletons name struct bw_counters: declare it first.
 #include "bpfwarden/abi.h"
 #include "loading/skeleton.h"
 
 #include "bpf_audit.skel.h"
-#include "bpf_guard.skel.h"
 #include "exec_audit.skel.h"
 #include "exec_guard.skel.h"
 #include "file_guard.skel.h"
 #include "policy_maps.skel.h"
+#include "self_guard.skel.h"
 
 namespace bpfwarden {
 
-BPFWARDEN_SKELETON_TRAITS(policy_maps);
-BPFWARDEN_SKELETON_TRAITS(file_guard);
-BPFWARDEN_SKELETON_TRAITS(exec_guard);
-BPFWARDEN_SKELETON_TRAITS(bpf_guard);
-BPFWARDEN_SKELETON_TRAITS(bpf_audit);
-BPFWARDEN_SKELETON_TRAITS(exec_audit);
+BPFWARDEN_SKELETON_TRAITS(bpfw_policy_maps);
+BPFWARDEN_SKELETON_TRAITS(bpfw_file_guard);
+BPFWARDEN_SKELETON_TRAITS(bpfw_exec_guard);
+BPFWARDEN_SKELETON_TRAITS(bpfw_self_guard);
+BPFWARDEN_SKELETON_TRAITS(bpfw_bpf_audit);
+BPFWARDEN_SKELETON_TRAITS(bpfw_exec_audit);
 
 namespace {
 
@@ -78,15 +81,22 @@ Result<void> pin_maps(bpf_object* obj, const ObjectSpec& spec, const PinLayout& 
     return {};
 }
 
-Result<void> attach_and_pin(bpf_object* obj, const ObjectSpec& spec, const PinLayout& pins) {
-    bpf_program* prog = bpf_object__find_program_by_name(obj, spec.program);
+// Programs this kernel does not run are not loaded at all.
+void choose_programs(bpf_object* obj, const ObjectSpec& spec) {
+    for (const auto& program : spec.programs)
+        if (bpf_program* prog = bpf_object__find_program_by_name(obj, program.name))
+            bpf_program__set_autoload(prog, is_available(program));
+}
+
+Result<void> attach_and_pin(bpf_object* obj, const ProgramSpec& program, const PinLayout& pins) {
+    bpf_program* prog = bpf_object__find_program_by_name(obj, program.name);
     if (!prog)
-        return fail(ENOENT, std::string("program '") + spec.program + "' not found in image");
+        return fail(ENOENT, std::string("program '") + program.name + "' not found in image");
     // Our handle goes when this returns: by then the pin holds the attachment.
     std::unique_ptr<bpf_link, decltype(&bpf_link__destroy)> link(bpf_program__attach(prog), &bpf_link__destroy);
     if (!link)
-        return fail_errno(std::string("attach ") + spec.program + " to " + spec.hook);
-    return pins.pin_replacing(bpf_link__fd(link.get()), pins.link_pin(spec.program));
+        return fail_errno(std::string("attach ") + program.name + " to " + program.hook);
+    return pins.pin_replacing(bpf_link__fd(link.get()), pins.link_pin(program.name));
 }
 
 template <typename Skel>
@@ -98,28 +108,91 @@ Result<void> load_with(const ObjectSpec& spec, const BpfImage& image, const PinL
         (*skel)->rodata->rate_limit_burst = config.rate_limit_burst;
         (*skel)->rodata->rate_limit_window_ns = config.rate_limit_window_ns;
     }
+    choose_programs(skel->object(), spec);
     if (auto reused = reuse_pinned_maps(skel->object(), pins); !reused)
         return reused;
-    if (auto loaded = skel->load(std::string(spec.program ? spec.program : spec.name) + " (" + spec.hook + ")");
-        !loaded)
+    if (auto loaded = skel->load(std::string(spec.name) + " (" + spec.what + ")"); !loaded)
         return loaded;
     if (auto pinned = pin_maps(skel->object(), spec, pins); !pinned)
         return pinned;
-    if (!spec.program)
-        return {};
-    return attach_and_pin(skel->object(), spec, pins);
+    if (config.before_attach)
+        if (auto ready = config.before_attach(spec); !ready)
+            return ready;
+    for (const ProgramSpec* program : available_programs(spec))
+        if (auto attached = attach_and_pin(skel->object(), *program, pins); !attached)
+            return attached;
+    return {};
 }
 
-constexpr std::array kObjects = {
-    ObjectSpec{"policy_maps", nullptr, "policy maps", ObjectRole::Store, load_with<policy_maps>},
-    ObjectSpec{"bpf_audit", "bw_tp_bpf", "tracepoint/syscalls/sys_enter_bpf", ObjectRole::Audit, load_with<bpf_audit>},
-    ObjectSpec{"exec_audit", "bw_tp_exec", "tracepoint/sched/sched_process_exec", ObjectRole::Audit,
-               load_with<exec_audit>},
-    ObjectSpec{"file_guard", "bw_file_open", "lsm/file_open", ObjectRole::Enforcement, load_with<file_guard>},
-    ObjectSpec{"exec_guard", "bw_bprm_check", "lsm/bprm_check_security", ObjectRole::Enforcement,
-               load_with<exec_guard>},
-    ObjectSpec{"bpf_guard", "bw_bpf", "lsm/bpf", ObjectRole::Enforcement, load_with<bpf_guard>},
+constexpr ProgramSpec kBpfAudit[] = {{"bw_tp_bpf", "tracepoint/syscalls/sys_enter_bpf"}};
+constexpr ProgramSpec kExecAudit[] = {{"bw_tp_exec", "tracepoint/sched/sched_process_exec"}};
+constexpr ProgramSpec kFileGuard[] = {
+    {"bw_file_open", "lsm/file_open"},
+    {"bw_path_trunc", "lsm/path_truncate"},
+    {"bw_ftruncate", "lsm/file_truncate", Availability::IfHookExists},
+    {"bw_inode_unlink", "lsm/inode_unlink"},
+    {"bw_inode_rmdir", "lsm/inode_rmdir"},
+    {"bw_inode_rename", "lsm/inode_rename"},
+    {"bw_inode_link", "lsm/inode_link"},
+    {"bw_inode_create", "lsm/inode_create"},
+    {"bw_inode_mkdir", "lsm/inode_mkdir"},
+    {"bw_inode_mknod", "lsm/inode_mknod"},
+    {"bw_symlink", "lsm/inode_symlink"},
+    {"bw_setattr_2arg", "lsm/inode_setattr", Availability::IfHookArgs, 2},
+    {"bw_setattr_3arg", "lsm/inode_setattr", Availability::IfHookArgs, 3},
+    {"bw_setxattr", "lsm/inode_setxattr"},
+    {"bw_removexattr", "lsm/inode_removexattr"},
+    {"bw_set_acl", "lsm/inode_set_acl", Availability::IfHookExists},
+    {"bw_remove_acl", "lsm/inode_remove_acl", Availability::IfHookExists},
 };
+constexpr ProgramSpec kExecGuard[] = {
+    {"bw_bprm_check", "lsm/bprm_check_security"},
+    {"bw_mmap_file", "lsm/mmap_file"},
+    {"bw_mprotect", "lsm/file_mprotect"},
+};
+// Marking first (who is bpfwarden), so that the checks after it know.
+constexpr ProgramSpec kSelfGuard[] = {
+    {"bw_task_alloc", "lsm/task_alloc"},     {"bw_bprm_commit", "lsm/bprm_committed_creds"},
+    {"bw_bpf", "lsm/bpf"},                   {"bw_bpf_map", "lsm/bpf_map"},
+    {"bw_bpf_prog", "lsm/bpf_prog"},         {"bw_task_kill", "lsm/task_kill"},
+    {"bw_ptrace_check", "lsm/ptrace_access_check"}, {"bw_traceme", "lsm/ptrace_traceme"},
+    {"bw_sb_umount", "lsm/sb_umount"},       {"bw_sb_mount", "lsm/sb_mount"},
+    {"bw_move_mount", "lsm/move_mount"},
+};
+
+constexpr std::array kObjects = {
+    ObjectSpec{"policy_maps", "policy maps", ObjectRole::Store, {}, load_with<bpfw_policy_maps>},
+    ObjectSpec{"bpf_audit", "bpf() audit", ObjectRole::Audit, kBpfAudit, load_with<bpfw_bpf_audit>},
+    ObjectSpec{"exec_audit", "exec audit", ObjectRole::Audit, kExecAudit, load_with<bpfw_exec_audit>},
+    ObjectSpec{"self_guard", "bpf() guard and self-protection", ObjectRole::Enforcement, kSelfGuard,
+               load_with<bpfw_self_guard>},
+    ObjectSpec{"file_guard", "file rules", ObjectRole::Enforcement, kFileGuard, load_with<bpfw_file_guard>},
+    ObjectSpec{"exec_guard", "exec rules", ObjectRole::Enforcement, kExecGuard, load_with<bpfw_exec_guard>},
+};
+
+// Argument counts of the kernel's bpf_lsm_<hook> functions, read once from
+// its BTF (immutable while the process runs).
+const std::map<std::string, int>& lsm_hook_args() {
+    static const std::map<std::string, int> args = [] {
+        std::map<std::string, int> out;
+        std::unique_ptr<btf, decltype(&btf__free)> vmlinux(btf__load_vmlinux_btf(), &btf__free);
+        if (!vmlinux)
+            return out;
+        constexpr std::string_view kPrefix = "bpf_lsm_";
+        for (uint32_t id = 1; id < btf__type_cnt(vmlinux.get()); ++id) {
+            const btf_type* type = btf__type_by_id(vmlinux.get(), id);
+            if (!type || !btf_is_func(type))
+                continue;
+            std::string_view name = btf__name_by_offset(vmlinux.get(), type->name_off);
+            if (!name.starts_with(kPrefix))
+                continue;
+            const btf_type* proto = btf__type_by_id(vmlinux.get(), type->type);
+            out.emplace(std::string(name.substr(kPrefix.size())), proto ? btf_vlen(proto) : -1);
+        }
+        return out;
+    }();
+    return args;
+}
 
 }  // namespace
 
@@ -132,22 +205,49 @@ const ObjectSpec* find_object(std::string_view name) {
     return nullptr;
 }
 
+bool is_available(const ProgramSpec& program) {
+    if (program.availability == Availability::Always)
+        return true;
+    std::string_view hook = program.hook;
+    if (!hook.starts_with("lsm/"))
+        return true;
+    const auto& args = lsm_hook_args();
+    auto found = args.find(std::string(hook.substr(4)));
+    if (found == args.end())
+        return false;
+    return program.availability == Availability::IfHookExists || found->second == program.hook_args;
+}
+
+std::vector<const ProgramSpec*> available_programs(const ObjectSpec& spec) {
+    std::vector<const ProgramSpec*> out;
+    for (const auto& program : spec.programs)
+        if (is_available(program))
+            out.push_back(&program);
+    return out;
+}
+
 OwnPinNames own_pin_names() {
     OwnPinNames names;
-    names.maps = {kEventsMap, kRateLimitMap, kFileRulesMap, kExecRulesMap, kBpfAllowMap, kBpfPolicyMap};
+    names.maps.assign(kPolicyMaps.begin(), kPolicyMaps.end());
+    for (const char* map : {kEventsMap, kRateLimitMap, kTasksMap, kLiftMap, kEnvScratchMap})
+        names.maps.emplace_back(map);
     for (const auto& spec : kObjects) {
-        if (spec.program)
-            names.links.emplace_back(spec.program);
+        for (const auto& program : spec.programs)
+            names.links.emplace_back(program.name);
         names.maps.push_back(PinLayout().counters_pin(spec.name).filename().string());
     }
     return names;
 }
 
 bool is_pinned(const ObjectSpec& spec, const PinLayout& pins) {
-    if (spec.program)
-        return PinLayout::open_pin(pins.link_pin(spec.program)).has_value();
-    for (const char* map : {kFileRulesMap, kExecRulesMap, kBpfAllowMap, kBpfPolicyMap})
-        if (!PinLayout::open_pin(pins.map_pin(map)))
+    if (!spec.programs.empty()) {
+        for (const ProgramSpec* program : available_programs(spec))
+            if (!PinLayout::open_pin(pins.link_pin(program->name)))
+                return false;
+        return true;
+    }
+    for (const char* map : kPolicyMaps)
+        if (!PinLayout::open_pin_read_only(pins.map_pin(map)))
             return false;
     return true;
 }

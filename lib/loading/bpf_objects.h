@@ -6,8 +6,10 @@
 // and a reloaded program keeps its policy.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,13 +31,33 @@ struct LoadConfig;
 struct ObjectSpec;
 using ObjectLoader = Result<void> (*)(const ObjectSpec&, const BpfImage&, const class PinLayout&, const LoadConfig&);
 
-struct ObjectSpec {
-    const char* name;     // image and skeleton name: <name>.bpf.o
-    const char* program;  // the one program in the object, also its link pin name; nullptr for Store
-    const char* hook;     // what it attaches to, for people: "lsm/file_open"
-    ObjectRole role;
-    ObjectLoader load;  // the skeleton-typed loader behind load_attach_pin()
+// Whether a program is for the running kernel: a hook that only newer kernels
+// have, or a hook whose arguments changed (one variant per signature).
+enum class Availability {
+    Always,
+    IfHookExists,  // the kernel has the LSM hook at all
+    IfHookArgs,    // the kernel's hook takes exactly `hook_args` arguments
 };
+
+struct ProgramSpec {
+    const char* name;  // the program in the object, also its link pin name (<= 15 characters)
+    const char* hook;  // what it attaches to: "lsm/file_open", "tracepoint/sched/sched_process_exec"
+    Availability availability = Availability::Always;
+    int hook_args = 0;
+};
+
+struct ObjectSpec {
+    const char* name;  // image name: <name>.bpf.o (skeleton bpfw_<name>)
+    const char* what;  // for people: "file rules"
+    ObjectRole role;
+    std::span<const ProgramSpec> programs;  // empty for the store
+    ObjectLoader load;                      // the skeleton-typed loader behind load_attach_pin()
+};
+
+// The programs of `spec` this kernel runs, in attach order. An LSM hook this
+// kernel lacks (or has with other arguments) leaves its program out.
+std::vector<const ProgramSpec*> available_programs(const ObjectSpec& spec);
+bool is_available(const ProgramSpec& program);
 
 // Every object the daemon manages, in load order: the policy store, then
 // audit (it reports what happens while enforcement is set up), then LSM.
@@ -44,14 +66,29 @@ std::span<const ObjectSpec> managed_objects();
 // The managed object called `name` ("bpf_audit"), or nullptr.
 const ObjectSpec* find_object(std::string_view name);
 
-// Maps every object declares and all of them share once loaded.
-inline constexpr const char* kEventsMap = "events";
-inline constexpr const char* kRateLimitMap = "rate_limit";
-// Policy maps, by the object that owns them.
-inline constexpr const char* kFileRulesMap = "file_rules";
-inline constexpr const char* kExecRulesMap = "exec_rules";
-inline constexpr const char* kBpfAllowMap = "bpf_allow_exe";
-inline constexpr const char* kBpfPolicyMap = "bpf_policy";
+// Maps every object declares and all of them share once loaded. Every map
+// name starts with "bpfw_" (BW_MAP_PREFIX): self-protection goes by it.
+inline constexpr const char* kEventsMap = "bpfw_events";
+inline constexpr const char* kRateLimitMap = "bpfw_rate_limit";
+// The store's maps whose contents are the policy (desired_maps(); the
+// watchdog digests each).
+inline constexpr const char* kFileRulesMap = "bpfw_file_rules";
+inline constexpr const char* kExecRulesMap = "bpfw_exec_rules";
+inline constexpr const char* kDirentsMap = "bpfw_dirents";
+inline constexpr const char* kDirRulesMap = "bpfw_dir_rules";
+inline constexpr const char* kDirBloomMap = "bpfw_dir_bloom";
+inline constexpr const char* kBpfAllowMap = "bpfw_bpf_allow";
+inline constexpr const char* kBpfPolicyMap = "bpfw_bpf_policy";
+inline constexpr const char* kSettingsMap = "bpfw_settings";
+inline constexpr const char* kSelfExesMap = "bpfw_self_exes";
+inline constexpr std::array<const char*, 9> kPolicyMaps = {kFileRulesMap, kExecRulesMap, kDirentsMap,
+                                                           kDirRulesMap,  kDirBloomMap,  kBpfAllowMap,
+                                                           kBpfPolicyMap, kSettingsMap,  kSelfExesMap};
+// The store's state that is not policy: who each task is, and break-glass.
+inline constexpr const char* kTasksMap = "bpfw_tasks";
+inline constexpr const char* kLiftMap = "bpfw_lift";
+// Scratch of the self guard.
+inline constexpr const char* kEnvScratchMap = "bpfw_env_scratch";
 
 // Every name bpfwarden pins, by directory: what `bpfwardenctl unpin` may
 // remove (and nothing else).
@@ -64,6 +101,10 @@ OwnPinNames own_pin_names();
 struct LoadConfig {
     uint32_t rate_limit_burst = 64;
     uint64_t rate_limit_window_ns = 1'000'000'000;
+    // Runs after an object is loaded and its maps pinned, before any of its
+    // programs is attached: the first loader marks itself as bpfwarden there
+    // before the self-protection programs start deciding.
+    std::function<Result<void>(const ObjectSpec&)> before_attach;
 };
 
 // Opens the image through the object's skeleton, reuses pinned maps, loads,
@@ -73,8 +114,8 @@ struct LoadConfig {
 Result<void> load_attach_pin(const ObjectSpec& spec, const BpfImage& image, const PinLayout& pins,
                              const LoadConfig& config);
 
-// True when the object's link pin exists (an earlier run left it enforcing),
-// or, for the store, when its maps are pinned.
+// True when every available program's link pin exists (an earlier run left
+// it enforcing), or, for the store, when its maps are pinned.
 bool is_pinned(const ObjectSpec& spec, const PinLayout& pins);
 
 }  // namespace bpfwarden

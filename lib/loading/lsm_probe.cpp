@@ -16,13 +16,13 @@
 
 namespace bpfwarden {
 
-BPFWARDEN_SKELETON_TRAITS(lsm_probe);
+BPFWARDEN_SKELETON_TRAITS(bpfw_lsm_probe);
 
 namespace {
 
 // Loads, attaches and triggers the probe program; empty string on success.
 std::string try_probe_program(const BpfImage& image) {
-    auto skel = Skeleton<lsm_probe>::open(image);
+    auto skel = Skeleton<bpfw_lsm_probe>::open(image);
     if (!skel)
         return "cannot open LSM probe image: " + skel.error().message();
     (*skel)->rodata->probe_tgid = static_cast<__u32>(getpid());

@@ -63,4 +63,12 @@ Result<UniqueFd> PinLayout::open_pin(const std::filesystem::path& path) {
     return UniqueFd(fd);
 }
 
+Result<UniqueFd> PinLayout::open_pin_read_only(const std::filesystem::path& path) {
+    LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
+    int fd = bpf_obj_get_opts(path.c_str(), &opts);
+    if (fd < 0)
+        return std::unexpected(Error::from_libbpf(fd, "open pin '" + path.string() + "' read-only"));
+    return UniqueFd(fd);
+}
+
 }  // namespace bpfwarden

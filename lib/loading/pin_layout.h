@@ -40,8 +40,11 @@ public:
     // Pins `fd` at `path`, atomically replacing whatever was pinned there.
     Result<void> pin_replacing(int fd, const std::filesystem::path& path) const;
 
-    // bpf_obj_get() of a pin; ENOENT when it does not exist.
+    // bpf_obj_get() of a pin; ENOENT when it does not exist. Read-write for
+    // maps: with self-protection on, only bpfwarden itself gets that.
     static Result<UniqueFd> open_pin(const std::filesystem::path& path);
+    // The same read-only (maps): what anyone may inspect.
+    static Result<UniqueFd> open_pin_read_only(const std::filesystem::path& path);
 
 private:
     std::filesystem::path root_;

@@ -44,7 +44,9 @@ bool listed(const std::vector<std::string>& names, const std::string& name) {
 // .bss map for "<object>_counters"). Another tool's pin that merely shares a
 // name is not ours. Fills in the link's id.
 bool is_own_object(OwnPin& pin, const std::string& name) {
-    UniqueFd fd(bpf_obj_get(pin.path.c_str()));
+    // Read-only: all an inspection needs, and all self-protection lets others have.
+    LIBBPF_OPTS(bpf_obj_get_opts, read_only, .file_flags = pin.link ? 0u : static_cast<unsigned>(BPF_F_RDONLY));
+    UniqueFd fd(bpf_obj_get_opts(pin.path.c_str(), &read_only));
     if (!fd)
         return false;
     if (pin.link) {
@@ -53,6 +55,7 @@ bool is_own_object(OwnPin& pin, const std::string& name) {
         if (bpf_obj_get_info_by_fd(fd.get(), &info, &length) != 0)
             return false;
         pin.link_id = info.id;
+        pin.prog_id = info.prog_id;
         UniqueFd prog(bpf_prog_get_fd_by_id(info.prog_id));
         bpf_prog_info prog_info{};
         uint32_t prog_length = sizeof(prog_info);
@@ -76,7 +79,7 @@ void inventory_dir(const fs::path& dir, const std::vector<std::string>& own_name
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
         std::string name = entry.path().filename().string();
         std::string base = name.ends_with("__staging") ? name.substr(0, name.size() - 9) : name;
-        OwnPin pin{entry.path(), links, 0, links ? base : std::string()};
+        OwnPin pin{entry.path(), links, 0, 0, links ? base : std::string()};
         if (!entry.is_directory(ec) && listed(own_names, base) && is_own_object(pin, base))
             out.own.push_back(std::move(pin));
         else
@@ -133,8 +136,13 @@ std::vector<AttachedProgram> attached_programs(const PinInventory& inventory) {
         if (!pin.link || pin.link_id == 0)
             continue;
         UniqueFd fd(bpf_link_get_fd_by_id(pin.link_id));
-        if (!fd)
-            continue;  // gone: detached
+        if (!fd) {
+            // The link is gone; its program stays attached until the kernel's
+            // deferred release has run.
+            if (pin.prog_id && UniqueFd(bpf_prog_get_fd_by_id(pin.prog_id)))
+                attached.push_back({pin.program, pin.link_id, {}, true});
+            continue;
+        }
         attached.push_back({pin.program, pin.link_id, {}});
         ids.push_back(pin.link_id);
     }
@@ -158,9 +166,10 @@ PinRemovalReport remove_own_pins(const PinInventory& inventory) {
     for (const auto& dir : {pins.links_dir(), pins.maps_dir(), pins.root()})
         if (rmdir(dir.c_str()) == 0 && dir == pins.root())
             report.root_removed = true;
-    // A link without any other reference is released a moment after its pin
-    // goes (the kernel frees it asynchronously): give it a second.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    // A link without any other reference is released after its pin goes, and
+    // the kernel detaches its program asynchronously (a trampoline update per
+    // LSM hook, seconds for all of ours): wait for that, up to a limit.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     for (;;) {
         report.still_attached = attached_programs(inventory);
         bool only_held = std::all_of(report.still_attached.begin(), report.still_attached.end(),

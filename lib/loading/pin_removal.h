@@ -24,6 +24,7 @@ struct OwnPin {
     std::filesystem::path path;
     bool link = false;     // a link pin (else a map pin)
     uint32_t link_id = 0;  // the link behind a link pin, 0 when unknown
+    uint32_t prog_id = 0;  // its program
     std::string program;   // the link's program name ("bw_file_open")
 };
 
@@ -44,6 +45,7 @@ struct AttachedProgram {
     std::string program;
     uint32_t link_id = 0;
     std::vector<BpfHolder> held_by;  // empty: attached, but no process holds it (pinned elsewhere?)
+    bool detaching = false;          // its link is gone, the kernel has not finished detaching it yet
 };
 
 struct PinRemovalReport {
@@ -60,7 +62,9 @@ struct PinRemovalReport {
 // Never fails as a whole: what could not be removed is in `left`.
 PinRemovalReport remove_own_pins(const PinInventory& inventory);
 
-// The links among `inventory` that are still attached now, and who holds them.
+// The links among `inventory` that are still attached now, and who holds
+// them; and programs whose link is gone but that the kernel has not detached
+// yet (links are released asynchronously: a trampoline update per program).
 std::vector<AttachedProgram> attached_programs(const PinInventory& inventory);
 
 }  // namespace bpfwarden

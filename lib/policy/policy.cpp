@@ -13,7 +13,6 @@
 #include <toml++/toml.h>
 #include <tuple>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "support/file_io.h"
@@ -29,7 +28,10 @@ std::string section_name(RuleKind kind) { return kind == RuleKind::FileOpen ? "[
 // Parses one file's table into a Policy; the first problem ends the parse.
 class FileParser {
 public:
-    explicit FileParser(const std::string& source) : source_(source) { policy_.sources.push_back(source); }
+    FileParser(const std::string& source, std::string_view text) : source_(source) {
+        policy_.sources.push_back(source);
+        policy_.source_texts.emplace_back(text);
+    }
 
     Result<Policy> run(const toml::table& root) {
         // toml::table iterates in key order; walk the file top to bottom
@@ -52,11 +54,13 @@ public:
                 ok = parse_rules(RuleKind::Exec, key, node);
             else if (key.str() == "bpf")
                 ok = parse_bpf(node);
+            else if (PolicyOption* option = option_named(key.str()))
+                ok = parse_option(*option, key, node);
             else
-                ok = invalid(
-                    key.source(),
-                    std::string(node.is_table() || node.is_array_of_tables() ? "unknown table " : "unknown key ") +
-                        quote_for_message(key.str()) + " (expected [[file]], [[exec]] or [bpf])");
+                ok = invalid(key.source(),
+                             std::string(node.is_table() || node.is_array_of_tables() ? "unknown table " : "unknown key ") +
+                                 quote_for_message(key.str()) +
+                                 " (expected [[file]], [[exec]], [bpf], protect, deny_anonymous_exec or deny_write_exec)");
             if (!ok)
                 return fail(ok.error());
         }
@@ -96,6 +100,34 @@ private:
         return path;
     }
 
+    PolicyOption* option_named(std::string_view name) {
+        if (name == "protect")
+            return &policy_.options.protect;
+        if (name == "deny_anonymous_exec")
+            return &policy_.options.deny_anonymous_exec;
+        if (name == "deny_write_exec")
+            return &policy_.options.deny_write_exec;
+        return nullptr;
+    }
+
+    Result<void> parse_option(PolicyOption& option, const toml::key& key, const toml::node& node) {
+        const auto* value = node.as_boolean();
+        if (!value)
+            return invalid(node.source(), quote_for_message(key.str()) + " must be true or false");
+        option.value = value->get();
+        option.where = location(key.source());
+        return {};
+    }
+
+    // A trailing slash asks for the subtree: "/srv/secret/" covers what is beneath.
+    static void take_subtree_slash(std::string& path, bool& subtree) {
+        if (path.size() < 2 || !path.ends_with('/'))
+            return;
+        while (path.size() > 1 && path.ends_with('/'))
+            path.pop_back();
+        subtree = true;
+    }
+
     Result<RuleAction> parse_action(const toml::node& node) const {
         const auto* value = node.as_string();
         if (!value)
@@ -118,34 +150,61 @@ private:
             if (!table)
                 return invalid(element.source(), "each " + quote_for_message(key.str()) + " entry must be a table (" +
                                                      section_name(kind) + ")");
-            std::optional<std::string> path;
-            std::optional<RuleAction> action;
-            int path_line = 0;
-            for (auto&& [field, value] : *table) {
-                if (field.str() == "path") {
-                    auto parsed = parse_path(value, "'path'");
-                    if (!parsed)
-                        return fail(parsed.error());
-                    path = std::move(*parsed);
-                    path_line = line_of(value.source());
-                } else if (field.str() == "action") {
-                    auto parsed = parse_action(value);
-                    if (!parsed)
-                        return fail(parsed.error());
-                    action = *parsed;
-                } else {
-                    return invalid(field.source(), "unknown key " + quote_for_message(field.str()) + " in " +
-                                                       section_name(kind) + " (expected \"path\" or \"action\")");
-                }
-            }
-            if (!path)
-                return invalid(table->source(), section_name(kind) + " entry has no 'path'");
-            if (!action)
-                return invalid(table->source(), section_name(kind) + " entry for " + quote_for_message(*path) +
-                                                    " has no 'action' (\"deny\" or \"audit\")");
-            rules_.push_back(PathRule{kind, std::move(*path), *action, SourceLocation{source_, path_line}});
+            auto rule = parse_rule(kind, *table);
+            if (!rule)
+                return fail(rule.error());
+            rules_.push_back(std::move(*rule));
         }
         return {};
+    }
+
+    Result<void> parse_rule_field(RuleKind kind, const toml::key& field, const toml::node& value, PathRule& rule,
+                                  bool& has_path, bool& has_action) {
+        if (field.str() == "path") {
+            auto parsed = parse_path(value, "'path'");
+            if (!parsed)
+                return fail(parsed.error());
+            rule.path = std::move(*parsed);
+            rule.where.line = line_of(value.source());
+            has_path = true;
+            take_subtree_slash(rule.path, rule.subtree);
+            return {};
+        }
+        if (field.str() == "action") {
+            auto parsed = parse_action(value);
+            if (!parsed)
+                return fail(parsed.error());
+            rule.action = *parsed;
+            has_action = true;
+            return {};
+        }
+        if (field.str() == "recursive") {
+            const auto* recursive = value.as_boolean();
+            if (!recursive)
+                return invalid(value.source(), "'recursive' must be true or false");
+            recursive_ = recursive->get();
+            return {};
+        }
+        return invalid(field.source(), "unknown key " + quote_for_message(field.str()) + " in " + section_name(kind) +
+                                           " (expected \"path\", \"action\" or \"recursive\")");
+    }
+
+    Result<PathRule> parse_rule(RuleKind kind, const toml::table& table) {
+        PathRule rule{kind, {}, RuleAction::Audit, SourceLocation{source_, 0}};
+        bool has_path = false, has_action = false;
+        recursive_ = false;
+        for (auto&& [field, value] : table)
+            if (auto ok = parse_rule_field(kind, field, value, rule, has_path, has_action); !ok)
+                return fail(ok.error());
+        if (!has_path)
+            return invalid(table.source(), section_name(kind) + " entry has no 'path'");
+        if (!has_action)
+            return invalid(table.source(), section_name(kind) + " entry for " + quote_for_message(rule.path) +
+                                               " has no 'action' (\"deny\" or \"audit\")");
+        rule.subtree = rule.subtree || recursive_ || rule.path == "/";
+        if (rule.subtree && rule.path == "/")
+            return invalid(table.source(), section_name(kind) + " entry on \"/\" would cover every file: name a directory");
+        return rule;
     }
 
     Result<void> parse_bpf(const toml::node& node) {
@@ -193,13 +252,45 @@ private:
             return invalid(node.source(), "bpf.allow must be an array of executable paths");
         Policy addition;
         for (const toml::node& element : *array) {
+            auto entry = parse_allow_entry(element);
+            if (!entry)
+                return fail(entry.error());
+            addition.bpf.allow.push_back(std::move(*entry));
+        }
+        return merge_policy(policy_, std::move(addition));
+    }
+
+    // "/path", or { path = "/path", pid1 = true } for an executable allowed
+    // only as PID 1 (the service manager; not the same binary run by hand).
+    Result<PathRule> parse_allow_entry(const toml::node& element) const {
+        PathRule entry{RuleKind::Exec, {}, RuleAction::Audit, location(element.source())};
+        const auto* table = element.as_table();
+        if (!table) {
             auto path = parse_path(element, "bpf.allow entry");
             if (!path)
                 return fail(path.error());
-            addition.bpf.allow.push_back(
-                PathRule{RuleKind::Exec, std::move(*path), RuleAction::Audit, location(element.source())});
+            entry.path = std::move(*path);
+            return entry;
         }
-        return merge_policy(policy_, std::move(addition));
+        const toml::node* path = table->get("path");
+        if (!path)
+            return invalid(element.source(), "bpf.allow entry has no 'path'");
+        auto parsed = parse_path(*path, "bpf.allow entry");
+        if (!parsed)
+            return fail(parsed.error());
+        entry.path = std::move(*parsed);
+        for (auto&& [field, value] : *table) {
+            if (field.str() == "path")
+                continue;
+            if (field.str() != "pid1")
+                return invalid(field.source(), "unknown key " + quote_for_message(field.str()) +
+                                                   " in a bpf.allow entry (expected \"path\" or \"pid1\")");
+            const auto* pid1 = value.as_boolean();
+            if (!pid1)
+                return invalid(value.source(), "'pid1' must be true or false");
+            entry.pid1_only = pid1->get();
+        }
+        return entry;
     }
 
     Result<void> parse_restrict(const toml::key& key, const toml::node& node) {
@@ -228,12 +319,14 @@ private:
     const std::string& source_;
     Policy policy_;
     std::vector<PathRule> rules_;  // [[file]] and [[exec]] entries, merged into policy_ at the end
+    bool recursive_ = false;       // the entry being parsed said recursive = true
 };
 
-// Key for "the same rule": kind and path.
-std::string rule_key(RuleKind kind, const std::string& path) {
-    std::string key(1, kind == RuleKind::FileOpen ? 'f' : 'x');
-    key += path;
+// Key for "the same rule": kind, subtree or not, and path.
+std::string rule_key(const PathRule& rule) {
+    std::string key(1, rule.kind == RuleKind::FileOpen ? 'f' : 'x');
+    key += rule.subtree ? '/' : '=';
+    key += rule.path;
     return key;
 }
 
@@ -242,9 +335,9 @@ std::string rule_key(RuleKind kind, const std::string& path) {
 void add_rules(std::vector<PathRule>& into, std::vector<PathRule>&& from) {
     std::unordered_map<std::string, std::size_t> index;
     for (std::size_t i = 0; i < into.size(); ++i)
-        index.emplace(rule_key(into[i].kind, into[i].path), i);
+        index.emplace(rule_key(into[i]), i);
     for (PathRule& rule : from) {
-        auto [it, inserted] = index.emplace(rule_key(rule.kind, rule.path), into.size());
+        auto [it, inserted] = index.emplace(rule_key(rule), into.size());
         if (inserted) {
             into.push_back(std::move(rule));
             continue;
@@ -257,14 +350,18 @@ void add_rules(std::vector<PathRule>& into, std::vector<PathRule>&& from) {
     }
 }
 
-// bpf.allow: concatenated, the first mention of a path kept.
+// bpf.allow: concatenated, one entry per path; an entry without the PID 1
+// condition wins over one with it (the broader allowance was asked for).
 void add_allow(std::vector<PathRule>& into, std::vector<PathRule>&& from) {
-    std::unordered_set<std::string> present;
-    for (const PathRule& entry : into)
-        present.insert(entry.path);
+    std::unordered_map<std::string, std::size_t> present;
+    for (std::size_t i = 0; i < into.size(); ++i)
+        present.emplace(into[i].path, i);
     for (PathRule& entry : from) {
-        if (present.insert(entry.path).second)
+        auto [it, inserted] = present.emplace(entry.path, into.size());
+        if (inserted)
             into.push_back(std::move(entry));
+        else if (!entry.pid1_only)
+            into[it->second].pid1_only = false;
     }
 }
 
@@ -302,7 +399,7 @@ std::string to_string(const SourceLocation& where) { return where.file + ":" + s
 Result<Policy> parse_policy(std::string_view text, const std::string& source_name) {
     try {
         toml::table root = toml::parse(text, std::string(source_name));
-        return FileParser(source_name).run(root);
+        return FileParser(source_name, text).run(root);
     } catch (const toml::parse_error& error) {
         const auto& begin = error.source().begin;
         return fail(ErrorKind::PolicyInvalid, EINVAL,
@@ -353,8 +450,34 @@ Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFil
     return merged;
 }
 
+namespace {
+
+// Each option may be set in one file only.
+Result<void> check_option(std::string_view name, const PolicyOption& into, const PolicyOption& from) {
+    if (from.where && into.where)
+        return fail(ErrorKind::PolicyInvalid, EINVAL, describe_conflict(name, *into.where, *from.where));
+    return {};
+}
+
+Result<void> check_options(const PolicyOptions& into, const PolicyOptions& from) {
+    if (auto ok = check_option("protect", into.protect, from.protect); !ok)
+        return ok;
+    if (auto ok = check_option("deny_anonymous_exec", into.deny_anonymous_exec, from.deny_anonymous_exec); !ok)
+        return ok;
+    return check_option("deny_write_exec", into.deny_write_exec, from.deny_write_exec);
+}
+
+void take_option(PolicyOption& into, PolicyOption& from) {
+    if (from.where)
+        into = std::move(from);
+}
+
+}  // namespace
+
 Result<void> merge_policy(Policy& into, Policy from) {
-    // Both checks before any change, so that a refused merge leaves `into` as it was.
+    // Every check before any change, so that a refused merge leaves `into` as it was.
+    if (auto ok = check_options(into.options, from.options); !ok)
+        return ok;
     if (from.bpf.mode_where && into.bpf.mode_where)
         return fail(ErrorKind::PolicyInvalid, EINVAL,
                     describe_conflict("bpf.mode", *into.bpf.mode_where, *from.bpf.mode_where));
@@ -369,10 +492,15 @@ Result<void> merge_policy(Policy& into, Policy from) {
         into.bpf.restricted_cmds = from.bpf.restricted_cmds;
         into.bpf.restrict_where = std::move(from.bpf.restrict_where);
     }
+    take_option(into.options.protect, from.options.protect);
+    take_option(into.options.deny_anonymous_exec, from.options.deny_anonymous_exec);
+    take_option(into.options.deny_write_exec, from.options.deny_write_exec);
     add_rules(into.rules, std::move(from.rules));
     add_allow(into.bpf.allow, std::move(from.bpf.allow));
     into.sources.insert(into.sources.end(), std::make_move_iterator(from.sources.begin()),
                         std::make_move_iterator(from.sources.end()));
+    into.source_texts.insert(into.source_texts.end(), std::make_move_iterator(from.source_texts.begin()),
+                             std::make_move_iterator(from.source_texts.end()));
     return {};
 }
 

@@ -3,29 +3,35 @@
 // Policy lives in TOML files in a directory (default /etc/bpfwarden/policy.d/).
 // The `*.toml` files are read in lexical (byte) order and merged; hidden files
 // and anything not ending in ".toml" (README, foo.toml~, foo.toml.dpkg-old,
-// .foo.toml.swp) are ignored.
+// .foo.toml.swp) are ignored. docs/POLICY.md is the reference; in short:
 //
-//   [[file]]                  # lsm/file_open: opening this file
-//   path = "/etc/shadow"
+//   protect = true            # self-protection (default true)
+//   deny_anonymous_exec = false  # refuse running memfd / deleted files
+//   deny_write_exec = false   # refuse memory going from writable to executable
+//
+//   [[file]]                  # opening, truncating, renaming, ... this file
+//   path = "/etc/shadow"      # "/srv/secret/" (trailing slash): everything beneath
 //   action = "audit"          # "deny" | "audit"
+//   recursive = false         # true: the same as a trailing slash
 //
-//   [[exec]]                  # lsm/bprm_check_security: executing this file
+//   [[exec]]                  # running this file: execve, ld.so, mmap(PROT_EXEC)
 //   path = "/usr/bin/nc.openbsd"
 //   action = "deny"
 //
 //   [bpf]                     # lsm/bpf: restricted bpf() commands
 //   mode = "deny"             # "deny" | "audit" | "off" (default "audit")
-//   allow = ["/usr/lib/systemd/systemd"]
+//   allow = ["/usr/sbin/bpftool", { path = "/usr/lib/systemd/systemd", pid1 = true }]
 //   restrict = ["prog_load"]  # default: default_restricted_bpf_commands()
 //
 // Merging: rules of every file are kept; the same path named twice for the
 // same kind becomes one rule whose action is the stricter one (deny > audit).
-// bpf.allow lists concatenate. bpf.mode and bpf.restrict may each be set in at
-// most one file, so that no file silently overrides another.
+// bpf.allow lists concatenate. bpf.mode, bpf.restrict and each top-level
+// option may be set in at most one file, so that no file silently overrides
+// another.
 //
 // Errors are EINVAL with "<file>:<line>: <reason>" as context, the file named
 // as it was given to the loader. Paths here are what the administrator wrote;
-// turning them into (device, inode) map keys is policy_compiler.h's job.
+// turning them into map keys is policy_compiler.h's job.
 #pragma once
 
 #include <climits>
@@ -55,9 +61,23 @@ struct SourceLocation {
 
 struct PathRule {
     RuleKind kind;
-    std::string path;
+    std::string path;  // without the trailing slash of a subtree rule
     RuleAction action;
     SourceLocation where;
+    bool subtree = false;    // everything beneath the directory `path`
+    bool pid1_only = false;  // bpf.allow: only when running as PID 1
+};
+
+// A top-level option and where it was set (nullopt: its default).
+struct PolicyOption {
+    bool value;
+    std::optional<SourceLocation> where;
+};
+
+struct PolicyOptions {
+    PolicyOption protect{true, std::nullopt};
+    PolicyOption deny_anonymous_exec{false, std::nullopt};
+    PolicyOption deny_write_exec{false, std::nullopt};
 };
 
 struct BpfGuardPolicy {
@@ -74,9 +94,11 @@ struct BpfGuardPolicy {
 };
 
 struct Policy {
-    std::vector<PathRule> rules;  // unique by (kind, path), in order of first appearance
+    std::vector<PathRule> rules;  // unique by (kind, path, subtree), in order of first appearance
     BpfGuardPolicy bpf;
-    std::vector<std::string> sources;  // files merged into this policy, in order
+    PolicyOptions options;
+    std::vector<std::string> sources;       // files merged into this policy, in order
+    std::vector<std::string> source_texts;  // their text as parsed, one per source
 };
 
 // Largest policy file accepted.
@@ -104,7 +126,8 @@ struct PolicyFileOverride {
 Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFileOverride* override = nullptr);
 
 // Merges `from` (a later file) into `into`, following the rules above. A
-// refused merge (bpf.mode or bpf.restrict set in both) leaves `into` unchanged.
+// refused merge (bpf.mode, bpf.restrict or an option set in both) leaves
+// `into` unchanged.
 Result<void> merge_policy(Policy& into, Policy from);
 
 // "audit"/"deny", "off"/"audit"/"deny", "file"/"exec" — the policy file spelling.

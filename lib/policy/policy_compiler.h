@@ -1,70 +1,102 @@
 // PolicyCompiler: turns a Policy (paths, as the administrator wrote them) into
-// the exact contents of the file_rules, exec_rules, bpf_allow_exe and
-// bpf_policy maps (bpf/lsm/*.bpf.c).
+// the exact contents of the policy maps the BPF programs read
+// (bpf/include/bpfwarden/policy_maps.bpf.h).
 //
-// The kernel programs know files only as (device, inode) of the inode being
-// opened or executed, so every path is resolved here, in user space, with
-// stat() following symlinks: a rule naming a symlink protects its target.
-// Two paths naming one file (hard links, symlinks) become one map entry with
-// the stricter action. A path that cannot be resolved is not an error — the
-// rule is kept, inactive, and reported in `warnings` — because a policy may
-// well name software that is not installed (yet).
+// The programs know files by identity, so every path is resolved here, in
+// user space, into up to two keys (docs/POLICY.md, "How a path is matched"):
+//   - the file's inode (dev, ino, generation): hard links, renames of the file
+//     itself, bind mounts and other mount namespaces;
+//   - its name in its directory (the directory's inode and the name's hash):
+//     whatever file sits at the path, so that a file replaced by rename, or
+//     created later, is covered from its first use.
+// A subtree rule ("/srv/secret/") keys the directory itself; the programs
+// walk up from a file to find it. Symlinks are followed: a rule naming a
+// symlink protects its target, at the target's name. Two paths naming one
+// file become one map entry with the stricter action.
 //
-// Caveat: the kernel compares inode->i_sb->s_dev. stat()'s st_dev agrees with
-// it on ordinary file systems (ext4, xfs, tmpfs), but btrfs reports a
-// per-subvolume device to stat(), and overlayfs may show the hooks a
-// different inode than stat() sees; rules on such files may never match.
+// A path that cannot be resolved at all (its directory does not exist) is not
+// an error: the rule is kept, inactive, and reported in `warnings`, because a
+// policy may well name software that is not installed (yet). A path whose
+// directory exists is active even when the file does not: it covers the file
+// from the moment it is created.
 #pragma once
-
-#include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "bpfwarden/abi.h"
+#include "policy/file_identity.h"
 #include "policy/policy.h"
 #include "support/error.h"
 
 namespace bpfwarden {
 
-// rule_id of the daemon's own executable in bpf_allow_exe; never an index
-// into CompiledPolicy::rules.
-inline constexpr uint32_t kSelfRuleId = 0xFFFFFFFF;
+// rule_id of entries bpfwarden adds on its own; never an index into
+// CompiledPolicy::rules.
+inline constexpr uint32_t kSelfRuleId = 0xFFFFFFFF;          // the daemon in bpf.allow (protection off)
+inline constexpr uint32_t kWatchdogRuleId = 0xFFFFFFFE;      // the watchdog in bpf.allow (protection off)
+inline constexpr uint32_t kCanaryRuleId = 0xFFFFFFFD;        // the watchdog's always-denied canary
+inline constexpr uint32_t kAnonymousExecRuleId = 0xFFFFFFFC; // deny_anonymous_exec (set by the programs)
+inline constexpr uint32_t kWriteExecRuleId = 0xFFFFFFFB;     // deny_write_exec (set by the programs)
+inline constexpr uint32_t kProtectedFilesRuleId = 0xFFFFFFFA; // bpfwarden's own pins, images, keys, state
+inline constexpr uint32_t kProtectedExesRuleId = 0xFFFFFFF9;  // bpfwarden's own executables
 
-// Map capacities; must match max_entries in bpf/lsm/{file,exec,bpf}_guard.bpf.c.
-// A few bpf_allow_exe slots are kept for bpfwarden's own executables (the
-// daemon with kSelfRuleId, the watchdog), which PolicyMaps adds.
+// Map capacities; must match max_entries in bpf/include/bpfwarden/policy_maps.bpf.h.
+// kImplicitReserve entries of each are kept for what bpfwarden adds itself.
+inline constexpr std::size_t kImplicitReserve = 64;
 inline constexpr std::size_t kFileRulesCapacity = 65536;
 inline constexpr std::size_t kExecRulesCapacity = 65536;
-inline constexpr std::size_t kBpfAllowReservedSlots = 8;
-inline constexpr std::size_t kBpfAllowCapacity = 1024 - kBpfAllowReservedSlots;
+inline constexpr std::size_t kDirentsCapacity = 65536;
+inline constexpr std::size_t kDirRulesCapacity = 16384;
+inline constexpr std::size_t kBpfAllowCapacity = 1024;
+inline constexpr std::size_t kSelfExesCapacity = 16;
 
-// stat()'s dev_t in the kernel's internal encoding, (major << 20) | minor,
-// which is what the BPF programs read from inode->i_sb->s_dev.
-uint64_t kernel_dev(dev_t dev);
+// Resolves an absolute path to what the programs will see there.
+using PathResolver = std::function<PathTarget(const std::string& path)>;
 
-struct FileIdentity {
-    uint64_t dev;  // kernel encoding (kernel_dev())
-    uint64_t ino;
+// The real resolver: the filesystem, now (resolve_path()).
+PathResolver filesystem_resolver();
 
-    friend bool operator==(const FileIdentity&, const FileIdentity&) = default;
+struct InodeKeyLess {
+    bool operator()(const bw_inode_key& a, const bw_inode_key& b) const {
+        return std::tie(a.dev, a.ino, a.gen) < std::tie(b.dev, b.ino, b.gen);
+    }
+};
+struct DirentKeyLess {
+    bool operator()(const bw_dirent_key& a, const bw_dirent_key& b) const {
+        return std::tie(a.dir.dev, a.dir.ino, a.dir.gen, a.name_hash) <
+               std::tie(b.dir.dev, b.dir.ino, b.dir.gen, b.name_hash);
+    }
 };
 
-// Resolves an absolute path to the file it names. Errors carry the errno
-// (ENOENT/ENOTDIR: the file does not exist).
-using PathResolver = std::function<Result<FileIdentity>(const std::string& path)>;
+template <typename Value>
+using InodeMap = std::map<bw_inode_key, Value, InodeKeyLess>;
 
-// The real resolver: stat(), following symlinks, dev through kernel_dev().
-PathResolver stat_resolver();
+// The contents of the rule maps, sorted by key (two compilations of one
+// policy on one host are identical). Adding to an entry that exists keeps
+// the stricter action (deny > audit); on a tie, the first rule.
+struct RuleTables {
+    InodeMap<bw_rule> file_rules, exec_rules;
+    std::map<bw_dirent_key, bw_name_rules, DirentKeyLess> dirents;
+    InodeMap<bw_dir_rules> dir_rules;
+    InodeMap<bw_bpf_allow> bpf_allow;
+    bw_bpf_policy bpf_policy{};
+    bw_settings settings{};
 
-struct CompiledEntry {
-    bw_inode_key key;
-    bw_rule value;
+    void add_inode_rule(RuleKind kind, const bw_inode_key& file, const bw_rule& rule);
+    // The rule on `name` in `dir`; marks the directory as having named entries.
+    void add_name_rule(RuleKind kind, const bw_inode_key& dir, const std::string& name, const bw_rule& rule);
+    void add_subtree_rule(RuleKind kind, const bw_inode_key& dir, const bw_rule& rule);
+    // Nobody but the exempted changes the entries of `dir` or anything beneath
+    // (`exemptions`: the rule and flags applying to its files).
+    void protect_directory(const bw_inode_key& dir, const bw_rule& exemptions);
 };
 
 struct RuleInfo {
@@ -73,31 +105,31 @@ struct RuleInfo {
     std::string path;
     RuleAction action;  // as written; the map entry may hold a stricter one (see above)
     SourceLocation where;
-    bool bpf_allow = false;                // a bpf.allow entry (kind Exec, action Audit)
-    std::optional<FileIdentity> identity;  // empty: unresolved, the rule is inactive
+    bool subtree = false;
+    bool bpf_allow = false;  // a bpf.allow entry (kind Exec, action Audit)
+    bool pid1_only = false;  // bpf.allow: only as PID 1
+    PathTarget target;       // what the path named when compiled
+
+    // Covers something in the kernel now: the file, its name, or the subtree.
+    bool active() const;
 
     friend bool operator==(const RuleInfo&, const RuleInfo&) = default;
 };
 
 struct CompiledPolicy {
-    // Map contents, keys unique, sorted by (dev, ino).
-    std::vector<CompiledEntry> file_rules, exec_rules;
-    std::vector<std::pair<bw_inode_key, bw_bpf_allow>> bpf_allow;  // without the daemon's own entry
-    bw_bpf_policy bpf_policy{};                                    // key 0 of bpf_policy
+    RuleTables tables;
     // Every rule, resolved or not, id = index: policy rules first, in policy
     // order, then bpf.allow entries.
     std::vector<RuleInfo> rules;
     // One line per rule that could not be resolved, "<file>:<line>: <what>".
     std::vector<std::string> warnings;
+    // The policy files it was compiled from, and their text (Policy::sources).
+    std::vector<std::string> sources, source_texts;
 
-    // nullptr if out of range (including kSelfRuleId).
+    // nullptr if out of range (including the implicit rule ids above).
     const RuleInfo* rule(uint32_t id) const;
-
-    // The rule whose map entry is (dev, ino) for this kind — the one an event
-    // with that key matched — or nullptr. Looks at file_rules/exec_rules.
-    const RuleInfo* matching_rule(RuleKind kind, uint64_t dev, uint64_t ino) const;
-    // The bpf.allow entry whose map entry is (dev, ino), or nullptr.
-    const RuleInfo* matching_bpf_allow(uint64_t dev, uint64_t ino) const;
+    // The bpf.allow entry for the executable with this inode, or nullptr.
+    const RuleInfo* matching_bpf_allow(const bw_inode_key& exe) const;
 };
 
 // True if both would fill the maps identically and list the same rules
@@ -105,8 +137,8 @@ struct CompiledPolicy {
 // would change nothing anyone can observe.
 bool same_policy(const CompiledPolicy& a, const CompiledPolicy& b);
 
-// Fails only on a policy no file could produce (relative path, empty
-// resolver) or one that does not fit the maps (E2BIG).
+// Fails only on a policy no file could produce (relative path, no resolver)
+// or one that does not fit the maps (E2BIG).
 Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& resolve);
 
 // The one way from a policy directory to compiled rules: load_policy_dir

@@ -5,30 +5,124 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
-#include <map>
-#include <tuple>
+#include <optional>
+#include <vector>
 
 #include "loading/bpf_objects.h"
+#include "loading/self_state.h"
+#include "support/installed_paths.h"
 
 namespace bpfwarden {
 namespace {
 
-Result<UniqueFd> open_optional(const PinLayout& pins, const char* map) {
+std::optional<bw_inode_key> key_of(const std::filesystem::path& path) {
+    auto identity = identity_of(path);
+    if (!identity)
+        return std::nullopt;
+    return to_key(*identity);
+}
+
+// ---- Implicit entries ------------------------------------------------------
+
+// A file rule on `path` (inode and name): the canary, our executables.
+void add_file_rule(RuleTables& tables, const std::filesystem::path& path, const bw_rule& rule) {
+    PathTarget target = resolve_path(path.string());
+    if (target.file)
+        tables.add_inode_rule(RuleKind::FileOpen, to_key(*target.file), rule);
+    if (target.dir)
+        tables.add_name_rule(RuleKind::FileOpen, to_key(*target.dir), target.name, rule);
+}
+
+// A directory only bpfwarden (and, for `flags` PKG_EXEMPT, the package
+// manager) changes: its entries, its files' contents, and itself.
+void protect_tree(RuleTables& tables, const std::filesystem::path& dir, uint32_t flags) {
+    PathTarget target = resolve_path(dir.string());
+    if (!target.file || !target.file->is_dir)
+        return;
+    bw_rule rule{BW_ACTION_DENY, kProtectedFilesRuleId, BW_RULE_MODIFY_ONLY | BW_RULE_SELF_EXEMPT | flags, 0};
+    tables.protect_directory(to_key(*target.file), rule);
+    add_file_rule(tables, dir, rule);
+}
+
+void add_protection(DesiredMaps& desired, const ServiceIdentity& service) {
+    PinLayout pins(service.pin_root);
+    for (const auto& dir : {pins.root(), pins.links_dir(), pins.maps_dir(), service.keys_dir, service.state_dir})
+        if (!dir.empty())
+            protect_tree(desired.tables, dir, 0);
+    if (!service.image_dir.empty())
+        protect_tree(desired.tables, service.image_dir, BW_RULE_PKG_EXEMPT);
+    bw_rule exe_rule{BW_ACTION_DENY, kProtectedExesRuleId, BW_RULE_MODIFY_ONLY | BW_RULE_PKG_EXEMPT, 0};
+    for (const auto& exe : {service.daemon_exe, service.watchdog_exe, service.packager})
+        if (!exe.empty())
+            add_file_rule(desired.tables, exe, exe_rule);
+}
+
+// Who may become bpfwarden at exec: our executables, by name (an upgrade
+// replaces the file), and the package manager's role.
+void add_self_exes(DesiredMaps& desired, const ServiceIdentity& service) {
+    struct Exe {
+        const std::filesystem::path& path;
+        uint32_t role;
+        const char* unit;
+    };
+    for (auto [path, role, unit] : {Exe{service.daemon_exe, BW_ROLE_DAEMON, installed::kDaemonUnit},
+                                    Exe{service.watchdog_exe, BW_ROLE_WATCHDOG, installed::kWatchdogUnit},
+                                    Exe{service.packager, BW_ROLE_PACKAGER, ""}}) {
+        PathTarget target = resolve_path(path.string());
+        if (path.empty() || !target.file || !target.dir)
+            continue;
+        bw_dirent_key key{};
+        key.dir = to_key(*target.dir);
+        key.name_hash = bw_name_hash(reinterpret_cast<const unsigned char*>(target.name.data()),
+                                     static_cast<__u32>(target.name.size()));
+        bw_self_exe exe{};
+        exe.role = role;
+        std::strncpy(exe.unit, unit, sizeof(exe.unit) - 1);
+        desired.self_exes[key] = exe;
+    }
+}
+
+// With protection off, our executables run by hand must still load programs.
+void allow_own_executables(DesiredMaps& desired, const ServiceIdentity& service) {
+    if (auto daemon = key_of(service.daemon_exe))
+        desired.tables.bpf_allow[*daemon] = bw_bpf_allow{kSelfRuleId, 0};
+    if (auto watchdog = key_of(service.watchdog_exe))
+        desired.tables.bpf_allow[*watchdog] = bw_bpf_allow{kWatchdogRuleId, 0};
+}
+
+void fill_settings(DesiredMaps& desired, const ServiceIdentity& service) {
+    bw_settings& settings = desired.tables.settings;
+    settings.dir_rules = static_cast<uint32_t>(desired.tables.dir_rules.size());
+    struct stat st{};
+    if (::stat(service.pin_root.c_str(), &st) == 0)
+        settings.pin_sb_dev = kernel_dev(st.st_dev);
+    settings.keys_dir = key_of(service.keys_dir).value_or(bw_inode_key{});
+    settings.image_dir = key_of(service.image_dir).value_or(bw_inode_key{});
+    settings.state_dir = key_of(service.state_dir).value_or(bw_inode_key{});
+}
+
+void fill_dir_bloom(DesiredMaps& desired) {
+    for (const auto& [dir, rules] : desired.tables.dir_rules) {
+        uint32_t bit = bw_dir_bloom_bit(dir.dev, dir.ino);
+        desired.dir_bloom[bit / 64] |= uint64_t{1} << (bit % 64);
+    }
+}
+
+// ---- Writing ---------------------------------------------------------------
+
+Result<UniqueFd> open_map(const PinLayout& pins, const char* map) {
     auto fd = PinLayout::open_pin(pins.map_pin(map));
-    if (!fd && fd.error().errnum() == ENOENT)
-        return UniqueFd();
+    if (!fd)
+        return fail(fd.error().wrap(std::string("open policy map '") + map + "'"));
     return fd;
 }
 
-template <typename Value>
-Result<void> sync_hash_map(int fd, const char* name, const std::map<bw_inode_key, Value, InodeKeyLess>& desired) {
-    for (const auto& [key, value] : desired)
-        if (int err = bpf_map_update_elem(fd, &key, &value, BPF_ANY); err)
-            return std::unexpected(Error::from_libbpf(err, std::string("update policy map '") + name + "'"));
-
-    std::vector<bw_inode_key> stale;
-    bw_inode_key key{}, next{};
+template <typename Key, typename Value, typename Less>
+std::vector<Key> stale_keys(int fd, const std::map<Key, Value, Less>& desired) {
+    std::vector<Key> stale;
+    Key key{}, next{};
     const void* cursor = nullptr;
     while (bpf_map_get_next_key(fd, cursor, &next) == 0) {
         if (!desired.contains(next))
@@ -36,23 +130,87 @@ Result<void> sync_hash_map(int fd, const char* name, const std::map<bw_inode_key
         key = next;
         cursor = &key;
     }
-    for (const auto& old : stale)
-        if (int err = bpf_map_delete_elem(fd, &old); err && err != -ENOENT)
-            return std::unexpected(Error::from_libbpf(err, std::string("delete from policy map '") + name + "'"));
+    return stale;
+}
+
+template <typename Key>
+Result<void> delete_keys(int fd, const char* name, const std::vector<Key>& keys) {
+    for (const auto& key : keys)
+        if (int err = bpf_map_delete_elem(fd, &key); err && err != -ENOENT)
+            return fail(Error::from_libbpf(err, std::string("delete from policy map '") + name + "'"));
+    return {};
+}
+
+template <typename Key, typename Value, typename Less>
+Result<void> update_all(int fd, const char* name, const std::map<Key, Value, Less>& desired) {
+    for (const auto& [key, value] : desired)
+        if (int err = bpf_map_update_elem(fd, &key, &value, BPF_ANY); err)
+            return fail(Error::from_libbpf(err, std::string("update policy map '") + name + "'"));
+    return {};
+}
+
+// Adds and overwrites first, removes what is stale last; a map too full for
+// that (E2BIG) loses its stale entries first.
+template <typename Key, typename Value, typename Less>
+Result<void> sync_hash_map(int fd, const char* name, const std::map<Key, Value, Less>& desired) {
+    std::vector<Key> stale = stale_keys(fd, desired);
+    auto updated = update_all(fd, name, desired);
+    if (!updated && updated.error().errnum() == E2BIG) {
+        if (auto deleted = delete_keys(fd, name, stale); !deleted)
+            return deleted;
+        return update_all(fd, name, desired);
+    }
+    if (!updated)
+        return updated;
+    return delete_keys(fd, name, stale);
+}
+
+template <typename Value>
+Result<void> write_single(int fd, const char* name, const Value& value) {
+    uint32_t zero = 0;
+    if (int err = bpf_map_update_elem(fd, &zero, &value, BPF_ANY); err)
+        return fail(Error::from_libbpf(err, std::string("update policy map '") + name + "'"));
     return {};
 }
 
 }  // namespace
 
-ImplicitRules implicit_rules(const ServiceIdentity& service) {
-    ImplicitRules rules;
-    if (auto daemon = executable_identity(service.daemon_exe.c_str()))
-        rules.allow.push_back({*daemon, kSelfRuleId});
-    if (auto watchdog = executable_identity(service.watchdog_exe.c_str()))
-        rules.allow.push_back({*watchdog, kWatchdogRuleId});
-    if (auto canary = executable_identity(service.canary.c_str()))
-        rules.file_deny.push_back({*canary, bw_rule{BW_ACTION_DENY, kCanaryRuleId}});
-    return rules;
+DesiredMaps desired_maps(const CompiledPolicy& policy, const ServiceIdentity& service) {
+    DesiredMaps desired;
+    desired.tables = policy.tables;
+    add_file_rule(desired.tables, service.canary, bw_rule{BW_ACTION_DENY, kCanaryRuleId, 0, 0});
+    if (desired.tables.settings.protect)
+        add_protection(desired, service);
+    else
+        allow_own_executables(desired, service);
+    add_self_exes(desired, service);
+    fill_settings(desired, service);
+    fill_dir_bloom(desired);
+    return desired;
+}
+
+Result<void> check_against_protection(const SelfState& state, const DesiredMaps& next) {
+    if (!state.store || !state.protect || state.lifted)
+        return {};
+    const bw_settings& now = state.settings;
+    const bw_settings& wanted = next.tables.settings;
+    if (!wanted.protect)
+        return fail(ErrorKind::PermissionDenied, EPERM,
+                    "protect = false takes effect only while protection is lifted (bpfwardenctl unlock)");
+    struct Anchor {
+        const bw_inode_key& pinned;
+        const bw_inode_key& given;
+        const char* what;
+    };
+    for (auto [pinned, given, what] : {Anchor{now.keys_dir, wanted.keys_dir, "trusted keys directory"},
+                                       Anchor{now.image_dir, wanted.image_dir, "image directory"},
+                                       Anchor{now.state_dir, wanted.state_dir, "state directory"}})
+        if ((pinned.dev || pinned.ino) && std::memcmp(&pinned, &given, sizeof(pinned)) != 0)
+            return fail(ErrorKind::PermissionDenied, EPERM,
+                        std::string("the ") + what +
+                            " is not the one self-protection was set up with; changing it needs a lift "
+                            "(bpfwardenctl unlock)");
+    return {};
 }
 
 Result<void> ensure_canary(const std::filesystem::path& canary) {
@@ -71,22 +229,6 @@ Result<void> ensure_canary(const std::filesystem::path& canary) {
     return {};
 }
 
-DesiredMaps desired_maps(const CompiledPolicy& policy, const ImplicitRules& implicit) {
-    DesiredMaps desired;
-    for (const auto& entry : policy.file_rules)
-        desired.file_rules[entry.key] = entry.value;
-    for (const auto& entry : implicit.file_deny)
-        desired.file_rules[entry.key] = entry.value;
-    for (const auto& entry : policy.exec_rules)
-        desired.exec_rules[entry.key] = entry.value;
-    for (const auto& [key, value] : policy.bpf_allow)
-        desired.bpf_allow[key] = value;
-    for (const auto& extra : implicit.allow)
-        desired.bpf_allow[extra.exe] = bw_bpf_allow{extra.rule_id, 0};
-    desired.bpf_policy = policy.bpf_policy;
-    return desired;
-}
-
 Result<PolicyMaps> PolicyMaps::open(const PinLayout& pins) {
     PolicyMaps maps;
     struct Slot {
@@ -94,74 +236,96 @@ Result<PolicyMaps> PolicyMaps::open(const PinLayout& pins) {
         const char* name;
     };
     for (auto [fd, name] : {Slot{&maps.file_rules_, kFileRulesMap}, Slot{&maps.exec_rules_, kExecRulesMap},
-                            Slot{&maps.bpf_allow_, kBpfAllowMap}, Slot{&maps.bpf_policy_, kBpfPolicyMap}}) {
-        auto opened = open_optional(pins, name);
+                            Slot{&maps.dirents_, kDirentsMap}, Slot{&maps.dir_rules_, kDirRulesMap},
+                            Slot{&maps.dir_bloom_, kDirBloomMap}, Slot{&maps.bpf_allow_, kBpfAllowMap},
+                            Slot{&maps.bpf_policy_, kBpfPolicyMap}, Slot{&maps.settings_, kSettingsMap},
+                            Slot{&maps.self_exes_, kSelfExesMap}}) {
+        auto opened = open_map(pins, name);
         if (!opened)
-            return std::unexpected(opened.error());
+            return fail(opened.error());
         *fd = std::move(*opened);
     }
     return maps;
 }
 
-Result<void> PolicyMaps::apply(const DesiredMaps& desired) const {
-    if (file_rules_)
-        if (auto synced = sync_hash_map(file_rules_.get(), kFileRulesMap, desired.file_rules); !synced)
-            return synced;
-    if (exec_rules_)
-        if (auto synced = sync_hash_map(exec_rules_.get(), kExecRulesMap, desired.exec_rules); !synced)
-            return synced;
-    if (bpf_allow_)
-        if (auto synced = sync_hash_map(bpf_allow_.get(), kBpfAllowMap, desired.bpf_allow); !synced)
-            return synced;
-    if (bpf_policy_) {
-        uint32_t zero = 0;
-        if (int err = bpf_map_update_elem(bpf_policy_.get(), &zero, &desired.bpf_policy, BPF_ANY); err)
-            return std::unexpected(Error::from_libbpf(err, std::string("update policy map '") + kBpfPolicyMap + "'"));
+Result<void> PolicyMaps::apply_rules(const DesiredMaps& desired) const {
+    const RuleTables& tables = desired.tables;
+    if (auto ok = sync_hash_map(file_rules_.get(), kFileRulesMap, tables.file_rules); !ok)
+        return ok;
+    if (auto ok = sync_hash_map(exec_rules_.get(), kExecRulesMap, tables.exec_rules); !ok)
+        return ok;
+    if (auto ok = sync_hash_map(dirents_.get(), kDirentsMap, tables.dirents); !ok)
+        return ok;
+    return sync_hash_map(dir_rules_.get(), kDirRulesMap, tables.dir_rules);
+}
+
+// The filter in front of bpfw_dir_rules: during an update it must pass both
+// the old directories and the new, so the first write is the union.
+Result<void> PolicyMaps::apply_dir_filter(const DesiredMaps& desired, bool union_with_current) const {
+    for (uint32_t word = 0; word < BW_DIR_BLOOM_WORDS; ++word) {
+        uint64_t current = 0, wanted = desired.dir_bloom[word];
+        if (bpf_map_lookup_elem(dir_bloom_.get(), &word, &current) == 0 && union_with_current)
+            wanted |= current;
+        if (wanted == current)
+            continue;
+        if (int err = bpf_map_update_elem(dir_bloom_.get(), &word, &wanted, BPF_ANY); err)
+            return fail(Error::from_libbpf(err, std::string("update policy map '") + kDirBloomMap + "'"));
     }
     return {};
 }
 
-Result<void> allow_implicit_in_pinned_guard(const PinLayout& pins, const std::vector<ImplicitAllow>& implicit) {
-    auto fd = open_optional(pins, kBpfAllowMap);
-    if (!fd)
-        return std::unexpected(fd.error());
-    if (!*fd)
-        return {};
-    for (const auto& extra : implicit) {
-        bw_bpf_allow value{extra.rule_id, 0};
-        if (int err = bpf_map_update_elem(fd->get(), &extra.exe, &value, BPF_ANY); err)
-            return std::unexpected(Error::from_libbpf(err, std::string("update policy map '") + kBpfAllowMap + "'"));
-    }
-    return {};
+Result<void> PolicyMaps::apply_settings(const bw_settings& settings) const {
+    return write_single(settings_.get(), kSettingsMap, settings);
+}
+
+Result<void> PolicyMaps::apply(const DesiredMaps& desired) const {
+    // Directory lookups on for the update (the counter only says "any").
+    bw_settings during = desired.tables.settings;
+    during.dir_rules = std::max<uint32_t>(during.dir_rules, 1);
+    if (auto ok = apply_dir_filter(desired, true); !ok)
+        return ok;
+    if (auto ok = apply_settings(during); !ok)
+        return ok;
+    if (auto ok = apply_rules(desired); !ok)
+        return ok;
+    if (auto ok = apply_dir_filter(desired, false); !ok)
+        return ok;
+    if (auto ok = apply_settings(desired.tables.settings); !ok)
+        return ok;
+    if (auto ok = sync_hash_map(bpf_allow_.get(), kBpfAllowMap, desired.tables.bpf_allow); !ok)
+        return ok;
+    if (auto ok = write_single(bpf_policy_.get(), kBpfPolicyMap, desired.tables.bpf_policy); !ok)
+        return ok;
+    return sync_hash_map(self_exes_.get(), kSelfExesMap, desired.self_exes);
 }
 
 Result<bw_inode_key> executable_identity(const char* path) {
-    struct stat st{};
-    if (stat(path, &st) != 0)
-        return fail_errno(std::string("stat '") + path + "'");
-    return bw_inode_key{kernel_dev(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+    auto identity = identity_of(path);
+    if (!identity)
+        return fail(identity.error());
+    return to_key(*identity);
 }
 
 Result<bw_counters> read_counters(const PinLayout& pins) {
     bw_counters total{};
     for (const auto& spec : managed_objects()) {
-        auto fd = PinLayout::open_pin(pins.counters_pin(spec.name));
+        auto fd = PinLayout::open_pin_read_only(pins.counters_pin(spec.name));
         if (!fd) {
             if (fd.error().errnum() == ENOENT)
                 continue;
-            return std::unexpected(fd.error());
+            return fail(fd.error());
         }
         // `counters` is the first .bss variable; the value may hold more.
         bpf_map_info info{};
         uint32_t info_len = sizeof(info);
         if (int err = bpf_obj_get_info_by_fd(fd->get(), &info, &info_len); err)
-            return std::unexpected(Error::from_libbpf(err, std::string("inspect counters of ") + spec.name));
+            return fail(Error::from_libbpf(err, std::string("inspect counters of ") + spec.name));
         if (info.value_size < sizeof(bw_counters))
             return fail(EPROTO, std::string("counters of ") + spec.name + " are smaller than expected");
         std::vector<unsigned char> value(info.value_size);
         uint32_t zero = 0;
         if (int err = bpf_map_lookup_elem(fd->get(), &zero, value.data()); err)
-            return std::unexpected(Error::from_libbpf(err, std::string("read counters of ") + spec.name));
+            return fail(Error::from_libbpf(err, std::string("read counters of ") + spec.name));
         bw_counters one{};
         std::memcpy(&one, value.data(), sizeof(one));
         total.events += one.events;
@@ -169,6 +333,7 @@ Result<bw_counters> read_counters(const PinLayout& pins) {
         total.rate_limited += one.rate_limited;
         total.denials += one.denials;
         total.audits += one.audits;
+        total.tampers += one.tampers;
     }
     return total;
 }

@@ -1,18 +1,18 @@
-// Writes a compiled policy into the pinned policy maps, and says what their
-// exact contents must be (the watchdog compares digests against that).
+// What the policy maps must hold (a compiled policy plus what bpfwarden adds
+// on its own), and writing it into the pinned maps. The watchdog compares
+// digests of the same DesiredMaps.
 //
 // Each hash map is brought to exactly the desired contents: entries that
 // stay are overwritten in place (never deleted and re-added), new ones are
 // added, stale ones removed last, so a rule present before and after an
-// update never stops applying.
+// update never stops applying. A map too full to take the new entries first
+// (its capacity used up by junk, say) gets its stale entries removed first.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <optional>
-#include <tuple>
-#include <vector>
 
 #include "bpfwarden/abi.h"
 #include "loading/pin_layout.h"
@@ -22,72 +22,61 @@
 
 namespace bpfwarden {
 
-// Rule ids of the entries bpfwarden adds on its own (kSelfRuleId: the daemon).
-inline constexpr uint32_t kWatchdogRuleId = 0xFFFFFFFE;
-inline constexpr uint32_t kCanaryRuleId = 0xFFFFFFFD;
-
-// bpfwarden's own executables may always use bpf(); the watchdog's canary
-// file is always denied. Both processes derive the same entries from the
-// same paths, so they agree on what the maps must hold.
+// bpfwarden's own files and executables: the implicit policy entries. The
+// daemon and the watchdog derive the same entries from the same paths, so
+// they agree on what the maps must hold.
 struct ServiceIdentity {
     std::filesystem::path daemon_exe;
     std::filesystem::path watchdog_exe;
-    std::filesystem::path canary;
+    std::filesystem::path canary;  // always denied: proof that enforcement works
+    std::filesystem::path pin_root = PinLayout::kDefaultRoot;
+    std::filesystem::path image_dir, keys_dir, state_dir;
+    std::filesystem::path packager = "/usr/bin/dpkg";  // may replace our images and executables
 };
 
-struct ImplicitAllow {
-    bw_inode_key exe;
-    uint32_t rule_id;
+// The exact contents of every policy map.
+struct DesiredMaps {
+    RuleTables tables;  // the policy's entries and the implicit ones
+    std::map<bw_dirent_key, bw_self_exe, DirentKeyLess> self_exes;
+    std::array<uint64_t, BW_DIR_BLOOM_WORDS> dir_bloom{};  // a bit for each key of tables.dir_rules
 };
 
-struct ImplicitRules {
-    std::vector<ImplicitAllow> allow;
-    std::vector<CompiledEntry> file_deny;
-};
+// The policy plus the implicit entries: the canary (always denied); with
+// protection on, bpfwarden's pins, images, keys, state and executables
+// (changed only by bpfwarden, images and executables also by the package
+// manager) and who may become bpfwarden; with it off, bpfwarden's
+// executables in bpf.allow instead. Paths that do not exist are left out.
+DesiredMaps desired_maps(const CompiledPolicy& policy, const ServiceIdentity& service);
 
-// Paths that do not exist are left out (an uninstalled watchdog, say).
-ImplicitRules implicit_rules(const ServiceIdentity& service);
+// What protection, as pinned (`state`), lets a daemon or watchdog do with
+// `next`: while protection is on and not lifted, it stays on (protect = false
+// applies only during a lift) and the trusted keys, images and state must be
+// the ones it was set up with (a process given other directories would load
+// other programs). PermissionDenied names what differs.
+Result<void> check_against_protection(const struct SelfState& state, const DesiredMaps& next);
 
 // Creates the canary file (0600, and its directories) if missing.
 Result<void> ensure_canary(const std::filesystem::path& canary);
-
-struct InodeKeyLess {
-    bool operator()(const bw_inode_key& a, const bw_inode_key& b) const {
-        return std::tie(a.dev, a.ino) < std::tie(b.dev, b.ino);
-    }
-};
-
-// The exact contents every policy map must have.
-struct DesiredMaps {
-    std::map<bw_inode_key, bw_rule, InodeKeyLess> file_rules, exec_rules;
-    std::map<bw_inode_key, bw_bpf_allow, InodeKeyLess> bpf_allow;
-    bw_bpf_policy bpf_policy{};
-};
-
-DesiredMaps desired_maps(const CompiledPolicy& policy, const ImplicitRules& implicit);
 
 class PolicyMaps {
 public:
     static Result<PolicyMaps> open(const PinLayout& pins);
 
-    // Allowlist entries go in before the bpf() policy that relies on them.
+    // Writes every map, in an order that never opens a gap: rules before the
+    // directory filter and settings that make them reachable, allowlist
+    // entries before the bpf() policy that relies on them.
     Result<void> apply(const DesiredMaps& desired) const;
 
-    int file_rules_fd() const { return file_rules_.get(); }
-    int exec_rules_fd() const { return exec_rules_.get(); }
-    int bpf_allow_fd() const { return bpf_allow_.get(); }
-    int bpf_policy_fd() const { return bpf_policy_.get(); }
-
 private:
-    UniqueFd file_rules_, exec_rules_, bpf_allow_, bpf_policy_;
+    Result<void> apply_rules(const DesiredMaps& desired) const;
+    Result<void> apply_dir_filter(const DesiredMaps& desired, bool union_with_current) const;
+    Result<void> apply_settings(const bw_settings& settings) const;
+
+    UniqueFd file_rules_, exec_rules_, dirents_, dir_rules_, dir_bloom_, bpf_allow_, bpf_policy_, settings_,
+        self_exes_;
 };
 
-// Adds `implicit` to an already pinned bpf_allow_exe map, if there is one,
-// before anything else happens: a new binary adopting an earlier run's guard
-// must be allowed to load what is missing.
-Result<void> allow_implicit_in_pinned_guard(const PinLayout& pins, const std::vector<ImplicitAllow>& implicit);
-
-// Identity of a running executable, in kernel encoding (for ImplicitAllow).
+// Identity of an executable (bpf.allow keys it by inode).
 Result<bw_inode_key> executable_identity(const char* path = "/proc/self/exe");
 
 // Sum of the counters of every pinned object.

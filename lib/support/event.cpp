@@ -31,12 +31,34 @@ std::string device_name(uint64_t dev) { return std::to_string(dev >> 20) + ':' +
 
 bool is_bpf_kind(EventKind kind) { return kind == EventKind::BpfCheck || kind == EventKind::BpfCall; }
 
-bool has_rule(EventKind kind) { return kind == EventKind::FileOpen || kind == EventKind::ExecCheck; }
+bool has_rule(EventKind kind) {
+    return kind == EventKind::FileOpen || kind == EventKind::FileChange || kind == EventKind::ExecCheck ||
+           kind == EventKind::Tamper;
+}
+
+bool names_a_file(EventKind kind) { return has_rule(kind); }
+
+// What follows rule=: the operation, and for a tamper its target.
+std::string tail_fields(const Event& event) {
+    std::string out;
+    if (!has_rule(event.kind))
+        return out;
+    out += " op=" + op_name(event.op);
+    if (event.kind != EventKind::Tamper)
+        return out;
+    if (event.target_pid)
+        out += " target=" + std::to_string(event.target_pid);
+    if (event.op == BW_OP_SIGNAL)
+        out += " signal=" + std::to_string(event.bpf_cmd);
+    else if (event.op == BW_OP_LINK_CHANGE)
+        out += " cmd=" + bpf_command_name(event.bpf_cmd);
+    return out;
+}
 
 // The key for the path field ("path" names the guarded file, "exe" the
 // process's executable) and the bytes it shows.
 std::pair<std::string_view, std::string_view> path_field(const Event& event, std::string_view rule_path) {
-    if (has_rule(event.kind))
+    if (names_a_file(event.kind))
         return {"path", rule_path.empty() ? std::string_view(event.path) : rule_path};
     return {"exe", event.path};
 }
@@ -66,6 +88,8 @@ Result<Event> decode_event(std::span<const std::byte> record) {
         .ino = raw.ino,
         .rule_id = raw.rule_id,
         .bpf_cmd = raw.bpf_cmd,
+        .op = raw.op,
+        .target_pid = raw.target_pid,
         .comm = bounded_string(raw.comm),
         .path = bounded_string(raw.path),
     };
@@ -78,8 +102,44 @@ std::string_view event_kind_name(uint32_t kind) {
     case BW_EVENT_BPF_CHECK: return "bpf_check";
     case BW_EVENT_BPF_CALL: return "bpf_call";
     case BW_EVENT_EXEC: return "exec";
+    case BW_EVENT_FILE_CHANGE: return "file_change";
+    case BW_EVENT_TAMPER: return "tamper";
     default: return "unknown";
     }
+}
+
+std::string op_name(uint32_t op) {
+    static constexpr std::pair<uint32_t, const char*> kNames[] = {
+        {BW_OP_NONE, "none"},
+        {BW_OP_OPEN, "open"},
+        {BW_OP_OPEN_WRITE, "open_write"},
+        {BW_OP_TRUNCATE, "truncate"},
+        {BW_OP_UNLINK, "unlink"},
+        {BW_OP_RENAME_FROM, "rename_from"},
+        {BW_OP_RENAME_ONTO, "rename_onto"},
+        {BW_OP_LINK, "link"},
+        {BW_OP_SETATTR, "setattr"},
+        {BW_OP_SETXATTR, "setxattr"},
+        {BW_OP_REMOVEXATTR, "removexattr"},
+        {BW_OP_CREATE, "create"},
+        {BW_OP_RMDIR, "rmdir"},
+        {BW_OP_EXEC, "exec"},
+        {BW_OP_MMAP_EXEC, "mmap_exec"},
+        {BW_OP_MPROTECT_EXEC, "mprotect_exec"},
+        {BW_OP_EXEC_ANONYMOUS, "exec_anonymous"},
+        {BW_OP_WRITE_EXEC, "write_exec"},
+        {BW_OP_MAP_WRITE_ACCESS, "map_write"},
+        {BW_OP_PROG_WITH_OUR_MAPS, "prog_with_our_maps"},
+        {BW_OP_LINK_CHANGE, "link_change"},
+        {BW_OP_SIGNAL, "signal"},
+        {BW_OP_PTRACE, "ptrace"},
+        {BW_OP_UNMOUNT, "unmount"},
+        {BW_OP_MOUNT_OVER, "mount_over"},
+    };
+    for (auto [value, name] : kNames)
+        if (value == op)
+            return name;
+    return "op_" + std::to_string(op);
 }
 
 std::string_view action_name(uint32_t action) {
@@ -111,6 +171,7 @@ std::string format_event_text(const Event& event, std::string_view rule_path) {
     line += " ino=" + std::to_string(event.ino);
     if (has_rule(event.kind))
         line += " rule=" + std::to_string(event.rule_id);
+    line += tail_fields(event);
     return line;
 }
 
@@ -132,8 +193,14 @@ std::string format_event_json(const Event& event, std::string_view rule_path) {
     json += "\":" + json_quote(path, kPathJsonMax);
     json += ",\"dev\":\"" + device_name(event.dev) + '"';
     json += ",\"ino\":" + std::to_string(event.ino);
-    if (has_rule(event.kind))
+    if (has_rule(event.kind)) {
         json += ",\"rule\":" + std::to_string(event.rule_id);
+        json += ",\"op\":\"" + op_name(event.op) + '"';
+    }
+    if (event.kind == EventKind::Tamper && event.target_pid)
+        json += ",\"target\":" + std::to_string(event.target_pid);
+    if (event.kind == EventKind::Tamper && event.op == BW_OP_SIGNAL)
+        json += ",\"signal\":" + std::to_string(event.bpf_cmd);
     json += '}';
     return json;
 }

@@ -11,14 +11,20 @@
 // out, never printed empty:
 //
 //   <kind> <action> pid=<n> tgid=<n> uid=<n> gid=<n> comm="<s>"
-//              [cmd=<bpf command>] path|exe="<s>" dev=<major>:<minor> ino=<n> [rule=<n>]
+//              [cmd=<bpf command>] path|exe="<s>" dev=<major>:<minor> ino=<n> [rule=<n>] [op=<op>]
+//              [target=<pid>] [signal=<n>]
 //
 //   kind         fields after comm
-//   file_open    path="<s>" dev ino rule    path: rule_path if given, else the dentry name
-//   exec_check   path="<s>" dev ino rule    path: rule_path if given, else the exec filename
-//   bpf_check    cmd exe="<s>" dev ino      exe: name of the calling executable
-//   bpf_call     cmd exe="<s>" dev ino      exe: name of the calling executable
-//   exec         exe="<s>" dev ino          exe: the filename as passed to execve
+//   file_open    path="<s>" dev ino rule op       path: rule_path if given, else the dentry name
+//   file_change  path="<s>" dev ino rule op       (truncate, unlink, rename, chmod, ... of a covered file)
+//   exec_check   path="<s>" dev ino rule op       path: rule_path if given, else the exec filename
+//   bpf_check    cmd exe="<s>" dev ino            exe: name of the calling executable
+//   bpf_call     cmd exe="<s>" dev ino            exe: name of the calling executable
+//   exec         exe="<s>" dev ino                exe: the filename as passed to execve
+//   tamper       [cmd] path="<s>" dev ino rule op [target] [signal]
+//                                                 a refused change to bpfwarden itself: op says
+//                                                 what (map_write, signal, ptrace, unlink, ...),
+//                                                 target the process aimed at, path the file or pin
 //
 // dev/ino name the file of the path/exe field (for bpf and exec kinds: the
 // process's executable); dev is decoded from the kernel's encoding
@@ -67,6 +73,8 @@ enum class EventKind : uint32_t {
     BpfCheck = BW_EVENT_BPF_CHECK,
     BpfCall = BW_EVENT_BPF_CALL,
     Exec = BW_EVENT_EXEC,
+    FileChange = BW_EVENT_FILE_CHANGE,
+    Tamper = BW_EVENT_TAMPER,
 };
 
 // What the kernel did about the event (enum bw_action).
@@ -88,8 +96,10 @@ struct Event {
     uint64_t dev = 0;  // kernel encoding: (major << 20) | minor
     uint64_t ino = 0;
     uint32_t rule_id = 0;  // file_open, exec_check
-    uint32_t bpf_cmd = 0;  // bpf_check, bpf_call: enum bpf_cmd
-    std::string comm;      // raw bytes up to the first NUL (at most BW_COMM_LEN)
+    uint32_t bpf_cmd = 0;  // bpf_check, bpf_call, tamper of a link: enum bpf_cmd; tamper by signal: the signal
+    uint32_t op = 0;          // enum bw_op
+    uint32_t target_pid = 0;  // tamper with a process: which one
+    std::string comm;         // raw bytes up to the first NUL (at most BW_COMM_LEN)
     std::string path;      // raw bytes up to the first NUL (at most BW_PATH_LEN)
 
     bool operator==(const Event&) const = default;
@@ -103,6 +113,9 @@ Result<Event> decode_event(std::span<const std::byte> record);
 // "file_open", "exec_check", "bpf_check", "bpf_call", "exec"; "unknown" otherwise.
 std::string_view event_kind_name(uint32_t kind);
 inline std::string_view event_kind_name(EventKind kind) { return event_kind_name(static_cast<uint32_t>(kind)); }
+
+// "open", "unlink", "mmap_exec", "signal", ... (enum bw_op); "op_<n>" otherwise.
+std::string op_name(uint32_t op);
 
 // "none", "audit", "deny"; "unknown" otherwise.
 std::string_view action_name(uint32_t action);

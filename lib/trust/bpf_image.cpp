@@ -16,7 +16,8 @@ Result<BpfImage> read_image(const std::filesystem::path& dir, const std::string&
 }
 
 Result<ImageContents> describe_image(const BpfImage& image) {
-    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = image.name.c_str());
+    std::string name = object_name(image);
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name.c_str());
     bpf_object* obj = bpf_object__open_mem(image.bytes.data(), image.bytes.size(), &opts);
     if (!obj)
         return fail_errno("parse BPF image '" + image.source.string() + "'");

@@ -19,6 +19,11 @@ struct BpfImage {
     std::vector<unsigned char> bytes;
 };
 
+// The name libbpf gives the object when it is opened: "bpfw_<name>", as the
+// skeletons are named, so that the object's own maps (.bss, .rodata) carry
+// the "bpfw_" prefix self-protection recognises our maps by.
+inline std::string object_name(const BpfImage& image) { return "bpfw_" + image.name; }
+
 // Images larger than this are refused before reading.
 inline constexpr std::uintmax_t kMaxImageBytes = 16 * 1024 * 1024;
 

@@ -14,6 +14,9 @@ echo secret >"$work/secret"
 echo public >"$work/public"
 cp /bin/true "$work/denied-bin"
 cat >"$work/policy.d/50-selftest.toml" <<'TOML'
+# Run by hand, not by systemd: the suite tests rules, not self-protection.
+protect = false
+
 [[file]]
 path = "/tmp/bw/secret"
 action = "deny"

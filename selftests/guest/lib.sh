@@ -41,11 +41,35 @@ expect_try() {
   esac
 }
 
-# wait_for_log FILE PATTERN [SECONDS]: grep -E PATTERN appears in FILE.
+# expect_try_within NAME RESULT SECONDS bw-try-args...: like expect_try, but
+# the result may take that long to appear (a link's program is detached by
+# the kernel asynchronously after its last reference goes).
+expect_try_within() {
+  local name=$1 want=$2 limit=$3 waited=0
+  shift 3
+  while :; do
+    TRY_LINE=$("$BW_TRY" "$@" 2>&1 | tail -n 1)
+    case "$TRY_LINE" in *"result=$want"*) break ;; esac
+    [ "$waited" -ge $((limit * 10)) ] && break
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  case "$TRY_LINE" in
+    *"result=$want"*) pass "$name" ;;
+    *) fail "$name" "expected result=$want within $limit s, got: $TRY_LINE" ;;
+  esac
+}
+
+# wait_for_log FILE PATTERN [SECONDS [PID]]: grep -E PATTERN appears in FILE
+# (gives up early when process PID, if given, has exited).
 wait_for_log() {
-  local file=$1 pattern=$2 limit=${3:-60} waited=0
+  local file=$1 pattern=$2 limit=${3:-60} pid=${4:-} waited=0
   while ! grep -qE -- "$pattern" "$file" 2>/dev/null; do
     [ "$waited" -ge $((limit * 10)) ] && return 1
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      grep -qE -- "$pattern" "$file" 2>/dev/null
+      return
+    fi
     sleep 0.1
     waited=$((waited + 1))
   done
@@ -64,7 +88,7 @@ start_daemon() {
     --daemon-exe "$BW_DAEMON" --watchdog-exe "$BW_WATCHDOG" --canary "$BW_CANARY" \
     --log-target stderr --stats-interval 0 "$@" >"$log" 2>&1 &
   DAEMON_PID=$!
-  if ! wait_for_log "$log" "ready: logging events|error|failed" 120; then
+  if ! wait_for_log "$log" "ready: logging events" 120 "$DAEMON_PID"; then
     echo "daemon did not become ready; log:"; cat "$log"
     return 1
   fi
@@ -86,7 +110,7 @@ start_watchdog() {
     --daemon-exe "$BW_DAEMON" --watchdog-exe "$BW_WATCHDOG" --canary "$BW_CANARY" \
     --log-target stderr "$@" >"$log" 2>&1 &
   WATCHDOG_PID=$!
-  if ! wait_for_log "$log" "ready: checking|error|failed" 120; then
+  if ! wait_for_log "$log" "ready: checking" 120 "$WATCHDOG_PID"; then
     echo "watchdog did not become ready; log:"; cat "$log"
     return 1
   fi

@@ -9,6 +9,9 @@ mkdir -p "$work/policy.d"
 echo secret >"$work/secret"
 cp /bin/true "$work/some-bin"
 cat >"$work/policy.d/50-selftest.toml" <<'TOML'
+# Run by hand, not by systemd: the suite tests rules, not self-protection.
+protect = false
+
 [[file]]
 path = "/tmp/bw/secret"
 action = "deny"

@@ -10,6 +10,9 @@ echo secret >"$work/secret"   # the canary process's target: never tampered with
 echo victim >"$work/victim"   # the attacker weakens this file's rule
 cp /bin/true "$work/denied-bin"
 cat >"$work/policy.d/50-selftest.toml" <<'TOML'
+# Run by hand, not by systemd: the suite tests rules, not self-protection.
+protect = false
+
 [[file]]
 path = "/tmp/bw/secret"
 action = "deny"

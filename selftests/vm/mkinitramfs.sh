@@ -11,6 +11,9 @@ bw_prog=mkinitramfs
 REQUIRED_MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci fuse virtiofs"
 # Only loaded by the guest with bw.overlay=1 (run-vm.sh --writable-root).
 OPTIONAL_MODULES="overlay"
+# Only loaded with bw.systemd=1 (run-vm.sh --systemd): systemd as PID 1
+# loads autofs4 itself, and the guest kernel's modules are not on the host root.
+SYSTEMD_MODULES="autofs4"
 BUSYBOX=/bin/busybox
 
 [[ $# -eq 1 ]] || die "usage: $0 <$(echo "$BW_VM_KERNELS" | tr ' ' '|')>"
@@ -43,7 +46,7 @@ out="$dir/initramfs.cpio.gz"
 stamp_file="$dir/initramfs.stamp"
 stamp="$( {
 	sha256sum "$init_tpl" "$BW_VM_DIR/mkinitramfs.sh" "$BUSYBOX" "$VMLINUZ"
-	echo "$REQUIRED_MODULES / $OPTIONAL_MODULES"
+	echo "$REQUIRED_MODULES / $OPTIONAL_MODULES / $SYSTEMD_MODULES"
 } | sed 's/  .*\//  /' | sha256sum | cut -d' ' -f1)"
 
 exec {lockfd}>"$dir/.initramfs.lock"
@@ -82,7 +85,7 @@ decompress() { # src dst
 }
 
 order=()
-add_module() { # name [optional]
+add_module() { # name [optional|systemd]
 	local m="${1//-/_}" dep deps
 	[[ -n "${seen[$m]:-}" ]] && return 0
 	seen[$m]=1
@@ -102,6 +105,7 @@ add_module() { # name [optional]
 }
 for m in $REQUIRED_MODULES; do add_module "$m"; done
 for m in $OPTIONAL_MODULES; do add_module "$m" optional; done
+for m in $SYSTEMD_MODULES; do add_module "$m" systemd; done
 printf '%s\n' "${order[@]}" >"$stage/modules.list"
 
 cp "$BUSYBOX" "$stage/bin/busybox"

@@ -53,6 +53,9 @@ usage: $0 --kernel 6.1|6.12 --script /abs/host/path [options]
   --rw-dir DIR        share host directory DIR read-write at the same path in
                       the guest (repeatable; e.g. to collect artefacts)
   --writable-root     put a tmpfs overlay over the read-only host root
+  --systemd           boot the host's systemd as PID 1 (implies --writable-root)
+                      and run the script as bpfwarden-vm-script.service
+                      (README.md, "systemd mode")
   --quiet             do not stream the console to stdout
   --verbose           full kernel log on the console (no 'quiet')
   --debug             --verbose plus 'set -x' in the guest init
@@ -73,7 +76,7 @@ fail() { # rc message...
 
 # --- arguments --------------------------------------------------------------
 kernel="" script="" append="" log="" timeout=300 mem=2G cpus=2
-quiet=0 verbose=0 debug=0 writable_root=0
+quiet=0 verbose=0 debug=0 writable_root=0 systemd=0
 envs=() rwdirs=() keeps=()
 while [[ $# -gt 0 ]]; do
 	case "$1" in
@@ -88,6 +91,7 @@ while [[ $# -gt 0 ]]; do
 	--rw-dir) rwdirs+=("${2:?--rw-dir needs a directory}"); shift 2 ;;
 	--keep-path) keeps+=("${2:?--keep-path needs a directory}"); shift 2 ;;
 	--writable-root) writable_root=1; shift ;;
+	--systemd) systemd=1 writable_root=1; shift ;;
 	--quiet) quiet=1; shift ;;
 	--verbose) verbose=1; shift ;;
 	--debug) verbose=1; debug=1; shift ;;
@@ -142,6 +146,9 @@ for t in cpio:cpio unshare:util-linux findmnt:util-linux mount:mount flock:util-
 	command -v "${t%%:*}" >/dev/null || fail "$RC_INFRA" "${t%%:*} not found (package ${t#*:}): run scripts/install-deps.sh"
 done
 [[ $EUID -eq 0 ]] || fail "$RC_INFRA" "must run as root (virtiofsd needs it)"
+if ((systemd)); then
+	[[ -x /lib/systemd/systemd ]] || fail "$RC_INFRA" "--systemd: /lib/systemd/systemd not found (package systemd)"
+fi
 
 # --- kernel + initramfs -----------------------------------------------------
 kdir="$BW_VM_CACHE/$kernel"
@@ -161,10 +168,17 @@ cmdline+=" bw.script=$script"
 for d in "${rwdirs[@]}"; do cmdline+=" bw.rw=$d"; done
 for d in "${keeps[@]}"; do cmdline+=" bw.keep=$d"; done
 ((writable_root)) && cmdline+=" bw.overlay=1"
+# Before --append, so that e.g. "systemd.log_level=debug" can be added.
+((systemd)) && cmdline+=" bw.systemd=1 systemd.unit=bpfwarden-vm.target"
 ((debug)) && cmdline+=" bw.debug=1"
 # The script's own limit leaves room for the boot and for the guest to print
 # what every process is blocked on before the host's limit stops qemu.
-cmdline+=" bw.deadline=$((timeout > 90 ? timeout - 45 : timeout * 2 / 3))"
+# systemd's boot takes about 5 s longer than /init's alone.
+if ((systemd)); then
+	cmdline+=" bw.deadline=$((timeout > 90 ? timeout - 55 : timeout / 2))"
+else
+	cmdline+=" bw.deadline=$((timeout > 90 ? timeout - 45 : timeout * 2 / 3))"
+fi
 [[ -n "$append" ]] && cmdline+=" $append"
 # x86 COMMAND_LINE_SIZE is 2048 including the NUL.
 ((${#cmdline} <= 2047)) ||

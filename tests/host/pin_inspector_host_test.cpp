@@ -113,7 +113,7 @@ protected:
 
     ExpectedProgram expected(const std::string& name) const {
         const ObjectSpec& spec = spec_named(name);
-        return ExpectedProgram{pins_.link_pin(spec.program).string(), derived_identity(name), spec.hook};
+        return ExpectedProgram{pins_.link_pin(spec.programs.front().name).string(), derived_identity(name), spec.programs.front().hook};
     }
 
     PinInspector inspector_;
@@ -134,7 +134,7 @@ TEST_F(PinInspectorHostTest, HealthyLinksReportNoneWithTheirIds) {
         EXPECT_EQ(status.link_id, ids.link_id) << name;
         EXPECT_EQ(status.prog_id, ids.prog_id) << name;
         EXPECT_EQ(status.actual, want.identity) << name;
-        EXPECT_EQ(status.actual.name, spec_named(name).program);
+        EXPECT_EQ(status.actual.name, spec_named(name).programs.front().name);
         EXPECT_EQ(status.actual.type, uint32_t(BPF_PROG_TYPE_TRACEPOINT));
     }
 }

@@ -49,6 +49,13 @@ TEST(PolicyParse, EmptyTextIsEmptyPolicy) {
     EXPECT_FALSE(policy->bpf.mode_where);
     EXPECT_FALSE(policy->bpf.restrict_where);
     EXPECT_EQ(policy->sources, std::vector<std::string>{"empty.toml"});
+    EXPECT_EQ(policy->source_texts, std::vector<std::string>{""});
+    EXPECT_TRUE(policy->options.protect.value);
+    EXPECT_FALSE(policy->options.protect.where);
+    EXPECT_FALSE(policy->options.deny_anonymous_exec.value);
+    EXPECT_FALSE(policy->options.deny_anonymous_exec.where);
+    EXPECT_FALSE(policy->options.deny_write_exec.value);
+    EXPECT_FALSE(policy->options.deny_write_exec.where);
 }
 
 TEST(PolicyParse, CommentsAndBlankLinesOnlyIsEmptyPolicy) {
@@ -221,6 +228,158 @@ TEST(PolicyParse, DuplicateAllowEntriesCollapse) {
     EXPECT_EQ(policy->bpf.allow[1].path, "/usr/sbin/b");
 }
 
+TEST(PolicyParse, TopLevelOptions) {
+    constexpr std::string_view kText = R"(# options
+protect = false
+deny_anonymous_exec = true
+
+deny_write_exec = true
+[[file]]
+path = "/etc/shadow"
+action = "deny"
+)";
+    auto policy = parse_policy(kText, "00-options.toml");
+    ASSERT_OK(policy);
+    EXPECT_FALSE(policy->options.protect.value);
+    EXPECT_EQ(policy->options.protect.where, (SourceLocation{"00-options.toml", 2}));
+    EXPECT_TRUE(policy->options.deny_anonymous_exec.value);
+    EXPECT_EQ(policy->options.deny_anonymous_exec.where, (SourceLocation{"00-options.toml", 3}));
+    EXPECT_TRUE(policy->options.deny_write_exec.value);
+    EXPECT_EQ(policy->options.deny_write_exec.where, (SourceLocation{"00-options.toml", 5}));
+    EXPECT_EQ(policy->rules.size(), 1u);
+    EXPECT_EQ(policy->source_texts, std::vector<std::string>{std::string(kText)});
+
+    // Set to its default value, an option is still set (and placed).
+    auto explicit_default = parse_policy("protect = true\n", "p.toml");
+    ASSERT_OK(explicit_default);
+    EXPECT_TRUE(explicit_default->options.protect.value);
+    EXPECT_EQ(explicit_default->options.protect.where, (SourceLocation{"p.toml", 1}));
+    EXPECT_FALSE(explicit_default->options.deny_write_exec.where);
+}
+
+TEST(PolicyParse, TrailingSlashAsksForTheSubtree) {
+    auto policy = parse_policy(R"([[file]]
+path = "/srv/secret/"
+action = "deny"
+[[exec]]
+path = "/opt/tools//"
+action = "audit"
+[[file]]
+path = "/etc/shadow"
+action = "audit"
+)",
+                               "t.toml");
+    ASSERT_OK(policy);
+    ASSERT_EQ(policy->rules.size(), 3u);
+    EXPECT_EQ(policy->rules[0].path, "/srv/secret");
+    EXPECT_TRUE(policy->rules[0].subtree);
+    EXPECT_EQ(policy->rules[0].where, (SourceLocation{"t.toml", 2}));
+    EXPECT_EQ(policy->rules[1].path, "/opt/tools");
+    EXPECT_TRUE(policy->rules[1].subtree);
+    EXPECT_EQ(policy->rules[1].kind, RuleKind::Exec);
+    EXPECT_EQ(policy->rules[2].path, "/etc/shadow");
+    EXPECT_FALSE(policy->rules[2].subtree);
+    for (const PathRule& rule : policy->rules)
+        EXPECT_FALSE(rule.pid1_only);
+}
+
+TEST(PolicyParse, RecursiveTrueIsTheSameAsATrailingSlash) {
+    auto policy = parse_policy(R"([[file]]
+path = "/srv/secret"
+recursive = true
+action = "audit"
+[[file]]
+path = "/srv/secret/"
+action = "deny"
+[[exec]]
+path = "/opt/tools"
+action = "deny"
+recursive = false
+)",
+                               "r.toml");
+    ASSERT_OK(policy);
+    ASSERT_EQ(policy->rules.size(), 2u) << "\"/srv/secret\" recursive and \"/srv/secret/\" are one rule";
+    EXPECT_EQ(policy->rules[0].path, "/srv/secret");
+    EXPECT_TRUE(policy->rules[0].subtree);
+    EXPECT_EQ(policy->rules[0].action, RuleAction::Deny);
+    EXPECT_EQ(policy->rules[0].where.line, 6);
+    EXPECT_EQ(policy->rules[1].path, "/opt/tools");
+    EXPECT_FALSE(policy->rules[1].subtree);
+}
+
+TEST(PolicyParse, SamePathAsSubtreeAndAsPlainRuleAreTwoRules) {
+    auto policy = parse_policy(R"([[file]]
+path = "/srv/secret"
+action = "deny"
+[[file]]
+path = "/srv/secret/"
+action = "audit"
+)",
+                               "s.toml");
+    ASSERT_OK(policy);
+    ASSERT_EQ(policy->rules.size(), 2u);
+    EXPECT_EQ(policy->rules[0].path, "/srv/secret");
+    EXPECT_FALSE(policy->rules[0].subtree);
+    EXPECT_EQ(policy->rules[0].action, RuleAction::Deny);
+    EXPECT_EQ(policy->rules[1].path, "/srv/secret");
+    EXPECT_TRUE(policy->rules[1].subtree);
+    EXPECT_EQ(policy->rules[1].action, RuleAction::Audit) << "the plain rule's deny does not spill over";
+
+    // Across files too.
+    auto plain = parse_policy("[[exec]]\npath = \"/opt/x\"\naction = \"audit\"\n", "a.toml");
+    auto tree = parse_policy("[[exec]]\npath = \"/opt/x\"\naction = \"deny\"\nrecursive = true\n", "b.toml");
+    ASSERT_OK(plain);
+    ASSERT_OK(tree);
+    Policy merged = *plain;
+    ASSERT_OK(merge_policy(merged, *tree));
+    ASSERT_EQ(merged.rules.size(), 2u);
+    EXPECT_EQ(merged.rules[0].action, RuleAction::Audit);
+    EXPECT_EQ(merged.rules[1].action, RuleAction::Deny);
+}
+
+TEST(PolicyParse, AllowEntriesMayBeTablesWithPid1) {
+    auto policy = parse_policy(R"([bpf]
+allow = [
+  { path = "/usr/lib/systemd/systemd", pid1 = true },
+  "/usr/sbin/bpftool",
+  { path = "/usr/bin/tool", pid1 = false },
+  { path = "/usr/bin/other" },
+]
+)",
+                               "a.toml");
+    ASSERT_OK(policy);
+    ASSERT_EQ(policy->bpf.allow.size(), 4u);
+    EXPECT_EQ(policy->bpf.allow[0].path, "/usr/lib/systemd/systemd");
+    EXPECT_TRUE(policy->bpf.allow[0].pid1_only);
+    EXPECT_EQ(policy->bpf.allow[0].where, (SourceLocation{"a.toml", 3}));
+    EXPECT_EQ(policy->bpf.allow[0].kind, RuleKind::Exec);
+    EXPECT_EQ(policy->bpf.allow[0].action, RuleAction::Audit);
+    EXPECT_EQ(policy->bpf.allow[1].path, "/usr/sbin/bpftool");
+    EXPECT_FALSE(policy->bpf.allow[1].pid1_only);
+    EXPECT_EQ(policy->bpf.allow[1].where.line, 4);
+    EXPECT_EQ(policy->bpf.allow[2].path, "/usr/bin/tool");
+    EXPECT_FALSE(policy->bpf.allow[2].pid1_only);
+    EXPECT_EQ(policy->bpf.allow[3].path, "/usr/bin/other");
+    EXPECT_FALSE(policy->bpf.allow[3].pid1_only);
+    for (const PathRule& entry : policy->bpf.allow)
+        EXPECT_FALSE(entry.subtree);
+}
+
+TEST(PolicyParse, AllowEntryWithoutPid1WinsWithinAFile) {
+    for (const char* text : {"[bpf]\nallow = [{ path = \"/s\", pid1 = true }, \"/s\"]\n",
+                             "[bpf]\nallow = [\"/s\", { path = \"/s\", pid1 = true }]\n"}) {
+        auto policy = parse_policy(text, "p.toml");
+        ASSERT_OK(policy);
+        ASSERT_EQ(policy->bpf.allow.size(), 1u) << text;
+        EXPECT_FALSE(policy->bpf.allow[0].pid1_only) << text;
+    }
+    auto both =
+        parse_policy("[bpf]\nallow = [{ path = \"/s\", pid1 = true }, { path = \"/s\", pid1 = true }]\n", "p.toml");
+    ASSERT_OK(both);
+    ASSERT_EQ(both->bpf.allow.size(), 1u);
+    EXPECT_TRUE(both->bpf.allow[0].pid1_only);
+}
+
 // Every malformed input: EINVAL, "<file>:<line>: <reason>".
 struct BadInput {
     const char* name;
@@ -258,7 +417,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"SyntaxInvalidUtf8", "[[file]]\npath = \"/etc/\xff\"\n", 2, "invalid utf-8"},
         // Structure.
         BadInput{"UnknownTable", "# x\n[files]\npath = \"/etc/shadow\"\n", 2,
-                 "unknown table 'files' (expected [[file]], [[exec]] or [bpf])"},
+                 "unknown table 'files' (expected [[file]], [[exec]], [bpf], protect, deny_anonymous_exec or "
+                 "deny_write_exec)"},
         BadInput{"UnknownArrayOfTables", "[[bpf]]\nmode = \"deny\"\n", 1, "'bpf' must be a table ([bpf])"},
         BadInput{"UnknownTopLevelKey", "\nversion = 2\n", 2, "unknown key 'version'"},
         BadInput{"FileAsTable", "[file]\npath = \"/etc/shadow\"\naction = \"deny\"\n", 1,
@@ -268,7 +428,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"FileArrayOfStrings", "file = [\n  \"/etc/shadow\"]\n", 2, "each 'file' entry must be a table"},
         BadInput{"BpfAsString", "bpf = \"deny\"\n", 1, "'bpf' must be a table ([bpf])"},
         BadInput{"UnknownKeyInFile", "[[file]]\npath = \"/etc/shadow\"\naction = \"deny\"\nmode = \"x\"\n", 4,
-                 "unknown key 'mode' in [[file]] (expected \"path\" or \"action\")"},
+                 "unknown key 'mode' in [[file]] (expected \"path\", \"action\" or \"recursive\")"},
         BadInput{"UnknownKeyInExec", "[[exec]]\npaths = \"/usr/bin/nc\"\naction = \"deny\"\n", 2,
                  "unknown key 'paths' in [[exec]]"},
         BadInput{"UnknownKeyInBpf", "[bpf]\nmode = \"deny\"\nmdoe = \"deny\"\n", 3,
@@ -311,7 +471,38 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"RestrictEntryNotString", "[bpf]\nrestrict = [\n  \"prog_load\",\n  5,\n]\n", 4,
                  "bpf.restrict entries must be bpf command names"},
         BadInput{"UnknownBpfCommand", "[bpf]\nrestrict = [\"prog_load\",\n            \"prog_lod\"]\n", 3,
-                 "unknown bpf command 'prog_lod' in bpf.restrict"}),
+                 "unknown bpf command 'prog_lod' in bpf.restrict"},
+        // Top-level options.
+        BadInput{"ProtectNotBoolean", "\nprotect = \"yes\"\n", 2, "'protect' must be true or false"},
+        BadInput{"DenyAnonymousExecNotBoolean", "deny_anonymous_exec = 1\n", 1,
+                 "'deny_anonymous_exec' must be true or false"},
+        BadInput{"DenyWriteExecNotBoolean", "# w^x\ndeny_write_exec = [true]\n", 2,
+                 "'deny_write_exec' must be true or false"},
+        BadInput{"OptionAsTable", "[protect]\nvalue = true\n", 1, "'protect' must be true or false"},
+        BadInput{"OptionMisspelt", "protection = true\n", 1, "unknown key 'protection'"},
+        // Subtree rules.
+        BadInput{"RecursiveNotBoolean", "[[file]]\npath = \"/srv\"\naction = \"deny\"\nrecursive = \"yes\"\n", 4,
+                 "'recursive' must be true or false"},
+        BadInput{"RecursiveNotBooleanInExec", "[[exec]]\npath = \"/opt\"\nrecursive = 1\naction = \"deny\"\n", 3,
+                 "'recursive' must be true or false"},
+        BadInput{"RuleOnRoot", "[[file]]\npath = \"/\"\naction = \"audit\"\n", 1,
+                 "[[file]] entry on \"/\" would cover every file: name a directory"},
+        BadInput{"RuleOnRootWithSlashes", "\n[[exec]]\npath = \"//\"\naction = \"deny\"\n", 2,
+                 "[[exec]] entry on \"/\""},
+        BadInput{"RecursiveRuleOnRoot", "[[exec]]\npath = \"/\"\naction = \"deny\"\nrecursive = true\n", 1,
+                 "[[exec]] entry on \"/\" would cover every file"},
+        // bpf.allow entries as tables.
+        BadInput{"AllowTableWithoutPath", "[bpf]\nallow = [{ pid1 = true }]\n", 2, "bpf.allow entry has no 'path'"},
+        BadInput{"AllowTableUnknownKey", "[bpf]\nallow = [{ path = \"/usr/lib/systemd/systemd\", pid2 = true }]\n", 2,
+                 "unknown key 'pid2' in a bpf.allow entry (expected \"path\" or \"pid1\")"},
+        BadInput{"AllowTablePid1NotBoolean",
+                 "[bpf]\nallow = [\n  { path = \"/usr/lib/systemd/systemd\", pid1 = \"yes\" }]\n", 3,
+                 "'pid1' must be true or false"},
+        BadInput{"AllowTablePathNotString", "[bpf]\nallow = [{ path = 5 }]\n", 2, "bpf.allow entry must be a string"},
+        BadInput{"AllowTableRelativePath", "[bpf]\nallow = [{ path = \"systemd\", pid1 = true }]\n", 2,
+                 "relative path 'systemd' in bpf.allow entry"},
+        BadInput{"AllowNestedArray", "[bpf]\nallow = [[\"/usr/sbin/bpftool\"]]\n", 2,
+                 "bpf.allow entry must be a string"}),
     [](const testing::TestParamInfo<BadInput>& info) { return std::string(info.param.name); });
 
 // ---------------------------------------------------------------------------
@@ -390,6 +581,81 @@ TEST(PolicyMerge, ModeAndRestrictFromDifferentFiles) {
     EXPECT_EQ(merged.bpf.restricted_cmds, bit("prog_load"));
     EXPECT_EQ(merged.bpf.mode_where, (SourceLocation{"b.toml", 2}));
     EXPECT_EQ(merged.bpf.restrict_where, (SourceLocation{"a.toml", 2}));
+}
+
+TEST(PolicyMerge, EachOptionSetInTwoFilesNamesBoth) {
+    for (const char* option : {"protect", "deny_anonymous_exec", "deny_write_exec"}) {
+        auto first = parse_policy(std::string(option) + " = true\n", "00-default.toml");
+        auto second = parse_policy("# local\n\n" + std::string(option) + " = false\n", "50-local.toml");
+        ASSERT_OK(first);
+        ASSERT_OK(second);
+        Policy merged = *first;
+        auto result = merge_policy(merged, *second);
+        EXPECT_ERRNO(result, EINVAL);
+        EXPECT_ERROR_MENTIONS(result, "50-local.toml:3: " + std::string(option) +
+                                          " is already set in 00-default.toml:1 (set it in one file only)");
+        EXPECT_EQ(result.error().kind(), ErrorKind::PolicyInvalid);
+        // A refused merge changes nothing.
+        EXPECT_EQ(merged.sources, std::vector<std::string>{"00-default.toml"});
+        EXPECT_EQ(merged.source_texts.size(), 1u);
+    }
+}
+
+TEST(PolicyMerge, RefusedOptionLeavesEveryOptionAsItWas) {
+    auto first = parse_policy("deny_write_exec = false\n", "a.toml");
+    auto second = parse_policy("protect = false\ndeny_anonymous_exec = true\ndeny_write_exec = true\n", "b.toml");
+    ASSERT_OK(first);
+    ASSERT_OK(second);
+    Policy merged = *first;
+    EXPECT_ERROR_MENTIONS(merge_policy(merged, *second), "b.toml:3: deny_write_exec is already set in a.toml:1");
+    EXPECT_TRUE(merged.options.protect.value);
+    EXPECT_FALSE(merged.options.protect.where);
+    EXPECT_FALSE(merged.options.deny_anonymous_exec.value);
+    EXPECT_FALSE(merged.options.deny_write_exec.value);
+}
+
+TEST(PolicyMerge, OptionsFromDifferentFilesAddUp) {
+    auto first = parse_policy("protect = false\n", "a.toml");
+    auto second = parse_policy("\ndeny_write_exec = true\n", "b.toml");
+    auto third = parse_policy("[[file]]\npath = \"/x\"\naction = \"deny\"\n", "c.toml");
+    ASSERT_OK(first);
+    ASSERT_OK(second);
+    ASSERT_OK(third);
+    Policy merged;
+    ASSERT_OK(merge_policy(merged, *first));
+    ASSERT_OK(merge_policy(merged, *second));
+    ASSERT_OK(merge_policy(merged, *third));
+    EXPECT_FALSE(merged.options.protect.value);
+    EXPECT_EQ(merged.options.protect.where, (SourceLocation{"a.toml", 1}));
+    EXPECT_TRUE(merged.options.deny_write_exec.value);
+    EXPECT_EQ(merged.options.deny_write_exec.where, (SourceLocation{"b.toml", 2}));
+    EXPECT_FALSE(merged.options.deny_anonymous_exec.value);
+    EXPECT_FALSE(merged.options.deny_anonymous_exec.where) << "a file that does not set it keeps the default";
+    EXPECT_EQ(merged.source_texts.size(), 3u);
+    EXPECT_EQ(merged.source_texts[1], "\ndeny_write_exec = true\n");
+}
+
+TEST(PolicyMerge, AllowEntryWithoutPid1WinsAcrossFiles) {
+    auto pid1 = parse_policy("[bpf]\nallow = [{ path = \"/usr/lib/systemd/systemd\", pid1 = true }]\n", "00.toml");
+    auto plain = parse_policy("[bpf]\nallow = [\"/usr/lib/systemd/systemd\"]\n", "50.toml");
+    ASSERT_OK(pid1);
+    ASSERT_OK(plain);
+
+    Policy narrow_first = *pid1;
+    ASSERT_OK(merge_policy(narrow_first, *plain));
+    ASSERT_EQ(narrow_first.bpf.allow.size(), 1u);
+    EXPECT_FALSE(narrow_first.bpf.allow[0].pid1_only);
+
+    Policy broad_first = *plain;
+    ASSERT_OK(merge_policy(broad_first, *pid1));
+    ASSERT_EQ(broad_first.bpf.allow.size(), 1u);
+    EXPECT_FALSE(broad_first.bpf.allow[0].pid1_only);
+    EXPECT_EQ(broad_first.bpf.allow[0].where.file, "50.toml");
+
+    Policy both = *pid1;
+    ASSERT_OK(merge_policy(both, *pid1));
+    ASSERT_EQ(both.bpf.allow.size(), 1u);
+    EXPECT_TRUE(both.bpf.allow[0].pid1_only) << "only PID 1 was ever asked for";
 }
 
 // ---------------------------------------------------------------------------
@@ -494,6 +760,7 @@ TEST(PolicyLoadDir, UnreadableDirectoryIsEACCES) {
     ASSERT_EQ(::chmod(policy_d.c_str(), 0), 0);
     ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
     int code = run_unprivileged([&] { return expect_failure(load_policy_dir(policy_d), EACCES, policy_d.string()); });
+    ::chmod(policy_d.c_str(), 0700);  // so that the temp directory can be removed
     if (code < 0)
         GTEST_SKIP() << "cannot drop privileges";
     EXPECT_EQ(code, 0) << "1: loaded, 2: other errno, 3: path not named";
@@ -619,6 +886,60 @@ TEST(PolicyLoadDir, ModeInTwoFilesNamesBothFiles) {
                                       (dir.path() / "00-default.toml").string() + ":2");
 }
 
+TEST(PolicyLoadDir, OptionInTwoFilesNamesBothFiles) {
+    TempDir dir;
+    dir.write("00-default.toml", "# defaults\nprotect = true\n");
+    dir.write("50-local.toml", "protect = false\n");
+    auto policy = load_policy_dir(dir.path());
+    EXPECT_ERRNO(policy, EINVAL);
+    EXPECT_ERROR_MENTIONS(policy, (dir.path() / "50-local.toml").string() + ":1: protect is already set in " +
+                                      (dir.path() / "00-default.toml").string() + ":2");
+}
+
+TEST(PolicyLoadDir, SourceTextsFollowTheSourcesAndTheOverride) {
+    TempDir dir;
+    const std::string base = "[[file]]\npath = \"/etc/shadow\"\naction = \"audit\"\n";
+    const std::string local = "deny_anonymous_exec = true\n";
+    dir.write("10-base.toml", base);
+    dir.write("50-local.toml", local);
+    auto policy = load_policy_dir(dir.path());
+    ASSERT_OK(policy);
+    EXPECT_EQ(policy->sources, (std::vector<std::string>{(dir.path() / "10-base.toml").string(),
+                                                         (dir.path() / "50-local.toml").string()}));
+    EXPECT_EQ(policy->source_texts, (std::vector<std::string>{base, local}));
+
+    // An edit in place of 50-local.toml, and a new file.
+    const std::string edited = "deny_write_exec = true\n";
+    PolicyFileOverride replace{"50-local.toml", edited};
+    auto replaced = load_policy_dir(dir.path(), &replace);
+    ASSERT_OK(replaced);
+    EXPECT_EQ(replaced->source_texts, (std::vector<std::string>{base, edited}));
+    EXPECT_TRUE(replaced->options.deny_write_exec.value);
+    EXPECT_FALSE(replaced->options.deny_anonymous_exec.value);
+
+    PolicyFileOverride removed{"10-base.toml", std::nullopt};
+    auto without = load_policy_dir(dir.path(), &removed);
+    ASSERT_OK(without);
+    EXPECT_EQ(without->source_texts, (std::vector<std::string>{local}));
+    EXPECT_TRUE(without->rules.empty());
+}
+
+TEST(PolicyLoadDir, SubtreeAndPlainRulesFromTwoFiles) {
+    TempDir dir;
+    dir.write("10-a.toml", "[[file]]\npath = \"/srv/data/\"\naction = \"audit\"\n");
+    dir.write("20-b.toml",
+              "[[file]]\npath = \"/srv/data\"\naction = \"deny\"\n[[file]]\npath = \"/srv/data\"\n"
+              "recursive = true\naction = \"deny\"\n");
+    auto policy = load_policy_dir(dir.path());
+    ASSERT_OK(policy);
+    ASSERT_EQ(policy->rules.size(), 2u);
+    EXPECT_TRUE(policy->rules[0].subtree);
+    EXPECT_EQ(policy->rules[0].action, RuleAction::Deny);
+    EXPECT_EQ(policy->rules[0].where, (SourceLocation{(dir.path() / "20-b.toml").string(), 5}));
+    EXPECT_FALSE(policy->rules[1].subtree);
+    EXPECT_EQ(policy->rules[1].action, RuleAction::Deny);
+}
+
 TEST(PolicyLoadDir, SymlinkedFileIsRead) {
     TempDir dir;
     fs::path target = dir.write("shared.conf", "[[exec]]\npath = \"/usr/bin/nc\"\naction = \"deny\"\n");
@@ -662,7 +983,16 @@ TEST(PolicyDefault, ShippedDefaultParses) {
     EXPECT_EQ(policy->bpf.mode, BpfGuardMode::Deny);
     ASSERT_EQ(policy->bpf.allow.size(), 1u);
     EXPECT_EQ(policy->bpf.allow[0].path, "/usr/lib/systemd/systemd");
+    EXPECT_TRUE(policy->bpf.allow[0].pid1_only) << "systemd is allowed as PID 1 only";
     EXPECT_EQ(policy->bpf.restricted_cmds, default_restricted_bpf_commands());
+    // Self-protection is on, and said so in the file (so no other file can turn it off).
+    EXPECT_TRUE(policy->options.protect.value);
+    EXPECT_TRUE(policy->options.protect.where);
+    EXPECT_FALSE(policy->options.deny_anonymous_exec.value);
+    EXPECT_FALSE(policy->options.deny_anonymous_exec.where);
+    EXPECT_FALSE(policy->options.deny_write_exec.where);
+    for (const PathRule& rule : policy->rules)
+        EXPECT_FALSE(rule.subtree) << rule.path;
     // restrict is left to the administrator's own files.
     EXPECT_FALSE(policy->bpf.restrict_where);
 }

@@ -18,6 +18,14 @@
 #define BW_COMM_LEN 16
 /* Paths in events are truncated to this many bytes (NUL included). */
 #define BW_PATH_LEN 256
+/* Every map bpfwarden creates has a name starting so: the self-protection
+ * programs recognise our maps by it (bpfw_file_rules, bpfw_fil.bss, ...). */
+#define BW_MAP_PREFIX "bpfw_"
+#define BW_MAP_PREFIX_LEN 5
+/* Parent directories looked at for a subtree rule, at most. */
+#define BW_MAX_SUBTREE_DEPTH 32
+/* Bits of the directory filter (bpfw_dir_bloom): 1024 words of 64 bits. */
+#define BW_DIR_BLOOM_WORDS 1024
 
 /* What a policy rule asks for when it matches. */
 enum bw_action {
@@ -28,29 +36,101 @@ enum bw_action {
 
 /* Where an event comes from. */
 enum bw_event_kind {
-	BW_EVENT_FILE_OPEN = 1,  /* lsm/file_open rule match */
-	BW_EVENT_EXEC_CHECK = 2, /* lsm/bprm_check_security rule match */
-	BW_EVENT_BPF_CHECK = 3,  /* lsm/bpf restricted command outside the allowlist */
-	BW_EVENT_BPF_CALL = 4,   /* tracepoint syscalls/sys_enter_bpf: every bpf() call */
-	BW_EVENT_EXEC = 5,       /* tracepoint sched/sched_process_exec: every exec */
+	BW_EVENT_FILE_OPEN = 1,	 /* a file rule matched an open */
+	BW_EVENT_EXEC_CHECK = 2, /* an exec rule matched an execution or an executable mapping */
+	BW_EVENT_BPF_CHECK = 3,	 /* lsm/bpf restricted command outside the allowlist */
+	BW_EVENT_BPF_CALL = 4,	 /* tracepoint syscalls/sys_enter_bpf: every bpf() call */
+	BW_EVENT_EXEC = 5,	 /* tracepoint sched/sched_process_exec: every exec */
+	BW_EVENT_FILE_CHANGE = 6, /* a file rule matched a change: truncate, unlink, rename, ... */
+	BW_EVENT_TAMPER = 7,	  /* self-protection refused (or, lifted, let through) a change to bpfwarden */
 };
 
-/* The kernel's view of a file: s_dev is (major << 20) | minor. */
+/* The operation an event is about (bw_event.op). */
+enum bw_op {
+	BW_OP_NONE = 0,
+	BW_OP_OPEN = 1,
+	BW_OP_OPEN_WRITE = 2,
+	BW_OP_TRUNCATE = 3,
+	BW_OP_UNLINK = 4,
+	BW_OP_RENAME_FROM = 5,
+	BW_OP_RENAME_ONTO = 6,
+	BW_OP_LINK = 7,
+	BW_OP_SETATTR = 8, /* chmod, chown, utimes, truncate by setattr */
+	BW_OP_SETXATTR = 9,
+	BW_OP_REMOVEXATTR = 10,
+	BW_OP_CREATE = 11, /* create, mkdir, mknod, symlink in a guarded directory */
+	BW_OP_RMDIR = 12,
+	BW_OP_EXEC = 13,
+	BW_OP_MMAP_EXEC = 14,
+	BW_OP_MPROTECT_EXEC = 15,
+	BW_OP_EXEC_ANONYMOUS = 16, /* execution or executable mapping of a memfd or deleted file */
+	BW_OP_WRITE_EXEC = 17,	   /* W->X: making writable memory executable */
+	/* Self-protection. */
+	BW_OP_MAP_WRITE_ACCESS = 32, /* a writable fd to one of our maps */
+	BW_OP_PROG_WITH_OUR_MAPS = 33, /* loading a program that uses our maps */
+	BW_OP_LINK_CHANGE = 34,	       /* detaching or updating one of our links */
+	BW_OP_SIGNAL = 35,	       /* a signal that stops or kills our processes (bpf_cmd: the signal) */
+	BW_OP_PTRACE = 36,	       /* ptrace or /proc/pid/mem of our processes */
+	BW_OP_UNMOUNT = 37,	       /* unmounting the bpffs that holds our pins */
+	BW_OP_MOUNT_OVER = 38,	       /* mounting over our pin directories */
+};
+
+/*
+ * The kernel's view of a file: s_dev is (major << 20) | minor. gen is the
+ * inode's i_generation on filesystems that reuse inode numbers (ext4, xfs,
+ * btrfs, f2fs: a deleted file's number comes back for the next new file, the
+ * generation does not), 0 elsewhere; it keeps a rule from passing to an
+ * unrelated file that gets the same inode number.
+ */
 struct bw_inode_key {
 	__u64 dev;
 	__u64 ino;
+	__u32 gen;
+	__u32 pad;
 };
 
-/* Value of the file_rules and exec_rules maps. */
+/* Rule flags (bw_rule.flags). */
+#define BW_RULE_MODIFY_ONLY (1u << 0) /* opens for reading pass: only writes and changes are refused */
+#define BW_RULE_SELF_EXEMPT (1u << 1) /* bpfwarden itself is not refused (its own files) */
+#define BW_RULE_PKG_EXEMPT (1u << 2)  /* the package manager is not refused either (images) */
+
+/* Value of the file and exec rule maps (inode, directory entry, directory). */
 struct bw_rule {
-	__u32 action;  /* enum bw_action */
+	__u32 action;  /* enum bw_action; NONE: no rule */
 	__u32 rule_id; /* index into the daemon's compiled rule table */
+	__u32 flags;   /* BW_RULE_* */
+	__u32 pad;
+};
+
+/* A rule on a name in a directory: the file that sits there, whatever its inode. */
+struct bw_dirent_key {
+	struct bw_inode_key dir;
+	__u64 name_hash; /* bw_name_hash() of the name's bytes */
+};
+
+struct bw_name_rules {
+	struct bw_rule file;
+	struct bw_rule exec;
+};
+
+/* Directory flags (bw_dir_rules.flags). */
+#define BW_DIR_HAS_ENTRIES (1u << 0) /* bpfw_dirents holds rules for names in it */
+#define BW_DIR_SUBTREE (1u << 1)     /* file/exec apply to everything beneath, to BW_MAX_SUBTREE_DEPTH */
+#define BW_DIR_PROTECT (1u << 2)     /* its entries change only by bpfwarden (file.flags exemptions apply) */
+
+/* Value of bpfw_dir_rules: what a directory means for what is in it. */
+struct bw_dir_rules {
+	struct bw_rule file; /* subtree file rule, or the protection's exemptions */
+	struct bw_rule exec; /* subtree exec rule */
+	__u32 flags;	     /* BW_DIR_* */
+	__u32 pad;
 };
 
 /* Value of bpf_allow_exe: executables allowed to use restricted bpf() commands. */
+#define BW_ALLOW_PID1_ONLY (1u << 0) /* only as PID 1 (systemd) */
 struct bw_bpf_allow {
 	__u32 rule_id;
-	__u32 pad;
+	__u32 flags; /* BW_ALLOW_* */
 };
 
 /* Single entry (key 0) of the bpf_policy array map. */
@@ -60,13 +140,70 @@ struct bw_bpf_policy {
 	__u64 restricted_cmds; /* bit (1 << cmd) for each restricted enum bpf_cmd */
 };
 
+/* Exec options (bw_settings.exec_options). */
+#define BW_EXEC_DENY_ANONYMOUS (1u << 0) /* refuse running memfd / deleted files */
+#define BW_EXEC_DENY_WRITE_EXEC (1u << 1) /* refuse W->X transitions of memory */
+
+/* Single entry (key 0) of bpfw_settings. */
+struct bw_settings {
+	__u32 protect;	    /* self-protection on */
+	__u32 exec_options; /* BW_EXEC_* */
+	__u64 pin_sb_dev;   /* the bpffs holding our pins (kernel encoding): not to be unmounted */
+	__u32 dir_rules;     /* directories with rules; 0: no directory lookup at all */
+	__u32 subtree_depth; /* parents looked at for subtree rules (<= BW_MAX_SUBTREE_DEPTH) */
+	/* Where the trusted keys, the signed images and the state are: a
+	 * restarted daemon or watchdog must be given the same ones while
+	 * protection is on (read by user space only). */
+	struct bw_inode_key keys_dir;
+	struct bw_inode_key image_dir;
+	struct bw_inode_key state_dir;
+};
+
+/* Single entry (key 0) of bpfw_lift: break-glass. Self-protection is lifted
+ * while bpf_ktime_get_ns() < until_ns (0: not lifted). Written by bpfwardend
+ * after it verified a signed unlock token; not part of the policy. */
+struct bw_lift {
+	__u64 until_ns;
+};
+
+/* Task storage (bpfw_tasks). */
+#define BW_TASK_LAUNCHED (1u << 0) /* forked by PID 1, no exec since but of a launcher */
+#define BW_TASK_SELF (1u << 1)	   /* bpfwarden's daemon or watchdog, admitted at exec (or the first loader) */
+#define BW_TASK_TAINTED (1u << 2)  /* ptraced, or started with LD_PRELOAD & co: no bpf() allowance */
+#define BW_TASK_IN_PROG_LOAD (1u << 3) /* inside BPF_PROG_LOAD */
+struct bw_task {
+	__u32 flags; /* BW_TASK_* */
+	__u32 role;  /* enum bw_role */
+};
+
+/*
+ * Executables that may become bpfwarden (bpfw_self_exes), keyed by their name
+ * in their directory (bw_dirent_key), not by inode: a package upgrade
+ * replaces the file, and the new one must be admitted at once. The file
+ * guard keeps anyone but the package manager from changing what sits there.
+ */
+enum bw_role {
+	BW_ROLE_NONE = 0,
+	BW_ROLE_DAEMON = 1,
+	BW_ROLE_WATCHDOG = 2,
+	BW_ROLE_LAUNCHER = 3, /* what PID 1 runs to start a service (systemd-executor) */
+	BW_ROLE_PACKAGER = 4, /* the package manager (dpkg), which may replace our images */
+};
+#define BW_UNIT_LEN 48
+struct bw_self_exe {
+	__u32 role;		 /* enum bw_role */
+	__u32 pad;
+	char unit[BW_UNIT_LEN]; /* the systemd unit whose cgroup it must run in ("bpfwardend.service") */
+};
+
 /* Per-object counters, kept in each object's .bss. */
 struct bw_counters {
-	__u64 events;       /* submitted to the ring buffer */
-	__u64 dropped;      /* ring buffer full */
+	__u64 events;	    /* submitted to the ring buffer */
+	__u64 dropped;	    /* ring buffer full */
 	__u64 rate_limited; /* suppressed by the per-process budget */
-	__u64 denials;      /* EPERM returned (counted even when not reported) */
-	__u64 audits;       /* audit matches (counted even when not reported) */
+	__u64 denials;	    /* EPERM returned (counted even when not reported) */
+	__u64 audits;	    /* audit matches (counted even when not reported) */
+	__u64 tampers;	    /* self-protection refusals (counted even when not reported) */
 };
 
 /* Per-process token bucket in the shared rate_limit LRU map, keyed by tgid. */
@@ -92,9 +229,11 @@ struct bw_event {
 	__u64 dev; /* file events: kernel device number */
 	__u64 ino;
 	__u32 rule_id; /* matching rule, if any */
-	__u32 bpf_cmd; /* BPF_CALL / BPF_CHECK: enum bpf_cmd */
+	__u32 bpf_cmd; /* BPF_CALL / BPF_CHECK: enum bpf_cmd; TAMPER by signal: the signal */
+	__u32 op;      /* enum bw_op */
+	__u32 target_pid; /* TAMPER of a process: which one */
 	char comm[BW_COMM_LEN];
-	char path[BW_PATH_LEN]; /* exec: filename as passed; file open: dentry name */
+	char path[BW_PATH_LEN]; /* exec: filename as passed; file: dentry name; bpf: executable name */
 };
 
 /*
@@ -106,5 +245,28 @@ struct bw_tamper_event {
 	__u32 cmd; /* enum bpf_cmd */
 	char comm[BW_COMM_LEN];
 };
+
+/*
+ * Computed the same on both sides (user space fills the maps, the programs
+ * look up), so defined once here.
+ */
+
+/* FNV-1a, 64 bits, over a name's bytes (at most 255, as the kernel allows). */
+static inline __u64 bw_name_hash(const unsigned char *name, __u32 len)
+{
+	__u64 hash = 0xcbf29ce484222325ULL;
+
+	for (__u32 i = 0; i < len && i < 255; i++)
+		hash = (hash ^ name[i]) * 0x100000001b3ULL;
+	return hash;
+}
+
+/* The bit of bpfw_dir_bloom that stands for the directory (dev, ino). */
+static inline __u32 bw_dir_bloom_bit(__u64 dev, __u64 ino)
+{
+	__u64 mixed = (ino ^ (dev << 32) ^ (dev >> 32)) * 0x9E3779B97F4A7C15ULL;
+
+	return (__u32)(mixed >> 48) % (BW_DIR_BLOOM_WORDS * 64);
+}
 
 #endif /* BPFWARDEN_ABI_H */

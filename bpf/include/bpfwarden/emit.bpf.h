@@ -2,9 +2,10 @@
 /*
  * Event emission shared by every bpfwarden BPF object.
  *
- * Each object declares the same `events` ring buffer and `rate_limit` LRU
- * map; the loader makes them one kernel map (bpf_map__reuse_fd) so that all
- * programs share one event stream and one per-process budget.
+ * Each object declares the same `bpfw_events` ring buffer and
+ * `bpfw_rate_limit` LRU map; the loader makes them one kernel map
+ * (bpf_map__reuse_fd) so that all programs share one event stream and one
+ * per-process budget.
  */
 #ifndef BPFWARDEN_EMIT_BPF_H
 #define BPFWARDEN_EMIT_BPF_H
@@ -19,14 +20,14 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
-} events SEC(".maps");
+} bpfw_events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
 	__type(value, struct bw_rate_state);
-} rate_limit SEC(".maps");
+} bpfw_rate_limit SEC(".maps");
 
 /* Set by the loader before load. */
 const volatile __u32 rate_limit_burst = 64; /* events per window per process */
@@ -43,12 +44,12 @@ static __always_inline void bw_count(__u64 *counter)
 static __always_inline bool bw_rate_allow(__u32 tgid)
 {
 	__u64 now = bpf_ktime_get_ns();
-	struct bw_rate_state *state = bpf_map_lookup_elem(&rate_limit, &tgid);
+	struct bw_rate_state *state = bpf_map_lookup_elem(&bpfw_rate_limit, &tgid);
 
 	if (!state) {
-		struct bw_rate_state fresh = {.window_start_ns = now, .used = 1};
+		struct bw_rate_state fresh = { .window_start_ns = now, .used = 1 };
 
-		bpf_map_update_elem(&rate_limit, &tgid, &fresh, BPF_ANY);
+		bpf_map_update_elem(&bpfw_rate_limit, &tgid, &fresh, BPF_ANY);
 		return true;
 	}
 	if (now - state->window_start_ns >= rate_limit_window_ns) {
@@ -76,7 +77,7 @@ static __always_inline struct bw_event *bw_event_reserve(__u32 kind, __u32 actio
 		bw_count(&counters.rate_limited);
 		return NULL;
 	}
-	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	event = bpf_ringbuf_reserve(&bpfw_events, sizeof(*event), 0);
 	if (!event) {
 		bw_count(&counters.dropped);
 		return NULL;
@@ -100,25 +101,50 @@ static __always_inline void bw_event_submit(struct bw_event *event)
 	bpf_ringbuf_submit(event, 0);
 }
 
-/* Count a rule match and report it; returns the LSM verdict to give. */
-static __always_inline int bw_rule_verdict(const struct bw_rule *rule)
+/* Filesystems that hand a deleted file's inode number to the next new file:
+ * there the inode's generation is part of its identity. */
+static __always_inline bool bw_fs_reuses_inode_numbers(unsigned long magic)
 {
-	if (rule->action == BW_ACTION_DENY) {
-		bw_count(&counters.denials);
-		return -EPERM;
-	}
-	bw_count(&counters.audits);
-	return 0;
+	return magic == 0xEF53 /* ext2/3/4 */ || magic == 0x58465342 /* xfs */ ||
+	       magic == 0x9123683E /* btrfs */ || magic == 0xF2F52010 /* f2fs */;
 }
 
-/* Kernel identity of an inode, in the same encoding user space computes. */
+/* Identity of an inode, in the same encoding user space computes. */
 static __always_inline struct bw_inode_key bw_inode_key_of(struct inode *inode)
 {
+	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
 	struct bw_inode_key key = {
-	        .dev = BPF_CORE_READ(inode, i_sb, s_dev),
-	        .ino = BPF_CORE_READ(inode, i_ino),
+		.dev = BPF_CORE_READ(sb, s_dev),
+		.ino = BPF_CORE_READ(inode, i_ino),
 	};
+
+	if (bw_fs_reuses_inode_numbers(BPF_CORE_READ(sb, s_magic)))
+		key.gen = BPF_CORE_READ(inode, i_generation);
 	return key;
+}
+
+/* The identity of `dentry`'s name: its directory's inode and the name's hash
+ * (false: the name is unreadable, or it is the root). */
+static __always_inline bool bw_dirent_key_of(struct dentry *dentry, struct bw_dirent_key *key)
+{
+	unsigned char name[256];
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct inode *dir = parent ? BPF_CORE_READ(parent, d_inode) : NULL;
+	__u32 len = BPF_CORE_READ(dentry, d_name.len);
+
+	if (!dir || parent == dentry || len > 255)
+		return false;
+	if (bpf_probe_read_kernel(name, len & 0xff, BPF_CORE_READ(dentry, d_name.name)))
+		return false;
+	key->dir = bw_inode_key_of(dir);
+	key->name_hash = bw_name_hash(name, len);
+	return true;
+}
+
+/* The dentry's name into an event's path field. */
+static __always_inline void bw_event_name(struct bw_event *event, struct dentry *dentry)
+{
+	bpf_probe_read_kernel_str(event->path, sizeof(event->path), BPF_CORE_READ(dentry, d_name.name));
 }
 
 #endif /* BPFWARDEN_EMIT_BPF_H */

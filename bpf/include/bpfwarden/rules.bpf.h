@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Which rule covers a file, and what to do about it: shared by the file and
+ * exec guards.
+ *
+ * A rule covers a file by any of three identities, looked up in this order:
+ *   1. the inode (bpfw_file_rules / bpfw_exec_rules): hard links, renames of
+ *      the file itself, bind mounts and other mount namespaces;
+ *   2. the name in its directory (bpfw_dirents): whatever file sits at the
+ *      rule's path, so a file replaced by rename, or created later, is covered
+ *      from its first use;
+ *   3. a directory above it with a subtree rule (bpfw_dir_rules), nearest
+ *      first, up to bw_settings.subtree_depth parents, within one filesystem
+ *      (the walk follows dentries, not mounts, and stops at the root).
+ * Directories are looked up only when the policy has any (settings.dir_rules)
+ * and only after the bloom filter says the directory may be one: a file under
+ * no rule costs one hash lookup plus one array read per parent.
+ */
+#ifndef BPFWARDEN_RULES_BPF_H
+#define BPFWARDEN_RULES_BPF_H
+
+#include "bpfwarden/emit.bpf.h"
+#include "bpfwarden/policy_maps.bpf.h"
+#include "bpfwarden/self.bpf.h"
+
+static __always_inline const struct bw_settings *bw_settings(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&bpfw_settings, &zero);
+}
+
+static __always_inline bool bw_dir_may_have_rules(const struct bw_inode_key *dir)
+{
+	__u32 bit = bw_dir_bloom_bit(dir->dev, dir->ino);
+	__u32 word = bit / 64;
+	__u64 *bits = bpf_map_lookup_elem(&bpfw_dir_bloom, &word);
+
+	return bits && (*bits & (1ULL << (bit % 64)));
+}
+
+static __always_inline const struct bw_dir_rules *bw_dir_rules_of(struct dentry *dir,
+								  struct bw_inode_key *key)
+{
+	struct inode *inode = BPF_CORE_READ(dir, d_inode);
+
+	if (!inode)
+		return NULL;
+	*key = bw_inode_key_of(inode);
+	if (!bw_dir_may_have_rules(key))
+		return NULL;
+	return bpf_map_lookup_elem(&bpfw_dir_rules, key);
+}
+
+/* The rule on the name of `dentry` in the directory `dir` (key), if any. */
+static __always_inline const struct bw_name_rules *bw_name_rules_of(const struct bw_inode_key *dir,
+								    struct dentry *dentry)
+{
+	unsigned char name[256];
+	struct bw_dirent_key key = { .dir = *dir };
+	__u32 len = BPF_CORE_READ(dentry, d_name.len);
+
+	if (len > 255)
+		return NULL;
+	if (bpf_probe_read_kernel(name, len & 0xff, BPF_CORE_READ(dentry, d_name.name)))
+		return NULL;
+	key.name_hash = bw_name_hash(name, len);
+	return bpf_map_lookup_elem(&bpfw_dirents, &key);
+}
+
+/* Which rule applies, and to which identity it matched (for the event). */
+struct bw_match {
+	struct bw_rule rule;
+	__u64 dev;
+	__u64 ino;
+};
+
+static __always_inline bool bw_take(struct bw_match *out, const struct bw_rule *rule,
+				    const struct bw_inode_key *key)
+{
+	if (!rule || rule->action == BW_ACTION_NONE)
+		return false;
+	out->rule = *rule;
+	out->dev = key->dev;
+	out->ino = key->ino;
+	return true;
+}
+
+/*
+ * The rule covering `dentry` (its inode may be NULL: a name about to be
+ * created) by name or by a directory above it. `exec` picks exec rules.
+ */
+static __always_inline bool bw_find_by_path(struct dentry *dentry, bool exec, struct bw_match *out)
+{
+	const struct bw_settings *settings = bw_settings();
+	const struct bw_dir_rules *dir;
+	const struct bw_name_rules *name;
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct bw_inode_key key = {};
+	__u32 depth;
+
+	if (!settings || !settings->dir_rules || parent == dentry)
+		return false;
+	dir = bw_dir_rules_of(parent, &key);
+	if (dir && (dir->flags & BW_DIR_HAS_ENTRIES)) {
+		name = bw_name_rules_of(&key, dentry);
+		if (name && bw_take(out, exec ? &name->exec : &name->file, &key))
+			return true;
+	}
+	if (dir && (dir->flags & BW_DIR_SUBTREE) && bw_take(out, exec ? &dir->exec : &dir->file, &key))
+		return true;
+
+	depth = settings->subtree_depth;
+	for (__u32 level = 1; level < BW_MAX_SUBTREE_DEPTH; level++) {
+		struct dentry *up = BPF_CORE_READ(parent, d_parent);
+
+		if (level >= depth || !up || up == parent)
+			break;
+		parent = up;
+		dir = bw_dir_rules_of(parent, &key);
+		if (dir && (dir->flags & BW_DIR_SUBTREE) &&
+		    bw_take(out, exec ? &dir->exec : &dir->file, &key))
+			return true;
+	}
+	return false;
+}
+
+/* The rule covering the file at `dentry`: by inode first, then by path. */
+static __always_inline bool bw_find_file_rule(struct dentry *dentry, struct bw_match *out)
+{
+	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+
+	if (inode) {
+		struct bw_inode_key key = bw_inode_key_of(inode);
+
+		if (bw_take(out, bpf_map_lookup_elem(&bpfw_file_rules, &key), &key))
+			return true;
+	}
+	return bw_find_by_path(dentry, false, out);
+}
+
+static __always_inline bool bw_find_exec_rule(struct dentry *dentry, struct bw_match *out)
+{
+	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+
+	if (inode) {
+		struct bw_inode_key key = bw_inode_key_of(inode);
+
+		if (bw_take(out, bpf_map_lookup_elem(&bpfw_exec_rules, &key), &key))
+			return true;
+	}
+	return bw_find_by_path(dentry, true, out);
+}
+
+/* Whether the rule lets the current task through anyway. */
+static __always_inline bool bw_exempt(const struct bw_rule *rule, __u32 op)
+{
+	if ((rule->flags & BW_RULE_MODIFY_ONLY) && op == BW_OP_OPEN)
+		return true;
+	if ((rule->flags & BW_RULE_SELF_EXEMPT) && bw_self_or_unprotected())
+		return true;
+	if ((rule->flags & BW_RULE_PKG_EXEMPT) && bw_current_role() == BW_ROLE_PACKAGER)
+		return true;
+	return false;
+}
+
+/*
+ * The verdict of a matched rule on `op`, reported with `kind` (FILE_OPEN,
+ * FILE_CHANGE, EXEC_CHECK; a rule that protects bpfwarden itself reports
+ * TAMPER). The event's path shows `text` (a kernel string) if given, else
+ * `name`'s dentry name.
+ */
+static __always_inline int bw_verdict_text(const struct bw_match *match, __u32 kind, __u32 op,
+					   struct dentry *name, const char *text)
+{
+	bool self_protection = match->rule.flags & BW_RULE_SELF_EXEMPT;
+	struct bw_event *event;
+	__u32 action = match->rule.action;
+
+	if (bw_exempt(&match->rule, op))
+		return 0;
+	if (self_protection) {
+		kind = BW_EVENT_TAMPER;
+		bw_count(&counters.tampers);
+	} else if (action == BW_ACTION_DENY) {
+		bw_count(&counters.denials);
+	} else {
+		bw_count(&counters.audits);
+	}
+	event = bw_event_reserve(kind, action);
+	if (event) {
+		event->dev = match->dev;
+		event->ino = match->ino;
+		event->rule_id = match->rule.rule_id;
+		event->op = op;
+		if (text)
+			bpf_probe_read_kernel_str(event->path, sizeof(event->path), text);
+		else if (name)
+			bw_event_name(event, name);
+		bw_event_submit(event);
+	}
+	return action == BW_ACTION_DENY ? -EPERM : 0;
+}
+
+static __always_inline int bw_verdict(const struct bw_match *match, __u32 kind, __u32 op, struct dentry *name)
+{
+	return bw_verdict_text(match, kind, op, name, NULL);
+}
+
+#endif /* BPFWARDEN_RULES_BPF_H */
