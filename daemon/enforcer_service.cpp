@@ -121,7 +121,7 @@ void EnforcerService::set_up_objects(const VerifiedImageSet& images) {
 Result<void> EnforcerService::check_protection(const SelfState& state) {
     if (state.refused())
         return fail(ErrorKind::PermissionDenied, EPERM, refusal_message("bpfwardend"));
-    if (state.store && state.protect && !state.lifted && !policy_.tables.settings.protect) {
+    if (state.enforced() && !policy_.tables.settings.protect) {
         policy_.tables.settings.protect = 1;
         policy_problem_ = Error(ErrorKind::PermissionDenied, EPERM,
                                 "protect = false ignored: it takes effect only while protection is lifted "

@@ -4,8 +4,10 @@
 #include <linux/capability.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -169,12 +171,87 @@ std::unique_ptr<DirectoryWatch> follow_policy_directory(boost::asio::io_context&
     return std::move(*watch);
 }
 
+// A rule keeps covering whatever file sits at its path (the kernel checks
+// the directory entry); re-resolving when a rule's directory changes keeps
+// the inode keys (other hard links) and ListRules' identities current too.
+// The watched directories follow the policy: rebuilt after every apply.
+class RuleDirectoryFollower {
+public:
+    RuleDirectoryFollower(boost::asio::io_context& io, EnforcerService& service) : io_(io), service_(service) {
+        rewatch();
+        service_.add_policy_listener([this](const PolicyApplied&) {
+            // Not from inside the watch's own handler: it would destroy itself.
+            boost::asio::post(io_, [this] { rewatch(); });
+        });
+    }
+
+private:
+    void rewatch() {
+        auto dirs = service_.rule_directories();
+        if (dirs == dirs_ && watch_)
+            return;
+        dirs_ = dirs;
+        auto on_change = [this](const std::string& why) {
+            if (auto applied = service_.re_resolve(why); !applied)
+                log_error("policy: re-resolving rule paths failed (" + why + "): " + applied.error().message() +
+                          "; the kernel keeps checking the rules' directory entries");
+        };
+        auto watch = DirectoryWatch::open(io_, dirs_, "rule directory", on_change, kPolicyEditSettle);
+        if (watch) {
+            watch_ = std::move(*watch);
+        } else {
+            watch_.reset();
+            log_warning("rule directories not watched (" + watch.error().message() +
+                        "): replaced files are re-resolved on SIGHUP only; the kernel still checks their "
+                        "directory entries");
+        }
+    }
+
+    boost::asio::io_context& io_;
+    EnforcerService& service_;
+    std::vector<std::filesystem::path> dirs_;
+    std::unique_ptr<DirectoryWatch> watch_;
+};
+
 Result<std::unique_ptr<RingBufferReader>> open_event_stream(boost::asio::io_context& io, EnforcerService& service) {
     auto events_map = PinLayout::open_pin(service.pins().map_pin(kEventsMap));
     if (!events_map)
         return fail(events_map.error().wrap("event ring buffer"));
     return RingBufferReader::open(io, std::move(*events_map),
                                   [&service](std::span<const std::byte> record) { service.handle_event(record); });
+}
+
+// When the watchdog replaces our objects (a reload after tampering), the
+// daemon moves to them: policy writes go to the new maps, events come from
+// the new ring buffer. Checked on every change of the pin directories.
+std::unique_ptr<DirectoryWatch> follow_pins(boost::asio::io_context& io, EnforcerService& service,
+                                            std::unique_ptr<RingBufferReader>& events) {
+    service.set_store_listener([&io, &service, &events](const std::vector<std::string>& changed) {
+        bool events_moved = std::find(changed.begin(), changed.end(), kEventsMap) != changed.end();
+        if (!events_moved)
+            return;
+        auto reopened = open_event_stream(io, service);
+        if (!reopened) {
+            log_error("events: " + reopened.error().message() + "; still reading the previous ring buffer");
+            return;
+        }
+        events->drain();
+        events = std::move(*reopened);
+        events->start();
+        log_notice("events: reading the ring buffer the watchdog pinned anew");
+    });
+    auto on_change = [&service](const std::string&) {
+        for (const auto& pin : service.follow_pins())
+            log_notice("pins: following the object pinned anew as " + pin);
+    };
+    auto watch = DirectoryWatch::open(io, {service.pins().maps_dir(), service.pins().links_dir()},
+                                      "pin directory", on_change, kPolicyEditSettle);
+    if (!watch) {
+        log_warning("pin directories not watched (" + watch.error().message() +
+                    "): objects the watchdog replaces are followed only after a restart");
+        return nullptr;
+    }
+    return std::move(*watch);
 }
 
 // Steady state needs no new kernel objects: keep bpf() for map updates and
@@ -206,6 +283,8 @@ int serve(const CommandLineOptions& cmd, EnforcerService& service) {
     }
     service.add_policy_listener(log_policy_applied);
     auto policy_watch = follow_policy_directory(io, service, cmd.enforcer.policy_dir);
+    RuleDirectoryFollower rule_directories(io, service);
+    auto pin_watch = follow_pins(io, service, *events);
 
     ServiceSignals signals(
         io,

@@ -87,6 +87,9 @@ inline constexpr std::array<const char*, 9> kPolicyMaps = {kFileRulesMap, kExecR
 // The store's state that is not policy: who each task is, and break-glass.
 inline constexpr const char* kTasksMap = "bpfw_tasks";
 inline constexpr const char* kLiftMap = "bpfw_lift";
+// The self guard's link that refuses others writable fds to our maps: while
+// it is pinned, the kernel enforces self-protection.
+inline constexpr const char* kSelfGuardLink = "bw_bpf_map";
 // Scratch of the self guard.
 inline constexpr const char* kEnvScratchMap = "bpfw_env_scratch";
 

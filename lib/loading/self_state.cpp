@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <filesystem>
 
 #include "loading/bpf_objects.h"
 #include "support/unique_fd.h"
@@ -38,6 +39,8 @@ Result<SelfState> read_self_state(const PinLayout& pins) {
         return fail(settings.error());
     }
     state.store = true;
+    std::error_code ignored;
+    state.guarded = std::filesystem::exists(pins.link_pin(kSelfGuardLink), ignored);
     uint32_t zero = 0;
     if (bpf_map_lookup_elem(settings->get(), &zero, &state.settings) == 0)
         state.protect = state.settings.protect != 0;

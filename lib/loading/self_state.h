@@ -23,12 +23,17 @@ struct SelfState {
     bool protect = false;        // its settings ask for self-protection
     uint64_t lifted_until_ns = 0;  // CLOCK_MONOTONIC end of a break-glass lift, 0: none
     bool lifted = false;         // ... and it has not ended yet
+    bool guarded = false;        // the self guard's link is pinned: the kernel enforces protection
     bool self = false;           // this process carries BW_TASK_SELF
     uint32_t role = BW_ROLE_NONE;
     bw_settings settings{};      // as pinned (zero without a store)
 
-    // Protection decides for this process: on, not lifted, and not ours.
-    bool refused() const { return store && protect && !lifted && !self; }
+    // Protection is in force: asked for, enforced by an attached self guard
+    // (without BPF LSM nothing can enforce it, and refusing would only be
+    // theatre: root could write the maps), and not lifted.
+    bool enforced() const { return store && protect && guarded && !lifted; }
+    // Protection decides for this process: in force and not ours.
+    bool refused() const { return enforced() && !self; }
 };
 
 Result<SelfState> read_self_state(const PinLayout& pins);

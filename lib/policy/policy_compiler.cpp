@@ -50,7 +50,7 @@ std::string inactive_warning(const PathRule& rule, bool bpf_allow, const PathTar
     std::string out = to_string(rule.where) + ": ";
     int err = bpf_allow || rule.subtree ? target.file_error : target.dir_error;
     if (is_missing(err))
-        out += quote_for_message(rule.path) + (bpf_allow || rule.subtree ? "" : "'s directory") +
+        out += (bpf_allow || rule.subtree ? "" : "the directory of ") + quote_for_message(rule.path) +
                " does not exist yet: rule inactive until it does";
     else if (err)
         out += "cannot resolve " + quote_for_message(rule.path) + ": " + std::strerror(err) + ": rule inactive";

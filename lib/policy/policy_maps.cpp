@@ -190,7 +190,7 @@ DesiredMaps desired_maps(const CompiledPolicy& policy, const ServiceIdentity& se
 }
 
 Result<void> check_against_protection(const SelfState& state, const DesiredMaps& next) {
-    if (!state.store || !state.protect || state.lifted)
+    if (!state.enforced())
         return {};
     const bw_settings& now = state.settings;
     const bw_settings& wanted = next.tables.settings;

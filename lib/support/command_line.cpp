@@ -210,7 +210,20 @@ std::optional<int> CommandLine::parse(int argc, char** argv) {
 CLI::Option* add_policy_dir(CommandLine& cli, std::filesystem::path& target) {
     if (target.empty())
         target = installed::kPolicyDir;
-    return cli.path("--policy-dir", target, "policy files (*.toml)");
+    // A --policy-dir given by hand that names no directory is a mistake in
+    // the command, refused before anything is loaded. Falling back to the
+    // last good policy (choose_policy) is for a policy directory that is
+    // invalid, or for the default one gone missing: the check runs only when
+    // the option is given.
+    return cli.path("--policy-dir", target, "policy files (*.toml)")
+        ->check(CLI::Validator(
+            [](std::string& value) -> std::string {
+                std::error_code ignored;
+                if (std::filesystem::is_directory(value, ignored))
+                    return {};
+                return "'" + value + "' does not exist (or is not a directory)";
+            },
+            "", "existing directory"));
 }
 
 CLI::Option* add_image_dir(CommandLine& cli, std::filesystem::path& target) {

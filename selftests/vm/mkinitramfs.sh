@@ -8,7 +8,8 @@ bw_prog=mkinitramfs
 . "$(dirname "$0")/common.sh"
 
 # Loaded in this order (their dependencies first).  Built-in ones are skipped.
-REQUIRED_MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci fuse virtiofs"
+# loop: the rules_hold suite makes a small ext4 image (inode number reuse).
+REQUIRED_MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci fuse virtiofs loop"
 # Only loaded by the guest with bw.overlay=1 (run-vm.sh --writable-root).
 OPTIONAL_MODULES="overlay"
 # Only loaded with bw.systemd=1 (run-vm.sh --systemd): systemd as PID 1

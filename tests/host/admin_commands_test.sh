@@ -55,7 +55,7 @@ prog_ids() { bpftool prog list -j | python3 -c 'import json,sys; print(sorted(p[
 scratch="$work/scratch"
 mkdir -p "$scratch/links" "$scratch/maps"
 echo keep >"$scratch/somebody-elses-file"
-touch "$scratch/links/bw_file_open" "$scratch/maps/file_rules"
+touch "$scratch/links/bw_file_open" "$scratch/maps/bpfw_file_rules"
 before=$(tree_of "$scratch")
 unpin_expect unpin_refuses_non_bpffs 1 "is on [a-z0-9]+, not on a bpf filesystem.*nothing was removed" \
   --pin-root "$scratch" --yes
@@ -75,6 +75,10 @@ unpin_expect unpin_refuses_missing_root 1 "pin root '$BW_PINS-missing'.*No such 
 set_up_pins || fail pins_set_up "$(cat "$BW_OUT/setup.log")"
 pin_foreign_map "$BW_PINS/links/foreign_map"
 mkdir "$BW_PINS/other"
+# The programs behind our link pins, by id: they must be gone after unpin.
+linked_ids=$(for link in "$BW_PINS"/links/bw_*; do
+  bpftool -j link show pinned "$link" | python3 -c 'import json,sys; print(json.load(sys.stdin)["prog_id"])'
+done)
 unpin_expect unpin_without_confirmation_refused 1 "without confirmation: run again with --yes" --pin-root "$BW_PINS"
 [ -e "$BW_PINS/links/bw_tp_exec" ] && pass unconfirmed_unpin_removes_nothing || fail unconfirmed_unpin_removes_nothing "pin gone"
 unpin_expect unpin_removes_only_own_pins 0 "^removed [0-9]+ bpfwarden pins under $BW_PINS$" --pin-root "$BW_PINS" --yes
@@ -83,8 +87,16 @@ grep -q "left: $BW_PINS/links/foreign_map: not bpfwarden's, left in place" "$BW_
   && pass unpin_reports_what_it_left || fail unpin_reports_what_it_left "$(cat "$BW_OUT/unpin_removes_only_own_pins.out")"
 [ -e "$BW_PINS/links/foreign_map" ] && [ -d "$BW_PINS/other" ] && [ ! -e "$BW_PINS/links/bw_tp_exec" ] \
   && [ ! -e "$BW_PINS/maps" ] && pass unpin_tree_matches_report || fail unpin_tree_matches_report "$(tree_of "$BW_PINS")"
-grep -q "enforcement: ended" "$BW_OUT/unpin_removes_only_own_pins.out" && ! bpftool prog list | grep -q "name bw_tp_exec" \
-  && pass unpin_reports_enforcement_ended || fail unpin_reports_enforcement_ended "$(bpftool prog list | grep bw_)"
+# The kernel frees a program once its last link is gone, asynchronously.
+programs_gone() {
+  local id
+  for id in $linked_ids; do bpftool prog show id "$id" >/dev/null 2>&1 && return 1; done
+  return 0
+}
+for _ in $(seq 1 50); do programs_gone && break; sleep 0.1; done
+[ -n "$linked_ids" ] && grep -q "enforcement: ended" "$BW_OUT/unpin_removes_only_own_pins.out" && programs_gone \
+  && pass unpin_reports_enforcement_ended \
+  || fail unpin_reports_enforcement_ended "programs ${linked_ids//$'\n'/ } of our links: $(for id in $linked_ids; do bpftool prog show id "$id" 2>&1 | head -n 1; done)"
 rm -f "$BW_PINS/links/foreign_map"
 rmdir "$BW_PINS/other" "$BW_PINS/links" "$BW_PINS"
 
@@ -118,8 +130,9 @@ check_expect() {  # NAME RC PATTERN
 }
 check_expect check_healthy 0 '"healthy":true'
 stop_watchdog  # it would heal the tamper below at once
-bpftool map update pinned "$BW_PINS/maps/bpf_policy" key hex 00 00 00 00 value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
-check_expect check_tampered 1 "\"healthy\":false.*policy map 'bpf_policy' differs"
+bpftool map update pinned "$BW_PINS/maps/bpfw_bpf_policy" key hex 00 00 00 00 value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 \
+  || fail tamper_for_check "bpftool map update failed"
+check_expect check_tampered 1 "\"healthy\":false.*policy map 'bpfw_bpf_policy' differs"
 grep -q "heal" "$BW_OUT/check_tampered.err" && fail check_does_not_heal "$(cat "$BW_OUT/check_tampered.err")" \
   || pass check_does_not_heal
 "$CTL" unpin --yes --pin-root "$BW_PINS" >/dev/null 2>&1

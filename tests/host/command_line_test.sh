@@ -88,6 +88,17 @@ expect_named() {  # NAME PROGRAM OPTION: PROGRAM with OPTION pointing nowhere na
 for option in --policy-dir --image-dir --keys-dir --state-dir; do
   expect_named "daemon_missing_${option#--}_named" "$BW_DAEMON" "$option"
 done
+# A --policy-dir given that names no directory is a mistake in the command
+# (exit 2), not an invalid policy: the last good policy stands in only for a
+# policy directory that exists but does not compile, or for the default one
+# gone missing (tests/unit/last_good_policy_test.cpp).
+expect_usage daemon_missing_policy_dir_is_usage_error \
+  "^bpfwardend: --policy-dir: '$work/missing' does not exist \(or is not a directory\)$" \
+  "$BW_DAEMON" "${service_args[@]}" --policy-dir "$work/missing" --exit-after-setup
+expect_usage watchdog_missing_policy_dir_is_usage_error \
+  "^bpfwarden-watchdog: --policy-dir: '$work/missing' does not exist \(or is not a directory\)$" \
+  "$BW_WATCHDOG" --check --image-dir "$BW_IMAGES" --keys-dir "$BW_KEYS" --state-dir "$work/state" \
+  --pin-root "/sys/fs/bpf/bpfwarden-clitest-$$" --log-target stderr --policy-dir "$work/missing"
 [ ! -e "/sys/fs/bpf/bpfwarden-clitest-$$" ] && pass missing_directories_load_nothing \
   || { fail missing_directories_load_nothing "pins were created"; "$CTL" unpin --yes --pin-root "/sys/fs/bpf/bpfwarden-clitest-$$"; }
 out=$("$BW_WATCHDOG" --check --image-dir "$BW_IMAGES" --keys-dir "$BW_KEYS" --state-dir "$work/missing" \

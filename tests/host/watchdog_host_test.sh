@@ -3,7 +3,7 @@
 # the policy store): every tamper kind is detected by event (the interval is
 # set to a minute, so only event-driven detection can pass the time limits)
 # and healed, with and without the daemon; a tampered image on disk at heal
-# time is refused and the current programs stay.
+# time is never read: reloads load the images verified at start.
 #   watchdog_host_test.sh BUILD_DIR SOURCE_DIR
 BW_BUILD=$1
 BW_SRC=$2
@@ -56,6 +56,8 @@ expect_heal() {
   fail "$name" "no heal matching /$pattern/ within 3 s; last lines: $(tail -n 3 "$wlog")"
 }
 # expect_link_ok PROGRAM: the pin holds an attached link to the program of that name.
+# in_file_rules FILE: bpfw_file_rules holds an entry for FILE's inode.
+in_file_rules() { bpftool map lookup pinned "$BW_PINS/maps/bpfw_file_rules" key hex $(key_of "$1") >/dev/null 2>&1; }
 expect_link_ok() {
   local program=$1 name=$2 prog_id
   prog_id=$(bpftool link show pinned "$BW_PINS/links/$program" 2>/dev/null | sed -n 's/.* prog \([0-9]*\).*/\1/p')
@@ -65,12 +67,12 @@ expect_link_ok() {
 
 # 1. Delete a pin.
 n=$(heals); rm "$BW_PINS/links/bw_tp_exec"
-expect_heal deleted_pin_healed_by_event "bw_tp_exec on .*: pin-missing.*pin directory changed.*re-pinned the held link of bw_tp_exec" "$n"
+expect_heal deleted_pin_healed_by_event "bw_tp_exec on .*: pin-missing.*pin directory changed.*-> re-pinned the held links of exec_audit in" "$n"
 expect_link_ok bw_tp_exec deleted_pin_restored
 
 # 2. Replace the program behind a pin (another of our links renamed over it).
 n=$(heals); mv "$BW_PINS/links/bw_tp_bpf" "$BW_PINS/links/bw_tp_exec"
-expect_heal replaced_program_healed "bw_tp_exec on .*: wrong-program.*re-pinned the held link of bw_tp_bpf, re-pinned the held link of bw_tp_exec" "$n"
+expect_heal replaced_program_healed "bw_tp_exec on .*: wrong-program.*-> re-pinned the held links of bpf_audit, re-pinned the held links of exec_audit in" "$n"
 expect_link_ok bw_tp_exec replaced_program_restored
 expect_link_ok bw_tp_bpf moved_away_pin_restored
 
@@ -100,19 +102,19 @@ expect_link_ok bw_tp_bpf repeated_swaps_moved_away_pin_restored
 
 # 3. Corrupt a policy map entry (the bpf() guard's policy: mode switched off).
 n=$(heals)
-bpftool map update pinned "$BW_PINS/maps/bpf_policy" key hex 00 00 00 00 \
-  value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
-expect_heal corrupted_policy_map_healed_by_bpf_event "policy map 'bpf_policy' differs.*bpf\(map_update_elem\) by pid.*rewrote policy maps" "$n"
-value=$(bpftool map lookup pinned "$BW_PINS/maps/bpf_policy" key hex 00 00 00 00 -j | tr -d ' \n')
-case "$value" in *'"value":["0x00","0x00"'*) fail policy_map_restored "$value" ;; *) pass policy_map_restored ;; esac
+bpftool map update pinned "$BW_PINS/maps/bpfw_bpf_policy" key hex 00 00 00 00 \
+  value hex 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 || fail corrupt_policy_map "bpftool map update failed"
+expect_heal corrupted_policy_map_healed_by_bpf_event "policy map 'bpfw_bpf_policy' differs.*bpf\(map_update_elem\) by pid.*rewrote policy maps" "$n"
+value=$(bpftool map lookup pinned "$BW_PINS/maps/bpfw_bpf_policy" key hex 00 00 00 00 -j | tr -d ' \n')
+case "$value" in *'"value":["0x00","0x00"'*|"") fail policy_map_restored "$value" ;; *) pass policy_map_restored ;; esac
 
 # 4. Delete a policy entry (the deny rule for the secret file).
 n=$(heals)
-bpftool map dump pinned "$BW_PINS/maps/file_rules" -j >"$BW_OUT/file_rules.json"
-key=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(x[2:] for x in d[0]["key"]))' "$BW_OUT/file_rules.json")
-bpftool map delete pinned "$BW_PINS/maps/file_rules" key hex $key
-expect_heal deleted_policy_entry_healed "policy map 'file_rules' differs.*rewrote policy maps" "$n"
-count=$(bpftool map dump pinned "$BW_PINS/maps/file_rules" -j | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+bpftool map dump pinned "$BW_PINS/maps/bpfw_file_rules" -j >"$BW_OUT/file_rules.json"
+bpftool map delete pinned "$BW_PINS/maps/bpfw_file_rules" key hex $(key_of "$work/secret") || fail delete_policy_entry "bpftool map delete failed"
+expect_heal deleted_policy_entry_healed "policy map 'bpfw_file_rules' differs.*rewrote policy maps" "$n"
+in_file_rules "$work/secret" && pass deleted_policy_entry_restored || fail deleted_policy_entry_restored "no entry for $work/secret"
+count=$(bpftool map dump pinned "$BW_PINS/maps/bpfw_file_rules" -j | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$count" = "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$BW_OUT/file_rules.json")" ] \
   && pass policy_entries_restored || fail policy_entries_restored "$count entries"
 
@@ -128,36 +130,42 @@ fi
 # 6. Without the daemon (killed with SIGKILL) the watchdog still heals.
 kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
 n=$(heals); rm "$BW_PINS/links/bw_tp_bpf"
-expect_heal healed_without_daemon "bw_tp_bpf on .*pin-missing.*re-pinned the held link of bw_tp_bpf" "$n"
+expect_heal healed_without_daemon "bw_tp_bpf on .*pin-missing.*-> re-pinned the held links of bpf_audit in" "$n"
 
 # 7. Map pins removed: the very same maps are pinned again, nothing reloaded.
-n=$(heals); events_id=$(bpftool map show pinned "$BW_PINS/maps/events" | cut -d: -f1)
-rm "$BW_PINS/maps/events" "$BW_PINS/maps/file_rules" "$BW_PINS/maps/exec_audit_counters"
-expect_heal map_pins_healed_by_repin "re-pinned the held map events, re-pinned the held map exec_audit_counters, re-pinned the held map file_rules in" "$n"
-[ "$(bpftool map show pinned "$BW_PINS/maps/events" | cut -d: -f1)" = "$events_id" ] && pass same_event_map_pinned_again \
-  || fail same_event_map_pinned_again "$(bpftool map show pinned "$BW_PINS/maps/events" 2>&1)"
+n=$(heals); events_id=$(bpftool map show pinned "$BW_PINS/maps/bpfw_events" | cut -d: -f1)
+rm "$BW_PINS/maps/bpfw_events" "$BW_PINS/maps/bpfw_file_rules" "$BW_PINS/maps/exec_audit_counters"
+expect_heal map_pins_healed_by_repin "-> re-pinned the held map bpfw_events, re-pinned the held map bpfw_file_rules, re-pinned the held map exec_audit_counters in" "$n"
+[ -n "$events_id" ] && [ "$(bpftool map show pinned "$BW_PINS/maps/bpfw_events" | cut -d: -f1)" = "$events_id" ] && pass same_event_map_pinned_again \
+  || fail same_event_map_pinned_again "$(bpftool map show pinned "$BW_PINS/maps/bpfw_events" 2>&1)"
 
-# 8. A tampered image on disk at heal time: refused, current programs kept,
-# unhealthy. (A frozen policy map can never be updated again: only a new
-# store, loaded from the images, heals it.)
+# 8. A frozen policy map can never be updated again: only a new store, loaded
+# from the images, heals it. The images on disk are tampered with first (the
+# store's own and another): reloads load the images verified at start, never
+# the files as they are now, so the heal succeeds and reloads only the store.
+printf '\x01' | dd of="$work/images/policy_maps.bpf.o" bs=1 seek=300 conv=notrunc status=none
 printf '\x01' | dd of="$work/images/exec_audit.bpf.o" bs=1 seek=300 conv=notrunc status=none
-bpftool map freeze pinned "$BW_PINS/maps/file_rules"
-expect_log tampered_image_heal_refused "$wlog" "heal: refused to reload .*image 'exec_audit' .*does not match the SHA-256.*the current programs stay"
-sleep 0.3
-grep -q '"healthy":false' "$work/status.json" && grep -q "heal refused, keeping the current programs" "$work/status.json" \
-  && pass status_unhealthy_with_reason || fail status_unhealthy_with_reason "$(cat "$work/status.json")"
-expect_link_ok bw_tp_bpf programs_kept_after_refusal
-expect_link_ok bw_tp_exec all_programs_kept_after_refusal
+"$BW_BUILD/ctl/bpfwardenctl" verify --images "$work/images" --keys "$BW_KEYS" --no-rollback-check >"$BW_OUT/tampered-verify.log" 2>&1 \
+  && fail tampered_images_fail_verification "$(cat "$BW_OUT/tampered-verify.log")" || pass tampered_images_fail_verification
+n=$(heals); store_id=$(bpftool map show pinned "$BW_PINS/maps/bpfw_file_rules" | cut -d: -f1)
+bpftool map freeze pinned "$BW_PINS/maps/bpfw_file_rules" || fail freeze_policy_map "bpftool map freeze failed"
+expect_heal frozen_map_healed_from_verified_images "policy map 'bpfw_file_rules' was frozen.*-> reloaded policy_maps, rewrote policy maps in" "$n"
+new_store=$(bpftool map show pinned "$BW_PINS/maps/bpfw_file_rules")
+if echo "$new_store" | grep -q frozen || [ -z "$store_id" ] || [ "$(echo "$new_store" | cut -d: -f1)" = "$store_id" ]; then
+  fail fresh_policy_map_pinned "map id ${store_id:-none} before, now: $new_store"
+else pass fresh_policy_map_pinned; fi
+in_file_rules "$work/secret" && pass fresh_policy_map_filled || fail fresh_policy_map_filled "no entry for $work/secret"
+sleep 0.3   # the status file is written at the end of the cycle
+expect_status_healthy status_healthy_after_store_reload
+expect_link_ok bw_tp_bpf programs_kept_during_store_reload
+expect_link_ok bw_tp_exec all_programs_kept_during_store_reload
+cp "$BW_BUILD/bpf/images/policy_maps.bpf.o" "$work/images/policy_maps.bpf.o"
 cp "$BW_BUILD/bpf/images/exec_audit.bpf.o" "$work/images/exec_audit.bpf.o"
-kill -HUP "$WATCHDOG_PID"   # any trigger re-runs the check
-expect_log healed_once_image_restored "$wlog" "heal: policy map 'file_rules' was frozen.*SIGHUP.*reloaded policy_maps, rewrote policy maps"
-bpftool map show pinned "$BW_PINS/maps/file_rules" | grep -q frozen && fail fresh_policy_map_pinned "still frozen" \
-  || pass fresh_policy_map_pinned
 
 # 9. The whole pin tree removed: rebuilt by event with the held links and maps,
 # and the new directories are watched (a later pin removal is seen by event).
 n=$(heals); rm -rf "$BW_PINS"
-expect_heal removed_pin_tree_healed "pin directory .*: No such file.*re-pinned the held map events.*re-pinned the held link of bw_tp_exec" "$n"
+expect_heal removed_pin_tree_healed "pin directory .*: No such file.*re-pinned the held map bpfw_events.*re-pinned the held links of exec_audit" "$n"
 expect_link_ok bw_tp_exec removed_pin_tree_restored
 sleep 0.3
 n=$(heals); rm "$BW_PINS/links/bw_tp_exec"
@@ -177,7 +185,7 @@ sleep 0.5
 [ "$(grep -c "desired policy recompiled" "$wlog")" = "$recompiles" ] && pass ignored_file_recompiles_nothing ||
   fail ignored_file_recompiles_nothing "$(grep "desired policy recompiled" "$wlog" | tail -n 1)"
 rm "$work/policy.d/.60-edit.toml.swp"
-rules=$(bpftool map dump pinned "$BW_PINS/maps/file_rules" -j | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+rules=$(bpftool map dump pinned "$BW_PINS/maps/bpfw_file_rules" -j | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$rules" = "$(( $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$BW_OUT/file_rules.json") + 1 ))" ] \
   && pass edited_rule_in_map || fail edited_rule_in_map "$rules entries"
 
@@ -188,7 +196,6 @@ wait_applies_above() {  # N: up to 10 s for more than N applies
   local waited=0
   while [ "$(applies)" -le "$1" ] && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
 }
-in_file_rules() { bpftool map lookup pinned "$BW_PINS/maps/file_rules" key hex $(key_of "$1") >/dev/null 2>&1; }
 echo swapped >"$work/swapped"
 echo later >"$work/later"
 cp -a "$work/policy.d" "$work/policy.d.new"
