@@ -28,8 +28,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define SIGCONT 18
 #define SIGURG 23
 #define SIGWINCH 28
-/* Environment bytes scanned for LD_* at exec; a larger environment taints. */
-#define ENV_SCAN_CHUNKS 16
+/* Argument and environment bytes scanned for LD_* at exec (8 KiB); more taints. */
+#define ENV_SCAN_CHUNKS 32
 #define ENV_SCAN_CHUNK 256
 
 /* Scratch for the environment scan (too large for the stack). */
@@ -124,7 +124,8 @@ static __always_inline bool changes_code(const char *s)
 
 struct env_scan {
 	char *buf;
-	bool at_start; /* the byte looked at begins a variable */
+	__u32 args_left; /* argument strings still to pass before the environment */
+	bool at_start;   /* the byte looked at begins a string */
 	bool found;
 };
 
@@ -132,22 +133,35 @@ static long scan_env_byte(__u32 i, struct env_scan *scan)
 {
 	if (i >= ENV_SCAN_CHUNK)
 		return 1;
-	if (scan->at_start && changes_code(scan->buf + i)) {
+	/* A bound the verifier sees on the register used below, whatever the
+	 * compiler made of the check above. */
+	barrier_var(i);
+	i &= ENV_SCAN_CHUNK - 1;
+	if (scan->at_start && !scan->args_left && changes_code(scan->buf + i)) {
 		scan->found = true;
 		return 1;
 	}
 	scan->at_start = scan->buf[i] == 0;
+	if (scan->at_start && scan->args_left)
+		scan->args_left--;
 	return 0;
 }
 
-/* The new program's environment (in its fresh stack) names code to load, or
- * is too large to read through: either way, its code may not be ours. */
-static __always_inline bool environment_changes_code(struct task_struct *task)
+/* The new program's environment names code to load, or is too large to read
+ * through: either way, its code may not be ours. At bprm_committed_creds the
+ * new stack holds the argument strings from bprm->p, then the environment
+ * strings up to bprm->exec (the file name); mm->env_start is set only later,
+ * by the binary format's loader. */
+static __always_inline bool environment_changes_code(struct linux_binprm *bprm)
 {
-	unsigned long start = BPF_CORE_READ(task, mm, env_start);
-	unsigned long end = BPF_CORE_READ(task, mm, env_end);
+	unsigned long start = BPF_CORE_READ(bprm, p);
+	unsigned long end = BPF_CORE_READ(bprm, exec);
 	__u32 zero = 0;
-	struct env_scan scan = { .buf = bpf_map_lookup_elem(&bpfw_env_scratch, &zero), .at_start = true };
+	struct env_scan scan = {
+		.buf = bpf_map_lookup_elem(&bpfw_env_scratch, &zero),
+		.args_left = BPF_CORE_READ(bprm, argc),
+		.at_start = true,
+	};
 
 	if (!scan.buf || end < start || end - start > ENV_SCAN_CHUNKS * ENV_SCAN_CHUNK)
 		return true;
@@ -233,7 +247,7 @@ int BPF_PROG(bw_bprm_commit, struct linux_binprm *bprm)
 	}
 	if (!exe && !bpf_map_lookup_elem(&bpfw_bpf_allow, &key))
 		return 0;
-	tainted = BPF_CORE_READ(task, ptrace) || environment_changes_code(task);
+	tainted = BPF_CORE_READ(task, ptrace) || environment_changes_code(bprm);
 	if (!tainted && !exe)
 		return 0;
 	state = task_state(task, true);

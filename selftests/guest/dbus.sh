@@ -67,12 +67,70 @@ grep -qE '^\.Healthy +property +b +true' "$BW_OUT/introspect-watchdog.txt" && pa
 [ "$(prop "$ENFORCER" BpfLsmUsable)" = true ] && pass bpf_lsm_usable || fail bpf_lsm_usable "$(prop "$ENFORCER" BpfLsmUsable)"
 prop "$ENFORCER" ActiveLSMs | grep -q '"bpf"' && pass active_lsms_include_bpf || fail active_lsms_include_bpf "$(prop "$ENFORCER" ActiveLSMs)"
 [ "$(prop "$ENFORCER" KernelRelease)" = "\"$(uname -r)\"" ] && pass kernel_release || fail kernel_release "$(prop "$ENFORCER" KernelRelease)"
-attached=$(busctl --system --json=short get-property $ENFORCER Programs |
-  python3 -c 'import json,sys; print(sum(1 for p in json.load(sys.stdin)["data"] if p[4] and p[5] and p[2] > 0 and len(p[3]) == 16))')
-[ "$attached" = 5 ] && pass all_five_programs_pinned_and_attached || fail all_five_programs_pinned_and_attached "$(prop "$ENFORCER" Programs)"
+# Every program this kernel runs (expected_programs, from its BTF) is listed
+# once, pinned and attached, and is what the kernel has: the link pinned under
+# its name runs the program of that id, name, type and tag, and no other link
+# runs a program of ours (but for the watchdog's tripwire).
+expected_programs >"$BW_OUT/expected-programs.txt"
+busctl --system --json=short get-property $ENFORCER Programs >"$BW_OUT/programs.json" 2>&1
+if python3 - "$BW_PINS" "$BW_OUT/expected-programs.txt" "$BW_OUT/programs.json" >"$BW_OUT/programs-check.log" 2>&1 <<'PY'
+import json, subprocess, sys
+pins, want_file, programs_file = sys.argv[1:]
+want = set(open(want_file).read().split())
+programs = json.load(open(programs_file))["data"]
+seen = {p[0]: p for p in programs}
+assert len(want) >= 28, f"only {len(want)} expected programs"
+assert len(seen) == len(programs), "a program listed twice"
+assert set(seen) == want, ("unexpected:", sorted(set(seen) - want), "missing:", sorted(want - set(seen)))
+def bpftool(*args):
+    return json.loads(subprocess.check_output(["bpftool", "-j", *args]))
+ours = set()
+for name, hook, prog_id, tag, pinned, attached, state in programs:
+    assert (pinned, attached, state) == (True, True, "loaded"), (name, pinned, attached, state)
+    assert prog_id > 0 and len(tag) == 16, (name, prog_id, tag)
+    link = bpftool("link", "show", "pinned", f"{pins}/links/{name}")
+    prog = bpftool("prog", "show", "id", str(link["prog_id"]))
+    kind = "lsm" if hook.startswith("lsm/") else "tracepoint"
+    assert (prog_id, tag, name, kind) == (link["prog_id"], prog["tag"], prog["name"], prog["type"]), (name, hook, prog_id, tag, link, prog)
+    ours.add(prog_id)
+links = {}
+for link in bpftool("link", "show"):
+    links.setdefault(link["prog_id"], []).append(link["id"])
+assert all(len(links.get(prog_id, [])) == 1 for prog_id in ours), ("programs not attached exactly once:",
+    {prog_id: links.get(prog_id) for prog_id in ours if len(links.get(prog_id, [])) != 1})
+# The watchdog's own tripwire (bpf/trace/tamper_watch.bpf.c) is attached
+# beside them, unpinned, once each.
+tripwire = {"bw_tw_enter", "bw_tw_exit"}
+others = [(p["id"], p["name"]) for p in bpftool("prog", "show")
+          if p["name"].startswith("bw_") and p["id"] in links and p["id"] not in ours]
+strays = [p for p in others if p[1] not in tripwire]
+assert not strays, ("other links run programs of ours:", strays)
+assert sorted(name for _, name in others) == sorted(tripwire), ("the watchdog's tripwire:", others)
+assert all(len(links[prog_id]) == 1 for prog_id, _ in others), ("tripwire attached more than once:", others)
+print(f"ok: {len(programs)} programs")
+PY
+then pass all_programs_pinned_and_attached
+else fail all_programs_pinned_and_attached "$(tail -n 1 "$BW_OUT/programs-check.log")"; fi
 [ "$(prop "$WATCHDOG" Healthy)" = true ] && pass watchdog_healthy || fail watchdog_healthy "$(prop "$WATCHDOG" Reasons)"
 [ "$(prop "$WATCHDOG" Mode)" = '"enforcing"' ] && pass watchdog_expects_enforcing || fail watchdog_expects_enforcing "$(prop "$WATCHDOG" Mode)"
-[ "$(prop "$WATCHDOG" Programs | grep -o '"ok"' | wc -l)" = 5 ] && pass watchdog_programs_ok || fail watchdog_programs_ok "$(prop "$WATCHDOG" Programs)"
+# The watchdog checks the very same programs (by id and tag) and finds each ok.
+busctl --system --json=short get-property $WATCHDOG Programs >"$BW_OUT/watchdog-programs.json" 2>&1
+if python3 - "$BW_OUT/expected-programs.txt" "$BW_OUT/programs.json" "$BW_OUT/watchdog-programs.json" \
+    >"$BW_OUT/watchdog-programs-check.log" 2>&1 <<'PY'
+import json, sys
+want = set(open(sys.argv[1]).read().split())
+enforcer = {p[0]: (p[1], p[2], p[3]) for p in json.load(open(sys.argv[2]))["data"]}
+programs = json.load(open(sys.argv[3]))["data"]
+checked = {p[0]: p for p in programs}
+assert len(checked) == len(programs), "a program listed twice"
+assert set(checked) == want, ("unexpected:", sorted(set(checked) - want), "missing:", sorted(want - set(checked)))
+for name, hook, prog_id, tag, status in programs:
+    assert status == "ok", (name, status)
+    assert (hook, prog_id, tag) == enforcer.get(name), (name, hook, prog_id, tag, enforcer.get(name))
+print(f"ok: {len(programs)} programs")
+PY
+then pass watchdog_programs_ok
+else fail watchdog_programs_ok "$(tail -n 1 "$BW_OUT/watchdog-programs-check.log")"; fi
 
 # An unprivileged listener for every Enforcer1 signal: the busconfig gives it
 # PolicyChanged but never Denied (it names other users' processes and files).

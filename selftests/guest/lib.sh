@@ -48,6 +48,53 @@ print(" ".join(f"{b:02x}" for b in key))
 PY
 }
 
+# expected_programs: the name of every program bpfwarden attaches on this
+# kernel with BPF LSM, one a line, sorted: the programs of kBpfAudit,
+# kExecAudit, kSelfGuard, kFileGuard and kExecGuard in
+# lib/loading/bpf_objects.cpp, the optional ones chosen the way
+# available_programs() does, but read independently from the kernel's BTF:
+# bpf_lsm_<hook> exists (and, for inode_setattr, with how many arguments).
+# A program added there must be added here too; that is the point.
+expected_programs() {
+  python3 - <<'PY'
+import re, subprocess
+btf = subprocess.check_output(["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "raw"], text=True)
+protos, lsm_hooks = {}, {}
+for line in btf.splitlines():
+    m = re.match(r"\[(\d+)\] FUNC_PROTO '\(anon\)' ret_type_id=\d+ vlen=(\d+)", line)
+    if m:
+        protos[m.group(1)] = int(m.group(2))
+    m = re.match(r"\[\d+\] FUNC 'bpf_lsm_(\w+)' type_id=(\d+)", line)
+    if m:
+        lsm_hooks[m.group(1)] = m.group(2)
+hook_args = {hook: protos.get(proto) for hook, proto in lsm_hooks.items()}
+want = {"bw_tp_bpf", "bw_tp_exec",
+        "bw_task_alloc", "bw_bprm_commit", "bw_bpf", "bw_bpf_map", "bw_bpf_prog", "bw_task_kill", "bw_ptrace_check",
+        "bw_traceme", "bw_sb_umount", "bw_sb_mount", "bw_move_mount",
+        "bw_file_open", "bw_path_trunc", "bw_inode_unlink", "bw_inode_rmdir", "bw_inode_rename", "bw_inode_link",
+        "bw_inode_create", "bw_inode_mkdir", "bw_inode_mknod", "bw_symlink", "bw_setxattr", "bw_removexattr",
+        "bw_bprm_check", "bw_mmap_file", "bw_mprotect"}
+for program, hook in (("bw_ftruncate", "file_truncate"), ("bw_set_acl", "inode_set_acl"),
+                      ("bw_remove_acl", "inode_remove_acl")):
+    if hook in hook_args:
+        want.add(program)
+if hook_args.get("inode_setattr") in (2, 3):
+    want.add(f"bw_setattr_{hook_args['inode_setattr']}arg")
+print("\n".join(sorted(want)))
+PY
+}
+
+# link_prog PIN: "<link id> <program id> <program name>" of the link pinned
+# at PIN, or nothing when there is none. (Plain bpftool output, no python:
+# each python start costs seconds in the emulated guest.)
+link_prog() {
+  local ids name
+  ids=$(bpftool link show pinned "$1" 2>/dev/null | sed -n '1s/^\([0-9]*\): .* prog \([0-9]*\).*/\1 \2/p')
+  [ -n "$ids" ] || return 0
+  name=$(bpftool prog show id "${ids#* }" 2>/dev/null | sed -n '1s/.* name \([^ ]*\) .*/\1/p')
+  echo "$ids $name"
+}
+
 # expect_try NAME RESULT bw-try-args...: bw-try must report result=RESULT.
 # Leaves the output line in $TRY_LINE and the acting pid in $TRY_PID.
 expect_try() {

@@ -41,6 +41,20 @@ static __always_inline bool bw_current_is_init(void)
 	return (bpf_get_current_pid_tgid() >> 32) == 1;
 }
 
+/* The service manager: PID 1, or a process it forked that still runs its
+ * code (BW_TASK_LAUNCHED is cleared when the process executes anything but a
+ * launcher such as sd-executor). That is where systemd sets up a unit's
+ * namespace, mounts and state directory before it executes the service. */
+static __always_inline bool bw_current_is_service_manager(void)
+{
+	struct bw_task *state;
+
+	if (bw_current_is_init())
+		return true;
+	state = bw_task_of(bpf_get_current_task_btf());
+	return state && (state->flags & BW_TASK_LAUNCHED);
+}
+
 /* Self-protection is off (policy) or lifted for now (break-glass). */
 static __always_inline bool bw_unprotected(void)
 {
@@ -51,12 +65,12 @@ static __always_inline bool bw_unprotected(void)
 	return !settings || !settings->protect || (lift && bpf_ktime_get_ns() < lift->until_ns);
 }
 
-/* Whether the current task may change bpfwarden: itself, PID 1 (it starts
- * and stops our units, and makes their state directory), or anyone while
- * protection is off or lifted. */
+/* Whether the current task may change bpfwarden: itself, the service
+ * manager (it starts and stops our units, and sets up their namespaces and
+ * state directory), or anyone while protection is off or lifted. */
 static __always_inline bool bw_self_or_unprotected(void)
 {
-	return bw_is_self_task(bpf_get_current_task_btf()) || bw_current_is_init() || bw_unprotected();
+	return bw_is_self_task(bpf_get_current_task_btf()) || bw_current_is_service_manager() || bw_unprotected();
 }
 
 #endif /* BPFWARDEN_SELF_BPF_H */
