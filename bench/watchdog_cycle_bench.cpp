@@ -385,8 +385,8 @@ int main(int argc, char** argv) {
     BenchRoot root;
     PolicyMap map = make_policy_map(root.path());
 
-    std::printf("watchdog_cycle_bench: N attached copies of '%s' (image %s, tag %s)\n", spec->programs.front().name, spec->name,
-                tag_hex(identity.tag).c_str());
+    std::printf("watchdog_cycle_bench: N attached copies of '%s' (image %s, tag %s)\n", spec->programs.front().name,
+                spec->name, tag_hex(identity.tag).c_str());
     std::printf("placement: %s\n",
                 options.same_tracepoint
                     ? "all copies on syscalls/sys_enter_bpf (each runs on every bpf() call measured)"

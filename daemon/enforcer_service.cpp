@@ -1,9 +1,9 @@
 #include "enforcer_service.h"
 
 #include <algorithm>
-#include <set>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "policy/policy.h"
@@ -229,8 +229,8 @@ std::vector<RuleDrift> EnforcerService::drift() const {
         PathTarget now = resolve_path(rule.path);
         if (now.file == rule.target.file && now.dir == rule.target.dir)
             continue;
-        out.push_back({rule.id, rule.path,
-                       "names " + describe(now.file) + " now, applied to " + describe(rule.target.file)});
+        out.push_back(
+            {rule.id, rule.path, "names " + describe(now.file) + " now, applied to " + describe(rule.target.file)});
     }
     return out;
 }
@@ -318,8 +318,7 @@ std::string EnforcerService::counters_summary() const {
         return "counters unavailable: " + counters.error().message();
     return "events=" + std::to_string(counters->events) + " denials=" + std::to_string(counters->denials) +
            " audits=" + std::to_string(counters->audits) + " tampers=" + std::to_string(counters->tampers) +
-           " dropped=" + std::to_string(counters->dropped) +
-           " rate_limited=" + std::to_string(counters->rate_limited);
+           " dropped=" + std::to_string(counters->dropped) + " rate_limited=" + std::to_string(counters->rate_limited);
 }
 
 }  // namespace bpfwarden

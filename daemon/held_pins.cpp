@@ -20,8 +20,7 @@ uint32_t object_id(int fd, bool link) {
 
 }  // namespace
 
-void HeldPins::take(const std::filesystem::path& path, bool link, HeldByPath& held,
-                    std::vector<std::string>& changed) {
+void HeldPins::take(const std::filesystem::path& path, bool link, HeldByPath& held, std::vector<std::string>& changed) {
     // Read-only for maps: holding needs no more.
     auto fd = link ? PinLayout::open_pin(path) : PinLayout::open_pin_read_only(path);
     if (!fd)

@@ -3,11 +3,11 @@
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -75,8 +75,8 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     add_image_dir(cli, e.trust.image_dir);
     add_keys_dir(cli, e.trust.keys_dir);
     add_state_dir(cli, e.trust.state_dir);
-    cli.path("--daemon-exe", e.service.daemon_exe, "bpfwardend as installed (admitted as bpfwarden when systemd starts it)",
-             "FILE");
+    cli.path("--daemon-exe", e.service.daemon_exe,
+             "bpfwardend as installed (admitted as bpfwarden when systemd starts it)", "FILE");
     cli.path("--watchdog-exe", e.service.watchdog_exe, "bpfwarden-watchdog as installed (likewise)", "FILE");
     cli.path("--canary", e.service.canary, "the watchdog's canary, always denied", "FILE");
     std::filesystem::path pin_root;
@@ -244,8 +244,8 @@ std::unique_ptr<DirectoryWatch> follow_pins(boost::asio::io_context& io, Enforce
         for (const auto& pin : service.follow_pins())
             log_notice("pins: following the object pinned anew as " + pin);
     };
-    auto watch = DirectoryWatch::open(io, {service.pins().maps_dir(), service.pins().links_dir()},
-                                      "pin directory", on_change, kPolicyEditSettle);
+    auto watch = DirectoryWatch::open(io, {service.pins().maps_dir(), service.pins().links_dir()}, "pin directory",
+                                      on_change, kPolicyEditSettle);
     if (!watch) {
         log_warning("pin directories not watched (" + watch.error().message() +
                     "): objects the watchdog replaces are followed only after a restart");

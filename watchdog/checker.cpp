@@ -29,8 +29,8 @@ void check_program(const ExpectedObject& object, const ExpectedProgram& program,
     WatchdogProgram health{program.identity.name, program.hook, status.prog_id, tag_hex(status.actual.tag), "ok"};
     if (status.problem != LinkProblem::None) {
         health.status = std::string(to_string(status.problem)) + ": " + status.detail;
-        out.findings.push_back(
-            {FindingKind::LinkBroken, object.spec, program.identity.name + " on " + program.hook + ": " + health.status});
+        out.findings.push_back({FindingKind::LinkBroken, object.spec,
+                                program.identity.name + " on " + program.hook + ": " + health.status});
     }
     out.programs.push_back(std::move(health));
 }

@@ -29,7 +29,7 @@ HealPlan plan_heal(const std::vector<Finding>& findings, const ExpectedState& ex
 struct HealOutcome {
     std::vector<std::string> done;      // "re-pinned the held link of bw_bpf", "rewrote policy maps", ...
     std::vector<std::string> failures;  // what could not be done, and why
-    bool aborted = false;  // nothing was changed: the pin tree could not be restored
+    bool aborted = false;               // nothing was changed: the pin tree could not be restored
 };
 
 // Carries out the plan. What fails is in the outcome; whatever could be done

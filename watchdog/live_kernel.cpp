@@ -41,8 +41,7 @@ std::vector<std::string> LiveKernel::moved_map_pins() { return held_maps_.check(
 // Ids of the maps a genuine program uses: the ones we hold, else the pinned
 // ones. A copy of our own image loaded with someone else's maps has our tag,
 // but not these maps.
-std::vector<uint32_t> LiveKernel::expected_map_ids(const ExpectedObject& object,
-                                                   const ExpectedProgram& program) const {
+std::vector<uint32_t> LiveKernel::expected_map_ids(const ExpectedObject& object, const ExpectedProgram& program) const {
     std::vector<uint32_t> ids;
     for (const auto& map : program.identity.maps) {
         std::string name = map_pin_name(pins_, *object.spec, map);

@@ -43,9 +43,9 @@ private:
     TamperWatch() = default;
     void on_record(std::span<const std::byte> record) const;
 
-    BpfImage image_;                                  // the verified bytes stay alive as long as the skeleton
+    BpfImage image_;                                       // the verified bytes stay alive as long as the skeleton
     std::optional<Skeleton<bpfw_tamper_watch>> skeleton_;  // owns the programs, maps and links
-    std::unique_ptr<RingBufferReader> reader_;        // destroyed first: it reads the skeleton's map
+    std::unique_ptr<RingBufferReader> reader_;             // destroyed first: it reads the skeleton's map
     Handler on_tamper_;
 };
 

@@ -37,9 +37,10 @@ static __always_inline bool is_anonymous(struct inode *inode)
 static __always_inline int refuse_anonymous(struct inode *inode, __u32 op, struct dentry *name)
 {
 	struct bw_match match = {
-		.rule = { .action = BW_ACTION_DENY, .rule_id = 0xFFFFFFFC /* the option, not a rule */ },
-		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
-		.ino = BPF_CORE_READ(inode, i_ino),
+	        .rule = {.action = BW_ACTION_DENY,
+	                 .rule_id = 0xFFFFFFFC /* the option, not a rule */},
+	        .dev = BPF_CORE_READ(inode, i_sb, s_dev),
+	        .ino = BPF_CORE_READ(inode, i_ino),
 	};
 
 	return bw_verdict(&match, BW_EVENT_EXEC_CHECK, op, name);
@@ -79,16 +80,17 @@ int BPF_PROG(bw_bprm_check, struct linux_binprm *bprm, int ret)
 		return ret;
 	/* The event shows the filename as passed to execve(). */
 	if (bw_find_exec_rule(BPF_CORE_READ(file, f_path.dentry), &match))
-		return bw_verdict_text(&match, BW_EVENT_EXEC_CHECK, BW_OP_EXEC, NULL, BPF_CORE_READ(bprm, filename));
+		return bw_verdict_text(&match, BW_EVENT_EXEC_CHECK, BW_OP_EXEC, NULL,
+		                       BPF_CORE_READ(bprm, filename));
 	if ((exec_options() & BW_EXEC_DENY_ANONYMOUS) && is_anonymous(BPF_CORE_READ(file, f_inode)))
 		return refuse_anonymous(BPF_CORE_READ(file, f_inode), BW_OP_EXEC_ANONYMOUS,
-					BPF_CORE_READ(file, f_path.dentry));
+		                        BPF_CORE_READ(file, f_path.dentry));
 	return 0;
 }
 
 SEC("lsm/mmap_file")
-int BPF_PROG(bw_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot, unsigned long flags,
-	     int ret)
+int BPF_PROG(bw_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
+             unsigned long flags, int ret)
 {
 	if (ret)
 		return ret;
@@ -97,7 +99,8 @@ int BPF_PROG(bw_mmap_file, struct file *file, unsigned long reqprot, unsigned lo
 	if (!file) {
 		/* Anonymous memory both writable and executable. */
 		if ((exec_options() & BW_EXEC_DENY_WRITE_EXEC) && (prot & PROT_WRITE)) {
-			struct bw_match match = { .rule = { .action = BW_ACTION_DENY, .rule_id = 0xFFFFFFFB } };
+			struct bw_match match = {
+			        .rule = {.action = BW_ACTION_DENY, .rule_id = 0xFFFFFFFB}};
 
 			return bw_verdict(&match, BW_EVENT_EXEC_CHECK, BW_OP_WRITE_EXEC, NULL);
 		}
@@ -109,7 +112,8 @@ int BPF_PROG(bw_mmap_file, struct file *file, unsigned long reqprot, unsigned lo
 }
 
 SEC("lsm/file_mprotect")
-int BPF_PROG(bw_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot, int ret)
+int BPF_PROG(bw_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot,
+             int ret)
 {
 	unsigned long vm_flags = BPF_CORE_READ(vma, vm_flags);
 	struct file *file = BPF_CORE_READ(vma, vm_file);
@@ -120,7 +124,8 @@ int BPF_PROG(bw_mprotect, struct vm_area_struct *vma, unsigned long reqprot, uns
 		return 0; /* not becoming executable */
 	if (!file || (vm_flags & VM_WRITE)) {
 		if (exec_options() & BW_EXEC_DENY_WRITE_EXEC) {
-			struct bw_match match = { .rule = { .action = BW_ACTION_DENY, .rule_id = 0xFFFFFFFB } };
+			struct bw_match match = {
+			        .rule = {.action = BW_ACTION_DENY, .rule_id = 0xFFFFFFFB}};
 
 			return bw_verdict(&match, BW_EVENT_EXEC_CHECK, BW_OP_WRITE_EXEC, NULL);
 		}

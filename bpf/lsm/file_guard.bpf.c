@@ -25,9 +25,10 @@ static __always_inline int guard_file(struct dentry *dentry, __u32 op)
 
 	if (!bw_find_file_rule(dentry, &match))
 		return 0;
-	return bw_verdict(&match, op == BW_OP_OPEN || op == BW_OP_OPEN_WRITE ? BW_EVENT_FILE_OPEN
-									   : BW_EVENT_FILE_CHANGE,
-			  op, dentry);
+	return bw_verdict(&match,
+	                  op == BW_OP_OPEN || op == BW_OP_OPEN_WRITE ? BW_EVENT_FILE_OPEN
+	                                                             : BW_EVENT_FILE_CHANGE,
+	                  op, dentry);
 }
 
 /* A change of the entries of `dir` (creating, removing or renaming `dentry`
@@ -65,7 +66,8 @@ int BPF_PROG(bw_file_open, struct file *file, int ret)
 
 	if (ret)
 		return ret;
-	return guard_file(BPF_CORE_READ(file, f_path.dentry), write ? BW_OP_OPEN_WRITE : BW_OP_OPEN);
+	return guard_file(BPF_CORE_READ(file, f_path.dentry),
+	                  write ? BW_OP_OPEN_WRITE : BW_OP_OPEN);
 }
 
 SEC("lsm/path_truncate")
@@ -95,8 +97,8 @@ int BPF_PROG(bw_inode_rmdir, struct inode *dir, struct dentry *dentry, int ret)
 /* Renaming a covered file away, another file onto a covered name, or a
  * protected directory itself; RENAME_EXCHANGE calls this for both sides. */
 SEC("lsm/inode_rename")
-int BPF_PROG(bw_inode_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
-	     struct dentry *new_dentry, int ret)
+int BPF_PROG(bw_inode_rename, struct inode *old_dir, struct dentry *old_dentry,
+             struct inode *new_dir, struct dentry *new_dentry, int ret)
 {
 	struct inode *moved = BPF_CORE_READ(old_dentry, d_inode);
 	int verdict;
@@ -112,7 +114,8 @@ int BPF_PROG(bw_inode_rename, struct inode *old_dir, struct dentry *old_dentry, 
 }
 
 SEC("lsm/inode_link")
-int BPF_PROG(bw_inode_link, struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry, int ret)
+int BPF_PROG(bw_inode_link, struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry,
+             int ret)
 {
 	int verdict;
 
@@ -139,7 +142,8 @@ int BPF_PROG(bw_inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t m
 }
 
 SEC("lsm/inode_mknod")
-int BPF_PROG(bw_inode_mknod, struct inode *dir, struct dentry *dentry, umode_t mode, dev_t dev, int ret)
+int BPF_PROG(bw_inode_mknod, struct inode *dir, struct dentry *dentry, umode_t mode, dev_t dev,
+             int ret)
 {
 	if (ret)
 		return ret;
@@ -179,7 +183,7 @@ int BPF_PROG(bw_setattr_3arg, void *idmap, struct dentry *dentry, struct iattr *
 /* The first argument is a user namespace on 6.1 and an idmap from 6.3: unused. */
 SEC("lsm/inode_setxattr")
 int BPF_PROG(bw_setxattr, void *ns, struct dentry *dentry, const char *name, const void *value,
-	     size_t size, int flags, int ret)
+             size_t size, int flags, int ret)
 {
 	if (ret)
 		return ret;
@@ -196,7 +200,8 @@ int BPF_PROG(bw_removexattr, void *ns, struct dentry *dentry, const char *name, 
 
 /* POSIX ACLs change through their own hooks from 6.2 (optional programs). */
 SEC("lsm/inode_set_acl")
-int BPF_PROG(bw_set_acl, void *idmap, struct dentry *dentry, const char *acl_name, void *kacl, int ret)
+int BPF_PROG(bw_set_acl, void *idmap, struct dentry *dentry, const char *acl_name, void *kacl,
+             int ret)
 {
 	if (ret)
 		return ret;

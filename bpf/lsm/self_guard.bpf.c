@@ -48,10 +48,12 @@ struct kernfs_node___pre615 {
 
 static __always_inline struct bw_task *task_state(struct task_struct *task, bool create)
 {
-	return bpf_task_storage_get(&bpfw_tasks, task, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	return bpf_task_storage_get(&bpfw_tasks, task, 0,
+	                            create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-static __always_inline int refuse_tamper(__u32 op, __u32 detail, __u32 target_pid, struct dentry *name)
+static __always_inline int refuse_tamper(__u32 op, __u32 detail, __u32 target_pid,
+                                         struct dentry *name)
 {
 	struct bw_event *event = bw_event_reserve(BW_EVENT_TAMPER, BW_ACTION_DENY);
 
@@ -62,7 +64,7 @@ static __always_inline int refuse_tamper(__u32 op, __u32 detail, __u32 target_pi
 		event->target_pid = target_pid;
 		if (name)
 			bpf_probe_read_kernel_str(event->path, sizeof(event->path),
-						  BPF_CORE_READ(name, d_name.name));
+			                          BPF_CORE_READ(name, d_name.name));
 		bw_event_submit(event);
 	}
 	return -EPERM;
@@ -74,7 +76,8 @@ static __always_inline bool is_our_map(struct bpf_map *map)
 
 	if (bpf_probe_read_kernel(name, sizeof(name), &map->name))
 		return false;
-	return name[0] == 'b' && name[1] == 'p' && name[2] == 'f' && name[3] == 'w' && name[4] == '_';
+	return name[0] == 'b' && name[1] == 'p' && name[2] == 'f' && name[3] == 'w' &&
+	       name[4] == '_';
 }
 
 /* ---- Who is bpfwarden ---------------------------------------------------- */
@@ -118,8 +121,8 @@ static __always_inline bool changes_code(const char *s)
 		return true;
 	if (s[0] == 'G' && s[1] == 'C' && s[2] == 'O' && s[3] == 'N' && s[4] == 'V' && s[5] == '_')
 		return true;
-	return s[0] == 'O' && s[1] == 'P' && s[2] == 'E' && s[3] == 'N' && s[4] == 'S' && s[5] == 'S' &&
-	       s[6] == 'L' && s[7] == '_';
+	return s[0] == 'O' && s[1] == 'P' && s[2] == 'E' && s[3] == 'N' && s[4] == 'S' &&
+	       s[5] == 'S' && s[6] == 'L' && s[7] == '_';
 }
 
 struct env_scan {
@@ -158,9 +161,9 @@ static __always_inline bool environment_changes_code(struct linux_binprm *bprm)
 	unsigned long end = BPF_CORE_READ(bprm, exec);
 	__u32 zero = 0;
 	struct env_scan scan = {
-		.buf = bpf_map_lookup_elem(&bpfw_env_scratch, &zero),
-		.args_left = BPF_CORE_READ(bprm, argc),
-		.at_start = true,
+	        .buf = bpf_map_lookup_elem(&bpfw_env_scratch, &zero),
+	        .args_left = BPF_CORE_READ(bprm, argc),
+	        .at_start = true,
 	};
 
 	if (!scan.buf || end < start || end - start > ENV_SCAN_CHUNKS * ENV_SCAN_CHUNK)
@@ -188,7 +191,7 @@ static __always_inline bool environment_changes_code(struct linux_binprm *bprm)
 /* bpfwarden runs as started by PID 1 in its own unit, untraced and with no
  * code of anybody else's loaded at start. */
 static __always_inline bool admit_as_self(struct task_struct *task, const struct bw_self_exe *exe,
-					  bool launched, bool tainted)
+                                          bool launched, bool tainted)
 {
 	if (exe->role != BW_ROLE_DAEMON && exe->role != BW_ROLE_WATCHDOG)
 		return false;
@@ -312,7 +315,7 @@ static __always_inline int bpf_policy_verdict(struct task_struct *task, int cmd)
 		event->ino = key.ino;
 		event->bpf_cmd = cmd;
 		bpf_probe_read_kernel_str(event->path, sizeof(event->path),
-					  BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+		                          BPF_CORE_READ(exe, f_path.dentry, d_name.name));
 		bw_event_submit(event);
 	}
 	return policy->action == BW_ACTION_DENY ? -EPERM : 0;
@@ -329,10 +332,12 @@ static __always_inline bool fd_is_our_link(struct task_struct *task, __u32 fd)
 	struct bpf_link *link;
 	char name[3] = {};
 
-	if (fd >= BPF_CORE_READ(fdt, max_fds) || bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+	if (fd >= BPF_CORE_READ(fdt, max_fds) ||
+	    bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return false;
 	link = BPF_CORE_READ(file, private_data);
-	if (!link || bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(link, prog, aux, name)) < 0)
+	if (!link ||
+	    bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(link, prog, aux, name)) < 0)
 		return false;
 	return name[0] == 'b' && name[1] == 'w';
 }
@@ -372,7 +377,7 @@ int BPF_PROG(bw_bpf, int cmd, union bpf_attr *attr, unsigned int size)
 		return verdict;
 	if ((cmd == BPF_LINK_DETACH || cmd == BPF_LINK_UPDATE) && !bw_self_or_unprotected()) {
 		__u32 fd = cmd == BPF_LINK_DETACH ? BPF_CORE_READ(attr, link_detach.link_fd)
-						  : BPF_CORE_READ(attr, link_update.link_fd);
+		                                  : BPF_CORE_READ(attr, link_update.link_fd);
 
 		if (fd_is_our_link(task, fd))
 			return refuse_tamper(BW_OP_LINK_CHANGE, cmd, 0, NULL);
@@ -422,12 +427,13 @@ int BPF_PROG(bw_bpf_prog, struct bpf_prog *prog, int ret)
 
 static __always_inline bool stops_or_kills(int sig)
 {
-	return sig != 0 && sig != SIGHUP && sig != SIGCHLD && sig != SIGCONT && sig != SIGURG && sig != SIGWINCH;
+	return sig != 0 && sig != SIGHUP && sig != SIGCHLD && sig != SIGCONT && sig != SIGURG &&
+	       sig != SIGWINCH;
 }
 
 SEC("lsm/task_kill")
-int BPF_PROG(bw_task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig, const struct cred *cred,
-	     int ret)
+int BPF_PROG(bw_task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
+             const struct cred *cred, int ret)
 {
 	if (ret)
 		return ret;
@@ -509,8 +515,8 @@ int BPF_PROG(bw_sb_umount, struct vfsmount *mnt, int flags, int ret)
 }
 
 SEC("lsm/sb_mount")
-int BPF_PROG(bw_sb_mount, const char *dev_name, const struct path *path, const char *type, unsigned long flags,
-	     void *data, int ret)
+int BPF_PROG(bw_sb_mount, const char *dev_name, const struct path *path, const char *type,
+             unsigned long flags, void *data, int ret)
 {
 	struct dentry *target = BPF_CORE_READ(path, dentry);
 

@@ -24,8 +24,8 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/error.h"

@@ -152,11 +152,16 @@ constexpr ProgramSpec kExecGuard[] = {
 };
 // Marking first (who is bpfwarden), so that the checks after it know.
 constexpr ProgramSpec kSelfGuard[] = {
-    {"bw_task_alloc", "lsm/task_alloc"},     {"bw_bprm_commit", "lsm/bprm_committed_creds"},
-    {"bw_bpf", "lsm/bpf"},                   {"bw_bpf_map", "lsm/bpf_map"},
-    {"bw_bpf_prog", "lsm/bpf_prog"},         {"bw_task_kill", "lsm/task_kill"},
-    {"bw_ptrace_check", "lsm/ptrace_access_check"}, {"bw_traceme", "lsm/ptrace_traceme"},
-    {"bw_sb_umount", "lsm/sb_umount"},       {"bw_sb_mount", "lsm/sb_mount"},
+    {"bw_task_alloc", "lsm/task_alloc"},
+    {"bw_bprm_commit", "lsm/bprm_committed_creds"},
+    {"bw_bpf", "lsm/bpf"},
+    {"bw_bpf_map", "lsm/bpf_map"},
+    {"bw_bpf_prog", "lsm/bpf_prog"},
+    {"bw_task_kill", "lsm/task_kill"},
+    {"bw_ptrace_check", "lsm/ptrace_access_check"},
+    {"bw_traceme", "lsm/ptrace_traceme"},
+    {"bw_sb_umount", "lsm/sb_umount"},
+    {"bw_sb_mount", "lsm/sb_mount"},
     {"bw_move_mount", "lsm/move_mount"},
 };
 

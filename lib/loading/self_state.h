@@ -19,14 +19,14 @@
 namespace bpfwarden {
 
 struct SelfState {
-    bool store = false;          // the policy store is pinned
-    bool protect = false;        // its settings ask for self-protection
+    bool store = false;            // the policy store is pinned
+    bool protect = false;          // its settings ask for self-protection
     uint64_t lifted_until_ns = 0;  // CLOCK_MONOTONIC end of a break-glass lift, 0: none
-    bool lifted = false;         // ... and it has not ended yet
-    bool guarded = false;        // the self guard's link is pinned: the kernel enforces protection
-    bool self = false;           // this process carries BW_TASK_SELF
+    bool lifted = false;           // ... and it has not ended yet
+    bool guarded = false;          // the self guard's link is pinned: the kernel enforces protection
+    bool self = false;             // this process carries BW_TASK_SELF
     uint32_t role = BW_ROLE_NONE;
-    bw_settings settings{};      // as pinned (zero without a store)
+    bw_settings settings{};  // as pinned (zero without a store)
 
     // Protection is in force: asked for, enforced by an attached self guard
     // (without BPF LSM nothing can enforce it, and refusing would only be

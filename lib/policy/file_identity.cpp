@@ -18,8 +18,7 @@ constexpr long kF2fsMagic = 0xF2F52010;
 // The filesystems whose deleted inode numbers come back for new files: the
 // same list the programs check (bw_fs_reuses_inode_numbers).
 bool reuses_inode_numbers(long magic) {
-    return magic == EXT4_SUPER_MAGIC || magic == XFS_SUPER_MAGIC || magic == BTRFS_SUPER_MAGIC ||
-           magic == kF2fsMagic;
+    return magic == EXT4_SUPER_MAGIC || magic == XFS_SUPER_MAGIC || magic == BTRFS_SUPER_MAGIC || magic == kF2fsMagic;
 }
 
 template <typename T>
@@ -46,7 +45,7 @@ Result<uint32_t> generation_in_handle(long magic, int type, const unsigned char*
 }
 
 Result<uint32_t> generation_of(const std::filesystem::path& path) {
-    struct statfs fs {};
+    struct statfs fs{};
     if (statfs(path.c_str(), &fs) != 0)
         return fail_errno("statfs '" + path.string() + "'");
     if (!reuses_inode_numbers(static_cast<long>(fs.f_type)))
@@ -68,9 +67,7 @@ Result<uint32_t> generation_of(const std::filesystem::path& path) {
 
 }  // namespace
 
-uint64_t kernel_dev(dev_t dev) {
-    return (static_cast<uint64_t>(major(dev)) << 20) | static_cast<uint64_t>(minor(dev));
-}
+uint64_t kernel_dev(dev_t dev) { return (static_cast<uint64_t>(major(dev)) << 20) | static_cast<uint64_t>(minor(dev)); }
 
 bw_inode_key to_key(const FileIdentity& identity) {
     bw_inode_key key{};
@@ -81,7 +78,7 @@ bw_inode_key to_key(const FileIdentity& identity) {
 }
 
 Result<FileIdentity> identity_of(const std::filesystem::path& path) {
-    struct stat st {};
+    struct stat st{};
     if (::stat(path.c_str(), &st) != 0)
         return fail_errno("stat '" + path.string() + "'");
     auto gen = generation_of(path);

@@ -57,12 +57,15 @@ Result<Policy> parse_files(std::string_view body, const std::string& where) {
     Policy merged;
     std::size_t at = 0;
     while (at < body.size()) {
+        std::size_t entry_at = at;
         auto header = field(body, at, "file");
-        std::size_t space = header ? header->rfind(' ') : std::string_view::npos;
-        auto bytes = space == std::string_view::npos ? std::nullopt : number(header->substr(space + 1));
+        std::string_view line = header.value_or(std::string_view());
+        std::size_t space = line.rfind(' ');
+        auto bytes = space == std::string_view::npos ? std::nullopt : number(line.substr(space + 1));
         if (!bytes || *bytes > body.size() - at)
-            return fail(ErrorKind::PolicyInvalid, EINVAL, where + ": damaged file entry at byte " + std::to_string(at));
-        std::string name = where + ":" + std::string(header->substr(0, space));
+            return fail(ErrorKind::PolicyInvalid, EINVAL,
+                        where + ": damaged file entry at byte " + std::to_string(entry_at));
+        std::string name = where + ":" + std::string(line.substr(0, space));
         auto policy = parse_policy(body.substr(at, *bytes), name);
         if (!policy)
             return fail(policy.error());
@@ -85,8 +88,8 @@ Result<CompiledPolicy> compile_saved(const std::filesystem::path& state_dir, con
 Result<void> save_last_good_policy(const std::filesystem::path& state_dir, const CompiledPolicy& policy) {
     std::string body = body_of(policy);
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-    std::string text = std::string(kMagic) + "digest " + digest_of(body) + "\nsaved " +
-                       std::to_string(now.count()) + "\n" + body;
+    std::string text =
+        std::string(kMagic) + "digest " + digest_of(body) + "\nsaved " + std::to_string(now.count()) + "\n" + body;
     auto written = write_file_atomically(saved_file(state_dir), text, 0600,
                                          [](std::string_view old) { return old.starts_with(kMagic); });
     if (!written)

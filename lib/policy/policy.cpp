@@ -57,10 +57,11 @@ public:
             else if (PolicyOption* option = option_named(key.str()))
                 ok = parse_option(*option, key, node);
             else
-                ok = invalid(key.source(),
-                             std::string(node.is_table() || node.is_array_of_tables() ? "unknown table " : "unknown key ") +
-                                 quote_for_message(key.str()) +
-                                 " (expected [[file]], [[exec]], [bpf], protect, deny_anonymous_exec or deny_write_exec)");
+                ok = invalid(
+                    key.source(),
+                    std::string(node.is_table() || node.is_array_of_tables() ? "unknown table " : "unknown key ") +
+                        quote_for_message(key.str()) +
+                        " (expected [[file]], [[exec]], [bpf], protect, deny_anonymous_exec or deny_write_exec)");
             if (!ok)
                 return fail(ok.error());
         }
@@ -203,7 +204,8 @@ private:
                                                " has no 'action' (\"deny\" or \"audit\")");
         rule.subtree = rule.subtree || recursive_ || rule.path == "/";
         if (rule.subtree && rule.path == "/")
-            return invalid(table.source(), section_name(kind) + " entry on \"/\" would cover every file: name a directory");
+            return invalid(table.source(),
+                           section_name(kind) + " entry on \"/\" would cover every file: name a directory");
         return rule;
     }
 

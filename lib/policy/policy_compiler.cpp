@@ -83,12 +83,11 @@ Result<void> check_capacities(const RuleTables& tables) {
         std::size_t count, capacity;
         const char* what;
     };
-    for (auto [count, capacity, what] :
-         {Need{tables.file_rules.size(), kFileRulesCapacity, "file rule"},
-          Need{tables.exec_rules.size(), kExecRulesCapacity, "exec rule"},
-          Need{tables.dirents.size(), kDirentsCapacity, "name"},
-          Need{tables.dir_rules.size(), kDirRulesCapacity, "directory"},
-          Need{tables.bpf_allow.size(), kBpfAllowCapacity, "bpf.allow"}})
+    for (auto [count, capacity, what] : {Need{tables.file_rules.size(), kFileRulesCapacity, "file rule"},
+                                         Need{tables.exec_rules.size(), kExecRulesCapacity, "exec rule"},
+                                         Need{tables.dirents.size(), kDirentsCapacity, "name"},
+                                         Need{tables.dir_rules.size(), kDirRulesCapacity, "directory"},
+                                         Need{tables.bpf_allow.size(), kBpfAllowCapacity, "bpf.allow"}})
         if (auto ok = check_capacity(count, capacity, what); !ok)
             return ok;
     return {};

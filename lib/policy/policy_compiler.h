@@ -40,13 +40,13 @@ namespace bpfwarden {
 
 // rule_id of entries bpfwarden adds on its own; never an index into
 // CompiledPolicy::rules.
-inline constexpr uint32_t kSelfRuleId = 0xFFFFFFFF;          // the daemon in bpf.allow (protection off)
-inline constexpr uint32_t kWatchdogRuleId = 0xFFFFFFFE;      // the watchdog in bpf.allow (protection off)
-inline constexpr uint32_t kCanaryRuleId = 0xFFFFFFFD;        // the watchdog's always-denied canary
-inline constexpr uint32_t kAnonymousExecRuleId = 0xFFFFFFFC; // deny_anonymous_exec (set by the programs)
-inline constexpr uint32_t kWriteExecRuleId = 0xFFFFFFFB;     // deny_write_exec (set by the programs)
-inline constexpr uint32_t kProtectedFilesRuleId = 0xFFFFFFFA; // bpfwarden's own pins, images, keys, state
-inline constexpr uint32_t kProtectedExesRuleId = 0xFFFFFFF9;  // bpfwarden's own executables
+inline constexpr uint32_t kSelfRuleId = 0xFFFFFFFF;            // the daemon in bpf.allow (protection off)
+inline constexpr uint32_t kWatchdogRuleId = 0xFFFFFFFE;        // the watchdog in bpf.allow (protection off)
+inline constexpr uint32_t kCanaryRuleId = 0xFFFFFFFD;          // the watchdog's always-denied canary
+inline constexpr uint32_t kAnonymousExecRuleId = 0xFFFFFFFC;   // deny_anonymous_exec (set by the programs)
+inline constexpr uint32_t kWriteExecRuleId = 0xFFFFFFFB;       // deny_write_exec (set by the programs)
+inline constexpr uint32_t kProtectedFilesRuleId = 0xFFFFFFFA;  // bpfwarden's own pins, images, keys, state
+inline constexpr uint32_t kProtectedExesRuleId = 0xFFFFFFF9;   // bpfwarden's own executables
 
 // Map capacities; must match max_entries in bpf/include/bpfwarden/policy_maps.bpf.h.
 // kImplicitReserve entries of each are kept for what bpfwarden adds itself.

@@ -235,11 +235,11 @@ Result<PolicyMaps> PolicyMaps::open(const PinLayout& pins) {
         UniqueFd* fd;
         const char* name;
     };
-    for (auto [fd, name] : {Slot{&maps.file_rules_, kFileRulesMap}, Slot{&maps.exec_rules_, kExecRulesMap},
-                            Slot{&maps.dirents_, kDirentsMap}, Slot{&maps.dir_rules_, kDirRulesMap},
-                            Slot{&maps.dir_bloom_, kDirBloomMap}, Slot{&maps.bpf_allow_, kBpfAllowMap},
-                            Slot{&maps.bpf_policy_, kBpfPolicyMap}, Slot{&maps.settings_, kSettingsMap},
-                            Slot{&maps.self_exes_, kSelfExesMap}}) {
+    for (auto [fd, name] :
+         {Slot{&maps.file_rules_, kFileRulesMap}, Slot{&maps.exec_rules_, kExecRulesMap},
+          Slot{&maps.dirents_, kDirentsMap}, Slot{&maps.dir_rules_, kDirRulesMap}, Slot{&maps.dir_bloom_, kDirBloomMap},
+          Slot{&maps.bpf_allow_, kBpfAllowMap}, Slot{&maps.bpf_policy_, kBpfPolicyMap},
+          Slot{&maps.settings_, kSettingsMap}, Slot{&maps.self_exes_, kSelfExesMap}}) {
         auto opened = open_map(pins, name);
         if (!opened)
             return fail(opened.error());

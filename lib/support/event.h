@@ -95,12 +95,12 @@ struct Event {
     uint32_t gid = 0;
     uint64_t dev = 0;  // kernel encoding: (major << 20) | minor
     uint64_t ino = 0;
-    uint32_t rule_id = 0;  // file_open, exec_check
-    uint32_t bpf_cmd = 0;  // bpf_check, bpf_call, tamper of a link: enum bpf_cmd; tamper by signal: the signal
+    uint32_t rule_id = 0;     // file_open, exec_check
+    uint32_t bpf_cmd = 0;     // bpf_check, bpf_call, tamper of a link: enum bpf_cmd; tamper by signal: the signal
     uint32_t op = 0;          // enum bw_op
     uint32_t target_pid = 0;  // tamper with a process: which one
     std::string comm;         // raw bytes up to the first NUL (at most BW_COMM_LEN)
-    std::string path;      // raw bytes up to the first NUL (at most BW_PATH_LEN)
+    std::string path;         // raw bytes up to the first NUL (at most BW_PATH_LEN)
 
     bool operator==(const Event&) const = default;
 };

@@ -113,7 +113,8 @@ protected:
 
     ExpectedProgram expected(const std::string& name) const {
         const ObjectSpec& spec = spec_named(name);
-        return ExpectedProgram{pins_.link_pin(spec.programs.front().name).string(), derived_identity(name), spec.programs.front().hook};
+        return ExpectedProgram{pins_.link_pin(spec.programs.front().name).string(), derived_identity(name),
+                               spec.programs.front().hook};
     }
 
     PinInspector inspector_;

@@ -36,13 +36,14 @@ enum bw_action {
 
 /* Where an event comes from. */
 enum bw_event_kind {
-	BW_EVENT_FILE_OPEN = 1,	 /* a file rule matched an open */
-	BW_EVENT_EXEC_CHECK = 2, /* an exec rule matched an execution or an executable mapping */
-	BW_EVENT_BPF_CHECK = 3,	 /* lsm/bpf restricted command outside the allowlist */
-	BW_EVENT_BPF_CALL = 4,	 /* tracepoint syscalls/sys_enter_bpf: every bpf() call */
-	BW_EVENT_EXEC = 5,	 /* tracepoint sched/sched_process_exec: every exec */
+	BW_EVENT_FILE_OPEN = 1,   /* a file rule matched an open */
+	BW_EVENT_EXEC_CHECK = 2,  /* an exec rule matched an execution or an executable mapping */
+	BW_EVENT_BPF_CHECK = 3,   /* lsm/bpf restricted command outside the allowlist */
+	BW_EVENT_BPF_CALL = 4,    /* tracepoint syscalls/sys_enter_bpf: every bpf() call */
+	BW_EVENT_EXEC = 5,        /* tracepoint sched/sched_process_exec: every exec */
 	BW_EVENT_FILE_CHANGE = 6, /* a file rule matched a change: truncate, unlink, rename, ... */
-	BW_EVENT_TAMPER = 7,	  /* self-protection refused (or, lifted, let through) a change to bpfwarden */
+	BW_EVENT_TAMPER =
+	        7, /* self-protection refused (or, lifted, let through) a change to bpfwarden */
 };
 
 /* The operation an event is about (bw_event.op). */
@@ -64,15 +65,15 @@ enum bw_op {
 	BW_OP_MMAP_EXEC = 14,
 	BW_OP_MPROTECT_EXEC = 15,
 	BW_OP_EXEC_ANONYMOUS = 16, /* execution or executable mapping of a memfd or deleted file */
-	BW_OP_WRITE_EXEC = 17,	   /* W->X: making writable memory executable */
+	BW_OP_WRITE_EXEC = 17,     /* W->X: making writable memory executable */
 	/* Self-protection. */
-	BW_OP_MAP_WRITE_ACCESS = 32, /* a writable fd to one of our maps */
+	BW_OP_MAP_WRITE_ACCESS = 32,   /* a writable fd to one of our maps */
 	BW_OP_PROG_WITH_OUR_MAPS = 33, /* loading a program that uses our maps */
-	BW_OP_LINK_CHANGE = 34,	       /* detaching or updating one of our links */
-	BW_OP_SIGNAL = 35,	       /* a signal that stops or kills our processes (bpf_cmd: the signal) */
-	BW_OP_PTRACE = 36,	       /* ptrace or /proc/pid/mem of our processes */
-	BW_OP_UNMOUNT = 37,	       /* unmounting the bpffs that holds our pins */
-	BW_OP_MOUNT_OVER = 38,	       /* mounting over our pin directories */
+	BW_OP_LINK_CHANGE = 34,        /* detaching or updating one of our links */
+	BW_OP_SIGNAL = 35,  /* a signal that stops or kills our processes (bpf_cmd: the signal) */
+	BW_OP_PTRACE = 36,  /* ptrace or /proc/pid/mem of our processes */
+	BW_OP_UNMOUNT = 37, /* unmounting the bpffs that holds our pins */
+	BW_OP_MOUNT_OVER = 38, /* mounting over our pin directories */
 };
 
 /*
@@ -90,7 +91,8 @@ struct bw_inode_key {
 };
 
 /* Rule flags (bw_rule.flags). */
-#define BW_RULE_MODIFY_ONLY (1u << 0) /* opens for reading pass: only writes and changes are refused */
+#define BW_RULE_MODIFY_ONLY                                                                        \
+	(1u << 0) /* opens for reading pass: only writes and changes are refused */
 #define BW_RULE_SELF_EXEMPT (1u << 1) /* bpfwarden itself is not refused (its own files) */
 #define BW_RULE_PKG_EXEMPT (1u << 2)  /* the package manager is not refused either (images) */
 
@@ -115,14 +117,16 @@ struct bw_name_rules {
 
 /* Directory flags (bw_dir_rules.flags). */
 #define BW_DIR_HAS_ENTRIES (1u << 0) /* bpfw_dirents holds rules for names in it */
-#define BW_DIR_SUBTREE (1u << 1)     /* file/exec apply to everything beneath, to BW_MAX_SUBTREE_DEPTH */
-#define BW_DIR_PROTECT (1u << 2)     /* its entries change only by bpfwarden (file.flags exemptions apply) */
+#define BW_DIR_SUBTREE                                                                             \
+	(1u << 1) /* file/exec apply to everything beneath, to BW_MAX_SUBTREE_DEPTH */
+#define BW_DIR_PROTECT                                                                             \
+	(1u << 2) /* its entries change only by bpfwarden (file.flags exemptions apply) */
 
 /* Value of bpfw_dir_rules: what a directory means for what is in it. */
 struct bw_dir_rules {
 	struct bw_rule file; /* subtree file rule, or the protection's exemptions */
 	struct bw_rule exec; /* subtree exec rule */
-	__u32 flags;	     /* BW_DIR_* */
+	__u32 flags;         /* BW_DIR_* */
 	__u32 pad;
 };
 
@@ -141,14 +145,14 @@ struct bw_bpf_policy {
 };
 
 /* Exec options (bw_settings.exec_options). */
-#define BW_EXEC_DENY_ANONYMOUS (1u << 0) /* refuse running memfd / deleted files */
+#define BW_EXEC_DENY_ANONYMOUS (1u << 0)  /* refuse running memfd / deleted files */
 #define BW_EXEC_DENY_WRITE_EXEC (1u << 1) /* refuse W->X transitions of memory */
 
 /* Single entry (key 0) of bpfw_settings. */
 struct bw_settings {
-	__u32 protect;	    /* self-protection on */
-	__u32 exec_options; /* BW_EXEC_* */
-	__u64 pin_sb_dev;   /* the bpffs holding our pins (kernel encoding): not to be unmounted */
+	__u32 protect;       /* self-protection on */
+	__u32 exec_options;  /* BW_EXEC_* */
+	__u64 pin_sb_dev;    /* the bpffs holding our pins (kernel encoding): not to be unmounted */
 	__u32 dir_rules;     /* directories with rules; 0: no directory lookup at all */
 	__u32 subtree_depth; /* parents looked at for subtree rules (<= BW_MAX_SUBTREE_DEPTH) */
 	/* Where the trusted keys, the signed images and the state are: a
@@ -168,8 +172,10 @@ struct bw_lift {
 
 /* Task storage (bpfw_tasks). */
 #define BW_TASK_LAUNCHED (1u << 0) /* forked by PID 1, no exec since but of a launcher */
-#define BW_TASK_SELF (1u << 1)	   /* bpfwarden's daemon or watchdog, admitted at exec (or the first loader) */
-#define BW_TASK_TAINTED (1u << 2)  /* ptraced, or started with LD_PRELOAD & co: no bpf() allowance */
+/* bpfwarden's daemon or watchdog, admitted at exec (or the first loader) */
+#define BW_TASK_SELF (1u << 1)
+/* ptraced, or started with LD_PRELOAD & co: no bpf() allowance */
+#define BW_TASK_TAINTED (1u << 2)
 #define BW_TASK_IN_PROG_LOAD (1u << 3) /* inside BPF_PROG_LOAD */
 struct bw_task {
 	__u32 flags; /* BW_TASK_* */
@@ -191,19 +197,20 @@ enum bw_role {
 };
 #define BW_UNIT_LEN 48
 struct bw_self_exe {
-	__u32 role;		 /* enum bw_role */
+	__u32 role; /* enum bw_role */
 	__u32 pad;
-	char unit[BW_UNIT_LEN]; /* the systemd unit whose cgroup it must run in ("bpfwardend.service") */
+	char unit[BW_UNIT_LEN]; /* the systemd unit whose cgroup it must run in
+	                           ("bpfwardend.service") */
 };
 
 /* Per-object counters, kept in each object's .bss. */
 struct bw_counters {
-	__u64 events;	    /* submitted to the ring buffer */
-	__u64 dropped;	    /* ring buffer full */
+	__u64 events;       /* submitted to the ring buffer */
+	__u64 dropped;      /* ring buffer full */
 	__u64 rate_limited; /* suppressed by the per-process budget */
-	__u64 denials;	    /* EPERM returned (counted even when not reported) */
-	__u64 audits;	    /* audit matches (counted even when not reported) */
-	__u64 tampers;	    /* self-protection refusals (counted even when not reported) */
+	__u64 denials;      /* EPERM returned (counted even when not reported) */
+	__u64 audits;       /* audit matches (counted even when not reported) */
+	__u64 tampers;      /* self-protection refusals (counted even when not reported) */
 };
 
 /* Per-process token bucket in the shared rate_limit LRU map, keyed by tgid. */
@@ -228,12 +235,13 @@ struct bw_event {
 	__u32 gid;
 	__u64 dev; /* file events: kernel device number */
 	__u64 ino;
-	__u32 rule_id; /* matching rule, if any */
-	__u32 bpf_cmd; /* BPF_CALL / BPF_CHECK: enum bpf_cmd; TAMPER by signal: the signal */
-	__u32 op;      /* enum bw_op */
+	__u32 rule_id;    /* matching rule, if any */
+	__u32 bpf_cmd;    /* BPF_CALL / BPF_CHECK: enum bpf_cmd; TAMPER by signal: the signal */
+	__u32 op;         /* enum bw_op */
 	__u32 target_pid; /* TAMPER of a process: which one */
 	char comm[BW_COMM_LEN];
-	char path[BW_PATH_LEN]; /* exec: filename as passed; file: dentry name; bpf: executable name */
+	char path[BW_PATH_LEN]; /* exec: filename as passed; file: dentry name; bpf: executable name
+	                         */
 };
 
 /*

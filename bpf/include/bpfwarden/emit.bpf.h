@@ -47,7 +47,7 @@ static __always_inline bool bw_rate_allow(__u32 tgid)
 	struct bw_rate_state *state = bpf_map_lookup_elem(&bpfw_rate_limit, &tgid);
 
 	if (!state) {
-		struct bw_rate_state fresh = { .window_start_ns = now, .used = 1 };
+		struct bw_rate_state fresh = {.window_start_ns = now, .used = 1};
 
 		bpf_map_update_elem(&bpfw_rate_limit, &tgid, &fresh, BPF_ANY);
 		return true;
@@ -114,8 +114,8 @@ static __always_inline struct bw_inode_key bw_inode_key_of(struct inode *inode)
 {
 	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
 	struct bw_inode_key key = {
-		.dev = BPF_CORE_READ(sb, s_dev),
-		.ino = BPF_CORE_READ(inode, i_ino),
+	        .dev = BPF_CORE_READ(sb, s_dev),
+	        .ino = BPF_CORE_READ(inode, i_ino),
 	};
 
 	if (bw_fs_reuses_inode_numbers(BPF_CORE_READ(sb, s_magic)))
@@ -144,7 +144,8 @@ static __always_inline bool bw_dirent_key_of(struct dentry *dentry, struct bw_di
 /* The dentry's name into an event's path field. */
 static __always_inline void bw_event_name(struct bw_event *event, struct dentry *dentry)
 {
-	bpf_probe_read_kernel_str(event->path, sizeof(event->path), BPF_CORE_READ(dentry, d_name.name));
+	bpf_probe_read_kernel_str(event->path, sizeof(event->path),
+	                          BPF_CORE_READ(dentry, d_name.name));
 }
 
 #endif /* BPFWARDEN_EMIT_BPF_H */

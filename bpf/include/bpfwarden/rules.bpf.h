@@ -40,7 +40,7 @@ static __always_inline bool bw_dir_may_have_rules(const struct bw_inode_key *dir
 }
 
 static __always_inline const struct bw_dir_rules *bw_dir_rules_of(struct dentry *dir,
-								  struct bw_inode_key *key)
+                                                                  struct bw_inode_key *key)
 {
 	struct inode *inode = BPF_CORE_READ(dir, d_inode);
 
@@ -54,10 +54,10 @@ static __always_inline const struct bw_dir_rules *bw_dir_rules_of(struct dentry 
 
 /* The rule on the name of `dentry` in the directory `dir` (key), if any. */
 static __always_inline const struct bw_name_rules *bw_name_rules_of(const struct bw_inode_key *dir,
-								    struct dentry *dentry)
+                                                                    struct dentry *dentry)
 {
 	unsigned char name[256];
-	struct bw_dirent_key key = { .dir = *dir };
+	struct bw_dirent_key key = {.dir = *dir};
 	__u32 len = BPF_CORE_READ(dentry, d_name.len);
 
 	if (len > 255)
@@ -76,7 +76,7 @@ struct bw_match {
 };
 
 static __always_inline bool bw_take(struct bw_match *out, const struct bw_rule *rule,
-				    const struct bw_inode_key *key)
+                                    const struct bw_inode_key *key)
 {
 	if (!rule || rule->action == BW_ACTION_NONE)
 		return false;
@@ -107,7 +107,8 @@ static __always_inline bool bw_find_by_path(struct dentry *dentry, bool exec, st
 		if (name && bw_take(out, exec ? &name->exec : &name->file, &key))
 			return true;
 	}
-	if (dir && (dir->flags & BW_DIR_SUBTREE) && bw_take(out, exec ? &dir->exec : &dir->file, &key))
+	if (dir && (dir->flags & BW_DIR_SUBTREE) &&
+	    bw_take(out, exec ? &dir->exec : &dir->file, &key))
 		return true;
 
 	depth = settings->subtree_depth;
@@ -171,7 +172,7 @@ static __always_inline bool bw_exempt(const struct bw_rule *rule, __u32 op)
  * `name`'s dentry name.
  */
 static __always_inline int bw_verdict_text(const struct bw_match *match, __u32 kind, __u32 op,
-					   struct dentry *name, const char *text)
+                                           struct dentry *name, const char *text)
 {
 	bool self_protection = match->rule.flags & BW_RULE_SELF_EXEMPT;
 	struct bw_event *event;
@@ -202,7 +203,8 @@ static __always_inline int bw_verdict_text(const struct bw_match *match, __u32 k
 	return action == BW_ACTION_DENY ? -EPERM : 0;
 }
 
-static __always_inline int bw_verdict(const struct bw_match *match, __u32 kind, __u32 op, struct dentry *name)
+static __always_inline int bw_verdict(const struct bw_match *match, __u32 kind, __u32 op,
+                                      struct dentry *name)
 {
 	return bw_verdict_text(match, kind, op, name, NULL);
 }

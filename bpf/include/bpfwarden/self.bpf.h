@@ -70,7 +70,8 @@ static __always_inline bool bw_unprotected(void)
  * state directory), or anyone while protection is off or lifted. */
 static __always_inline bool bw_self_or_unprotected(void)
 {
-	return bw_is_self_task(bpf_get_current_task_btf()) || bw_current_is_service_manager() || bw_unprotected();
+	return bw_is_self_task(bpf_get_current_task_btf()) || bw_current_is_service_manager() ||
+	       bw_unprotected();
 }
 
 #endif /* BPFWARDEN_SELF_BPF_H */
