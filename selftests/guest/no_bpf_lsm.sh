@@ -28,7 +28,7 @@ esac
 start_daemon "$log" --policy-dir "$work/policy.d" || { fail daemon_start "see $log"; finish; exit; }
 expect_log daemon_reports_audit_only "$log" "mode: audit-only \(BPF LSM program attached but never ran"
 expect_log daemon_names_active_lsms "$log" "active LSMs: $lsms"
-expect_log lsm_programs_not_loaded "$log" "bw_file_open on lsm/file_open: not loaded"
+expect_log lsm_programs_not_loaded "$log" "file_guard \(file rules\): not loaded \(needs BPF LSM\)"
 # The suite itself detects that the policy is not enforced here.
 expect_try enforcement_absent_is_detected ok open "$work/secret"
 expect_try exec_audit_still_runs ok exec "$work/some-bin"

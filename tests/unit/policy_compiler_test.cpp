@@ -857,7 +857,8 @@ TEST_F(FilesystemCompile, MissingDirectoryIsInactiveWithAWarning) {
     EXPECT_TRUE(compiled->tables.dirents.empty());
     EXPECT_TRUE(compiled->tables.dir_rules.empty());
     ASSERT_EQ(compiled->warnings.size(), 1u);
-    EXPECT_TRUE(compiled->warnings[0].starts_with("10-base.toml:2: '" + path + "'")) << compiled->warnings[0];
+    EXPECT_TRUE(compiled->warnings[0].starts_with("10-base.toml:2: the directory of '" + path + "'"))
+        << compiled->warnings[0];
     EXPECT_NE(compiled->warnings[0].find("does not exist yet"), std::string::npos) << compiled->warnings[0];
 }
 

@@ -352,6 +352,7 @@ protected:
         SelfState state;
         state.store = true;
         state.protect = true;
+        state.guarded = true;
         state.settings = desired(true).tables.settings;
         return state;
     }

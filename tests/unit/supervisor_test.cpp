@@ -451,6 +451,7 @@ TEST_F(SupervisorTest, MapsAreNotDigestedWhileNothingCouldHaveChangedThem) {
 TEST_F(SupervisorTest, NoHealWhileProtectionIsLifted) {
     kernel_->self.store = true;
     kernel_->self.protect = true;
+    kernel_->self.guarded = true;
     kernel_->self.lifted = true;
     kernel_->self.lifted_until_ns = monotonic_ns() + 600'000'000'000ULL;  // ten minutes
     kernel_->maps[kFileRulesMap].digest = Digest{};
@@ -480,6 +481,7 @@ TEST_F(SupervisorTest, NoHealWhileProtectionIsLifted) {
 TEST_F(SupervisorTest, LiftedWithNothingWrongIsHealthy) {
     kernel_->self.store = true;
     kernel_->self.protect = true;
+    kernel_->self.guarded = true;
     kernel_->self.lifted = true;
     kernel_->self.lifted_until_ns = monotonic_ns() + 60'000'000'000ULL;
     const auto& state = cycle();
@@ -661,6 +663,7 @@ TEST_F(SupervisorImagesTest, AReloadLoadsTheImagesVerifiedAtStart) {
 TEST_F(SupervisorImagesTest, StartIsRefusedWhileProtectionRefusesUs) {
     kernel_->self.store = true;
     kernel_->self.protect = true;
+    kernel_->self.guarded = true;
     auto started = supervisor_->start();
     EXPECT_ERRNO(started, EPERM);
     EXPECT_EQ(started.error().kind(), ErrorKind::PermissionDenied);
@@ -680,6 +683,7 @@ TEST_F(SupervisorImagesTest, StartIsRefusedWhileProtectionRefusesUs) {
         make_supervisor(options);
         kernel_->self.store = true;
         kernel_->self.protect = true;
+        kernel_->self.guarded = true;
         kernel_->self.self = c.self;
         kernel_->self.lifted = c.lifted;
         auto go_on = supervisor_->start();
