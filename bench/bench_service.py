@@ -3,9 +3,22 @@ directory and pin root, shared by the benchmarks that drive the real
 bpfwardend and bpfwarden-watchdog."""
 import os
 import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "selftests", "helpers"))
+from inode_key import hex_words, inode_key  # noqa: E402
+
+
+def inode_key_words(path):
+    """FILE's policy-map key as hex words for `bpftool ... key hex`."""
+    return hex_words(inode_key(path))
 
 
 class BenchService:
+    # Benchmarks run our binaries by hand, not as the systemd units that
+    # self-protection recognises, so their policies turn protection off.
+    UNPROTECTED = "protect = false"
+
     def __init__(self, build, work, pins):
         self.daemon = f"{build}/daemon/bpfwardend"
         self.watchdog = f"{build}/watchdog/bpfwarden-watchdog"

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from bench_service import BenchService
+from bench_service import BenchService, inode_key_words
 
 
 def wait_for(predicate, timeout, what):
@@ -41,12 +41,6 @@ def read_status(path):
         return None
 
 
-def kernel_key(path):
-    st = os.stat(path)
-    dev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)
-    return " ".join(f"{b:02x}" for b in dev.to_bytes(8, "little") + st.st_ino.to_bytes(8, "little")).split()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", required=True)
@@ -61,7 +55,7 @@ def main():
     with open(f"{work}/victim", "w") as f:
         f.write("victim\n")
     with open(f"{work}/policy.d/50-bench.toml", "w") as f:
-        f.write(f'[[file]]\npath = "{work}/victim"\naction = "deny"\n')
+        f.write(f'{BenchService.UNPROTECTED}\n[[file]]\npath = "{work}/victim"\naction = "deny"\n')
     status_file = f"{work}/status.json"
     procs = []
     try:
@@ -100,7 +94,7 @@ def run(args, service, work, status_file, procs):
     enforcing = status["mode"] == "enforcing"
     first = "bw_file_open" if enforcing else "bw_tp_exec"
     second = "bw_bprm_check" if enforcing else "bw_tp_bpf"
-    victim = kernel_key(f"{work}/victim")
+    victim = inode_key_words(f"{work}/victim")
 
     def bpftool(*words):
         subprocess.run(["bpftool", *words], check=True, capture_output=True)
@@ -108,12 +102,12 @@ def run(args, service, work, status_file, procs):
     tampers = {
         "link pin removed": lambda: os.unlink(f"{pins}/links/{first}"),
         "program swapped behind pin": lambda: os.rename(f"{pins}/links/{second}", f"{pins}/links/{first}"),
-        "policy entry weakened": lambda: bpftool("map", "update", "pinned", f"{pins}/maps/file_rules",
-                                                 "key", "hex", *victim, "value", "hex", "01", *["00"] * 7),
-        "policy entry deleted": lambda: bpftool("map", "delete", "pinned", f"{pins}/maps/file_rules",
+        "policy entry weakened": lambda: bpftool("map", "update", "pinned", f"{pins}/maps/bpfw_file_rules",
+                                                 "key", "hex", *victim, "value", "hex", "01", *["00"] * 15),
+        "policy entry deleted": lambda: bpftool("map", "delete", "pinned", f"{pins}/maps/bpfw_file_rules",
                                                 "key", "hex", *victim),
-        "policy-map pin removed": lambda: os.unlink(f"{pins}/maps/file_rules"),
-        "policy map frozen (reload)": lambda: bpftool("map", "freeze", "pinned", f"{pins}/maps/file_rules"),
+        "policy-map pin removed": lambda: os.unlink(f"{pins}/maps/bpfw_file_rules"),
+        "policy map frozen (reload)": lambda: bpftool("map", "freeze", "pinned", f"{pins}/maps/bpfw_file_rules"),
     }
     print(f"bench heal_latency [{args.label}, {status['mode']}]: {args.rounds} rounds per tamper kind, "
           f"watchdog interval 60 s (event-driven detection only)")

@@ -21,31 +21,10 @@ DAEMON_PID=""
 pass() { passed=$((passed + 1)); echo "SELFTEST PASS $1"; }
 fail() { failed=$((failed + 1)); echo "SELFTEST FAIL $1: $2"; }
 
-# key_of FILE: hex bytes of FILE's bw_inode_key (bpf/include/bpfwarden/abi.h),
-# the key of bpfw_file_rules, bpfw_exec_rules, bpfw_dir_rules and bpfw_bpf_allow,
-# for `bpftool map lookup/update/delete ... key hex $(key_of FILE)`: dev in the
-# kernel's encoding (major << 20 | minor), ino, and the inode's generation on
-# the filesystems that reuse inode numbers (ext4, xfs, btrfs, f2fs: read here
-# with FS_IOC_GETVERSION, not the way bpfwarden reads it), 0 elsewhere; then
-# 4 bytes of padding.
+# key_of FILE: hex bytes of FILE's bw_inode_key, for `bpftool map
+# lookup/update/delete ... key hex $(key_of FILE)` (selftests/helpers/inode_key.py).
 key_of() {
-  python3 - "$1" <<'PY'
-import fcntl, os, struct, subprocess, sys
-path = sys.argv[1]
-st = os.stat(path)
-dev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)
-fs_type = int(subprocess.check_output(["stat", "-f", "-c", "%t", path], text=True), 16)
-gen = 0
-if fs_type in (0xEF53, 0x58465342, 0x9123683E, 0xF2F52010):  # ext4, xfs, btrfs, f2fs
-    FS_IOC_GETVERSION = 0x80087601  # _IOR('v', 1, long); the kernel writes an int
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        gen = struct.unpack_from("<I", fcntl.ioctl(fd, FS_IOC_GETVERSION, bytes(8)))[0]
-    finally:
-        os.close(fd)
-key = struct.pack("<QQII", dev, st.st_ino, gen, 0)
-print(" ".join(f"{b:02x}" for b in key))
-PY
+  python3 "$BW_SRC/selftests/helpers/inode_key.py" "$1"
 }
 
 # expected_programs: the name of every program bpfwarden attaches on this
