@@ -6,8 +6,10 @@
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 #include <utility>
 
 namespace bpfwarden {
@@ -99,11 +101,38 @@ std::pair<std::string, int> real_path(const std::string& path) {
     return {std::move(out), 0};
 }
 
+// A name can only ever exist in a directory: below a regular file
+// ("/etc/shadow/x") there is none, and keying the file would cover nothing.
 void take_directory(PathTarget& target, const std::filesystem::path& dir) {
-    if (auto identity = identity_of(dir))
-        target.dir = *identity;
-    else
+    auto identity = identity_of(dir);
+    if (!identity)
         target.dir_error = identity.error().errnum();
+    else if (!identity->is_dir)
+        target.dir_error = ENOTDIR;
+    else
+        target.dir = *identity;
+}
+
+// Where a dangling symlink's target will be created: its chain followed
+// (a relative target is relative to the link's directory) to the first name
+// that is not a symlink. `path` itself when it is no symlink; ELOOP after
+// as many links as the kernel follows.
+std::pair<std::filesystem::path, int> dangling_target(std::filesystem::path path) {
+    constexpr int kMaxSymlinks = 40;  // the kernel's MAXSYMLINKS
+    for (int hops = 0; hops <= kMaxSymlinks; ++hops) {
+        struct stat st{};
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode))
+            return {std::move(path), 0};
+        std::error_code ec;
+        std::filesystem::path link = std::filesystem::read_symlink(path, ec);
+        if (ec || link.empty())
+            return {std::move(path), 0};
+        // "dir/" names "dir": without the slash, lstat() sees the link itself.
+        if (!link.has_filename() && link.has_relative_path())
+            link = link.parent_path();
+        path = link.is_absolute() ? link : path.parent_path() / link;
+    }
+    return {std::move(path), ELOOP};
 }
 
 }  // namespace
@@ -122,9 +151,14 @@ PathTarget resolve_path(const std::string& path) {
         take_directory(target, canonical.parent_path());
         return target;
     }
-    // Nothing there (yet): the name in the real directory it would be created in.
+    // Nothing there (yet): the name in the real directory it would be created
+    // in; for a dangling symlink, where its target will be.
     target.file_error = err;
     std::filesystem::path written(path);
+    if (auto [landing, loop_err] = dangling_target(written); loop_err)
+        target.file_error = loop_err;
+    else
+        written = std::move(landing);
     auto [dir, dir_err] = real_path(written.parent_path().string());
     target.name = written.filename().string();
     if (dir_err) {

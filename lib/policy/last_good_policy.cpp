@@ -86,10 +86,10 @@ Result<CompiledPolicy> compile_saved(const std::filesystem::path& state_dir, con
 }  // namespace
 
 Result<void> save_last_good_policy(const std::filesystem::path& state_dir, const CompiledPolicy& policy) {
-    std::string body = body_of(policy);
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-    std::string text =
-        std::string(kMagic) + "digest " + digest_of(body) + "\nsaved " + std::to_string(now.count()) + "\n" + body;
+    // The digest covers everything after its own line, the time saved too.
+    std::string covered = "saved " + std::to_string(now.count()) + "\n" + body_of(policy);
+    std::string text = std::string(kMagic) + "digest " + digest_of(covered) + "\n" + covered;
     auto written = write_file_atomically(saved_file(state_dir), text, 0600,
                                          [](std::string_view old) { return old.starts_with(kMagic); });
     if (!written)
@@ -105,17 +105,18 @@ Result<SavedPolicy> load_last_good_policy(const std::filesystem::path& state_dir
     std::string_view view = *text;
     std::size_t at = kMagic.size();
     auto digest = view.starts_with(kMagic) ? field(view, at, "digest") : std::nullopt;
+    std::size_t covered_at = at;
     auto saved = digest ? field(view, at, "saved") : std::nullopt;
     auto when = saved ? number(*saved) : std::nullopt;
     if (!when)
         return fail(ErrorKind::PolicyInvalid, EINVAL, file.string() + ": not a saved policy (bad header)");
-    std::string_view body = view.substr(at);
-    if (digest_of(body) != *digest)
+    if (digest_of(view.substr(covered_at)) != *digest)
         return fail(ErrorKind::PolicyInvalid, EINVAL, file.string() + ": damaged (digest mismatch)");
+    std::string_view body = view.substr(at);
     auto policy = parse_files(body, file.string());
     if (!policy)
         return fail(policy.error());
-    return SavedPolicy{std::move(*policy), std::string(*digest), *when};
+    return SavedPolicy{std::move(*policy), digest_of(body), *when};
 }
 
 Result<Policy> shipped_default_policy() { return parse_policy(kShippedDefaultPolicy, "(shipped default policy)"); }

@@ -100,8 +100,11 @@ bw_rule rule_value(const RuleInfo& info) {
     return value;
 }
 
-// The map entries of one resolved path rule.
+// The map entries of one resolved path rule. An inactive rule has none: it
+// is reported as covering nothing, so it must match nothing either.
 void add_entries(RuleTables& tables, const RuleInfo& info) {
+    if (!info.active())
+        return;
     const PathTarget& target = info.target;
     bw_rule value = rule_value(info);
     if (info.subtree) {
@@ -152,7 +155,11 @@ Result<void> add_bpf_allow_rules(const Policy& policy, const PathResolver& resol
         if (!info.target.file)
             continue;
         bw_bpf_allow value{info.id, info.pid1_only ? BW_ALLOW_PID1_ONLY : 0u};
-        out.tables.bpf_allow.try_emplace(to_key(*info.target.file), value);
+        auto [entry, added] = out.tables.bpf_allow.try_emplace(to_key(*info.target.file), value);
+        // One executable by two paths: the first entry stays, and, as
+        // merge_policy() does for one path, the broader allowance wins.
+        if (!added && !info.pid1_only)
+            entry->second.flags &= ~static_cast<uint32_t>(BW_ALLOW_PID1_ONLY);
     }
     return {};
 }

@@ -35,6 +35,13 @@ void add_file_rule(RuleTables& tables, const std::filesystem::path& path, const 
         tables.add_name_rule(RuleKind::FileOpen, to_key(*target.dir), target.name, rule);
 }
 
+bw_dirent_key dirent_key(const bw_inode_key& dir, const std::string& name) {
+    bw_dirent_key key{};
+    key.dir = dir;
+    key.name_hash = bw_name_hash(reinterpret_cast<const unsigned char*>(name.data()), static_cast<__u32>(name.size()));
+    return key;
+}
+
 // A directory only bpfwarden (and, for `flags` PKG_EXEMPT, the package
 // manager) changes: its entries, its files' contents, and itself.
 void protect_tree(RuleTables& tables, const std::filesystem::path& dir, uint32_t flags) {
@@ -43,7 +50,14 @@ void protect_tree(RuleTables& tables, const std::filesystem::path& dir, uint32_t
         return;
     bw_rule rule{BW_ACTION_DENY, kProtectedFilesRuleId, BW_RULE_MODIFY_ONLY | BW_RULE_SELF_EXEMPT | flags, 0};
     tables.protect_directory(to_key(*target.file), rule);
-    add_file_rule(tables, dir, rule);
+    // The directory's own entries are the protection's too, not the stricter
+    // of it and an administrator's rule: the programs take the inode entry
+    // first, and a plain deny there would refuse bpfwarden its own directory.
+    tables.file_rules[to_key(*target.file)] = rule;
+    if (target.dir) {
+        tables.add_name_rule(RuleKind::FileOpen, to_key(*target.dir), target.name, rule);
+        tables.dirents[dirent_key(to_key(*target.dir), target.name)].file = rule;
+    }
 }
 
 void add_protection(DesiredMaps& desired, const ServiceIdentity& service) {
@@ -73,14 +87,10 @@ void add_self_exes(DesiredMaps& desired, const ServiceIdentity& service) {
         PathTarget target = resolve_path(path.string());
         if (path.empty() || !target.file || !target.dir)
             continue;
-        bw_dirent_key key{};
-        key.dir = to_key(*target.dir);
-        key.name_hash = bw_name_hash(reinterpret_cast<const unsigned char*>(target.name.data()),
-                                     static_cast<__u32>(target.name.size()));
         bw_self_exe exe{};
         exe.role = role;
         std::strncpy(exe.unit, unit, sizeof(exe.unit) - 1);
-        desired.self_exes[key] = exe;
+        desired.self_exes[dirent_key(to_key(*target.dir), target.name)] = exe;
     }
 }
 

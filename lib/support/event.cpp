@@ -38,6 +38,11 @@ bool has_rule(EventKind kind) {
 
 bool names_a_file(EventKind kind) { return has_rule(kind); }
 
+// The bpf kinds, and a tamper with one of our links: cmd= right after comm.
+bool has_command(const Event& event) {
+    return is_bpf_kind(event.kind) || (event.kind == EventKind::Tamper && event.op == BW_OP_LINK_CHANGE);
+}
+
 // What follows rule=: the operation, and for a tamper its target.
 std::string tail_fields(const Event& event) {
     std::string out;
@@ -50,8 +55,6 @@ std::string tail_fields(const Event& event) {
         out += " target=" + std::to_string(event.target_pid);
     if (event.op == BW_OP_SIGNAL)
         out += " signal=" + std::to_string(event.bpf_cmd);
-    else if (event.op == BW_OP_LINK_CHANGE)
-        out += " cmd=" + bpf_command_name(event.bpf_cmd);
     return out;
 }
 
@@ -161,7 +164,7 @@ std::string format_event_text(const Event& event, std::string_view rule_path) {
     line += " uid=" + std::to_string(event.uid);
     line += " gid=" + std::to_string(event.gid);
     line += " comm=\"" + sanitize_field(event.comm, kCommTextMax) + '"';
-    if (is_bpf_kind(event.kind))
+    if (has_command(event))
         line += " cmd=" + bpf_command_name(event.bpf_cmd);
     auto [key, path] = path_field(event, rule_path);
     line += ' ';
@@ -185,7 +188,7 @@ std::string format_event_json(const Event& event, std::string_view rule_path) {
     json += ",\"uid\":" + std::to_string(event.uid);
     json += ",\"gid\":" + std::to_string(event.gid);
     json += ",\"comm\":" + json_quote(event.comm, kCommJsonMax);
-    if (is_bpf_kind(event.kind))
+    if (has_command(event))
         json += ",\"cmd\":\"" + bpf_command_name(event.bpf_cmd) + '"';
     auto [key, path] = path_field(event, rule_path);
     json += ",\"";

@@ -332,11 +332,8 @@ TEST_F(ResolvePath, PathBelowAFileIsENOTDIR) {
 
 // The directory a name is in must be a directory: a path below a regular
 // file ("/etc/shadow/x", a typo) names nothing that can ever exist, so the
-// rule should be inactive with a warning. Disabled: resolve_path() takes the
-// regular file as the "directory" (take_directory() does not check is_dir),
-// so the compiler adds a name entry keyed on /etc/shadow's inode, marks that
-// file HAS_ENTRIES in bpfw_dir_rules, and reports the rule active.
-TEST_F(ResolvePath, DISABLED_PathBelowAFileHasNoDirectory) {
+// rule should be inactive with a warning.
+TEST_F(ResolvePath, PathBelowAFileHasNoDirectory) {
     fs::path file = dir_.touch("plain");
     PathTarget target = resolve_path((file / "below").string());
     EXPECT_FALSE(target.dir) << "a regular file is not a directory";
@@ -384,8 +381,8 @@ TEST_F(ResolvePath, UnsearchableDirectoryGivesEACCES) {
 // The programs see a file at its real entry (header: "Symlinks are resolved,
 // the last one too"). A dangling symlink names where its target will be
 // created; keying the symlink's own name instead covers nothing once the
-// target appears. Disabled: resolve_path() keys the symlink's name today.
-TEST_F(ResolvePath, DISABLED_DanglingSymlinkNamesWhereItsTargetWillBe) {
+// target appears.
+TEST_F(ResolvePath, DanglingSymlinkNamesWhereItsTargetWillBe) {
     fs::create_directory(dir_ / "real");
     fs::create_symlink(dir_ / "real" / "not-installed", dir_ / "tool");
     PathTarget target = resolve_path((dir_ / "tool").string());

@@ -367,9 +367,8 @@ TEST(PolicyCompiler, SubtreeRuleOnAFileIsInactive) {
 
 // RuleInfo::active() is documented as "covers something in the kernel now".
 // A file subtree rule on a regular file is reported inactive (with a
-// warning), yet its inode still gets a file rule carrying the rule's id.
-// Disabled: add_entries() adds the inode rule whenever the target exists.
-TEST(PolicyCompiler, DISABLED_InactiveFileSubtreeRuleHasNoEntries) {
+// warning), so its inode must not get a file rule carrying the rule's id.
+TEST(PolicyCompiler, InactiveFileSubtreeRuleHasNoEntries) {
     FakeFs fs;
     fs.dir("/etc", kDev, 2).file("/etc/shadow", kDev, 10);
     auto compiled =
@@ -545,9 +544,9 @@ TEST(PolicyCompiler, AllowEntriesForOneFileCollapseToTheFirst) {
 
 // merge_policy() lets an entry without the PID 1 condition win over one with
 // it for the same path ("the broader allowance was asked for"); two paths
-// naming the same executable collapse to whichever comes first instead.
-// Disabled: add_bpf_allow_rules() keeps the first entry's flags.
-TEST(PolicyCompiler, DISABLED_AllowWithoutPid1WinsForOneExecutable) {
+// naming the same executable collapse to the first entry, and the entry
+// without the condition wins there too.
+TEST(PolicyCompiler, AllowWithoutPid1WinsForOneExecutable) {
     FakeFs fs;
     fs.dir("/usr/lib/systemd", 1, 1)
         .file("/usr/lib/systemd/systemd", 1, 5)

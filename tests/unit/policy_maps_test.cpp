@@ -253,14 +253,12 @@ TEST_F(DesiredMapsTest, PolicyEntriesAreKeptAndProtectionWinsOnOurDirectories) {
 }
 
 // protect_directory() says "Protection wins over an administrator's rule
-// there", and it does for the directory's bpfw_dir_rules entry; but the
-// directory's own inode entry (added through add_inode_rule, stricter wins,
-// first on a tie) keeps an administrator's deny, without SELF_EXEMPT. The
-// programs look the inode up first, so with `[[file]] path =
-// "/var/lib/bpfwarden/" action = "deny"` bpfwarden itself is refused opening
-// its own state (or keys) directory. Disabled: the inode entry is the
-// administrator's.
-TEST_F(DesiredMapsTest, DISABLED_ProtectionAlsoWinsOnTheInodeOfOurDirectories) {
+// there", for the directory's bpfw_dir_rules entry and for its own inode
+// entry alike. The programs look the inode up first: were an
+// administrator's deny (without SELF_EXEMPT) kept there, with `[[file]] path
+// = "/var/lib/bpfwarden/" action = "deny"` bpfwarden itself would be refused
+// opening its own state (or keys) directory.
+TEST_F(DesiredMapsTest, ProtectionAlsoWinsOnTheInodeOfOurDirectories) {
     Policy policy = protecting(true);
     PathRule tree{RuleKind::FileOpen, service_.state_dir.string(), RuleAction::Deny, {"p.toml", 1}};
     tree.subtree = true;
