@@ -9,6 +9,7 @@
 #include "status_client.h"
 #include "support/command_line.h"
 #include "support/event.h"
+#include "trust/manifest.h"
 
 namespace bpfwarden::ctl {
 namespace {
@@ -21,7 +22,8 @@ and prints one summary: enforcement mode and why, kernel, images, policy,
 programs, counters, and the watchdog's health and last heal. Needs no privileges.)";
 
 constexpr const char* kStatusFooter = R"(Exit status: 0 enforcing and healthy; 1 degraded (audit-only, unhealthy, a
-program not attached) or a service unreachable; 2 invalid arguments.)";
+program not attached, the policy directory not in force, self-protection
+asked for but not enforced) or a service unreachable; 2 invalid arguments.)";
 
 std::string ago(uint64_t usec_since_epoch) {
     if (usec_since_epoch == 0)
@@ -51,6 +53,12 @@ std::vector<std::string> problems_of(const Result<EnforcerSnapshot>& enforcer, c
             if (!program.attached && !program.state.starts_with("skipped"))
                 problems.push_back("bpfwardend: " + program.name + " on " + program.hook + " is not attached (" +
                                    program.state + ")");
+        if (!enforcer->policy_problem.empty())
+            problems.push_back("bpfwardend: enforcing the " + enforcer->policy_source + ": " +
+                               enforcer->policy_problem);
+        if (enforcer->protection.state == "lifted" || enforcer->protection.state == "unknown")
+            problems.push_back("bpfwardend: self-protection " + enforcer->protection.state + " (" +
+                               enforcer->protection.detail + ")");
     }
     if (!watchdog)
         problems.push_back("bpfwarden-watchdog: " + watchdog.error().message());
@@ -59,51 +67,70 @@ std::vector<std::string> problems_of(const Result<EnforcerSnapshot>& enforcer, c
     return problems;
 }
 
+std::string counters_text(const dbus::CounterValues& c) {
+    auto u = [](uint64_t value) { return std::to_string(value); };
+    return "events " + u(c.events) + ", denials " + u(c.denials) + ", audits " + u(c.audits) + ", drops " + u(c.drops) +
+           ", rate-limited " + u(c.rate_limited);
+}
+
+void print_policy_text(const EnforcerSnapshot& e) {
+    printf("  policy            generation %llu, %u rules from %s (runtime edits: %s)\n",
+           static_cast<unsigned long long>(e.policy_generation), e.rule_count, e.policy_directory.c_str(),
+           e.runtime_policy_file.c_str());
+    printf("  policy source     %s%s%s\n", e.policy_source.c_str(), e.policy_problem.empty() ? "" : ": ",
+           e.policy_problem.c_str());
+    for (const auto& warning : e.policy_warnings)
+        printf("  policy warning    %s\n", warning.c_str());
+    for (const auto& drift : e.drifted_rules)
+        printf("  rule drift        rule %u %s %s (re-resolving)\n", drift.id, drift.path.c_str(),
+               drift.detail.c_str());
+    std::string until;
+    if (e.protection.lifted_until_usec)
+        until = " until " + format_rfc3339_utc(static_cast<std::time_t>(e.protection.lifted_until_usec / 1000000));
+    printf("  self-protection   %s (%s)%s; %llu tamper attempts\n", e.protection.state.c_str(),
+           e.protection.detail.c_str(), until.c_str(), static_cast<unsigned long long>(e.tamper_attempts));
+}
+
+void print_enforcer_text(const EnforcerSnapshot& e) {
+    printf("bpfwardend %-8s %s (%s)\n", e.version.c_str(), e.mode.c_str(), e.mode_reason.c_str());
+    printf("  kernel            %s; LSMs %s; BPF LSM %s\n", e.kernel.release.c_str(),
+           e.kernel.active_lsms.empty() ? "unknown" : join(e.kernel.active_lsms, ",").c_str(),
+           e.kernel.bpf_lsm_usable ? "usable" : "not usable");
+    printf("  images            signed image-set version %llu\n", static_cast<unsigned long long>(e.image_set_version));
+    print_policy_text(e);
+    for (const auto& p : e.programs) {
+        std::string where = p.attached ? "id " + std::to_string(p.prog_id) + " tag " +
+                                             (p.tag.empty() ? std::string("?") : p.tag) + ", attached"
+                            : p.pinned ? "pinned, not attached"
+                                       : "not pinned";
+        printf("  program           %-14s %-36s %s (%s)\n", p.name.c_str(), p.hook.c_str(), where.c_str(),
+               p.state.c_str());
+    }
+    printf("  counters          %s\n", counters_text(e.counters).c_str());
+}
+
+void print_watchdog_text(const WatchdogStatus& s) {
+    printf("bpfwarden-watchdog  %s, expecting %s; last check %s (%s), %llu checks, %llu heals\n",
+           s.healthy ? "healthy" : "UNHEALTHY", s.mode.c_str(), ago(s.last_check_usec).c_str(), s.last_trigger.c_str(),
+           static_cast<unsigned long long>(s.checks), static_cast<unsigned long long>(s.heal_count));
+    for (const auto& reason : s.reasons)
+        printf("  reason            %s\n", reason.c_str());
+    if (s.heal_count)
+        printf("  last heal         %s: %s\n", milliseconds(s.last_heal_usec).c_str(), s.last_heal_reason.c_str());
+    for (const auto& p : s.programs)
+        printf("  program           %-14s %-36s %s\n", p.program.c_str(), p.hook.c_str(), p.status.c_str());
+}
+
 void print_text(const Result<EnforcerSnapshot>& enforcer, const Result<WatchdogStatus>& watchdog,
                 const std::vector<std::string>& problems) {
-    if (!enforcer) {
+    if (!enforcer)
         printf("bpfwardend          unreachable: %s\n", enforcer.error().message().c_str());
-    } else {
-        const auto& e = *enforcer;
-        printf("bpfwardend %-8s %s (%s)\n", e.version.c_str(), e.mode.c_str(), e.mode_reason.c_str());
-        printf("  kernel            %s; LSMs %s; BPF LSM %s\n", e.kernel.release.c_str(),
-               e.kernel.active_lsms.empty() ? "unknown" : join(e.kernel.active_lsms, ",").c_str(),
-               e.kernel.bpf_lsm_usable ? "usable" : "not usable");
-        printf("  images            signed image-set version %llu\n",
-               static_cast<unsigned long long>(e.image_set_version));
-        printf("  policy            generation %llu, %u rules from %s (runtime edits: %s)\n",
-               static_cast<unsigned long long>(e.policy_generation), e.rule_count, e.policy_directory.c_str(),
-               e.runtime_policy_file.c_str());
-        for (const auto& warning : e.policy_warnings)
-            printf("  policy warning    %s\n", warning.c_str());
-        for (const auto& p : e.programs) {
-            std::string where = p.attached ? "id " + std::to_string(p.prog_id) + " tag " +
-                                                 (p.tag.empty() ? std::string("?") : p.tag) + ", attached"
-                                : p.pinned ? "pinned, not attached"
-                                           : "not pinned";
-            printf("  program           %-14s %-36s %s (%s)\n", p.name.c_str(), p.hook.c_str(), where.c_str(),
-                   p.state.c_str());
-        }
-        printf("  counters          events %llu, denials %llu, audits %llu, drops %llu, rate-limited %llu\n",
-               static_cast<unsigned long long>(e.counters.events), static_cast<unsigned long long>(e.counters.denials),
-               static_cast<unsigned long long>(e.counters.audits), static_cast<unsigned long long>(e.counters.drops),
-               static_cast<unsigned long long>(e.counters.rate_limited));
-    }
-    if (!watchdog) {
+    else
+        print_enforcer_text(*enforcer);
+    if (!watchdog)
         printf("bpfwarden-watchdog  unreachable: %s\n", watchdog.error().message().c_str());
-    } else {
-        const auto& s = *watchdog;
-        printf("bpfwarden-watchdog  %s, expecting %s; last check %s (%s), %llu checks, %llu heals\n",
-               s.healthy ? "healthy" : "UNHEALTHY", s.mode.c_str(), ago(s.last_check_usec).c_str(),
-               s.last_trigger.c_str(), static_cast<unsigned long long>(s.checks),
-               static_cast<unsigned long long>(s.heal_count));
-        for (const auto& reason : s.reasons)
-            printf("  reason            %s\n", reason.c_str());
-        if (s.heal_count)
-            printf("  last heal         %s: %s\n", milliseconds(s.last_heal_usec).c_str(), s.last_heal_reason.c_str());
-        for (const auto& p : s.programs)
-            printf("  program           %-14s %-36s %s\n", p.program.c_str(), p.hook.c_str(), p.status.c_str());
-    }
+    else
+        print_watchdog_text(*watchdog);
     if (problems.empty())
         printf("status: ok (enforcing, watchdog healthy)\n");
     else
@@ -117,6 +144,16 @@ std::string json_strings(const std::vector<std::string>& items) {
     return out + "]";
 }
 
+std::string drift_json(const EnforcerSnapshot& e) {
+    std::string out = "[";
+    for (size_t i = 0; i < e.drifted_rules.size(); ++i) {
+        const auto& drift = e.drifted_rules[i];
+        out += std::string(i ? "," : "") + "{\"rule\":" + std::to_string(drift.id) +
+               ",\"path\":" + json_quote(drift.path) + ",\"detail\":" + json_quote(drift.detail) + "}";
+    }
+    return out + "]";
+}
+
 std::string enforcer_json(const EnforcerSnapshot& e) {
     auto u = [](uint64_t value) { return std::to_string(value); };
     std::string out =
@@ -127,7 +164,13 @@ std::string enforcer_json(const EnforcerSnapshot& e) {
         ",\"bpf_lsm_status\":" + json_quote(e.kernel.bpf_lsm_status) +
         "},\"image_set_version\":" + u(e.image_set_version) + ",\"policy\":{\"generation\":" + u(e.policy_generation) +
         ",\"directory\":" + json_quote(e.policy_directory) + ",\"runtime_file\":" + json_quote(e.runtime_policy_file) +
-        ",\"rules\":" + u(e.rule_count) + ",\"warnings\":" + json_strings(e.policy_warnings) + "},\"programs\":[";
+        ",\"rules\":" + u(e.rule_count) + ",\"warnings\":" + json_strings(e.policy_warnings) +
+        ",\"source\":" + json_quote(e.policy_source) +
+        ",\"problem\":" + (e.policy_problem.empty() ? "null" : json_quote(e.policy_problem)) +
+        ",\"drift\":" + drift_json(e) + "},\"protection\":{\"state\":" + json_quote(e.protection.state) +
+        ",\"detail\":" + json_quote(e.protection.detail) +
+        ",\"lifted_until_usec\":" + u(e.protection.lifted_until_usec) + ",\"tamper_attempts\":" + u(e.tamper_attempts) +
+        "},\"programs\":[";
     for (size_t i = 0; i < e.programs.size(); ++i) {
         const auto& p = e.programs[i];
         out += std::string(i ? "," : "") + "{\"name\":" + json_quote(p.name) + ",\"hook\":" + json_quote(p.hook) +

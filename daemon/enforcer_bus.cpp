@@ -2,14 +2,21 @@
 
 #include <sys/utsname.h>
 
+#include "break_glass.h"
 #include "policy/policy_maps.h"
 #include "support/bpf_commands.h"
 #include "support/installed_paths.h"
 #include "support/log.h"
+#include "trust/manifest.h"
 
 namespace bpfwarden {
 
-namespace {}  // namespace
+namespace {
+
+// The first 8 hex digits name a token in the log without repeating it whole.
+std::string short_nonce(const std::string& nonce) { return nonce.substr(0, 8); }
+
+}  // namespace
 
 EnforcerBus::EnforcerBus(dbus::BusConnection& bus, EnforcerService& service)
     : service_(service), runtime_(service.options().policy_dir), object_(bus, *this) {
@@ -23,6 +30,8 @@ EnforcerBus::EnforcerBus(dbus::BusConnection& bus, EnforcerService& service)
 }
 
 void EnforcerBus::on_event(const Event& event, const std::string& rule_path) {
+    if (event.kind == EventKind::Tamper)
+        on_tamper(event);
     if (event.action != EventAction::Deny)
         return;
     dbus::Denial denial;
@@ -34,6 +43,18 @@ void EnforcerBus::on_event(const Event& event, const std::string& rule_path) {
     if (event.kind == EventKind::BpfCheck)
         denial.detail = "cmd=" + bpf_command_name(event.bpf_cmd);
     object_.denied(denial, std::chrono::steady_clock::now());
+}
+
+void EnforcerBus::on_tamper(const Event& event) {
+    ++tamper_attempts_;
+    dbus::TamperAttempt attempt;
+    attempt.what = op_name(event.op);
+    attempt.target = event.path;
+    attempt.pid = event.tgid;
+    attempt.uid = event.uid;
+    attempt.comm = event.comm;
+    attempt.outcome = event.action == EventAction::Deny ? "refused" : std::string(action_name(event.action));
+    object_.tamper(attempt, std::chrono::steady_clock::now());
 }
 
 std::string EnforcerBus::version() const { return installed::kVersion; }
@@ -66,6 +87,46 @@ Result<dbus::CounterValues> EnforcerBus::counters() const {
         return fail(counters.error().wrap("read counters"));
     return dbus::CounterValues{counters->events, counters->denials, counters->audits, counters->dropped,
                                counters->rate_limited};
+}
+
+std::string EnforcerBus::policy_source() const { return std::string(to_string(service_.policy_source())); }
+
+std::string EnforcerBus::policy_problem() const {
+    const auto& problem = service_.policy_problem();
+    return problem ? problem->message() : std::string();
+}
+
+std::vector<dbus::DriftEntry> EnforcerBus::drift() const {
+    std::vector<dbus::DriftEntry> out;
+    for (auto& drift : service_.drift())
+        out.push_back({drift.rule_id, std::move(drift.path), std::move(drift.detail)});
+    return out;
+}
+
+dbus::ProtectionState EnforcerBus::protection() const {
+    auto state = service_.self_state();
+    if (!state)
+        return {"unknown", state.error().message(), 0};
+    if (!state->store || !state->protect)
+        return {"off", "protect = false in the policy", 0};
+    if (!state->guarded)
+        return {"not enforceable", "the self guard is not attached (no BPF LSM on this kernel)", 0};
+    if (state->lifted)
+        return {"lifted", "lifted with an unlock token; the watchdog does not heal until it ends",
+                lifted_until_usec(state->lifted_until_ns)};
+    return {"enforced", "only bpfwarden's own units may change its programs, maps, pins and processes", 0};
+}
+
+Result<uint64_t> EnforcerBus::unlock(const dbus::Caller& caller, std::string_view token) {
+    auto lift = lift_protection(token, service_.options().trust, service_.pins(), std::chrono::system_clock::now());
+    if (!lift) {
+        log_warning("protection: Unlock by " + caller.describe() + " refused: " + lift.error().message());
+        return fail(lift.error().note("protection stays in force"));
+    }
+    log_warning("protection: LIFTED until " + format_rfc3339_utc(static_cast<std::time_t>(lift->until_usec / 1000000)) +
+                " by " + caller.describe() + " with the unlock token " + short_nonce(lift->nonce) + "... signed by " +
+                lift->signer);
+    return lift->until_usec;
 }
 
 Result<uint64_t> EnforcerBus::reload_policy(const dbus::Caller& caller) {

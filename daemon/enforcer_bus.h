@@ -37,6 +37,11 @@ public:
     uint32_t rule_count() const override;
     std::vector<dbus::ProgramState> programs() const override;
     Result<dbus::CounterValues> counters() const override;
+    std::string policy_source() const override;
+    std::string policy_problem() const override;
+    std::vector<dbus::DriftEntry> drift() const override;
+    dbus::ProtectionState protection() const override;
+    uint64_t tamper_attempts() const override { return tamper_attempts_; }
 
     Result<uint64_t> reload_policy(const dbus::Caller& caller) override;
     Result<dbus::RuleChange> add_rule(const dbus::Caller& caller, std::string_view kind, std::string_view path,
@@ -44,9 +49,11 @@ public:
     Result<dbus::RuleChange> remove_rule(const dbus::Caller& caller, std::string_view kind,
                                          std::string_view path) override;
     std::vector<dbus::RuleEntry> list_rules() const override;
+    Result<uint64_t> unlock(const dbus::Caller& caller, std::string_view token) override;
 
 private:
     void on_event(const Event& event, const std::string& rule_path);
+    void on_tamper(const Event& event);
     // Writes the plan, applies it, and restores the old file if that fails.
     Result<uint64_t> commit(const RuntimeRules::Plan& plan, const std::string& what, const dbus::Caller& caller);
     bool rule_active(std::string_view kind, std::string_view path) const;
@@ -56,6 +63,7 @@ private:
     dbus::EnforcerObject object_;
     std::string kernel_release_;
     size_t policy_listener_ = 0;
+    uint64_t tamper_attempts_ = 0;  // since start, as the kernel reported them
 };
 
 }  // namespace bpfwarden

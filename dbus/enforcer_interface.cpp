@@ -55,6 +55,31 @@ BW_GETTER(get_rule_count, {
     uint32_t count = backend.rule_count();
     return sd_bus_message_append_basic(reply, 'u', &count);
 })
+BW_GETTER(get_policy_source, { return append_string(reply, backend.policy_source()); })
+BW_GETTER(get_policy_problem, { return append_string(reply, backend.policy_problem()); })
+BW_GETTER(get_protection, {
+    ProtectionState protection = backend.protection();
+    std::string state = to_bus_string(protection.state), detail = to_bus_string(protection.detail);
+    return sd_bus_message_append(reply, "(ss)", state.c_str(), detail.c_str());
+})
+BW_GETTER(get_lifted_until, {
+    uint64_t until = backend.protection().lifted_until_usec;
+    return sd_bus_message_append_basic(reply, 't', &until);
+})
+BW_GETTER(get_tamper_attempts, {
+    uint64_t attempts = backend.tamper_attempts();
+    return sd_bus_message_append_basic(reply, 't', &attempts);
+})
+BW_GETTER(get_drifted_rules, {
+    int r = sd_bus_message_open_container(reply, 'a', "(uss)");
+    for (const auto& drift : backend.drift()) {
+        if (r < 0)
+            break;
+        std::string path = to_bus_string(drift.path), detail = to_bus_string(drift.detail);
+        r = sd_bus_message_append(reply, "(uss)", drift.id, path.c_str(), detail.c_str());
+    }
+    return r < 0 ? r : sd_bus_message_close_container(reply);
+})
 BW_GETTER(get_programs, {
     int r = sd_bus_message_open_container(reply, 'a', "(ssusbbs)");
     for (const auto& program : backend.programs()) {
@@ -131,6 +156,20 @@ int method_remove_rule(sd_bus_message* message, void* userdata, sd_bus_error* er
     return sd_bus_reply_method_return(message, "t", change->generation);
 }
 
+int method_unlock(sd_bus_message* message, void* userdata, sd_bus_error* error) {
+    const char* token = nullptr;
+    int r = sd_bus_message_read(message, "s", &token);
+    if (r < 0)
+        return r;
+    auto caller = require_privileged(message, "Unlock");
+    if (!caller)
+        return set_bus_error(error, caller.error());
+    auto until = backend_of(userdata).unlock(*caller, token);
+    if (!until)
+        return set_bus_error(error, until.error());
+    return sd_bus_reply_method_return(message, "t", *until);
+}
+
 int method_list_rules(sd_bus_message* message, void* userdata, sd_bus_error*) {
     sd_bus_message* raw = nullptr;
     int r = sd_bus_message_new_method_return(message, &raw);
@@ -177,6 +216,12 @@ const sd_bus_vtable kEnforcerVtable[] = {
     SD_BUS_PROPERTY("PolicyGeneration", "t", get_policy_generation, 0, kEmitsChange),
     SD_BUS_PROPERTY("RuleCount", "u", get_rule_count, 0, kEmitsChange),
     SD_BUS_PROPERTY("PolicyWarnings", "as", get_policy_warnings, 0, kEmitsChange),
+    SD_BUS_PROPERTY("PolicySource", "s", get_policy_source, 0, kEmitsChange),
+    SD_BUS_PROPERTY("PolicyProblem", "s", get_policy_problem, 0, kEmitsChange),
+    SD_BUS_PROPERTY("DriftedRules", "a(uss)", get_drifted_rules, 0, kLive),
+    SD_BUS_PROPERTY("Protection", "(ss)", get_protection, 0, kLive),
+    SD_BUS_PROPERTY("LiftedUntil", "t", get_lifted_until, 0, kLive),
+    SD_BUS_PROPERTY("TamperAttempts", "t", get_tamper_attempts, 0, kLive),
     SD_BUS_PROPERTY("Programs", "a(ssusbbs)", get_programs, 0, kLive),
     SD_BUS_PROPERTY("Events", "t", get_counter, 0, kLive),
     SD_BUS_PROPERTY("Denials", "t", get_counter, 0, kLive),
@@ -191,6 +236,10 @@ const sd_bus_vtable kEnforcerVtable[] = {
     SD_BUS_METHOD_WITH_ARGS("RemoveRule", SD_BUS_ARGS("s", kind, "s", path), SD_BUS_RESULT("t", generation),
                             method_remove_rule, kMethod),
     SD_BUS_METHOD_WITH_ARGS("ListRules", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ussssb)", rules), method_list_rules, kMethod),
+    SD_BUS_METHOD_WITH_ARGS("Unlock", SD_BUS_ARGS("s", token), SD_BUS_RESULT("t", lifted_until_usec), method_unlock,
+                            kMethod),
+    SD_BUS_SIGNAL_WITH_ARGS("Tamper", SD_BUS_ARGS("s", what, "s", target, "u", pid, "u", uid, "s", comm, "s", outcome),
+                            0),
     SD_BUS_SIGNAL_WITH_ARGS("Denied", SD_BUS_ARGS("s", kind, "s", path, "u", pid, "u", uid, "s", comm, "s", detail), 0),
     SD_BUS_SIGNAL_WITH_ARGS("PolicyChanged", SD_BUS_ARGS("t", generation, "s", reason), 0),
     SD_BUS_VTABLE_END,
@@ -222,13 +271,28 @@ void EnforcerObject::denied(const Denial& denial, std::chrono::steady_clock::tim
 void EnforcerObject::policy_changed(const std::string& reason) {
     if (!bus_.connected())
         return;
-    (void)bus_.emit_properties_changed(kEnforcerPath, kEnforcerInterface,
-                                       {"PolicyGeneration", "RuleCount", "PolicyWarnings"});
+    (void)bus_.emit_properties_changed(
+        kEnforcerPath, kEnforcerInterface,
+        {"PolicyGeneration", "RuleCount", "PolicyWarnings", "PolicySource", "PolicyProblem"});
     auto signal = bus_.new_signal(kEnforcerPath, kEnforcerInterface, "PolicyChanged");
     if (!signal)
         return;
     std::string safe_reason = to_bus_string(reason);
     if (sd_bus_message_append(signal->get(), "ts", backend_.policy_generation(), safe_reason.c_str()) < 0)
+        return;
+    (void)bus_.send(signal->get());
+}
+
+void EnforcerObject::tamper(const TamperAttempt& attempt, std::chrono::steady_clock::time_point now) {
+    if (!bus_.connected() || !denied_limiter_.allow(now))
+        return;
+    auto signal = bus_.new_signal(kEnforcerPath, kEnforcerInterface, "Tamper");
+    if (!signal)
+        return;
+    std::string what = to_bus_string(attempt.what), target = sanitize_field(attempt.target, 1024),
+                comm = sanitize_field(attempt.comm, 64), outcome = to_bus_string(attempt.outcome);
+    if (sd_bus_message_append(signal->get(), "ssuuss", what.c_str(), target.c_str(), attempt.pid, attempt.uid,
+                              comm.c_str(), outcome.c_str()) < 0)
         return;
     (void)bus_.send(signal->get());
 }

@@ -55,6 +55,31 @@ struct RuleChange {
     bool active = false;      // AddRule: the new rule's path resolved
 };
 
+// A rule whose path names another file now than when the policy was applied
+// (until bpfwardend re-resolves it).
+struct DriftEntry {
+    uint32_t id = 0;
+    std::string path;
+    std::string detail;
+};
+
+// Self-protection, as the pinned maps say.
+struct ProtectionState {
+    std::string state;               // "enforced", "lifted", "off", "not enforceable", "unknown"
+    std::string detail;              // why, in words
+    uint64_t lifted_until_usec = 0;  // CLOCK_REALTIME; 0: not lifted
+};
+
+// An attempt on bpfwarden itself the kernel reported, for the Tamper signal.
+struct TamperAttempt {
+    std::string what;    // "map_write_access", "link_change", "signal", "ptrace", ...
+    std::string target;  // the object or file the attempt aimed at
+    uint32_t pid = 0;
+    uint32_t uid = 0;
+    std::string comm;
+    std::string outcome;  // "refused", or "let through (protection lifted)"
+};
+
 // A denial reported by the kernel, for the Denied signal.
 struct Denial {
     std::string kind;  // "file_open", "exec_check", "bpf_check"
@@ -82,6 +107,11 @@ public:
     virtual uint32_t rule_count() const = 0;
     virtual std::vector<ProgramState> programs() const = 0;
     virtual Result<CounterValues> counters() const = 0;
+    virtual std::string policy_source() const = 0;   // "policy directory", "last good policy", ...
+    virtual std::string policy_problem() const = 0;  // why not the directory's; empty when it is
+    virtual std::vector<DriftEntry> drift() const = 0;
+    virtual ProtectionState protection() const = 0;
+    virtual uint64_t tamper_attempts() const = 0;
 
     // Methods. The ones that change state are called only for an authorized
     // caller; a backend that applies a policy calls EnforcerObject::policy_changed().
@@ -90,6 +120,8 @@ public:
                                         std::string_view action) = 0;
     virtual Result<RuleChange> remove_rule(const Caller& caller, std::string_view kind, std::string_view path) = 0;
     virtual std::vector<RuleEntry> list_rules() const = 0;
+    // Lifts self-protection with a signed unlock token; the lift's end (CLOCK_REALTIME usec).
+    virtual Result<uint64_t> unlock(const Caller& caller, std::string_view token) = 0;
 };
 
 // The object, registered on `bus` at construction (call before
@@ -105,6 +137,8 @@ public:
     void denied(const Denial& denial, std::chrono::steady_clock::time_point now);
     // PolicyChanged(generation, reason) and PropertiesChanged for the policy properties.
     void policy_changed(const std::string& reason);
+    // Tamper(...), rate-limited with the Denied signals' budget.
+    void tamper(const TamperAttempt& attempt, std::chrono::steady_clock::time_point now);
 
     uint64_t denied_suppressed() const { return denied_limiter_.suppressed(); }
 

@@ -84,6 +84,31 @@ Result<void> get_all(sd_bus* bus, const char* service, const char* path, const c
     return {};
 }
 
+int read_protection(sd_bus_message* m, ProtectionState& protection) {
+    const char *state = nullptr, *detail = nullptr;
+    int r = sd_bus_message_read(m, "(ss)", &state, &detail);
+    if (r > 0) {
+        protection.state = state;
+        protection.detail = detail;
+    }
+    return r;
+}
+
+int read_drift(sd_bus_message* m, std::vector<DriftEntry>& out) {
+    int r = sd_bus_message_enter_container(m, 'a', "(uss)");
+    if (r < 0)
+        return r;
+    for (;;) {
+        uint32_t id = 0;
+        const char *path = nullptr, *detail = nullptr;
+        r = sd_bus_message_read(m, "(uss)", &id, &path, &detail);
+        if (r <= 0)
+            break;
+        out.push_back({id, path, detail});
+    }
+    return r < 0 ? r : sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 1;
+}
+
 }  // namespace
 
 Result<StatusClient> StatusClient::connect(std::chrono::milliseconds timeout) {
@@ -106,6 +131,8 @@ Result<EnforcerSnapshot> StatusClient::enforcer() const {
                                  : name == "BpfLsmStatus"      ? &s.kernel.bpf_lsm_status
                                  : name == "PolicyDirectory"   ? &s.policy_directory
                                  : name == "RuntimePolicyFile" ? &s.runtime_policy_file
+                                 : name == "PolicySource"      ? &s.policy_source
+                                 : name == "PolicyProblem"     ? &s.policy_problem
                                                                : nullptr;
             return field ? read_string(m, *field) : 0;
         }
@@ -118,6 +145,8 @@ Result<EnforcerSnapshot> StatusClient::enforcer() const {
                               : name == "Drops"                   ? &s.counters.drops
                               : name == "RateLimited"             ? &s.counters.rate_limited
                               : name == "DeniedSignalsSuppressed" ? &s.denied_signals_suppressed
+                              : name == "LiftedUntil"             ? &s.protection.lifted_until_usec
+                              : name == "TamperAttempts"          ? &s.tamper_attempts
                                                                   : nullptr;
             return field ? read_u64(m, *field) : 0;
         }
@@ -129,6 +158,10 @@ Result<EnforcerSnapshot> StatusClient::enforcer() const {
             return read_bool(m, s.kernel.bpf_lsm_usable);
         if (sig == "u" && name == "RuleCount")
             return sd_bus_message_read_basic(m, 'u', &s.rule_count);
+        if (sig == "(ss)" && name == "Protection")
+            return read_protection(m, s.protection);
+        if (sig == "a(uss)" && name == "DriftedRules")
+            return read_drift(m, s.drifted_rules);
         if (sig == "a(ssusbbs)" && name == "Programs") {
             int r = sd_bus_message_enter_container(m, 'a', "(ssusbbs)");
             if (r < 0)

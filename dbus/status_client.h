@@ -29,6 +29,11 @@ struct EnforcerSnapshot {
     std::vector<ProgramState> programs;
     CounterValues counters;
     uint64_t denied_signals_suppressed = 0;
+    std::string policy_source;
+    std::string policy_problem;
+    std::vector<DriftEntry> drifted_rules;
+    ProtectionState protection;
+    uint64_t tamper_attempts = 0;
 };
 
 class StatusClient {

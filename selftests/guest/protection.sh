@@ -24,14 +24,18 @@ action = "deny"
 allow = ["$work/allowed-loader"]
 TOML
 
-# The shipped units, run from this build.
+# The shipped units, run from this build; bpfwardend on the guest's system
+# bus (with the shipped busconfig) for the break-glass unlock.
 common_args="--image-dir $BW_IMAGES --keys-dir $BW_KEYS --state-dir $state --policy-dir $policy_dir \
---daemon-exe $BW_DAEMON --watchdog-exe $BW_WATCHDOG --canary $state/canary --no-dbus"
+--daemon-exe $BW_DAEMON --watchdog-exe $BW_WATCHDOG --canary $state/canary"
 sed "s|^ExecStart=.*|ExecStart=$BW_DAEMON $common_args|" "$BW_SRC/units/bpfwardend.service" \
   >/etc/systemd/system/bpfwardend.service
-sed "s|^ExecStart=.*|ExecStart=$BW_WATCHDOG $common_args --status-file /run/bpfwarden-watchdog/status.json|" \
+sed "s|^ExecStart=.*|ExecStart=$BW_WATCHDOG $common_args --no-dbus --status-file /run/bpfwarden-watchdog/status.json|" \
   "$BW_SRC/units/bpfwarden-watchdog.service" >/etc/systemd/system/bpfwarden-watchdog.service
+mkdir -p /etc/dbus-1/system.d
+cp "$BW_SRC/units/org.bpfwarden.conf" /etc/dbus-1/system.d/
 systemctl daemon-reload
+systemctl start dbus.socket dbus.service && pass system_bus_starts || fail system_bus_starts "$(systemctl status dbus --no-pager | tail -5)"
 
 # journal_has UNIT PATTERN: the unit's journal shows a matching line within 20 s.
 journal_has() {
@@ -194,6 +198,65 @@ case "$line" in
   *) fail canary_never_opened_denied_file "$line" ;;
 esac
 case "$line" in *"attempts=0 "*) fail canary_ran "$line" ;; *) pass canary_ran ;; esac
+
+# --- Break-glass: a signed, expiring, single-use unlock token -------------------------------
+ctl="$BW_BUILD/ctl/bpfwardenctl"
+enforcer_property() { busctl get-property org.bpfwarden.Enforcer1 /org/bpfwarden/Enforcer1 org.bpfwarden.Enforcer1 "$1"; }
+enforcer_property Protection | grep -q '"enforced"' && pass protection_property_enforced ||
+  fail protection_property_enforced "$(enforcer_property Protection 2>&1)"
+# A Tamper signal for an attempt on our processes, and the counter.
+timeout 15 busctl monitor --match "type='signal',interface='org.bpfwarden.Enforcer1',member='Tamper'" \
+  >"$BW_OUT/tamper-signal.log" 2>&1 &
+monitor=$!
+sleep 2
+expect_try tamper_for_signal_eperm EPERM kill "$(main_pid bpfwardend.service)" KILL
+wait "$monitor"
+grep -q '"signal"' "$BW_OUT/tamper-signal.log" && grep -q '"refused"' "$BW_OUT/tamper-signal.log" &&
+  pass tamper_signal_emitted || fail tamper_signal_emitted "$(head -c 600 "$BW_OUT/tamper-signal.log")"
+attempts=$(enforcer_property TamperAttempts | awk '{print $2}')
+[ "${attempts:-0}" -gt 0 ] && pass tamper_attempts_counted || fail tamper_attempts_counted "TamperAttempts ${attempts:-?}"
+# Tokens the service must refuse: another key's, and one of ours already expired.
+"$ctl" unlock --key "$work/evil/key.pem" --for 60s --output "$work/evil.token" 2>/dev/null
+"$ctl" unlock --token "$work/evil.token" >"$BW_OUT/unlock-evil.log" 2>&1 && fail foreign_token_refused "accepted" ||
+  { grep -q "does not verify" "$BW_OUT/unlock-evil.log" && pass foreign_token_refused ||
+    fail foreign_token_refused "$(cat "$BW_OUT/unlock-evil.log")"; }
+"$ctl" unlock --key "$BW_BUILD/keys/dev-signing.key" --for 1s --output "$work/short.token" 2>/dev/null
+sleep 2
+"$ctl" unlock --token "$work/short.token" >"$BW_OUT/unlock-expired.log" 2>&1 && fail expired_token_refused "accepted" ||
+  { grep -q "expired" "$BW_OUT/unlock-expired.log" && pass expired_token_refused ||
+    fail expired_token_refused "$(cat "$BW_OUT/unlock-expired.log")"; }
+expect_try still_protected_after_refusals EPERM map-update "$BW_PINS/maps/bpfw_settings" 00000000 00
+# A good token lifts protection until it expires: root may then change our
+# maps, and the watchdog reports the lift instead of healing it back.
+lift_seconds=30
+"$ctl" unlock --key "$BW_BUILD/keys/dev-signing.key" --for ${lift_seconds}s --output "$work/good.token" 2>/dev/null
+lifted_at=$SECONDS
+"$ctl" unlock --token "$work/good.token" >"$BW_OUT/unlock-good.log" 2>&1 &&
+  grep -q "protection lifted until" "$BW_OUT/unlock-good.log" && pass good_token_lifts ||
+  fail good_token_lifts "$(cat "$BW_OUT/unlock-good.log")"
+enforcer_property Protection | grep -q '"lifted"' && pass protection_property_lifted ||
+  fail protection_property_lifted "$(enforcer_property Protection 2>&1)"
+expect_journal lift_logged bpfwardend.service "protection: LIFTED until .* signed by dev-signing.pem"
+secret_key=$(key_of "$work/secret")
+bpftool map delete pinned "$BW_PINS/maps/bpfw_file_rules" key hex $secret_key >"$BW_OUT/lifted-delete.log" 2>&1 &&
+  pass lifted_map_write_allowed || fail lifted_map_write_allowed "$(cat "$BW_OUT/lifted-delete.log")"
+expect_try lifted_rule_removed_opens ok open "$work/secret"
+sleep 3
+expect_try watchdog_does_not_heal_while_lifted ok open "$work/secret"
+"$ctl" unlock --token "$work/good.token" >"$BW_OUT/unlock-reuse.log" 2>&1 && fail used_token_refused "accepted twice" ||
+  { grep -q "already used" "$BW_OUT/unlock-reuse.log" && pass used_token_refused ||
+    fail used_token_refused "$(cat "$BW_OUT/unlock-reuse.log")"; }
+# When the lift ends, protection is back and the watchdog heals what changed.
+sleep $((lift_seconds + 2 - (SECONDS - lifted_at)))
+for ((i = 0; i < 40; i++)); do
+  "$BW_TRY" open "$work/secret" 2>&1 | grep -q result=EPERM && break
+  sleep 0.5
+done
+expect_try healed_after_lift_ends EPERM open "$work/secret"
+expect_try unrelated_open_after_lift ok open "$work/public"
+expect_try protected_again_after_lift EPERM map-update "$BW_PINS/maps/bpfw_settings" 00000000 00
+enforcer_property Protection | grep -q '"enforced"' && pass protection_property_enforced_again ||
+  fail protection_property_enforced_again "$(enforcer_property Protection 2>&1)"
 
 systemctl stop bpfwarden-watchdog.service bpfwardend.service
 finish

@@ -204,6 +204,13 @@ for name, hook, prog_id, tag, pinned, attached, state in programs:
 print("ok")
 PY
 then pass prop_programs_match_bpftool; else fail prop_programs_match_bpftool "$(cat "$BW_OUT/programs-check.log")"; fi
+[ "$(prop "$ENFORCER" PolicySource)" = '"policy directory"' ] && [ "$(prop "$ENFORCER" PolicyProblem)" = '""' ] &&
+  pass prop_policy_source || fail prop_policy_source "$(prop "$ENFORCER" PolicySource) $(prop "$ENFORCER" PolicyProblem)"
+[ "$(prop "$ENFORCER" DriftedRules)" = "0" ] && pass prop_drifted_rules_empty || fail prop_drifted_rules_empty "$(prop "$ENFORCER" DriftedRules)"
+[ "$(prop "$ENFORCER" TamperAttempts)" = 0 ] && [ "$(prop "$ENFORCER" LiftedUntil)" = 0 ] && pass prop_protection_counters ||
+  fail prop_protection_counters "TamperAttempts $(prop "$ENFORCER" TamperAttempts), LiftedUntil $(prop "$ENFORCER" LiftedUntil)"
+if [ "$expected_mode" = enforcing ]; then want_protection='"off"'; else want_protection='"not enforceable"'; fi
+prop "$ENFORCER" Protection | grep -q "^$want_protection " && pass prop_protection || fail prop_protection "$(prop "$ENFORCER" Protection)"
 before=$(prop "$ENFORCER" Events)
 "$BW_TRY" exec /bin/true >/dev/null 2>&1
 waited=0
@@ -305,7 +312,18 @@ expect_bus_error unprivileged_reload_denied org.bpfwarden.Error.AccessDenied "Re
   unprivileged busctl --system call $ENFORCER ReloadPolicy
 expect_bus_error unprivileged_check_now_denied org.bpfwarden.Error.AccessDenied "CheckNow .*needs root or CAP_SYS_ADMIN" -- \
   unprivileged busctl --system call $WATCHDOG CheckNow
+expect_bus_error unprivileged_unlock_denied org.bpfwarden.Error.AccessDenied "Unlock .*needs root or CAP_SYS_ADMIN" -- \
+  unprivileged busctl --system call $ENFORCER Unlock s "not a token"
 expect_unchanged unprivileged_calls_change_nothing "$digest"
+# Unlock where protection is not enforced: refused, says why, lifts nothing.
+if [ "$expected_mode" = enforcing ]; then
+  expect_bus_error unlock_refused_without_protection org.bpfwarden.Error.InvalidArgument "nothing to lift" -- \
+    busctl --system call $ENFORCER Unlock s "not a token"
+else
+  expect_bus_error unlock_refused_without_protection org.bpfwarden.Error.Failed "not enforced on this kernel .*nothing to lift" -- \
+    busctl --system call $ENFORCER Unlock s "not a token"
+fi
+[ "$(prop "$ENFORCER" LiftedUntil)" = 0 ] && pass refused_unlock_lifts_nothing || fail refused_unlock_lifts_nothing "$(prop "$ENFORCER" LiftedUntil)"
 # The busconfig: only root owns the names; no property is writable.
 out=$(unprivileged dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
   org.freedesktop.DBus.RequestName string:org.bpfwarden.Enforcer1 uint32:0 2>&1)
