@@ -436,6 +436,30 @@ rc=$?
 [ $rc = 1 ] && grep -q "bpfwarden-watchdog  unreachable: org.bpfwarden.Watchdog1 is not on the system bus" "$BW_OUT/status-no-watchdog.txt" &&
   pass ctl_status_watchdog_unreachable || fail ctl_status_watchdog_unreachable "exit $rc: $(cat "$BW_OUT/status-no-watchdog.txt")"
 
+# --- Drift: a rule whose path names another file now ---------------------------------------
+# Through a symlinked directory: switching the symlink changes what the path
+# names without touching the directory bpfwardend watches (the file's own),
+# so the rule drifts until a reload, and DriftedRules says so.
+mkdir -p "$work/drift/v1" "$work/drift/v2"
+echo one >"$work/drift/v1/file"
+echo two >"$work/drift/v2/file"
+ln -s v1 "$work/drift/current"
+busctl --system call $ENFORCER AddRule sss file "$work/drift/current/file" audit >/dev/null ||
+  fail drift_rule_added "AddRule failed"
+ln -sfn v2 "$work/drift/current.new" && mv -T "$work/drift/current.new" "$work/drift/current"
+drift=$(prop "$ENFORCER" DriftedRules)
+case "$drift" in
+  "1 "*"\"$work/drift/current/file\" \"names inode $(stat -c %i "$work/drift/v2/file") on device "*"now, applied to inode $(stat -c %i "$work/drift/v1/file") "*)
+    pass drifted_rule_reported ;;
+  *) fail drifted_rule_reported "$drift" ;;
+esac
+"$BW_BUILD/ctl/bpfwardenctl" status >"$BW_OUT/status-drift.txt" 2>&1
+grep -q "rule drift .*$work/drift/current/file names inode" "$BW_OUT/status-drift.txt" && pass ctl_status_shows_drift ||
+  fail ctl_status_shows_drift "$(cat "$BW_OUT/status-drift.txt")"
+busctl --system call $ENFORCER ReloadPolicy >/dev/null
+[ "$(prop "$ENFORCER" DriftedRules)" = 0 ] && pass reload_clears_drift || fail reload_clears_drift "$(prop "$ENFORCER" DriftedRules)"
+busctl --system call $ENFORCER RemoveRule ss file "$work/drift/current/file" >/dev/null
+
 # --- The bus is optional --------------------------------------------------------------------
 # Lost and back: the daemon keeps running and comes back on the bus by itself.
 stop_private_bus
