@@ -5,7 +5,9 @@
 #      side by side with shelling out to bpftool per program, and the CPU per
 #      check of the real watchdog process with the service's own pins;
 #   2. tamper-to-detection and detection-to-healed latency per tamper kind on
-#      this kernel (tracepoint programs) and in a VM (BPF LSM programs).
+#      this kernel (tracepoint programs) and in a VM (BPF LSM programs);
+#   3. in the VM: what the file hooks add to open() + close(), attached vs not
+#      attached, by where the file lies relative to the policy's rules.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -26,4 +28,9 @@ mkdir -p "$out"
 "$root/selftests/vm/run-vm.sh" --kernel 6.12 --script "$root/selftests/guest/bench.sh" --keep-path "$root" \
   --keep-path "$build" --env "BW_BUILD=$build" --env "BW_SRC=$root" --log "$out/console.log" --timeout 600 \
   | grep -a -E "^bench|^  |^heal_latency|^vm:" || status=1
+echo
+echo "==> file hooks' cost on open() + close() in a VM with BPF LSM (Debian 6.12)"
+"$root/selftests/vm/run-vm.sh" --kernel 6.12 --script "$root/selftests/guest/bench_hooks.sh" --keep-path "$root" \
+  --keep-path "$build" --env "BW_BUILD=$build" --env "BW_SRC=$root" --log "$out/console-hooks.log" --timeout 600 \
+  | grep -a -E "^bench_hooks|^  |^vm:" || status=1
 exit $status
