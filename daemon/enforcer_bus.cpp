@@ -2,6 +2,8 @@
 
 #include <sys/utsname.h>
 
+#include <fstream>
+
 #include "break_glass.h"
 #include "policy/policy_maps.h"
 #include "support/bpf_commands.h"
@@ -117,15 +119,30 @@ dbus::ProtectionState EnforcerBus::protection() const {
     return {"enforced", "only bpfwarden's own units may change its programs, maps, pins and processes", 0};
 }
 
+// A break-glass attempt, lifted or refused, as a Tamper signal: whoever
+// watches for attempts on bpfwarden sees these too.
+void EnforcerBus::report_unlock(const dbus::Caller& caller, const std::string& outcome) {
+    dbus::TamperAttempt attempt{"unlock", "self-protection", caller.pid.value_or(0), caller.uid.value_or(0), {},
+                                outcome};
+    if (caller.pid) {
+        std::ifstream comm("/proc/" + std::to_string(*caller.pid) + "/comm");
+        std::getline(comm, attempt.comm);
+    }
+    object_.tamper(attempt, std::chrono::steady_clock::now());
+}
+
 Result<uint64_t> EnforcerBus::unlock(const dbus::Caller& caller, std::string_view token) {
     auto lift = lift_protection(token, service_.options().trust, service_.pins(), std::chrono::system_clock::now());
     if (!lift) {
+        ++tamper_attempts_;
         log_warning("protection: Unlock by " + caller.describe() + " refused: " + lift.error().message());
+        report_unlock(caller, "refused: " + lift.error().message());
         return fail(lift.error().note("protection stays in force"));
     }
-    log_warning("protection: LIFTED until " + format_rfc3339_utc(static_cast<std::time_t>(lift->until_usec / 1000000)) +
-                " by " + caller.describe() + " with the unlock token " + short_nonce(lift->nonce) + "... signed by " +
-                lift->signer);
+    std::string until = format_rfc3339_utc(static_cast<std::time_t>(lift->until_usec / 1000000));
+    log_warning("protection: LIFTED until " + until + " by " + caller.describe() + " with the unlock token " +
+                short_nonce(lift->nonce) + "... signed by " + lift->signer);
+    report_unlock(caller, "lifted until " + until);
     return lift->until_usec;
 }
 

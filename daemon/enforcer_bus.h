@@ -54,6 +54,7 @@ public:
 private:
     void on_event(const Event& event, const std::string& rule_path);
     void on_tamper(const Event& event);
+    void report_unlock(const dbus::Caller& caller, const std::string& outcome);
     // Writes the plan, applies it, and restores the old file if that fails.
     Result<uint64_t> commit(const RuntimeRules::Plan& plan, const std::string& what, const dbus::Caller& caller);
     bool rule_active(std::string_view kind, std::string_view path) const;

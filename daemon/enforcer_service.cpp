@@ -42,7 +42,12 @@ void read_link_fdinfo(int fd, ProgramStatus& status) {
 }  // namespace
 
 std::string_view to_string(EnforcementMode mode) {
-    return mode == EnforcementMode::Enforcing ? "enforcing" : "audit-only";
+    switch (mode) {
+    case EnforcementMode::Enforcing: return "enforcing";
+    case EnforcementMode::Degraded: return "degraded";
+    case EnforcementMode::AuditOnly: break;
+    }
+    return "audit-only";
 }
 
 EnforcerService::EnforcerService(EnforcerOptions options) : options_(std::move(options)), pins_(options_.pin_root) {
@@ -91,6 +96,19 @@ Result<void> EnforcerService::mark_self_once() {
             return marked;
     marked_self_ = true;
     return {};
+}
+
+// BPF LSM works, yet an enforcement object did not load: its rules (or
+// self-protection) are not enforced, and "enforcing" would be a lie.
+void EnforcerService::note_failed_enforcement() {
+    if (mode_ != EnforcementMode::Enforcing)
+        return;
+    for (const auto& object : objects_)
+        if (object.spec->role == ObjectRole::Enforcement && object.origin == ObjectState::Origin::Failed) {
+            mode_ = EnforcementMode::Degraded;
+            mode_reason_ += std::string("; but ") + object.spec->name + " (" + object.spec->what +
+                            ") failed to load: " + object.detail;
+        }
 }
 
 void EnforcerService::set_up_objects(const VerifiedImageSet& images) {
@@ -177,6 +195,7 @@ Result<void> EnforcerService::start() {
 
     decide_mode(*images);
     set_up_objects(*images);
+    note_failed_enforcement();
     bool any_running = false;
     for (const auto& object : objects_)
         any_running |= object.origin == ObjectState::Origin::Loaded || object.origin == ObjectState::Origin::Adopted;

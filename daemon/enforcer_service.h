@@ -37,7 +37,8 @@ struct EnforcerOptions {
     LoadConfig load;
 };
 
-enum class EnforcementMode { Enforcing, AuditOnly };
+// Degraded: BPF LSM works but an enforcement object failed to load.
+enum class EnforcementMode { Enforcing, Degraded, AuditOnly };
 
 struct ObjectState {
     const ObjectSpec* spec;
@@ -158,6 +159,7 @@ private:
     Result<void> check_protection(const SelfState& state);
     void decide_mode(const VerifiedImageSet& images);
     void set_up_objects(const VerifiedImageSet& images);
+    void note_failed_enforcement();
     Result<void> mark_self_once();
     // Writes the maps; `from_directory`: the policy is the directory's (save it as the last good one).
     Result<void> apply(const CompiledPolicy& policy, bool from_directory);

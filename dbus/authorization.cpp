@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <sstream>
 
 namespace bpfwarden::dbus {
 
@@ -25,6 +26,23 @@ std::optional<uint32_t> proc_effective_uid(uint32_t pid) {
             return effective;
     }
     return std::nullopt;
+}
+
+// Capabilities belong to a user namespace: a process inside `unshare -Ur`
+// shows a full CapEff that is worth nothing outside it. Only a caller whose
+// user namespace maps uids as ours does (the initial namespace's identity
+// map, for the service) has capabilities here. uid_map is world-readable, so
+// this needs no privilege the daemon dropped (the ns/user link would).
+std::string uid_map_of(const std::string& pid) {
+    std::ifstream file("/proc/" + pid + "/uid_map");
+    std::stringstream text;
+    text << file.rdbuf();
+    return file ? text.str() : std::string();
+}
+
+bool in_our_user_namespace(uint32_t pid) {
+    std::string theirs = uid_map_of(std::to_string(pid));
+    return !theirs.empty() && theirs == uid_map_of("self");
 }
 
 }  // namespace
@@ -71,7 +89,7 @@ Result<Caller> query_caller(sd_bus_message* message) {
         // they count only when /proc still shows the uid the bus vouches for.
         bool from_proc = augmented & SD_BUS_CREDS_EFFECTIVE_CAPS;
         bool proc_agrees = caller.uid && caller.pid && proc_effective_uid(*caller.pid) == caller.uid;
-        caller.cap_sys_admin = !from_proc || proc_agrees;
+        caller.cap_sys_admin = (!from_proc || proc_agrees) && caller.pid && in_our_user_namespace(*caller.pid);
     }
     return caller;
 }

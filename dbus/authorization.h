@@ -9,8 +9,10 @@
 // for the uid of the connection (SO_PEERCRED at connect time); the
 // capabilities are read from /proc/<pid>/status of the connection's process
 // (augmented). Because a pid may be reused, an augmented capability set only
-// counts when /proc agrees with the bus on the caller's uid. Anything that
-// cannot be established is a refusal, never a grant.
+// counts when /proc agrees with the bus on the caller's uid, and only for a
+// caller in the service's own user namespace (capabilities inside another
+// user namespace, `unshare -Ur`, grant nothing here: told apart by uid_map). Anything that cannot be
+// established is a refusal, never a grant.
 //
 // The busconfig (units/org.bpfwarden.conf) lets anyone send to the
 // interfaces on purpose: the decision is made here, with the credentials,

@@ -96,7 +96,7 @@ public:
 
     // Properties. Strings may hold any bytes: the vtable makes them valid UTF-8.
     virtual std::string version() const = 0;
-    virtual std::string mode() const = 0;  // "enforcing" | "audit-only"
+    virtual std::string mode() const = 0;  // "enforcing" | "degraded" | "audit-only"
     virtual std::string mode_reason() const = 0;
     virtual KernelFacts kernel() const = 0;
     virtual uint64_t image_set_version() const = 0;

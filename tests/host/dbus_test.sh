@@ -314,6 +314,11 @@ expect_bus_error unprivileged_check_now_denied org.bpfwarden.Error.AccessDenied 
   unprivileged busctl --system call $WATCHDOG CheckNow
 expect_bus_error unprivileged_unlock_denied org.bpfwarden.Error.AccessDenied "Unlock .*needs root or CAP_SYS_ADMIN" -- \
   unprivileged busctl --system call $ENFORCER Unlock s "not a token"
+# A user namespace of its own gives uid 65534 a full CapEff there, and nothing here.
+expect_bus_error user_namespace_caps_denied org.bpfwarden.Error.AccessDenied "RemoveRule .*needs root or CAP_SYS_ADMIN.*uid 65534" -- \
+  unprivileged unshare -Ur busctl --system call $ENFORCER RemoveRule ss file "$work/other"
+expect_bus_error user_namespace_caps_add_rule_denied org.bpfwarden.Error.AccessDenied "AddRule .*needs root or CAP_SYS_ADMIN" -- \
+  unprivileged unshare -Ur busctl --system call $ENFORCER AddRule sss exec /usr/lib/x86_64-linux-gnu/libc.so.6 deny
 expect_unchanged unprivileged_calls_change_nothing "$digest"
 # Unlock where protection is not enforced: refused, says why, lifts nothing.
 if [ "$expected_mode" = enforcing ]; then
