@@ -236,7 +236,7 @@ Result<bool> EnforcerService::apply_policy(const ApplyRequest& request) {
 Result<bool> EnforcerService::re_resolve(const std::string& why) {
     if (policy_source_ != PolicySource::PolicyDirectory)
         return false;  // only the directory's policy is edited by the filesystem
-    return apply_policy({"re-resolved rule paths", why, "rule path changed", true});
+    return apply_policy({kReResolved, why, "rule path changed", true});
 }
 
 std::vector<RuleDrift> EnforcerService::drift() const {

@@ -93,6 +93,9 @@ public:
 
     explicit EnforcerService(EnforcerOptions options);
 
+    // PolicyApplied::what of a re-resolution.
+    static constexpr const char* kReResolved = "re-resolved rule paths";
+
     // Loads the policy and verifies the signed image set first: an invalid
     // policy or a refused image stops start-up before any kernel object is
     // touched, so whatever earlier pins enforce stays.

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <set>
 #include <string>
 #include <systemd/sd-daemon.h>
 
@@ -31,6 +32,9 @@
 using namespace bpfwarden;
 
 namespace {
+
+// The policy warnings logged last (at start or by the last apply).
+std::set<std::string> logged_policy_warnings;
 
 constexpr const char* kDescription = R"(Loads bpfwarden's BPF programs (BPF LSM enforcement where the kernel allows it,
 tracepoint audit everywhere), pins them under the pin root so they keep
@@ -125,6 +129,7 @@ void report_policy(const EnforcerService& service) {
                   std::string(to_string(service.policy_source())) + " until the directory is fixed");
     for (const auto& warning : policy.warnings)
         log_warning("policy: " + warning);
+    logged_policy_warnings = {policy.warnings.begin(), policy.warnings.end()};
 }
 
 void report_setup(const EnforcerService& service) {
@@ -139,12 +144,17 @@ void report_setup(const EnforcerService& service) {
 // write-and-rename) to land as one change.
 constexpr auto kPolicyEditSettle = std::chrono::milliseconds(200);
 
-// The one log line for every policy applied after start.
+// The one log line for every policy applied after start, and its warnings.
+// A re-resolution repeats only new warnings: a file replaced every second
+// must not repeat every inactive rule every second.
 void log_policy_applied(const PolicyApplied& applied) {
     log_notice("policy: " + applied.what + " (" + std::to_string(applied.rules) + " rules, generation " +
                std::to_string(applied.generation) + (applied.detail.empty() ? "" : "; " + applied.detail) + ")");
+    bool re_resolution = applied.what == EnforcerService::kReResolved;
     for (const auto& warning : applied.warnings)
-        log_warning("policy: " + warning);
+        if (!re_resolution || !logged_policy_warnings.contains(warning))
+            log_warning("policy: " + warning);
+    logged_policy_warnings = {applied.warnings.begin(), applied.warnings.end()};
 }
 
 // Applies edits of the policy directory as they are saved, as the watchdog

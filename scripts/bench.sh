@@ -7,7 +7,9 @@
 #   2. tamper-to-detection and detection-to-healed latency per tamper kind on
 #      this kernel (tracepoint programs) and in a VM (BPF LSM programs);
 #   3. in the VM: what the file hooks add to open() + close(), attached vs not
-#      attached, by where the file lies relative to the policy's rules.
+#      attached, by where the file lies relative to the policy's rules;
+#   4. in the VM: what the self-protection programs add to bpf() and kill(),
+#      not attached vs attached with protect = false vs protect = true.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -33,4 +35,9 @@ echo "==> file hooks' cost on open() + close() in a VM with BPF LSM (Debian 6.12
 "$root/selftests/vm/run-vm.sh" --kernel 6.12 --script "$root/selftests/guest/bench_hooks.sh" --keep-path "$root" \
   --keep-path "$build" --env "BW_BUILD=$build" --env "BW_SRC=$root" --log "$out/console-hooks.log" --timeout 600 \
   | grep -a -E "^bench_hooks|^  |^vm:" || status=1
+echo
+echo "==> self-protection's cost on bpf() and kill() in a VM with BPF LSM (Debian 6.12)"
+"$root/selftests/vm/run-vm.sh" --kernel 6.12 --script "$root/selftests/guest/bench_protection.sh" --keep-path "$root" \
+  --keep-path "$build" --env "BW_BUILD=$build" --env "BW_SRC=$root" --log "$out/console-protection.log" --timeout 600 \
+  | grep -a -E "^bench_protection|^  |^vm:" || status=1
 exit $status
