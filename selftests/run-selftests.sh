@@ -14,7 +14,7 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-kernel="" suite="" append="" build="$src/build" timeout=300 systemd=0
+kernel="" suite="" append="" build="$src/build" timeout=600 systemd=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --kernel) kernel=$2; shift 2 ;;
