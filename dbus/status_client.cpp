@@ -120,64 +120,84 @@ Result<StatusClient> StatusClient::connect(std::chrono::milliseconds timeout) {
     return StatusClient(bus);
 }
 
+namespace {
+
+std::string* enforcer_string(EnforcerSnapshot& s, std::string_view name) {
+    return name == "Version"             ? &s.version
+           : name == "Mode"              ? &s.mode
+           : name == "ModeReason"        ? &s.mode_reason
+           : name == "KernelRelease"     ? &s.kernel.release
+           : name == "BpfLsmStatus"      ? &s.kernel.bpf_lsm_status
+           : name == "PolicyDirectory"   ? &s.policy_directory
+           : name == "RuntimePolicyFile" ? &s.runtime_policy_file
+           : name == "PolicySource"      ? &s.policy_source
+           : name == "PolicyProblem"     ? &s.policy_problem
+                                         : nullptr;
+}
+
+uint64_t* enforcer_number(EnforcerSnapshot& s, std::string_view name) {
+    return name == "ImageSetVersion"           ? &s.image_set_version
+           : name == "PolicyGeneration"        ? &s.policy_generation
+           : name == "Events"                  ? &s.counters.events
+           : name == "Denials"                 ? &s.counters.denials
+           : name == "Audits"                  ? &s.counters.audits
+           : name == "Drops"                   ? &s.counters.drops
+           : name == "RateLimited"             ? &s.counters.rate_limited
+           : name == "DeniedSignalsSuppressed" ? &s.denied_signals_suppressed
+           : name == "LiftedUntil"             ? &s.protection.lifted_until_usec
+           : name == "TamperAttempts"          ? &s.tamper_attempts
+                                               : nullptr;
+}
+
+int read_programs(sd_bus_message* m, std::vector<ProgramState>& out) {
+    int r = sd_bus_message_enter_container(m, 'a', "(ssusbbs)");
+    if (r < 0)
+        return r;
+    for (;;) {
+        const char *prog, *hook, *tag, *state;
+        uint32_t id = 0;
+        int pinned = 0, attached = 0;
+        r = sd_bus_message_read(m, "(ssusbbs)", &prog, &hook, &id, &tag, &pinned, &attached, &state);
+        if (r <= 0)
+            break;
+        out.push_back({prog, hook, id, tag, pinned != 0, attached != 0, state});
+    }
+    return r < 0 ? r : sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 1;
+}
+
+// One Enforcer1 property into the snapshot; 0 for a property it does not know.
+int read_enforcer_property(EnforcerSnapshot& s, std::string_view name, std::string_view sig, sd_bus_message* m) {
+    if (sig == "s") {
+        std::string* field = enforcer_string(s, name);
+        return field ? read_string(m, *field) : 0;
+    }
+    if (sig == "t") {
+        uint64_t* field = enforcer_number(s, name);
+        return field ? read_u64(m, *field) : 0;
+    }
+    if (sig == "as" && name == "ActiveLSMs")
+        return read_strings(m, s.kernel.active_lsms);
+    if (sig == "as" && name == "PolicyWarnings")
+        return read_strings(m, s.policy_warnings);
+    if (sig == "b" && name == "BpfLsmUsable")
+        return read_bool(m, s.kernel.bpf_lsm_usable);
+    if (sig == "u" && name == "RuleCount")
+        return sd_bus_message_read_basic(m, 'u', &s.rule_count);
+    if (sig == "(ss)" && name == "Protection")
+        return read_protection(m, s.protection);
+    if (sig == "a(uss)" && name == "DriftedRules")
+        return read_drift(m, s.drifted_rules);
+    if (sig == "a(ssusbbs)" && name == "Programs")
+        return read_programs(m, s.programs);
+    return 0;
+}
+
+}  // namespace
+
 Result<EnforcerSnapshot> StatusClient::enforcer() const {
     EnforcerSnapshot s;
-    auto read = [&s](std::string_view name, std::string_view sig, sd_bus_message* m) -> int {
-        if (sig == "s") {
-            std::string* field = name == "Version"             ? &s.version
-                                 : name == "Mode"              ? &s.mode
-                                 : name == "ModeReason"        ? &s.mode_reason
-                                 : name == "KernelRelease"     ? &s.kernel.release
-                                 : name == "BpfLsmStatus"      ? &s.kernel.bpf_lsm_status
-                                 : name == "PolicyDirectory"   ? &s.policy_directory
-                                 : name == "RuntimePolicyFile" ? &s.runtime_policy_file
-                                 : name == "PolicySource"      ? &s.policy_source
-                                 : name == "PolicyProblem"     ? &s.policy_problem
-                                                               : nullptr;
-            return field ? read_string(m, *field) : 0;
-        }
-        if (sig == "t") {
-            uint64_t* field = name == "ImageSetVersion"           ? &s.image_set_version
-                              : name == "PolicyGeneration"        ? &s.policy_generation
-                              : name == "Events"                  ? &s.counters.events
-                              : name == "Denials"                 ? &s.counters.denials
-                              : name == "Audits"                  ? &s.counters.audits
-                              : name == "Drops"                   ? &s.counters.drops
-                              : name == "RateLimited"             ? &s.counters.rate_limited
-                              : name == "DeniedSignalsSuppressed" ? &s.denied_signals_suppressed
-                              : name == "LiftedUntil"             ? &s.protection.lifted_until_usec
-                              : name == "TamperAttempts"          ? &s.tamper_attempts
-                                                                  : nullptr;
-            return field ? read_u64(m, *field) : 0;
-        }
-        if (sig == "as" && name == "ActiveLSMs")
-            return read_strings(m, s.kernel.active_lsms);
-        if (sig == "as" && name == "PolicyWarnings")
-            return read_strings(m, s.policy_warnings);
-        if (sig == "b" && name == "BpfLsmUsable")
-            return read_bool(m, s.kernel.bpf_lsm_usable);
-        if (sig == "u" && name == "RuleCount")
-            return sd_bus_message_read_basic(m, 'u', &s.rule_count);
-        if (sig == "(ss)" && name == "Protection")
-            return read_protection(m, s.protection);
-        if (sig == "a(uss)" && name == "DriftedRules")
-            return read_drift(m, s.drifted_rules);
-        if (sig == "a(ssusbbs)" && name == "Programs") {
-            int r = sd_bus_message_enter_container(m, 'a', "(ssusbbs)");
-            if (r < 0)
-                return r;
-            for (;;) {
-                const char *prog, *hook, *tag, *state;
-                uint32_t id = 0;
-                int pinned = 0, attached = 0;
-                r = sd_bus_message_read(m, "(ssusbbs)", &prog, &hook, &id, &tag, &pinned, &attached, &state);
-                if (r <= 0)
-                    break;
-                s.programs.push_back({prog, hook, id, tag, pinned != 0, attached != 0, state});
-            }
-            return r < 0 ? r : sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 1;
-        }
-        return 0;
+    auto read = [&s](std::string_view name, std::string_view sig, sd_bus_message* m) {
+        return read_enforcer_property(s, name, sig, m);
     };
     if (auto done = get_all(bus_.get(), kEnforcerBusName, kEnforcerPath, kEnforcerInterface, "bpfwardend", read); !done)
         return std::unexpected(done.error());
