@@ -1,7 +1,7 @@
 # Signs the build's BPF images with a development key, so that bpfwardend
 # (which loads nothing unsigned) runs from the build tree. The key is created
-# once per build tree under ${BPFWARDEN_DEV_KEY_DIR}; admins replace it with
-# their own (see README "Signing").
+# once per build tree under ${BPFWARDEN_DEV_KEY_DIR}; installed hosts trust
+# their own keys instead (README.md, "Installing").
 set(BPFWARDEN_DEV_KEY_DIR "${CMAKE_BINARY_DIR}/keys")
 set(dev_private_key "${BPFWARDEN_DEV_KEY_DIR}/dev-signing.key")
 set(dev_public_key "${BPFWARDEN_DEV_KEY_DIR}/trusted/dev-signing.pem")
@@ -34,6 +34,7 @@ foreach(image policy_maps file_guard exec_guard self_guard lsm_probe bpf_audit e
   add_dependencies(signed_images bpf_${image}_gen)
 endforeach()
 
-install(FILES "${BPF_IMAGE_OUTPUT_DIR}/manifest" "${BPF_IMAGE_OUTPUT_DIR}/manifest.sig"
-        DESTINATION "${BPFWARDEN_IMAGE_DIR}")
-install(FILES "${dev_public_key}" DESTINATION "${BPFWARDEN_CONFIG_DIR}/keys")
+# Neither the development key nor the manifest it signed is installed: an
+# installed host trusts only keys its admin chose (the package's postinst
+# creates a per-host key and signs the installed images with it; README.md,
+# "Installing").

@@ -7,6 +7,8 @@ packages=(
   # build
   build-essential cmake pkg-config git clang llvm libclang-rt-14-dev
   libbpf-dev bpftool libcap-ng-dev libboost-dev libsystemd-dev libtomlplusplus-dev libssl-dev libcli11-dev
+  # the Debian package: man pages from --help, dpkg-shlibdeps for its dependencies
+  help2man dpkg-dev
   # style and static checks (scripts/lint.sh)
   clang-format-19 clang-tidy-19
   # tests

@@ -157,9 +157,12 @@ rc=$?
   || fail unpin_succeeds "$(cat "$BW_OUT/unpin.log")"
 [ ! -e "$BW_PINS" ] && pass unpin_removes_pin_root || fail unpin_removes_pin_root "$BW_PINS still exists"
 
-# The shipped unit file is valid systemd syntax.
-sed "s|/usr/sbin/bpfwardend|$BW_DAEMON|" "$BW_SRC/units/bpfwardend.service" >"$work/bpfwardend.service"
-if out=$(systemd-analyze verify "$work/bpfwardend.service" 2>&1); then pass unit_file_verifies
+# The unit this build installs is valid systemd syntax (started from the
+# build tree; its man page from the build's man/).
+sed "s|^ExecStart=[^ ]*/bpfwardend|ExecStart=$BW_DAEMON|" "$BW_BUILD/units/bpfwardend.service" >"$work/bpfwardend.service"
+mkdir -p "$work/man/man8"
+ln -sf "$BW_BUILD"/man/*.8.gz "$work/man/man8/"
+if out=$(MANPATH="$work/man" systemd-analyze verify "$work/bpfwardend.service" 2>&1); then pass unit_file_verifies
 else fail unit_file_verifies "$out"; fi
 
 finish

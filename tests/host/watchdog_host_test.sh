@@ -224,8 +224,11 @@ grep -qE '"heal_count":[1-9]' "$work/status.json" && pass status_counts_heals ||
 "$BW_WATCHDOG" --interval-ms 5 >"$BW_OUT/bad-arg.log" 2>&1
 [ $? = 2 ] && grep -q -- "--interval-ms: '5' is out of range (expected 10..3600000)" "$BW_OUT/bad-arg.log" && pass bad_interval_rejected \
   || fail bad_interval_rejected "$(cat "$BW_OUT/bad-arg.log")"
-sed "s|/usr/sbin/bpfwarden-watchdog|$BW_WATCHDOG|" "$BW_SRC/units/bpfwarden-watchdog.service" >"$work/bpfwarden-watchdog.service"
-if out=$(systemd-analyze verify "$work/bpfwarden-watchdog.service" 2>&1); then pass watchdog_unit_verifies
+sed "s|^ExecStart=[^ ]*/bpfwarden-watchdog|ExecStart=$BW_WATCHDOG|" "$BW_BUILD/units/bpfwarden-watchdog.service" \
+  >"$work/bpfwarden-watchdog.service"
+mkdir -p "$work/man/man8"
+ln -sf "$BW_BUILD"/man/*.8.gz "$work/man/man8/"
+if out=$(MANPATH="$work/man" systemd-analyze verify "$work/bpfwarden-watchdog.service" 2>&1); then pass watchdog_unit_verifies
 else fail watchdog_unit_verifies "$out"; fi
 
 finish

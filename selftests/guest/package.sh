@@ -1,0 +1,153 @@
+#!/bin/bash
+# Guest suite, run with run-vm.sh --systemd: the Debian package as an admin
+# uses it (README.md, "Installing"). dpkg -i on a host that never had
+# bpfwarden: a host key is made, the images are signed with it, both units run
+# and enforce the shipped default policy. dpkg -i again (an upgrade while
+# protection is on): postinst lifts protection with the host key, re-signs
+# and restarts. dpkg -r ends enforcement and keeps configuration and state;
+# dpkg --purge leaves only what the admin added.
+. "$(dirname "$0")/lib.sh"
+
+deb=$(ls "$BW_BUILD"/package/bpfwarden_*.deb 2>/dev/null)
+[ -f "$deb" ] || { fail package_built "no single bpfwarden_*.deb in $BW_BUILD/package (target deb; scripts/build.sh builds it): '$deb'"; finish; exit; }
+ctl=/usr/sbin/bpfwardenctl
+config=/etc/bpfwarden
+state=/var/lib/bpfwarden
+images=/usr/lib/bpfwarden/images
+canary=$state/canary
+units="bpfwardend.service bpfwarden-watchdog.service"
+
+# check NAME EXPECTED ACTUAL
+check() {
+  if [ "$3" = "$2" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
+}
+# journal_has UNIT PATTERN [SINCE]: a matching line within 60 s.
+journal_has() {
+  local i
+  for ((i = 0; i < 120; i++)); do
+    journalctl -b --no-pager -o cat -u "$1" ${3:+--cursor "$3"} 2>/dev/null | grep -qE -- "$2" && return 0
+    sleep 0.5
+  done
+  return 1
+}
+expect_journal() {  # NAME UNIT PATTERN [CURSOR]
+  if journal_has "$2" "$3" "${4:-}"; then pass "$1"; else
+    fail "$1" "no /$3/ in the journal of $2: $(journalctl -b --no-pager -o cat -u "$2" | tail -n 5)"
+  fi
+}
+cursor() { journalctl -b --no-pager -n 0 --show-cursor | sed -n 's/^-- cursor: //p'; }
+# expect_dpkg NAME ARGS...: dpkg succeeds; its output goes to $BW_OUT/NAME.log.
+expect_dpkg() {
+  local name=$1
+  shift
+  if dpkg "$@" >"$BW_OUT/$name.log" 2>&1; then pass "$name"; else
+    fail "$name" "dpkg $* failed: $(tail -n 8 "$BW_OUT/$name.log")"
+  fi
+}
+mode_of() { stat -c %a "$1" 2>&1; }
+main_pids() { for unit in $units; do systemctl show -P MainPID "$unit"; done; }
+
+echo "== kernel $(uname -r), $(systemctl --version | head -n1), package $(basename "$deb")"
+# man-db's trigger rebuilds its index: minutes under TCG, and nothing tested here.
+rm -f /var/lib/man-db/auto-update
+# The guest's root is the build host's; a container host's policy-rc.d forbids
+# starting services, which a booted system like this guest does not.
+rm -f /usr/sbin/policy-rc.d
+[ ! -e "$config" ] && [ ! -e "$state" ] && [ ! -e /usr/sbin/bpfwardend ] && pass fresh_host ||
+  fail fresh_host "bpfwarden files exist before the install"
+
+# --- Install --------------------------------------------------------------------------
+expect_dpkg dpkg_install -i "$deb"
+for unit in $units; do
+  check "${unit%.service}_active" active "$(systemctl is-active "$unit")"
+  check "${unit%.service}_enabled" enabled "$(systemctl is-enabled "$unit")"
+done
+expect_journal daemon_enforcing bpfwardend.service "mode: enforcing"
+expect_journal watchdog_healthy bpfwarden-watchdog.service "(^|: )healthy"
+# The host key is the one trusted key; the build's development key is not.
+check host_key_private_0600 600 "$(mode_of "$config/host-signing.key")"
+check trusted_keys_are_the_host_key host-signing.pem "$(ls "$config/keys")"
+check keys_dir_0755 755 "$(mode_of "$config/keys")"
+check state_dir_0700 700 "$(mode_of "$state")"
+"$ctl" verify >"$BW_OUT/verify.log" 2>&1 && grep -q "signed by: host-signing.pem" "$BW_OUT/verify.log" &&
+  pass images_signed_by_host_key || fail images_signed_by_host_key "$(cat "$BW_OUT/verify.log")"
+"$ctl" verify --keys "$BW_KEYS" --no-rollback-check >/dev/null 2>&1 && fail images_not_dev_signed "dev key verifies" ||
+  pass images_not_dev_signed
+check default_policy_installed "" "$(cmp "$BW_SRC/policy/default.toml" "$config/policy.d/00-default.toml" 2>&1)"
+[ -f /usr/share/man/man8/bpfwardend.8.gz ] && [ -f /usr/share/man/man8/bpfwardenctl.8.gz ] && pass man_pages_installed ||
+  fail man_pages_installed "$(ls /usr/share/man/man8 | grep bpfw)"
+"$ctl" status >"$BW_OUT/status.log" 2>&1 && pass status_enforcing_and_healthy ||
+  fail status_enforcing_and_healthy "$(cat "$BW_OUT/status.log")"
+
+# The shipped default policy enforces: the canary, bpf() from an unlisted program.
+expect_try canary_denied EPERM open "$canary"
+expect_try foreign_prog_load_denied EPERM prog-load
+expect_try unrelated_open_ok ok open /etc/hostname
+expect_journal prog_load_denial_logged bpfwardend.service "bpf_check deny .*cmd=prog_load"
+
+# --- Upgrade (the same package again) while protection is on --------------------------------------
+before=$(main_pids)
+since=$(cursor)
+expect_dpkg dpkg_reinstall -i "$deb"
+expect_journal upgrade_lifted_protection bpfwardend.service "protection: LIFTED until .* signed by host-signing.pem" "$since"
+for unit in $units; do
+  check "${unit%.service}_active_after_upgrade" active "$(systemctl is-active "$unit")"
+done
+after=$(main_pids)
+[ -n "$(echo $after | tr -d ' 0')" ] && [ "$(echo $before)" != "$(echo $after)" ] && pass units_restarted ||
+  fail units_restarted "main pids $before -> $after"
+expect_journal daemon_enforcing_after_upgrade bpfwardend.service "mode: enforcing" "$since"
+"$ctl" verify >/dev/null 2>&1 && pass images_verify_after_upgrade || fail images_verify_after_upgrade "$("$ctl" verify 2>&1)"
+expect_try canary_denied_after_upgrade EPERM open "$canary"
+expect_try unrelated_open_ok_after_upgrade ok open /etc/hostname
+
+# An admin's own policy file, which removal and purge must leave alone.
+cat >"$config/policy.d/50-local.toml" <<'TOML'
+[[file]]
+path = "/tmp/bw-package-local"
+action = "audit"
+TOML
+
+# --- Remove: enforcement ends, configuration and state stay ------------------------------------
+# Once the upgrade's lift has ended, so that removal must lift protection itself.
+protection() {
+  busctl get-property org.bpfwarden.Enforcer1 /org/bpfwarden/Enforcer1 org.bpfwarden.Enforcer1 Protection 2>&1
+}
+for ((i = 0; i < 90; i++)); do
+  case "$(protection)" in *'"enforced"'*) break ;; esac
+  sleep 1
+done
+case "$(protection)" in *'"enforced"'*) pass protection_enforced_before_remove ;;
+  *) fail protection_enforced_before_remove "$(protection)" ;; esac
+since=$(cursor)
+expect_dpkg dpkg_remove -r bpfwarden
+grep -q "lifted self-protection for .* with the host key" "$BW_OUT/dpkg_remove.log" && pass remove_lifted_protection ||
+  fail remove_lifted_protection "$(cat "$BW_OUT/dpkg_remove.log")"
+journalctl -b --no-pager -o cat -u bpfwardend.service --cursor "$since" | grep -q "protection: LIFTED until" &&
+  pass remove_lift_logged || fail remove_lift_logged "no LIFTED line in bpfwardend's journal"
+for unit in $units; do
+  check "${unit%.service}_inactive_after_remove" inactive "$(systemctl is-active "$unit" 2>&1)"
+done
+[ ! -e /sys/fs/bpf/bpfwarden ] && pass pins_removed || fail pins_removed "$(ls -R /sys/fs/bpf/bpfwarden 2>&1 | head)"
+expect_try canary_opens_after_remove ok open "$canary"
+expect_try prog_load_ok_after_remove ok prog-load
+[ ! -e /usr/sbin/bpfwardend ] && [ ! -e /usr/sbin/bpfwardenctl ] && [ ! -e /lib/systemd/system/bpfwardend.service ] &&
+  pass programs_and_units_removed || fail programs_and_units_removed "files left"
+[ ! -e "$images" ] && [ ! -e /usr/lib/bpfwarden ] && pass images_removed || fail images_removed "$(ls -R /usr/lib/bpfwarden 2>&1)"
+[ -f "$config/policy.d/00-default.toml" ] && [ -f "$config/host-signing.key" ] && [ -f "$config/keys/host-signing.pem" ] &&
+  [ -f "$state/image-set-version" ] && pass configuration_and_state_kept || fail configuration_and_state_kept \
+  "$(ls -lR "$config" "$state" 2>&1 | head -20)"
+check package_config_files "deinstall ok config-files" "$(dpkg-query -W -f='${Status}' bpfwarden 2>&1)"
+
+# --- Purge: only what the admin added stays ---------------------------------------------------------
+expect_dpkg dpkg_purge --purge bpfwarden
+[ ! -e "$state" ] && pass state_purged || fail state_purged "$(ls -la "$state" 2>&1)"
+[ ! -e "$config/host-signing.key" ] && [ ! -e "$config/keys" ] && pass host_key_purged ||
+  fail host_key_purged "$(ls -la "$config" "$config/keys" 2>&1)"
+check only_admin_policy_left "50-local.toml" "$(ls "$config/policy.d" 2>&1)"
+check config_dir_holds_policy_only "policy.d" "$(ls "$config" 2>&1)"
+left=$(find /etc/systemd/system -name 'bpfwardend.service' -o -name 'bpfwarden-watchdog.service' 2>/dev/null)
+[ -z "$left" ] && pass enablement_purged || fail enablement_purged "$left"
+dpkg-query -W bpfwarden >/dev/null 2>&1 && fail package_gone "$(dpkg-query -W -f='${Status}' bpfwarden)" || pass package_gone
+
+finish
