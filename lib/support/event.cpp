@@ -66,6 +66,19 @@ std::pair<std::string_view, std::string_view> path_field(const Event& event, std
     return {"exe", event.path};
 }
 
+// The file's name the kernel saw (file events carry the dentry's name; exec
+// events the filename as passed, shown otherwise), when it is not the rule
+// path's own last component:
+// a file beneath a subtree rule ("new" under "/srv/secret"), or a file renamed
+// onto a ruled name. Empty otherwise.
+std::string_view seen_name(const Event& event, std::string_view rule_path) {
+    bool dentry_name = event.kind == EventKind::FileOpen || event.kind == EventKind::FileChange;
+    if (!dentry_name || rule_path.empty() || event.path.empty())
+        return {};
+    std::string_view last = rule_path.substr(rule_path.find_last_of('/') + 1);
+    return last == event.path ? std::string_view() : std::string_view(event.path);
+}
+
 }  // namespace
 
 Result<Event> decode_event(std::span<const std::byte> record) {
@@ -170,6 +183,8 @@ std::string format_event_text(const Event& event, std::string_view rule_path) {
     line += ' ';
     line += key;
     line += "=\"" + sanitize_field(path, kPathTextMax) + '"';
+    if (std::string_view name = seen_name(event, rule_path); !name.empty())
+        line += " name=\"" + sanitize_field(name, kPathTextMax) + '"';
     line += " dev=" + device_name(event.dev);
     line += " ino=" + std::to_string(event.ino);
     if (has_rule(event.kind))
@@ -194,6 +209,8 @@ std::string format_event_json(const Event& event, std::string_view rule_path) {
     json += ",\"";
     json += key;
     json += "\":" + json_quote(path, kPathJsonMax);
+    if (std::string_view name = seen_name(event, rule_path); !name.empty())
+        json += ",\"name\":" + json_quote(name, kPathJsonMax);
     json += ",\"dev\":\"" + device_name(event.dev) + '"';
     json += ",\"ino\":" + std::to_string(event.ino);
     if (has_rule(event.kind)) {

@@ -223,7 +223,7 @@ case "$line" in *result=EPERM*) pass subtree_in_other_mount_namespace_eperm ;;
   *) fail subtree_in_other_mount_namespace_eperm "$line" ;; esac
 expect_try audited_subtree_new_file_allowed ok create "$work/auditdir/new"
 expect_log audited_subtree_creation_reported "$log" \
-  "file_change audit .*pid=$TRY_PID .*path=\"$work/auditdir/new\".* op=create"
+  "file_change audit .*pid=$TRY_PID .*path=\"$work/auditdir\" name=\"new\".* op=create"
 expect_try subtree_at_depth_limit_eperm EPERM open "$covered_file"
 expect_try subtree_beyond_depth_limit_not_covered ok open "$beyond_file"
 

@@ -852,6 +852,25 @@ TEST(EventFormat, TamperOfALinkNamesTheCommandInTextAndJsonAlike) {
     EXPECT_EQ(keys, text_keys(text));
 }
 
+// A file beneath a subtree rule: the path names the rule, the name the file
+// the kernel saw; a file at the ruled name itself shows no name.
+TEST(EventFormat, NameTheKernelSawBesideTheRulePath) {
+    Event event = make_event(EventKind::FileChange, EventAction::Audit, "touch", "new");
+    event.op = BW_OP_CREATE;
+    std::string text = format_event_text(event, "/srv/secret");
+    EXPECT_NE(text.find(R"(path="/srv/secret" name="new" dev=)"), std::string::npos) << text;
+    auto members = parse_json(format_event_json(event, "/srv/secret"));
+    ASSERT_TRUE(members.has_value());
+    EXPECT_EQ(json_member(*members, "name"), "new");
+    std::vector<std::string> keys = json_keys(*members);
+    keys.erase(keys.begin(), keys.begin() + 2);
+    EXPECT_EQ(keys, text_keys(text));
+
+    Event same = make_event(EventKind::FileOpen, EventAction::Deny, "cat", "shadow");
+    EXPECT_EQ(format_event_text(same, "/etc/shadow").find(" name="), std::string::npos);
+    EXPECT_EQ(format_event_text(same).find(" name="), std::string::npos) << "no rule path, no name";
+}
+
 TEST(EventFormat, ExtremeNumbers) {
     Event event = make_event(EventKind::FileOpen, EventAction::Deny, "x", "y");
     event.pid = event.tgid = event.uid = event.gid = event.rule_id = UINT32_MAX;
