@@ -465,6 +465,26 @@ busctl --system call $ENFORCER ReloadPolicy >/dev/null
 [ "$(prop "$ENFORCER" DriftedRules)" = 0 ] && pass reload_clears_drift || fail reload_clears_drift "$(prop "$ENFORCER" DriftedRules)"
 busctl --system call $ENFORCER RemoveRule ss file "$work/drift/current/file" >/dev/null
 
+# --- A typo at start: the last good policy, said on D-Bus and by status --------------------
+stop_daemon
+printf 'action = = "deny"\n' >"$POLICY/80-typo.toml"
+dlog="$BW_OUT/daemon-last-good.log"
+start_daemon "$dlog" --policy-dir "$POLICY" --pin-root "$BW_PINS" || fail daemon_starts_despite_typo "see $dlog"
+wait_for_name org.bpfwarden.Enforcer1 10
+[ "$(prop "$ENFORCER" PolicySource)" = '"last good policy"' ] && prop "$ENFORCER" PolicyProblem | grep -q "80-typo.toml:1" &&
+  pass prop_policy_source_last_good || fail prop_policy_source_last_good "$(prop "$ENFORCER" PolicySource) $(prop "$ENFORCER" PolicyProblem)"
+"$CTL" status >"$BW_OUT/status-last-good.txt" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q -- "- bpfwardend: enforcing the last good policy: .*80-typo.toml:1" "$BW_OUT/status-last-good.txt" &&
+  pass ctl_status_names_last_good || fail ctl_status_names_last_good "exit $rc: $(cat "$BW_OUT/status-last-good.txt")"
+rm -f "$POLICY/80-typo.toml"
+for ((i = 0; i < 50; i++)); do
+  [ "$(prop "$ENFORCER" PolicySource)" = '"policy directory"' ] && break
+  sleep 0.2
+done
+[ "$(prop "$ENFORCER" PolicySource)" = '"policy directory"' ] && [ "$(prop "$ENFORCER" PolicyProblem)" = '""' ] &&
+  pass fixed_directory_back_in_force || fail fixed_directory_back_in_force "$(prop "$ENFORCER" PolicySource)"
+
 # --- The bus is optional --------------------------------------------------------------------
 # Lost and back: the daemon keeps running and comes back on the bus by itself.
 stop_private_bus
