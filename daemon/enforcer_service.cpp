@@ -233,10 +233,38 @@ Result<bool> EnforcerService::apply_policy(const ApplyRequest& request) {
     return true;
 }
 
+namespace {
+
+// The running policy's own files, compiled again against the filesystem as
+// it is now: a re-resolution changes which files the paths name, never which
+// rules there are. An edit of the directory is applied, and labelled, by the
+// directory's own watch, even when it lands during a re-resolution.
+Result<CompiledPolicy> recompile_running(const CompiledPolicy& running) {
+    Policy merged;
+    for (std::size_t i = 0; i < running.sources.size() && i < running.source_texts.size(); ++i) {
+        auto parsed = parse_policy(running.source_texts[i], running.sources[i]);
+        if (!parsed)
+            return fail(parsed.error());
+        if (auto merged_ok = merge_policy(merged, std::move(*parsed)); !merged_ok)
+            return fail(merged_ok.error());
+    }
+    return compile_policy(merged, filesystem_resolver());
+}
+
+}  // namespace
+
 Result<bool> EnforcerService::re_resolve(const std::string& why) {
     if (policy_source_ != PolicySource::PolicyDirectory)
         return false;  // only the directory's policy is edited by the filesystem
-    return apply_policy({kReResolved, why, "rule path changed", true});
+    auto policy = recompile_running(policy_);
+    if (!policy)
+        return fail(policy.error().wrap("policy"));
+    if (same_policy(*policy, policy_))
+        return false;
+    if (auto applied = apply(*policy, true); !applied)
+        return fail(applied.error().wrap("apply policy"));
+    notify({kReResolved, why, "rule path changed", policy_generation_, policy_.rules.size(), policy_.warnings});
+    return true;
 }
 
 std::vector<RuleDrift> EnforcerService::drift() const {
