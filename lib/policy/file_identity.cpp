@@ -76,6 +76,7 @@ bw_inode_key to_key(const FileIdentity& identity) {
     key.dev = identity.dev;
     key.ino = identity.ino;
     key.gen = identity.gen;
+    key.is_dir = identity.is_dir ? 1 : 0;
     return key;
 }
 

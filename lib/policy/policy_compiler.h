@@ -66,13 +66,13 @@ PathResolver filesystem_resolver();
 
 struct InodeKeyLess {
     bool operator()(const bw_inode_key& a, const bw_inode_key& b) const {
-        return std::tie(a.dev, a.ino, a.gen) < std::tie(b.dev, b.ino, b.gen);
+        return std::tie(a.dev, a.ino, a.gen, a.is_dir) < std::tie(b.dev, b.ino, b.gen, b.is_dir);
     }
 };
 struct DirentKeyLess {
     bool operator()(const bw_dirent_key& a, const bw_dirent_key& b) const {
-        return std::tie(a.dir.dev, a.dir.ino, a.dir.gen, a.name_hash) <
-               std::tie(b.dir.dev, b.dir.ino, b.dir.gen, b.name_hash);
+        return std::tie(a.dir.dev, a.dir.ino, a.dir.gen, a.dir.is_dir, a.name_hash) <
+               std::tie(b.dir.dev, b.dir.ino, b.dir.gen, b.dir.is_dir, b.name_hash);
     }
 };
 

@@ -5,7 +5,7 @@ for tests and benchmarks that tamper with those maps through bpftool:
 dev in the kernel's encoding (major << 20 | minor), ino, and the inode's
 generation on the filesystems that reuse inode numbers (ext4, xfs, btrfs,
 f2fs: read here with FS_IOC_GETVERSION, independently of how bpfwarden reads
-it), 0 elsewhere; then 4 bytes of padding.
+it), 0 elsewhere; then 1 for a directory, 0 for anything else.
 
     inode_key.py FILE   prints the key as hex bytes for `bpftool ... key hex`
 """
@@ -33,7 +33,7 @@ def generation(path):
 def inode_key(path):
     st = os.stat(path)
     dev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)
-    return struct.pack("<QQII", dev, st.st_ino, generation(path), 0)
+    return struct.pack("<QQII", dev, st.st_ino, generation(path), 1 if os.path.isdir(path) else 0)
 
 
 def hex_words(data):

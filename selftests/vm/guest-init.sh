@@ -203,8 +203,18 @@ mnt tmpfs /run nosuid,nodev,mode=0755
 mnt tmpfs /tmp nosuid,nodev,mode=1777
 mnt tmpfs /var/tmp nosuid,nodev,mode=1777
 mnt tmpfs /var/log nosuid,nodev,mode=0755
+# The build host's own bpfwarden configuration and state are not the guest's:
+# on a writable (overlay) root they are removed from the guest's view
+# (whiteouts; the host keeps them), so the guest is a host that never had
+# bpfwarden (the package suite installs into it); on the read-only root an
+# empty tmpfs hides them.
 for d in /var/lib/bpfwarden /etc/bpfwarden; do
-	[ -d "$R$d" ] && mnt tmpfs "$d" nosuid,nodev,mode=0755
+	[ -d "$R$d" ] || continue
+	if [ "$overlay" = 1 ]; then
+		rm -rf "${R:?}$d" || infra "hide the host's $d"
+	else
+		mnt tmpfs "$d" nosuid,nodev,mode=0755
+	fi
 done
 mnt bpf /sys/fs/bpf nosuid,nodev,noexec,mode=0700
 mnt securityfs /sys/kernel/security nosuid,nodev,noexec

@@ -111,12 +111,13 @@ TEST(FileIdentity, KernelDevEncoding) {
     EXPECT_EQ(kernel_dev(makedev(4095, 0xfffff)), (uint64_t{4095} << 20) | 0xfffff);
 }
 
-TEST(FileIdentity, ToKeyCopiesEveryFieldAndZeroesThePadding) {
+TEST(FileIdentity, ToKeyCopiesEveryFieldAndMarksDirectories) {
     bw_inode_key key = to_key(FileIdentity{0x800001, 0x1122334455667788, 0xdeadbeef, true});
     EXPECT_EQ(key.dev, 0x800001u);
     EXPECT_EQ(key.ino, 0x1122334455667788u);
     EXPECT_EQ(key.gen, 0xdeadbeefu);
-    EXPECT_EQ(key.pad, 0u);
+    EXPECT_EQ(key.is_dir, 1u);
+    EXPECT_EQ(to_key(FileIdentity{0x800001, 7, 0, false}).is_dir, 0u);
 }
 
 // ---------------------------------------------------------------------------

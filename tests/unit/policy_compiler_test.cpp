@@ -132,9 +132,18 @@ bw_inode_key key(uint64_t dev, uint64_t ino, uint32_t gen = 0) {
     return out;
 }
 
+// A directory's key: marked as one, as the programs see it.
+bw_inode_key dir_key(uint64_t dev, uint64_t ino) {
+    bw_inode_key out = key(dev, ino);
+    out.is_dir = 1;
+    return out;
+}
+
+// The entry `name` in the directory `dir` (marked as a directory here).
 bw_dirent_key dirent(const bw_inode_key& dir, std::string_view name) {
     bw_dirent_key out{};
     out.dir = dir;
+    out.dir.is_dir = 1;
     out.name_hash = bw_name_hash(reinterpret_cast<const unsigned char*>(name.data()), static_cast<__u32>(name.size()));
     return out;
 }
@@ -200,14 +209,14 @@ TEST(PolicyCompiler, FileRuleYieldsAnInodeAndANameEntry) {
 
     // Both directories are marked as having named entries, and nothing more.
     ASSERT_EQ(tables.dir_rules.size(), 2u);
-    for (const bw_inode_key& dir : {key(kDev, 2), key(kDev, 3)}) {
+    for (const bw_inode_key& dir : {dir_key(kDev, 2), dir_key(kDev, 3)}) {
         const bw_dir_rules* rules = lookup(tables.dir_rules, dir);
         ASSERT_NE(rules, nullptr) << dir.ino;
         EXPECT_EQ(rules->flags, static_cast<uint32_t>(BW_DIR_HAS_ENTRIES));
         EXPECT_EQ(fields(rules->file), kNoRule);
         EXPECT_EQ(fields(rules->exec), kNoRule);
     }
-    EXPECT_TRUE(tables.dir_rules.begin()->first.pad == 0 && tables.dirents.begin()->first.dir.pad == 0);
+    EXPECT_TRUE(tables.dir_rules.begin()->first.is_dir == 1 && tables.dirents.begin()->first.dir.is_dir == 1);
 
     // Every id maps to its RuleInfo, with what the path named.
     ASSERT_EQ(compiled->rules.size(), 2u);
@@ -237,8 +246,8 @@ TEST(PolicyCompiler, MissingFileInAnExistingDirectoryIsActiveByName) {
     const bw_name_rules* entry = lookup(compiled->tables.dirents, dirent(key(kDev, 40), "local"));
     ASSERT_NE(entry, nullptr);
     EXPECT_EQ(fields(entry->file), deny(0));
-    ASSERT_NE(lookup(compiled->tables.dir_rules, key(kDev, 40)), nullptr);
-    EXPECT_EQ(lookup(compiled->tables.dir_rules, key(kDev, 40))->flags, static_cast<uint32_t>(BW_DIR_HAS_ENTRIES));
+    ASSERT_NE(lookup(compiled->tables.dir_rules, dir_key(kDev, 40)), nullptr);
+    EXPECT_EQ(lookup(compiled->tables.dir_rules, dir_key(kDev, 40))->flags, static_cast<uint32_t>(BW_DIR_HAS_ENTRIES));
     const RuleInfo& info = compiled->rules.at(0);
     EXPECT_TRUE(info.active());
     EXPECT_FALSE(info.target.file);
@@ -317,19 +326,35 @@ TEST(PolicyCompiler, FileSubtreeRuleKeysTheDirectoryAndItsInode) {
     EXPECT_TRUE(compiled->warnings.empty());
     const RuleTables& tables = compiled->tables;
     ASSERT_EQ(tables.dir_rules.size(), 1u) << "the parent gets nothing";
-    const bw_dir_rules* dir = lookup(tables.dir_rules, key(kDev, 50));
+    const bw_dir_rules* dir = lookup(tables.dir_rules, dir_key(kDev, 50));
     ASSERT_NE(dir, nullptr);
     EXPECT_EQ(dir->flags, static_cast<uint32_t>(BW_DIR_SUBTREE));
     EXPECT_EQ(fields(dir->file), deny(0));
     EXPECT_EQ(fields(dir->exec), kNoRule);
     // The directory itself: listing, renaming or removing it.
     ASSERT_EQ(tables.file_rules.size(), 1u);
-    ASSERT_NE(lookup(tables.file_rules, key(kDev, 50)), nullptr);
-    EXPECT_EQ(fields(*lookup(tables.file_rules, key(kDev, 50))), deny(0));
+    ASSERT_NE(lookup(tables.file_rules, dir_key(kDev, 50)), nullptr);
+    EXPECT_EQ(fields(*lookup(tables.file_rules, dir_key(kDev, 50))), deny(0));
     EXPECT_TRUE(tables.dirents.empty());
     EXPECT_TRUE(tables.exec_rules.empty());
     EXPECT_TRUE(compiled->rules.at(0).subtree);
     EXPECT_TRUE(compiled->rules.at(0).active());
+}
+
+// On overlayfs over different filesystems a directory's inode number is the
+// mount's counter and a file's its layer's: one (dev, ino) can name both, and
+// a rule on the directory must not reach the file.
+TEST(PolicyCompiler, DirectoryAndFileSharingAnInodeNumberStayApart) {
+    FakeFs fs;
+    fs.dir("/srv", kDev, 5).dir("/srv/secret", kDev, 50).dir("/etc", kDev, 2).file("/etc/motd", kDev, 50);
+    auto compiled = compile_policy(policy_of({subtree(RuleKind::FileOpen, "/srv/secret", RuleAction::Deny, 1),
+                                              rule(RuleKind::FileOpen, "/etc/motd", RuleAction::Audit, 2)}),
+                                   fs.resolver());
+    ASSERT_OK(compiled);
+    const RuleTables& tables = compiled->tables;
+    ASSERT_EQ(tables.file_rules.size(), 2u);
+    EXPECT_EQ(fields(*lookup(tables.file_rules, dir_key(kDev, 50))), deny(0));
+    EXPECT_EQ(fields(*lookup(tables.file_rules, key(kDev, 50))), audit(1));
 }
 
 TEST(PolicyCompiler, ExecSubtreeRuleKeysOnlyTheDirectory) {
@@ -340,7 +365,7 @@ TEST(PolicyCompiler, ExecSubtreeRuleKeysOnlyTheDirectory) {
     ASSERT_OK(compiled);
     const RuleTables& tables = compiled->tables;
     ASSERT_EQ(tables.dir_rules.size(), 1u);
-    const bw_dir_rules* dir = lookup(tables.dir_rules, key(kDev, 60));
+    const bw_dir_rules* dir = lookup(tables.dir_rules, dir_key(kDev, 60));
     ASSERT_NE(dir, nullptr);
     EXPECT_EQ(dir->flags, static_cast<uint32_t>(BW_DIR_SUBTREE));
     EXPECT_EQ(fields(dir->exec), audit(0));
@@ -385,7 +410,7 @@ TEST(PolicyCompiler, SubtreeAndNameRulesShareTheDirectoryEntry) {
                                               rule(RuleKind::Exec, "/srv/secret/key", RuleAction::Deny, 2)}),
                                    fs.resolver());
     ASSERT_OK(compiled);
-    const bw_dir_rules* dir = lookup(compiled->tables.dir_rules, key(kDev, 50));
+    const bw_dir_rules* dir = lookup(compiled->tables.dir_rules, dir_key(kDev, 50));
     ASSERT_NE(dir, nullptr);
     EXPECT_EQ(dir->flags, static_cast<uint32_t>(BW_DIR_SUBTREE | BW_DIR_HAS_ENTRIES));
     EXPECT_EQ(fields(dir->file), audit(0));
@@ -464,7 +489,7 @@ TEST(PolicyCompiler, StricterWinsOnOneDirectory) {
     const bw_dir_rules& dir = compiled->tables.dir_rules.begin()->second;
     EXPECT_EQ(fields(dir.exec), deny(1));
     EXPECT_EQ(fields(dir.file), deny(2)) << "on a tie the first rule keeps the entry";
-    EXPECT_EQ(fields(*lookup(compiled->tables.file_rules, key(kDev, 50))), deny(2));
+    EXPECT_EQ(fields(*lookup(compiled->tables.file_rules, dir_key(kDev, 50))), deny(2));
 }
 
 TEST(PolicyCompiler, SameFileInDifferentKindsGetsBothEntries) {

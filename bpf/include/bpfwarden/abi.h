@@ -87,7 +87,11 @@ struct bw_inode_key {
 	__u64 dev;
 	__u64 ino;
 	__u32 gen;
-	__u32 pad;
+	/* 1 for a directory. On overlayfs over layers on different filesystems
+	 * a directory's inode number is the mount's own counter while a file's
+	 * is its layer's: a directory and a file of one mount may share (dev,
+	 * ino), and a rule on one must not match the other. */
+	__u32 is_dir;
 };
 
 /* Rule flags (bw_rule.flags). */

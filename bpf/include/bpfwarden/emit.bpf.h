@@ -109,6 +109,11 @@ static __always_inline bool bw_fs_reuses_inode_numbers(unsigned long magic)
 	       magic == 0x9123683E /* btrfs */ || magic == 0xF2F52010 /* f2fs */;
 }
 
+#ifndef S_IFMT
+#define S_IFMT 00170000
+#define S_IFDIR 0040000
+#endif
+
 /* Identity of an inode, in the same encoding user space computes. */
 static __always_inline struct bw_inode_key bw_inode_key_of(struct inode *inode)
 {
@@ -116,6 +121,7 @@ static __always_inline struct bw_inode_key bw_inode_key_of(struct inode *inode)
 	struct bw_inode_key key = {
 	        .dev = BPF_CORE_READ(sb, s_dev),
 	        .ino = BPF_CORE_READ(inode, i_ino),
+	        .is_dir = (BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFDIR,
 	};
 
 	if (bw_fs_reuses_inode_numbers(BPF_CORE_READ(sb, s_magic)))
