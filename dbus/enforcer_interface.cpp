@@ -119,7 +119,7 @@ int get_denied_suppressed(sd_bus*, const char*, const char*, const char*, sd_bus
 }
 
 int method_reload_policy(sd_bus_message* message, void* userdata, sd_bus_error* error) {
-    auto caller = require_privileged(message, "ReloadPolicy");
+    auto caller = require_authorized(message, "ReloadPolicy", kManagePolicyAction);
     if (!caller)
         return set_bus_error(error, caller.error());
     auto generation = backend_of(userdata).reload_policy(*caller);
@@ -133,7 +133,7 @@ int method_add_rule(sd_bus_message* message, void* userdata, sd_bus_error* error
     int r = sd_bus_message_read(message, "sss", &kind, &path, &action);
     if (r < 0)
         return r;
-    auto caller = require_privileged(message, "AddRule");
+    auto caller = require_authorized(message, "AddRule", kManagePolicyAction);
     if (!caller)
         return set_bus_error(error, caller.error());
     auto change = backend_of(userdata).add_rule(*caller, kind, path, action);
@@ -147,7 +147,7 @@ int method_remove_rule(sd_bus_message* message, void* userdata, sd_bus_error* er
     int r = sd_bus_message_read(message, "ss", &kind, &path);
     if (r < 0)
         return r;
-    auto caller = require_privileged(message, "RemoveRule");
+    auto caller = require_authorized(message, "RemoveRule", kManagePolicyAction);
     if (!caller)
         return set_bus_error(error, caller.error());
     auto change = backend_of(userdata).remove_rule(*caller, kind, path);
@@ -161,7 +161,7 @@ int method_unlock(sd_bus_message* message, void* userdata, sd_bus_error* error) 
     int r = sd_bus_message_read(message, "s", &token);
     if (r < 0)
         return r;
-    auto caller = require_privileged(message, "Unlock");
+    auto caller = require_authorized(message, "Unlock", kUnlockAction);
     if (!caller)
         return set_bus_error(error, caller.error());
     auto until = backend_of(userdata).unlock(*caller, token);

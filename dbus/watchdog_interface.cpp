@@ -73,7 +73,7 @@ int get_property(sd_bus*, const char*, const char*, const char* property, sd_bus
 }
 
 int method_check_now(sd_bus_message* message, void* userdata, sd_bus_error* error) {
-    auto caller = require_privileged(message, "CheckNow");
+    auto caller = require_authorized(message, "CheckNow", kCheckAction);
     if (!caller)
         return set_bus_error(error, caller.error());
     auto status = object_of(userdata).backend().check_now(*caller);

@@ -15,6 +15,9 @@ packages=(
   googletest libgtest-dev libcap-ng-utils dbus systemd procps kmod openssl python3
   # D-Bus tests: a private dbus-daemon, busctl (systemd), dbus-send, setpriv for unprivileged callers
   dbus-daemon dbus-bin util-linux
+  # the systemd guests' polkitd (D-Bus authorization of non-root admins) and
+  # systemd-analyze (units verified, exposure scores)
+  polkitd systemd
   # VM selftests: qemu (TCG), virtiofsd, a static busybox for the initramfs
   qemu-system-x86 qemu-system-common busybox-static cpio xz-utils zstd
 )

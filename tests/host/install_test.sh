@@ -39,6 +39,7 @@ expected_files() {
     echo "$unit_dir/bpfwarden-watchdog.service"
     echo "$tmpfiles_dir/bpfwarden.conf"
     echo /usr/share/dbus-1/system.d/org.bpfwarden.conf
+    echo /usr/share/polkit-1/actions/org.bpfwarden.policy
   } | sort
 }
 installed_files() { (cd "$1" && find . ! -type d | sed 's|^\.||' | sort); }
