@@ -99,9 +99,9 @@ CheckResult check_state(const ExpectedState& expected, WatchdogKernel& kernel, c
     return result;
 }
 
-std::vector<Finding> find_foreign_programs(const ExpectedState& expected, WatchdogKernel& kernel,
-                                           const std::vector<WatchdogProgram>& ours) {
-    std::vector<Finding> out;
+Result<std::vector<std::string>> find_foreign_programs(const ExpectedState& expected, WatchdogKernel& kernel,
+                                                       const std::vector<WatchdogProgram>& ours) {
+    std::vector<std::string> out;
     if (expected.lsm_hooks().empty())
         return out;
     std::vector<uint32_t> ids;
@@ -109,14 +109,11 @@ std::vector<Finding> find_foreign_programs(const ExpectedState& expected, Watchd
         if (program.prog_id)
             ids.push_back(program.prog_id);
     auto foreign = kernel.foreign_programs(expected.lsm_hooks(), ids);
-    if (!foreign) {
-        out.push_back({FindingKind::ForeignProgram, nullptr, "cannot list LSM programs: " + foreign.error().message()});
-        return out;
-    }
+    if (!foreign)
+        return fail(foreign.error().wrap("cannot list LSM programs"));
     for (const auto& program : *foreign)
-        out.push_back({FindingKind::ForeignProgram, nullptr,
-                       "foreign program '" + program.prog_name + "' (id " + std::to_string(program.prog_id) +
-                           ") attached to lsm/" + program.hook});
+        out.push_back("foreign program '" + program.prog_name + "' (id " + std::to_string(program.prog_id) +
+                      ") attached to lsm/" + program.hook);
     return out;
 }
 

@@ -29,8 +29,10 @@ struct CheckResult {
 // find_foreign_programs): they are reported, never healed.
 CheckResult check_state(const ExpectedState& expected, WatchdogKernel& kernel, const CheckOptions& options);
 
-// Someone else's programs on the LSM hooks we enforce on.
-std::vector<Finding> find_foreign_programs(const ExpectedState& expected, WatchdogKernel& kernel,
-                                           const std::vector<WatchdogProgram>& ours);
+// Someone else's programs on the LSM hooks we enforce on, described
+// ("foreign program 'restrict_filesystems' (id 12) attached to lsm/file_open");
+// an error when the links cannot be listed.
+Result<std::vector<std::string>> find_foreign_programs(const ExpectedState& expected, WatchdogKernel& kernel,
+                                                       const std::vector<WatchdogProgram>& ours);
 
 }  // namespace bpfwarden

@@ -255,20 +255,33 @@ void Supervisor::run_cycle(const std::string& trigger) {
         before_heal = std::move(findings);
         cause = "the re-check after a heal";
     }
-    for (const auto& foreign : find_foreign_programs(expected_, *kernel_, state_.programs)) {
-        log_warning("check: " + foreign.detail);
-        state_.reasons.push_back(foreign.detail);
-    }
+    note_foreign_programs(true);
     state_.healthy = state_.reasons.empty();
     if (healed || !kernel_->holds_links() || (verified && !kernel_->holds_maps()))
         kernel_->hold_verified(expected_.objects(), verified);
 }
 
+// Other programs on our LSM hooks (systemd's RestrictFileSystems=, another
+// security tool) are not tampering: a BPF LSM hook runs every attached
+// program and the first refusal wins, so they may add refusals but never
+// undo ours. They are reported (status, and a log line when the set
+// changes), never healed against. Not being able to list them is a failure.
+void Supervisor::note_foreign_programs(bool log_changes) {
+    auto foreign = find_foreign_programs(expected_, *kernel_, state_.programs);
+    if (!foreign) {
+        state_.reasons.push_back(foreign.error().message());
+        return;
+    }
+    if (log_changes && *foreign != state_.foreign_programs)
+        for (const auto& program : *foreign)
+            log_notice("check: " + program + " (another program's: reported, not tampering)");
+    state_.foreign_programs = std::move(*foreign);
+}
+
 void Supervisor::check_only(const std::string& trigger) {
     begin_cycle(trigger);
     state_.reasons = details(check().findings);
-    for (const auto& foreign : find_foreign_programs(expected_, *kernel_, state_.programs))
-        state_.reasons.push_back(foreign.detail);
+    note_foreign_programs(false);
     state_.healthy = state_.reasons.empty();
 }
 

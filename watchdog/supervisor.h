@@ -97,6 +97,9 @@ private:
     void set_policy(ChosenPolicy chosen);
     HealOutcome heal_findings(const std::vector<Finding>& findings, const std::string& reason);
     void begin_cycle(const std::string& trigger);
+    // Other programs on our LSM hooks into the status (log_changes: say so
+    // when the set changed).
+    void note_foreign_programs(bool log_changes);
 
     WatchdogOptions options_;
     std::unique_ptr<WatchdogKernel> kernel_;

@@ -10,6 +10,9 @@ std::string to_json(const WatchdogStatus& s) {
         "{\"version\":" + json_quote(s.version) + ",\"healthy\":" + (s.healthy ? "true" : "false") + ",\"reasons\":[";
     for (size_t i = 0; i < s.reasons.size(); ++i)
         out += (i ? "," : "") + json_quote(s.reasons[i]);
+    out += "],\"foreign_programs\":[";
+    for (size_t i = 0; i < s.foreign_programs.size(); ++i)
+        out += (i ? "," : "") + json_quote(s.foreign_programs[i]);
     out += "],\"mode\":" + json_quote(s.mode) + ",\"mode_reason\":" + json_quote(s.mode_reason) +
            ",\"policy_source\":" + json_quote(s.policy_source) + ",\"policy_problem\":" + json_quote(s.policy_problem) +
            ",\"image_set_version\":" + u(s.image_set_version) + ",\"check_interval_usec\":" + u(s.check_interval_usec) +

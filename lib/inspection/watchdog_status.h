@@ -22,6 +22,8 @@ struct WatchdogStatus {
     std::string version;
     bool healthy = false;
     std::vector<std::string> reasons;  // why not healthy (empty when healthy)
+    // Other programs on our LSM hooks: reported, not a reason.
+    std::vector<std::string> foreign_programs;
     std::string mode;                  // what the watchdog expects: "enforcing" | "audit-only"
     std::string mode_reason;
     std::string policy_source = "policy directory";  // or "last good policy", "shipped default policy"
@@ -38,7 +40,7 @@ struct WatchdogStatus {
 };
 
 // One JSON object, no trailing newline:
-// {"version":..,"healthy":..,"reasons":[..],"mode":..,"mode_reason":..,
+// {"version":..,"healthy":..,"reasons":[..],"foreign_programs":[..],"mode":..,"mode_reason":..,
 //  "policy_source":..,"policy_problem":..,"image_set_version":..,"check_interval_usec":..,"checks":..,
 //  "last_check_usec":..,"last_trigger":..,"heal_count":..,
 //  "last_heal":{"reason":..,"duration_usec":..},

@@ -385,12 +385,17 @@ TEST_F(SupervisorTest, OpenedCanaryReloadsEnforcementWithThePolicy) {
     EXPECT_NE(state.last_heal_reason.find("opened although the policy denies it"), std::string::npos);
 }
 
-TEST_F(SupervisorTest, ForeignProgramIsReportedNotHealed) {
-    kernel_->foreign = {ForeignProgram{7, 70, "intruder", "file_open", false}};
+// Another tool's program on our hook (systemd's RestrictFileSystems=) can
+// only add refusals: reported, neither healed against nor unhealthy.
+TEST_F(SupervisorTest, ForeignProgramIsReportedNotHealedAndNotTampering) {
+    kernel_->foreign = {ForeignProgram{7, 70, "restrict_filesy", "file_open", false}};
     const auto& state = cycle();
-    EXPECT_FALSE(state.healthy);
+    EXPECT_TRUE(state.healthy);
     EXPECT_TRUE(kernel_->actions.empty());
-    EXPECT_TRUE(mentions(state.reasons, "foreign program 'intruder' (id 70) attached to lsm/file_open"));
+    EXPECT_TRUE(state.reasons.empty());
+    EXPECT_TRUE(mentions(state.foreign_programs, "foreign program 'restrict_filesy' (id 70) attached to lsm/file_open"));
+    kernel_->foreign.clear();
+    EXPECT_TRUE(cycle().foreign_programs.empty());
 }
 
 TEST_F(SupervisorTest, PinDirectoryAndMovedMapPinAreRestored) {
