@@ -63,6 +63,11 @@ run_ctest unit build-asan
 run_ctest host build
 # Each guest is one single-threaded qemu (TCG): two side by side halve the
 # tier's time on a two-core machine.
+step "Exposure of the shipped units (systemd-analyze security; why each point stays: docs/ARCHITECTURE.md, Privileges)"
+for unit in build/units/bpfwardend.service build/units/bpfwarden-watchdog.service; do
+  systemd-analyze security --offline=true "$unit" 2>&1 | sed -n 's/^→ //p'
+done
+
 run_ctest vm build "$(($(nproc) < 4 ? $(nproc) : 4))"
 
 step "Running benchmarks (figures, not assertions)"

@@ -24,7 +24,7 @@ struct WatchdogStatus {
     std::vector<std::string> reasons;  // why not healthy (empty when healthy)
     // Other programs on our LSM hooks: reported, not a reason.
     std::vector<std::string> foreign_programs;
-    std::string mode;                  // what the watchdog expects: "enforcing" | "audit-only"
+    std::string mode;  // what the watchdog expects: "enforcing" | "audit-only"
     std::string mode_reason;
     std::string policy_source = "policy directory";  // or "last good policy", "shipped default policy"
     std::string policy_problem;                      // why not the policy directory ("": it is)

@@ -1,7 +1,8 @@
 #include "support/capabilities.h"
 
-#include <cap-ng.h>
 #include <linux/capability.h>
+
+#include <cap-ng.h>
 #include <cstdlib>
 
 namespace bpfwarden {

@@ -393,7 +393,8 @@ TEST_F(SupervisorTest, ForeignProgramIsReportedNotHealedAndNotTampering) {
     EXPECT_TRUE(state.healthy);
     EXPECT_TRUE(kernel_->actions.empty());
     EXPECT_TRUE(state.reasons.empty());
-    EXPECT_TRUE(mentions(state.foreign_programs, "foreign program 'restrict_filesy' (id 70) attached to lsm/file_open"));
+    EXPECT_TRUE(
+        mentions(state.foreign_programs, "foreign program 'restrict_filesy' (id 70) attached to lsm/file_open"));
     kernel_->foreign.clear();
     EXPECT_TRUE(cycle().foreign_programs.empty());
 }
