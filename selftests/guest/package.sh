@@ -200,6 +200,39 @@ case "$out" in "t "*) pass root_allowed_without_polkit_rule ;; *) fail root_allo
 rm -f "$rules"
 userdel -r bw-admin >/dev/null 2>&1
 
+# --- Another tool's BPF LSM program on our hook: reported, not tampering ------------------------
+# Debian 12's systemd is built without its BPF framework, so RestrictFileSystems=
+# attaches nothing here; an allowlisted loader attaches what it would: a BPF LSM
+# program on lsm/file_open that allows everything.
+foreign_loader=/usr/local/sbin/bw-foreign-loader
+cp "$BW_TRY" "$foreign_loader"
+cat >"$config/policy.d/70-selftest-foreign.toml" <<TOML
+[bpf]
+allow = ["$foreign_loader"]
+TOML
+since=$(cursor)
+systemctl reload bpfwardend.service
+expect_journal foreign_loader_allowlisted bpfwardend.service "policy: reloaded \(.* generation" "$since"
+expect_try unlisted_lsm_attach_refused EPERM lsm-attach file_open 1
+"$foreign_loader" lsm-attach file_open 120 >"$BW_OUT/foreign-lsm.log" 2>&1 &
+foreign=$!
+for ((i = 0; i < 60; i++)); do grep -q "result=" "$BW_OUT/foreign-lsm.log" && break; sleep 0.5; done
+grep -q "result=ok" "$BW_OUT/foreign-lsm.log" && pass foreign_lsm_program_attached ||
+  fail foreign_lsm_program_attached "$(cat "$BW_OUT/foreign-lsm.log")"
+out=$(busctl call org.bpfwarden.Watchdog1 /org/bpfwarden/Watchdog1 org.bpfwarden.Watchdog1 CheckNow 2>&1)
+check watchdog_healthy_beside_foreign_program "bas true 0" "$out"
+grep -q '"foreign_programs":\["foreign program '"'"'bw_foreign_lsm'"'"' (id [0-9]*) attached to lsm/file_open"' \
+  /run/bpfwarden-watchdog/status.json && pass foreign_program_in_status ||
+  fail foreign_program_in_status "$(head -c 600 /run/bpfwarden-watchdog/status.json)"
+expect_journal foreign_program_logged bpfwarden-watchdog.service \
+  "foreign program 'bw_foreign_lsm' .*lsm/file_open \(another program's: reported, not tampering\)" "$since"
+expect_try canary_denied_beside_foreign_program EPERM open "$canary"
+expect_try unrelated_open_beside_foreign_program ok open /etc/hostname
+kill "$foreign"
+wait "$foreign" 2>/dev/null
+rm -f "$config/policy.d/70-selftest-foreign.toml" "$foreign_loader"
+systemctl reload bpfwardend.service
+
 # --- Upgrade (the same package again) while protection is on --------------------------------------
 before=$(main_pids)
 since=$(cursor)

@@ -15,6 +15,10 @@
 //   prog-load                 BPF_PROG_LOAD of a two-instruction socket filter
 //   open-loop PATH            open(2) PATH again and again until SIGTERM/SIGINT,
 //                             then print how many opens succeeded (the no-gap canary)
+//   lsm-attach HOOK SECONDS   load a BPF LSM program that allows everything and attach
+//                             it to HOOK ("file_open") for SECONDS: another tool's
+//                             program on our hook, as systemd's RestrictFileSystems= puts
+//                             one (steps btf, load, attach; prints before it sleeps)
 // File modification (two operands print as FROM->TO; symlink as LINKPATH->TARGET, like ls -l)
 //   truncate PATH             truncate(2) to 0
 //   ftruncate PATH            open O_WRONLY (step open), ftruncate to 0 (step ftruncate)
@@ -66,6 +70,7 @@
 //   loop-open PATH SECONDS    open PATH; adds "opens=<n> ok=<n>"
 #include <elf.h>
 #include <fcntl.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -432,6 +437,40 @@ int try_prog_load(const Call& call) {
     bpf_insn insns[2];
     put_return_zero(insns);
     return call.done("socket_filter", err_of(load_socket_filter(insns)));
+}
+
+int try_lsm_attach(const Call& call) {
+    const char* hook = call.arg(0);
+    int seconds = std::atoi(call.arg(1));
+    if (seconds <= 0)
+        return call.bad_args();
+    int btf_id = libbpf_find_vmlinux_btf_id(hook, BPF_LSM_MAC);
+    if (btf_id < 0)
+        return call.done(hook, Outcome{-btf_id, "btf"});
+    static char license[] = "GPL";
+    bpf_insn insns[2];
+    put_return_zero(insns);
+    bpf_attr attr{};
+    attr.prog_type = BPF_PROG_TYPE_LSM;
+    attr.expected_attach_type = BPF_LSM_MAC;
+    attr.attach_btf_id = static_cast<uint32_t>(btf_id);
+    attr.insns = ptr_u64(insns);
+    attr.insn_cnt = 2;
+    attr.license = ptr_u64(license);
+    std::strncpy(attr.prog_name, "bw_foreign_lsm", sizeof(attr.prog_name) - 1);
+    FdResult prog = fd_result(sys_bpf(BPF_PROG_LOAD, attr));
+    if (!prog)
+        return call.done(hook, Outcome{prog.error(), "load"});
+    attr = bpf_attr{};
+    attr.link_create.prog_fd = static_cast<uint32_t>(prog->get());
+    attr.link_create.attach_type = BPF_LSM_MAC;
+    FdResult link = fd_result(sys_bpf(BPF_LINK_CREATE, attr));
+    if (!link)
+        return call.done(hook, Outcome{link.error(), "attach"});
+    call.done(hook, 0);
+    fflush(stdout);
+    sleep(static_cast<unsigned>(seconds));
+    return 0;
 }
 
 volatile sig_atomic_t g_stop = 0;
@@ -937,6 +976,7 @@ constexpr ActionSpec kActions[] = {
     {"exec", "PATH [ARG...]", 1, kAnyCount, try_exec},
     {"prog-load", "", 0, 0, try_prog_load},
     {"open-loop", "PATH", 1, 1, try_open_loop},
+    {"lsm-attach", "HOOK SECONDS", 2, 2, try_lsm_attach},
     {"truncate", "PATH", 1, 1, try_truncate},
     {"ftruncate", "PATH", 1, 1, try_ftruncate},
     {"open-write", "PATH", 1, 1, try_open_write},
