@@ -204,7 +204,9 @@ userdel -r bw-admin >/dev/null 2>&1
 # Debian 12's systemd is built without its BPF framework, so RestrictFileSystems=
 # attaches nothing here; an allowlisted loader attaches what it would: a BPF LSM
 # program on lsm/file_open that allows everything.
-foreign_loader=/usr/local/sbin/bw-foreign-loader
+# On /tmp (tmpfs): the guest's root is an overlay over two filesystems, where a
+# file's identity as stat() shows it is not the inode exec sees (docs/POLICY.md).
+foreign_loader=/tmp/bw-foreign-loader
 cp "$BW_TRY" "$foreign_loader"
 cat >"$config/policy.d/70-selftest-foreign.toml" <<TOML
 [bpf]
