@@ -78,18 +78,6 @@ void hash_header(Sha256& sha, const char* domain, uint32_t key_size, uint32_t va
     sha.update_le64(count);
 }
 
-// Entries read from a map: fixed-size keys and values in two flat buffers.
-struct MapEntries {
-    uint32_t key_size = 0;
-    uint32_t value_size = 0;
-    uint32_t count = 0;
-    std::vector<uint8_t> keys;
-    std::vector<uint8_t> values;
-
-    const uint8_t* key(uint32_t i) const { return keys.data() + size_t(i) * key_size; }
-    const uint8_t* value(uint32_t i) const { return values.data() + size_t(i) * value_size; }
-};
-
 Result<Digest> digest_of_map_entries(const MapEntries& entries) {
     // Sorted by key bytes. The first eight key bytes, read big-endian, order
     // most pairs with one integer comparison; memcmp only breaks ties (a
@@ -146,7 +134,7 @@ bool batch_unsupported(int err) { return err == EINVAL || err == ENOTSUP || err 
 
 // BPF_MAP_LOOKUP_BATCH until the kernel says ENOENT (end of map).
 Result<MapEntries> read_batched(int fd, const bpf_map_info& info) {
-    MapEntries out{info.key_size, info.value_size, 0, {}, {}};
+    MapEntries out{info.type, info.key_size, info.value_size, info.max_entries, 0, {}, {}};
     const uint32_t chunk = std::max<uint32_t>(1, std::min(info.max_entries, kBatchEntries));
     // Hash maps use a 4-byte bucket cursor, generic (array) batches a key.
     const size_t token_size = std::max<size_t>(info.key_size, 8);
@@ -178,7 +166,7 @@ Result<MapEntries> read_batched(int fd, const bpf_map_info& info) {
 // bpf_map_get_next_key + bpf_map_lookup_elem: works on every kernel and
 // map type with plain contents, at two syscalls per entry.
 Result<MapEntries> read_key_by_key(int fd, const bpf_map_info& info) {
-    MapEntries out{info.key_size, info.value_size, 0, {}, {}};
+    MapEntries out{info.type, info.key_size, info.value_size, info.max_entries, 0, {}, {}};
     std::vector<uint8_t> key(info.key_size), next(info.key_size), value(info.value_size);
     bool first = true;
     // A map rewritten under the cursor restarts iteration at its first key:
@@ -208,33 +196,54 @@ Result<MapEntries> read_key_by_key(int fd, const bpf_map_info& info) {
     return out;
 }
 
-}  // namespace
+// One read of a map whose kind was checked: batched where the kernel can.
+Result<MapEntries> read_once(int map_fd, const bpf_map_info& info, MapReadMethod method) {
+    if (method == MapReadMethod::KeyByKey)
+        return read_key_by_key(map_fd, info);
+    auto entries = read_batched(map_fd, info);
+    if (!entries && method == MapReadMethod::Auto && batch_unsupported(entries.error().errnum()))
+        return read_key_by_key(map_fd, info);
+    return entries;
+}
 
-Result<Digest> map_digest(int map_fd, MapReadMethod method) {
+Result<bpf_map_info> plain_map_info(int map_fd, std::string& what) {
     bpf_map_info info{};
     __u32 len = sizeof(info);
     if (bpf_obj_get_info_by_fd(map_fd, &info, &len) != 0)
         return fail_errno("read map info");
-    const std::string what = "map '" + std::string(info.name) + "' (id " + std::to_string(info.id) + ")";
+    what = "map '" + std::string(info.name) + "' (id " + std::to_string(info.id) + ")";
     if (is_per_cpu(info.type))
         return fail(ENOTSUP, what + " is per-CPU (type " + std::to_string(info.type) +
                                  "): its contents have no single desired value");
     if (!has_plain_contents(info.type))
         return fail(ENOTSUP,
                     what + " has map type " + std::to_string(info.type) + ", which holds no plain key/value contents");
+    return info;
+}
 
+}  // namespace
+
+Result<MapEntries> read_map_entries(int map_fd, MapReadMethod method) {
+    std::string what;
+    auto info = plain_map_info(map_fd, what);
+    if (!info)
+        return fail(info.error());
+    auto entries = read_once(map_fd, *info, method);
+    if (!entries)
+        return fail(entries.error().wrap("read " + what));
+    return entries;
+}
+
+Result<Digest> map_digest(int map_fd, MapReadMethod method) {
+    std::string what;
+    auto info = plain_map_info(map_fd, what);
+    if (!info)
+        return fail(info.error());
     // A hash map being rewritten while we read it (key deleted under the
     // cursor) yields a key twice; a second read usually gets a clean view.
     constexpr int kAttempts = 3;
     for (int attempt = 1;; ++attempt) {
-        Result<MapEntries> entries = fail(EINVAL, "no read method");
-        if (method != MapReadMethod::KeyByKey) {
-            entries = read_batched(map_fd, info);
-            if (!entries && method == MapReadMethod::Auto && batch_unsupported(entries.error().errnum()))
-                entries = read_key_by_key(map_fd, info);
-        } else {
-            entries = read_key_by_key(map_fd, info);
-        }
+        auto entries = read_once(map_fd, *info, method);
         Result<Digest> digest = entries ? digest_of_map_entries(*entries) : fail(entries.error());
         if (digest)
             return digest;

@@ -32,6 +32,23 @@ using Digest = std::array<uint8_t, 32>;
 // and the benchmark.
 enum class MapReadMethod { Auto, Batch, KeyByKey };
 
+// Entries read from a map: fixed-size keys and values in two flat buffers.
+struct MapEntries {
+    uint32_t type = 0;  // BPF_MAP_TYPE_*
+    uint32_t key_size = 0;
+    uint32_t value_size = 0;
+    uint32_t max_entries = 0;
+    uint32_t count = 0;
+    std::vector<uint8_t> keys;
+    std::vector<uint8_t> values;
+
+    const uint8_t* key(uint32_t i) const { return keys.data() + size_t(i) * key_size; }
+    const uint8_t* value(uint32_t i) const { return values.data() + size_t(i) * value_size; }
+};
+
+// Every entry of a map with plain contents (as map_digest reads it, once).
+Result<MapEntries> read_map_entries(int map_fd, MapReadMethod method = MapReadMethod::Auto);
+
 // Hash (including LRU), array and LPM-trie maps; key_size and value_size
 // come from the kernel's map info. Per-CPU maps are refused with ENOTSUP (one
 // value per possible CPU, which desired contents cannot state), and so are

@@ -12,6 +12,7 @@
 
 #include "loading/bpf_objects.h"
 #include "loading/self_state.h"
+#include "policy/map_transaction.h"
 #include "support/installed_paths.h"
 
 namespace bpfwarden {
@@ -129,52 +130,6 @@ Result<UniqueFd> open_map(const PinLayout& pins, const char* map) {
     return fd;
 }
 
-template <typename Key, typename Value, typename Less>
-std::vector<Key> stale_keys(int fd, const std::map<Key, Value, Less>& desired) {
-    std::vector<Key> stale;
-    Key key{}, next{};
-    const void* cursor = nullptr;
-    while (bpf_map_get_next_key(fd, cursor, &next) == 0) {
-        if (!desired.contains(next))
-            stale.push_back(next);
-        key = next;
-        cursor = &key;
-    }
-    return stale;
-}
-
-template <typename Key>
-Result<void> delete_keys(int fd, const char* name, const std::vector<Key>& keys) {
-    for (const auto& key : keys)
-        if (int err = bpf_map_delete_elem(fd, &key); err && err != -ENOENT)
-            return fail(Error::from_libbpf(err, std::string("delete from policy map '") + name + "'"));
-    return {};
-}
-
-template <typename Key, typename Value, typename Less>
-Result<void> update_all(int fd, const char* name, const std::map<Key, Value, Less>& desired) {
-    for (const auto& [key, value] : desired)
-        if (int err = bpf_map_update_elem(fd, &key, &value, BPF_ANY); err)
-            return fail(Error::from_libbpf(err, std::string("update policy map '") + name + "'"));
-    return {};
-}
-
-// Adds and overwrites first, removes what is stale last; a map too full for
-// that (E2BIG) loses its stale entries first.
-template <typename Key, typename Value, typename Less>
-Result<void> sync_hash_map(int fd, const char* name, const std::map<Key, Value, Less>& desired) {
-    std::vector<Key> stale = stale_keys(fd, desired);
-    auto updated = update_all(fd, name, desired);
-    if (!updated && updated.error().errnum() == E2BIG) {
-        if (auto deleted = delete_keys(fd, name, stale); !deleted)
-            return deleted;
-        return update_all(fd, name, desired);
-    }
-    if (!updated)
-        return updated;
-    return delete_keys(fd, name, stale);
-}
-
 template <typename Value>
 Result<void> write_single(int fd, const char* name, const Value& value) {
     uint32_t zero = 0;
@@ -258,15 +213,15 @@ Result<PolicyMaps> PolicyMaps::open(const PinLayout& pins) {
     return maps;
 }
 
-Result<void> PolicyMaps::apply_rules(const DesiredMaps& desired) const {
+Result<void> PolicyMaps::apply_rules(const DesiredMaps& desired, const MapTransaction& before) const {
     const RuleTables& tables = desired.tables;
-    if (auto ok = sync_hash_map(file_rules_.get(), kFileRulesMap, tables.file_rules); !ok)
+    if (auto ok = sync(file_rules_, kFileRulesMap, tables.file_rules, before); !ok)
         return ok;
-    if (auto ok = sync_hash_map(exec_rules_.get(), kExecRulesMap, tables.exec_rules); !ok)
+    if (auto ok = sync(exec_rules_, kExecRulesMap, tables.exec_rules, before); !ok)
         return ok;
-    if (auto ok = sync_hash_map(dirents_.get(), kDirentsMap, tables.dirents); !ok)
+    if (auto ok = sync(dirents_, kDirentsMap, tables.dirents, before); !ok)
         return ok;
-    return sync_hash_map(dir_rules_.get(), kDirRulesMap, tables.dir_rules);
+    return sync(dir_rules_, kDirRulesMap, tables.dir_rules, before);
 }
 
 // The filter in front of bpfw_dir_rules: during an update it must pass both
@@ -288,7 +243,34 @@ Result<void> PolicyMaps::apply_settings(const bw_settings& settings) const {
     return write_single(settings_.get(), kSettingsMap, settings);
 }
 
-Result<void> PolicyMaps::apply(const DesiredMaps& desired) const {
+// Every map an apply may write, read before the first write; nothing is
+// written when a hash map cannot hold what the policy needs.
+Result<MapTransaction> PolicyMaps::begin(const DesiredMaps& desired) const {
+    const std::pair<const UniqueFd*, const char*> maps[] = {
+        {&file_rules_, kFileRulesMap}, {&exec_rules_, kExecRulesMap}, {&dirents_, kDirentsMap},
+        {&dir_rules_, kDirRulesMap},   {&dir_bloom_, kDirBloomMap},   {&bpf_allow_, kBpfAllowMap},
+        {&bpf_policy_, kBpfPolicyMap}, {&settings_, kSettingsMap},    {&self_exes_, kSelfExesMap}};
+    MapTransaction transaction;
+    for (auto [fd, name] : maps)
+        if (auto tracked = transaction.track(fd->get(), name); !tracked)
+            return fail(tracked.error());
+    const RuleTables& tables = desired.tables;
+    const std::pair<const UniqueFd*, size_t> sizes[] = {
+        {&file_rules_, tables.file_rules.size()}, {&exec_rules_, tables.exec_rules.size()},
+        {&dirents_, tables.dirents.size()},       {&dir_rules_, tables.dir_rules.size()},
+        {&bpf_allow_, tables.bpf_allow.size()},   {&self_exes_, desired.self_exes.size()}};
+    for (auto [fd, size] : sizes) {
+        const MapEntries* before = transaction.before(fd->get());
+        for (auto [map_fd, name] : maps)
+            if (map_fd == fd)
+                if (auto fits = check_fits(name, size, before->max_entries); !fits)
+                    return fail(fits.error().note("nothing was changed"));
+    }
+    return transaction;
+}
+
+// Writes every map, in an order that never opens a gap.
+Result<void> PolicyMaps::write_all(const DesiredMaps& desired, const MapTransaction& before) const {
     // Directory lookups on for the update (the counter only says "any").
     bw_settings during = desired.tables.settings;
     during.dir_rules = std::max<uint32_t>(during.dir_rules, 1);
@@ -296,17 +278,30 @@ Result<void> PolicyMaps::apply(const DesiredMaps& desired) const {
         return ok;
     if (auto ok = apply_settings(during); !ok)
         return ok;
-    if (auto ok = apply_rules(desired); !ok)
+    if (auto ok = apply_rules(desired, before); !ok)
         return ok;
     if (auto ok = apply_dir_filter(desired, false); !ok)
         return ok;
     if (auto ok = apply_settings(desired.tables.settings); !ok)
         return ok;
-    if (auto ok = sync_hash_map(bpf_allow_.get(), kBpfAllowMap, desired.tables.bpf_allow); !ok)
+    if (auto ok = sync(bpf_allow_, kBpfAllowMap, desired.tables.bpf_allow, before); !ok)
         return ok;
     if (auto ok = write_single(bpf_policy_.get(), kBpfPolicyMap, desired.tables.bpf_policy); !ok)
         return ok;
-    return sync_hash_map(self_exes_.get(), kSelfExesMap, desired.self_exes);
+    return sync(self_exes_, kSelfExesMap, desired.self_exes, before);
+}
+
+Result<void> PolicyMaps::apply(const DesiredMaps& desired) const {
+    auto transaction = begin(desired);
+    if (!transaction)
+        return fail(transaction.error());
+    auto written = write_all(desired, *transaction);
+    if (written)
+        return {};
+    auto restored = transaction->roll_back();
+    return fail(written.error().note(restored ? "every policy map holds the previous policy again"
+                                              : "putting the previous policy back failed too (" +
+                                                    restored.error().message() + "); the watchdog heals the maps"));
 }
 
 Result<bw_inode_key> executable_identity(const char* path) {

@@ -16,6 +16,7 @@
 
 #include "bpfwarden/abi.h"
 #include "loading/pin_layout.h"
+#include "policy/map_transaction.h"
 #include "policy/policy_compiler.h"
 #include "support/error.h"
 #include "support/unique_fd.h"
@@ -64,11 +65,20 @@ public:
 
     // Writes every map, in an order that never opens a gap: rules before the
     // directory filter and settings that make them reachable, allowlist
-    // entries before the bpf() policy that relies on them.
+    // entries before the bpf() policy that relies on them. All or nothing
+    // (map_transaction.h): a policy a map cannot hold changes nothing, and a
+    // write that fails part way puts every map back as it was.
     Result<void> apply(const DesiredMaps& desired) const;
 
 private:
-    Result<void> apply_rules(const DesiredMaps& desired) const;
+    Result<MapTransaction> begin(const DesiredMaps& desired) const;
+    Result<void> write_all(const DesiredMaps& desired, const MapTransaction& before) const;
+    Result<void> apply_rules(const DesiredMaps& desired, const MapTransaction& before) const;
+    template <typename Key, typename Value, typename Less>
+    static Result<void> sync(const UniqueFd& fd, const char* name, const std::map<Key, Value, Less>& desired,
+                             const MapTransaction& before) {
+        return sync_hash_map(fd.get(), name, desired, *before.before(fd.get()));
+    }
     Result<void> apply_dir_filter(const DesiredMaps& desired, bool union_with_current) const;
     Result<void> apply_settings(const bw_settings& settings) const;
 
