@@ -16,5 +16,7 @@ int unpin(int argc, char** argv);
 // Makes a signed, expiring, single-use unlock token (--key), or sends one to
 // bpfwardend over D-Bus (--token) to lift self-protection until it expires.
 int unlock(int argc, char** argv);
+// The policy workflow: `policy check [DIR|FILE]` validates without root.
+int policy(int argc, char** argv);
 
 }  // namespace bpfwarden::ctl

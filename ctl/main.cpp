@@ -14,6 +14,9 @@ constexpr const char* kUsage = R"(Usage: bpfwardenctl COMMAND [OPTIONS]
 Status:
   status            bpfwardend and the watchdog over D-Bus, in one summary
 
+Policy:
+  policy check      validate a policy directory or file (no root, no daemon needed)
+
 Ending enforcement:
   unpin             remove bpfwarden's pins (and nothing else), after checking the target
 
@@ -39,7 +42,7 @@ constexpr Command kCommands[] = {
     {"status", bpfwarden::ctl::status}, {"unpin", bpfwarden::ctl::unpin},
     {"keygen", bpfwarden::ctl::keygen}, {"sign", bpfwarden::ctl::sign},
     {"verify", bpfwarden::ctl::verify}, {"allow-downgrade", bpfwarden::ctl::allow_downgrade},
-    {"unlock", bpfwarden::ctl::unlock},
+    {"unlock", bpfwarden::ctl::unlock}, {"policy", bpfwarden::ctl::policy},
 };
 
 }  // namespace

@@ -405,8 +405,8 @@ Result<Policy> parse_policy(std::string_view text, const std::string& source_nam
     } catch (const toml::parse_error& error) {
         const auto& begin = error.source().begin;
         return fail(ErrorKind::PolicyInvalid, EINVAL,
-                    source_name + ":" + std::to_string(begin.line) + ": " + std::string(error.description()) +
-                        " (column " + std::to_string(begin.column) + ")");
+                    source_name + ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column) + ": " +
+                        std::string(error.description()));
     } catch (const std::bad_alloc&) {
         return fail(ENOMEM, "parse " + source_name);
     } catch (const std::exception& error) {
