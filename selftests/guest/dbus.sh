@@ -174,7 +174,7 @@ echo "== flood: $(cat "$BW_OUT/flood.log"); $signals Denied signals, $suppressed
 # Runtime rules enforce at once, and only root may add them.
 expect_try public_open_ok_before_rule ok open "$work/public"
 out=$(unprivileged busctl --system call $ENFORCER AddRule sss file "$work/public" deny 2>&1)
-echo "$out" | grep -q "needs root or CAP_SYS_ADMIN" && pass unprivileged_add_rule_refused || fail unprivileged_add_rule_refused "$out"
+echo "$out" | grep -q "needs root or polkit's authorization" && pass unprivileged_add_rule_refused || fail unprivileged_add_rule_refused "$out"
 expect_try public_open_ok_after_refused_rule ok open "$work/public"
 out=$(busctl --system call $ENFORCER AddRule sss file "$work/public" deny 2>&1)
 [ "$out" = "tb 2 true" ] && pass add_rule_over_dbus || fail add_rule_over_dbus "$out"
