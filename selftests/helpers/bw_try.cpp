@@ -68,9 +68,9 @@
 // Canaries to run alongside replacements (ok when any attempt succeeded, else the last errno)
 //   loop-exec PATH SECONDS    fork+execv PATH (stdout/stderr to /dev/null); adds "runs=<n> ok=<n>"
 //   loop-open PATH SECONDS    open PATH; adds "opens=<n> ok=<n>"
+#include <bpf/libbpf.h>
 #include <elf.h>
 #include <fcntl.h>
-#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
