@@ -415,13 +415,17 @@ Result<Policy> parse_policy(std::string_view text, const std::string& source_nam
 }
 
 Result<Policy> load_policy_file(const std::filesystem::path& file) {
-    auto text = read_config_file(file, kMaxPolicyFileBytes, "policy file");
+    auto text = read_trusted_config_file(file, kMaxPolicyFileBytes, "policy file");
     if (!text)
         return fail(text.error().as(ErrorKind::PolicyInvalid));
     return parse_policy(*text, file.string());
 }
 
 Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFileOverride* override) {
+    struct stat st{};
+    if (::stat(dir.c_str(), &st) == 0)
+        if (auto trusted = check_written_only_by_owner(st, "policy directory '" + dir.string() + "'"); !trusted)
+            return fail(trusted.error().as(ErrorKind::PolicyInvalid));
     std::vector<std::string> names;
     std::error_code ec;
     std::filesystem::directory_iterator it(dir, ec);

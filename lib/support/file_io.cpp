@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "support/unique_fd.h"
 
 namespace bpfwarden {
@@ -46,15 +48,50 @@ Result<std::vector<unsigned char>> read_regular_file(const std::filesystem::path
     return bytes;
 }
 
-Result<std::string> read_config_file(const std::filesystem::path& path, size_t max_bytes, const std::string& what) {
+namespace {
+
+Result<std::string> read_config(const std::filesystem::path& path, size_t max_bytes, const std::string& what,
+                                bool trusted_only) {
     const std::string where = what + " '" + path.string() + "'";
     auto opened = open_regular(path, max_bytes, where, true, true);
     if (!opened)
         return std::unexpected(opened.error());
+    struct stat st{};
+    if (trusted_only && fstat(opened->first.get(), &st) != 0)
+        return fail_errno("stat " + where);
+    if (trusted_only)
+        if (auto trusted = check_written_only_by_owner(st, where); !trusted)
+            return std::unexpected(trusted.error());
     std::string text(opened->second, '\0');
     if (auto filled = read_exactly(opened->first.get(), std::span<char>(text), where); !filled)
         return std::unexpected(filled.error());
     return text;
+}
+
+}  // namespace
+
+Result<std::string> read_config_file(const std::filesystem::path& path, size_t max_bytes, const std::string& what) {
+    return read_config(path, max_bytes, what, false);
+}
+
+Result<std::string> read_trusted_config_file(const std::filesystem::path& path, size_t max_bytes,
+                                             const std::string& what) {
+    return read_config(path, max_bytes, what, true);
+}
+
+Result<void> check_written_only_by_owner(const struct stat& st, const std::string& where) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return fail(ErrorKind::PermissionDenied, EPERM,
+                    where + " is owned by uid " + std::to_string(st.st_uid) +
+                        ", neither root nor this process's user: whoever owns it decides what the kernel enforces; "
+                        "refusing it (chown root)");
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return fail(ErrorKind::PermissionDenied, EPERM,
+                    where + " is writable by " + ((st.st_mode & S_IWOTH) ? "everyone" : "its group") + " (mode " +
+                        mode + "): whoever can write it decides what the kernel enforces; refusing it (chmod go-w)");
+    return {};
 }
 
 Result<void> read_exactly(int fd, std::span<char> buffer, const std::string& where) {

@@ -2,6 +2,8 @@
 // through a symlink, only if it is a regular file of bounded size.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <filesystem>
 #include <span>
@@ -28,5 +30,16 @@ Result<std::vector<unsigned char>> read_regular_file(const std::filesystem::path
 // empty allowed, never blocking on a FIFO, regular files only (EINVAL
 // otherwise, EISDIR for a directory), at most `max_bytes` (EFBIG).
 Result<std::string> read_config_file(const std::filesystem::path& path, size_t max_bytes, const std::string& what);
+
+// Whether a file or directory that decides what the kernel enforces can only
+// have been written by someone trusted: its owner is root or this process's
+// user, and neither its group nor others may write it (EPERM otherwise,
+// naming `where`, the owner and mode, and the fix).
+Result<void> check_written_only_by_owner(const struct stat& st, const std::string& where);
+
+// read_config_file, for a file that must also pass check_written_only_by_owner
+// (checked on the opened file, the symlink's target when it is one).
+Result<std::string> read_trusted_config_file(const std::filesystem::path& path, size_t max_bytes,
+                                             const std::string& what);
 
 }  // namespace bpfwarden

@@ -8,6 +8,8 @@
 #   - a missing target, two targets, an unknown subcommand: exit 2;
 #   - --json: one object that parses, for the valid and the invalid case;
 #   - run as nobody on a world-readable directory;
+#   - a policy file others may write, a group-writable directory and a file
+#     owned by another user: refused, naming the file, its mode or owner;
 #   - the checked directory is left exactly as it was.
 #   policy_check_test.sh BUILD_DIR SOURCE_DIR
 BW_BUILD=$1
@@ -66,6 +68,20 @@ conflict=$(policy_dir conflict)
 printf '[bpf]\nmode = "audit"\n' >"$conflict/50-local.toml"
 expect merge_conflict_names_both_files 1 "50-local.toml:2: bpf.mode is already set in .*00-default.toml" \
   "$CTL" policy check "$conflict"
+
+# Who may have written the policy: root or the checking user, nobody else.
+writable=$(policy_dir writable)
+chmod 0666 "$writable/00-default.toml"
+expect world_writable_file_refused 1 "policy file '$writable/00-default.toml' is writable by everyone \(mode 0666\).*chmod go-w" \
+  "$CTL" policy check "$writable"
+group=$(policy_dir group)
+chmod 0775 "$group"
+expect group_writable_directory_refused 1 "policy directory '$group' is writable by its group \(mode 0775\)" \
+  "$CTL" policy check "$group"
+foreign=$(policy_dir foreign)
+chown 65534:65534 "$foreign/00-default.toml"
+expect foreign_owner_refused 1 "policy file '$foreign/00-default.toml' is owned by uid 65534, neither root nor" \
+  "$CTL" policy check "$foreign"
 
 expect missing_target 2 "'$work/nope': no such file or directory" "$CTL" policy check "$work/nope"
 expect two_targets 2 "one DIR or FILE at a time" "$CTL" policy check "$good" "$bad"

@@ -886,6 +886,32 @@ TEST(PolicyLoadDir, SyntaxErrorNamesFileLineAndColumn) {
     EXPECT_ERROR_MENTIONS(policy, (dir.path() / "10-base.toml").string() + ":3:10: ");
 }
 
+// The policy decides what the kernel enforces: a file or directory others
+// may write is refused, naming it, its mode and the fix.
+TEST(PolicyLoadDir, FileWritableByOthersIsRefused) {
+    TempDir dir;
+    dir.write("10-base.toml", "[[file]]\npath = \"/etc/shadow\"\naction = \"deny\"\n");
+    ASSERT_EQ(::chmod((dir.path() / "10-base.toml").c_str(), 0666), 0);
+    auto policy = load_policy_dir(dir.path());
+    EXPECT_ERRNO(policy, EPERM);
+    EXPECT_ERROR_MENTIONS(
+        policy, "policy file '" + (dir.path() / "10-base.toml").string() + "' is writable by everyone (mode 0666)");
+    EXPECT_ERROR_MENTIONS(policy, "chmod go-w");
+    EXPECT_EQ(policy.error().kind(), ErrorKind::PolicyInvalid);
+}
+
+TEST(PolicyLoadDir, DirectoryWritableByItsGroupIsRefused) {
+    TempDir dir;
+    dir.write("10-base.toml", "[[file]]\npath = \"/etc/shadow\"\naction = \"deny\"\n");
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0770), 0);
+    auto policy = load_policy_dir(dir.path());
+    EXPECT_ERRNO(policy, EPERM);
+    EXPECT_ERROR_MENTIONS(policy,
+                          "policy directory '" + dir.path().string() + "' is writable by its group (mode 0770)");
+    ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+    EXPECT_OK(load_policy_dir(dir.path()));  // the same directory once only its owner may write it
+}
+
 TEST(PolicyLoadDir, ModeInTwoFilesNamesBothFiles) {
     TempDir dir;
     dir.write("00-default.toml", "[bpf]\nmode = \"deny\"\n");
