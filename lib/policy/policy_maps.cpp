@@ -246,25 +246,29 @@ Result<void> PolicyMaps::apply_settings(const bw_settings& settings) const {
 // Every map an apply may write, read before the first write; nothing is
 // written when a hash map cannot hold what the policy needs.
 Result<MapTransaction> PolicyMaps::begin(const DesiredMaps& desired) const {
-    const std::pair<const UniqueFd*, const char*> maps[] = {
-        {&file_rules_, kFileRulesMap}, {&exec_rules_, kExecRulesMap}, {&dirents_, kDirentsMap},
-        {&dir_rules_, kDirRulesMap},   {&dir_bloom_, kDirBloomMap},   {&bpf_allow_, kBpfAllowMap},
-        {&bpf_policy_, kBpfPolicyMap}, {&settings_, kSettingsMap},    {&self_exes_, kSelfExesMap}};
-    MapTransaction transaction;
-    for (auto [fd, name] : maps)
-        if (auto tracked = transaction.track(fd->get(), name); !tracked)
-            return fail(tracked.error());
     const RuleTables& tables = desired.tables;
-    const std::pair<const UniqueFd*, size_t> sizes[] = {
-        {&file_rules_, tables.file_rules.size()}, {&exec_rules_, tables.exec_rules.size()},
-        {&dirents_, tables.dirents.size()},       {&dir_rules_, tables.dir_rules.size()},
-        {&bpf_allow_, tables.bpf_allow.size()},   {&self_exes_, desired.self_exes.size()}};
-    for (auto [fd, size] : sizes) {
-        const MapEntries* before = transaction.before(fd->get());
-        for (auto [map_fd, name] : maps)
-            if (map_fd == fd)
-                if (auto fits = check_fits(name, size, before->max_entries); !fits)
-                    return fail(fits.error().note("nothing was changed"));
+    struct Planned {
+        const UniqueFd* fd;
+        const char* name;
+        std::optional<size_t> entries;  // a hash map's new entry count (arrays: fixed size)
+    };
+    const Planned maps[] = {{&file_rules_, kFileRulesMap, tables.file_rules.size()},
+                            {&exec_rules_, kExecRulesMap, tables.exec_rules.size()},
+                            {&dirents_, kDirentsMap, tables.dirents.size()},
+                            {&dir_rules_, kDirRulesMap, tables.dir_rules.size()},
+                            {&dir_bloom_, kDirBloomMap, std::nullopt},
+                            {&bpf_allow_, kBpfAllowMap, tables.bpf_allow.size()},
+                            {&bpf_policy_, kBpfPolicyMap, std::nullopt},
+                            {&settings_, kSettingsMap, std::nullopt},
+                            {&self_exes_, kSelfExesMap, desired.self_exes.size()}};
+    MapTransaction transaction;
+    for (const auto& map : maps) {
+        if (auto tracked = transaction.track(map.fd->get(), map.name); !tracked)
+            return fail(tracked.error());
+        if (!map.entries)
+            continue;
+        if (auto fits = check_fits(map.name, *map.entries, transaction.before(map.fd->get())->max_entries); !fits)
+            return fail(fits.error().note("nothing was changed"));
     }
     return transaction;
 }
