@@ -15,7 +15,6 @@ std::string_view to_string(FindingKind kind) {
     case FindingKind::PolicyMapUnreadable: return "policy-map-unreadable";
     case FindingKind::CanaryOpened: return "canary-opened";
     case FindingKind::CanaryError: return "canary-error";
-    case FindingKind::ForeignProgram: return "foreign-program";
     }
     return "unknown";
 }

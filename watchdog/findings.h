@@ -20,7 +20,6 @@ enum class FindingKind {
     PolicyMapUnreadable,  // a policy map could not be digested
     CanaryOpened,         // the always-denied canary opened: enforcement silently broken
     CanaryError,          // the canary could not be tried (not EPERM, not opened)
-    ForeignProgram,       // someone else's program on one of our LSM hooks (reported, not healed)
 };
 
 std::string_view to_string(FindingKind kind);

@@ -81,7 +81,7 @@ HealPlan plan_heal(const std::vector<Finding>& findings, const ExpectedState& ex
             break;
         case FindingKind::PinDirectory:
         case FindingKind::MapPinMoved:  // every heal restores the pin tree first
-        case FindingKind::ForeignProgram: break;
+            break;
         }
     }
     return plan;

@@ -47,12 +47,11 @@ Result<void> check_fits(const char* name, size_t wanted, uint32_t max_entries);
 
 // Writes `desired` into the hash map `fd`, which held `before`: updates first
 // and stale keys last, unless the map could not hold both at once, in which
-// case the stale keys (in no rule of the new policy) go first.
+// case the stale keys (in no rule of the new policy) go first. `desired` must
+// fit (check_fits, before the first write of the update).
 template <typename Key, typename Value, typename Less>
 Result<void> sync_hash_map(int fd, const char* name, const std::map<Key, Value, Less>& desired,
                            const MapEntries& before) {
-    if (auto fits = check_fits(name, desired.size(), before.max_entries); !fits)
-        return fits;
     std::vector<Key> stale;
     size_t kept = 0;
     for (uint32_t i = 0; i < before.count; ++i) {

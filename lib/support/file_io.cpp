@@ -12,10 +12,15 @@ namespace bpfwarden {
 
 namespace {
 
+struct OpenedFile {
+    UniqueFd fd;
+    struct stat st;  // of the opened file: st_size is what to read
+};
+
 // Opens `path` read-only without blocking (a FIFO must not hang us) and
-// checks it is a regular file of at most `max_bytes`; returns it and its size.
-Result<std::pair<UniqueFd, size_t>> open_regular(const std::filesystem::path& path, size_t max_bytes,
-                                                 const std::string& where, bool follow_symlinks, bool allow_empty) {
+// checks it is a regular file of at most `max_bytes`.
+Result<OpenedFile> open_regular(const std::filesystem::path& path, size_t max_bytes, const std::string& where,
+                                bool follow_symlinks, bool allow_empty) {
     int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (follow_symlinks ? 0 : O_NOFOLLOW);
     UniqueFd fd(open(path.c_str(), flags));
     if (!fd)
@@ -31,7 +36,7 @@ Result<std::pair<UniqueFd, size_t>> open_regular(const std::filesystem::path& pa
         return fail(EINVAL, where + " is empty");
     if (static_cast<uintmax_t>(st.st_size) > max_bytes)
         return fail(EFBIG, where + " is larger than " + std::to_string(max_bytes) + " bytes");
-    return std::pair<UniqueFd, size_t>(std::move(fd), static_cast<size_t>(st.st_size));
+    return OpenedFile{std::move(fd), st};
 }
 
 }  // namespace
@@ -42,8 +47,8 @@ Result<std::vector<unsigned char>> read_regular_file(const std::filesystem::path
     auto opened = open_regular(path, max_bytes, where, false, allow_empty);
     if (!opened)
         return std::unexpected(opened.error());
-    std::vector<unsigned char> bytes(opened->second);
-    if (auto filled = read_exactly(opened->first.get(), std::span<unsigned char>(bytes), where); !filled)
+    std::vector<unsigned char> bytes(static_cast<size_t>(opened->st.st_size));
+    if (auto filled = read_exactly(opened->fd.get(), std::span<unsigned char>(bytes), where); !filled)
         return std::unexpected(filled.error());
     return bytes;
 }
@@ -56,14 +61,11 @@ Result<std::string> read_config(const std::filesystem::path& path, size_t max_by
     auto opened = open_regular(path, max_bytes, where, true, true);
     if (!opened)
         return std::unexpected(opened.error());
-    struct stat st{};
-    if (trusted_only && fstat(opened->first.get(), &st) != 0)
-        return fail_errno("stat " + where);
     if (trusted_only)
-        if (auto trusted = check_written_only_by_owner(st, where); !trusted)
+        if (auto trusted = check_written_only_by_owner(opened->st, where); !trusted)
             return std::unexpected(trusted.error());
-    std::string text(opened->second, '\0');
-    if (auto filled = read_exactly(opened->first.get(), std::span<char>(text), where); !filled)
+    std::string text(static_cast<size_t>(opened->st.st_size), '\0');
+    if (auto filled = read_exactly(opened->fd.get(), std::span<char>(text), where); !filled)
         return std::unexpected(filled.error());
     return text;
 }

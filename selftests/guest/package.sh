@@ -170,10 +170,17 @@ case "$line" in
 esac
 
 # --- Authorization: root, or polkit's yes (Debian's polkitd on this bus) -------------------------
-enforcer_call() { busctl call org.bpfwarden.Enforcer1 /org/bpfwarden/Enforcer1 org.bpfwarden.Enforcer1 "$@" 2>&1; }
+# enforcer_call [RUNNER...] -- METHOD [SIGNATURE ARGS...]: the call's reply or
+# error, made by RUNNER (setpriv ...) when given.
+enforcer_call() {
+  local runner=()
+  while [ "$1" != -- ]; do runner+=("$1"); shift; done
+  shift
+  "${runner[@]}" busctl call org.bpfwarden.Enforcer1 /org/bpfwarden/Enforcer1 org.bpfwarden.Enforcer1 "$@" 2>&1
+}
 useradd -m -G sudo bw-admin >/dev/null 2>&1
 as_admin() { setpriv --reuid=bw-admin --regid=bw-admin --init-groups "$@"; }
-out=$(as_admin busctl call org.bpfwarden.Enforcer1 /org/bpfwarden/Enforcer1 org.bpfwarden.Enforcer1 ReloadPolicy 2>&1)
+out=$(enforcer_call as_admin -- ReloadPolicy)
 case "$out" in *"polkit wants an administrator's authentication"*) pass sudo_admin_refused_without_rule ;;
   *) fail sudo_admin_refused_without_rule "$out" ;; esac
 rules=/etc/polkit-1/rules.d/50-bpfwarden-selftest.rules
@@ -184,18 +191,17 @@ polkit.addRule(function(action, subject) {
 });
 JS
 for ((i = 0; i < 30; i++)); do
-  out=$(as_admin busctl call org.bpfwarden.Enforcer1 /org/bpfwarden/Enforcer1 org.bpfwarden.Enforcer1 ReloadPolicy 2>&1)
+  out=$(enforcer_call as_admin -- ReloadPolicy)
   case "$out" in "t "*) break ;; esac
   sleep 0.5
 done
 case "$out" in "t "*) pass sudo_admin_allowed_by_polkit_rule ;; *) fail sudo_admin_allowed_by_polkit_rule "$out" ;; esac
-out=$(as_admin busctl call org.bpfwarden.Enforcer1 /org/bpfwarden/Enforcer1 org.bpfwarden.Enforcer1 Unlock s x 2>&1)
+out=$(enforcer_call as_admin -- Unlock s x)
 case "$out" in *"org.bpfwarden.unlock"*) pass rule_grants_only_its_action ;; *) fail rule_grants_only_its_action "$out" ;; esac
-out=$(setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Ur \
-  busctl call org.bpfwarden.Enforcer1 /org/bpfwarden/Enforcer1 org.bpfwarden.Enforcer1 RemoveRule ss file "$canary" 2>&1)
+out=$(enforcer_call setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Ur -- RemoveRule ss file "$canary")
 case "$out" in *"Access"*"denied"*|*"needs root or polkit"*) pass user_namespace_caller_refused ;;
   *) fail user_namespace_caller_refused "$out" ;; esac
-out=$(enforcer_call ReloadPolicy)
+out=$(enforcer_call -- ReloadPolicy)
 case "$out" in "t "*) pass root_allowed_without_polkit_rule ;; *) fail root_allowed_without_polkit_rule "$out" ;; esac
 rm -f "$rules"
 userdel -r bw-admin >/dev/null 2>&1

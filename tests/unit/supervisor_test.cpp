@@ -717,7 +717,7 @@ TEST(HealPlanTest, EachFindingKindCallsForItsHeal) {
     HealPlan canary = plan_for(FindingKind::CanaryOpened);
     EXPECT_EQ(canary.broken, (std::set<const ObjectSpec*>{&spec("file_guard")}));
     EXPECT_TRUE(canary.rewrite_maps);
-    for (FindingKind kind : {FindingKind::PinDirectory, FindingKind::MapPinMoved, FindingKind::ForeignProgram}) {
+    for (FindingKind kind : {FindingKind::PinDirectory, FindingKind::MapPinMoved}) {
         HealPlan plan = plan_for(kind);
         EXPECT_TRUE(plan.broken.empty() && !plan.new_store && !plan.rewrite_maps) << to_string(kind);
     }
