@@ -16,7 +16,9 @@ int unpin(int argc, char** argv);
 // Makes a signed, expiring, single-use unlock token (--key), or sends one to
 // bpfwardend over D-Bus (--token) to lift self-protection until it expires.
 int unlock(int argc, char** argv);
-// The policy workflow: `policy check [DIR|FILE]` validates without root.
+// The policy workflow: `policy check [DIR|FILE]` validates without root;
+// `policy show`, `diff [DIR]` and `apply [DIR]` work with the running policy
+// over D-Bus and exit 2 on any error (diff: 1 when the policies differ).
 int policy(int argc, char** argv);
 
 }  // namespace bpfwarden::ctl

@@ -16,6 +16,9 @@ Status:
 
 Policy:
   policy check      validate a policy directory or file (no root, no daemon needed)
+  policy show       the rules bpfwardend enforces now, each with its state
+  policy diff       what applying a policy directory would change (exit 1: it differs)
+  policy apply      check bpfwardend's policy directory, then have bpfwardend reload it
 
 Ending enforcement:
   unpin             remove bpfwarden's pins (and nothing else), after checking the target

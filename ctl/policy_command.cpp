@@ -1,5 +1,9 @@
 // policy: the admin's policy workflow. `check` validates a policy directory or
-// file the way bpfwardend would load it, without root and without a daemon.
+// file the way bpfwardend would load it, without root and without a daemon;
+// `show`, `diff` and `apply` (policy_running_commands.cpp) work with the
+// policy bpfwardend runs.
+#include "policy_command.h"
+
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -25,7 +29,17 @@ constexpr const char* kPolicyUsage = R"(Usage: bpfwardenctl policy SUBCOMMAND [O
   check [DIR|FILE]  validate a policy directory (or one file) as bpfwardend
                     would load it: syntax, merge and rules, with file and
                     line; warnings for paths that name nothing yet
+  show              the rules bpfwardend enforces now, each with its state
+                    (active, inactive: path missing, drifted), over D-Bus
+  diff [DIR]        what applying DIR (default: bpfwardend's policy
+                    directory) would change: rules added, removed, changed,
+                    and rules that would resolve differently; exit 1 if any
+  apply [DIR]       check bpfwardend's policy directory, then have bpfwardend
+                    reload it (ReloadPolicy; root or polkit); DIR, if given,
+                    must be that directory
 
+The admin workflow: edit a copy, 'check' and 'diff' it, copy it into the
+policy directory, 'apply', then 'show'. See docs/POLICY.md.
 Run 'bpfwardenctl policy SUBCOMMAND --help' for its options.
 )";
 
@@ -54,6 +68,17 @@ Result<Policy> load(const fs::path& target) {
         return load_policy_dir(target);
     return load_policy_file(target);
 }
+
+}  // namespace
+
+Result<CompiledPolicy> compile_policy_target(const fs::path& target) {
+    auto policy = load(target);
+    if (!policy)
+        return fail(policy.error());
+    return compile_policy(*policy, filesystem_resolver());
+}
+
+namespace {
 
 void print_json(const fs::path& target, const Result<CompiledPolicy>& compiled) {
     std::string out = "{\"target\":" + json_quote(target.string()) + ",\"valid\":" + (compiled ? "true" : "false");
@@ -110,9 +135,7 @@ int check(int argc, char** argv) {
         fprintf(stderr, "bpfwardenctl policy check: '%s': no such file or directory\n", target.c_str());
         return 2;
     }
-    auto policy = load(target);
-    Result<CompiledPolicy> compiled =
-        policy ? compile_policy(*policy, filesystem_resolver()) : Result<CompiledPolicy>(fail(policy.error()));
+    Result<CompiledPolicy> compiled = compile_policy_target(target);
     if (json)
         print_json(target, compiled);
     else if (compiled)
@@ -132,6 +155,12 @@ int policy(int argc, char** argv) {
     }
     if (sub == "check")
         return check(argc - 1, argv + 1);
+    if (sub == "show")
+        return policy_show(argc - 1, argv + 1);
+    if (sub == "diff")
+        return policy_diff(argc - 1, argv + 1);
+    if (sub == "apply")
+        return policy_apply(argc - 1, argv + 1);
     if (sub.empty())
         fputs(kPolicyUsage, stderr);
     else

@@ -218,7 +218,7 @@ std::vector<dbus::RuleEntry> EnforcerBus::list_rules() const {
     for (const auto& rule : service_.policy().rules) {
         dbus::RuleEntry entry;
         entry.id = rule.id;
-        entry.kind = rule.bpf_allow ? "bpf-allow" : std::string(to_string(rule.kind));
+        entry.kind = rule_kind_name(rule);
         entry.path = rule.path;
         entry.action = rule.bpf_allow ? "allow" : std::string(to_string(rule.action));
         entry.source = to_string(rule.where);

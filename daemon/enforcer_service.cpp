@@ -318,8 +318,8 @@ void EnforcerService::handle_event(std::span<const std::byte> record) {
     std::string rule_path;
     if (event->kind == EventKind::FileOpen || event->kind == EventKind::FileChange ||
         event->kind == EventKind::ExecCheck)
-        if (const RuleInfo* rule = policy_.rule(event->rule_id))
-            rule_path = rule->path;
+        if (const RuleInfo* rule = policy_.rule(event->rule_id); rule && !rule->allowlist)
+            rule_path = rule->path;  // an allowlist's refusal names the file executed instead
     if (observer_)
         observer_(*event, rule_path);
     if (!log_limiter_.allow(std::chrono::steady_clock::now()))

@@ -2,8 +2,10 @@
 
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string_view>
 
+#include "bus_error.h"
 #include "names.h"
 
 namespace bpfwarden::dbus {
@@ -42,6 +44,14 @@ int read_bool(sd_bus_message* m, bool& out) {
     return r;
 }
 
+// The error for a call the service did not answer, or nullopt when the
+// service itself replied with an error.
+std::optional<Error> unreachable(const sd_bus_error& error, const char* service, const char* daemon) {
+    if (sd_bus_error_has_names(&error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+        return Error(0, std::string(service) + " is not on the system bus (is " + daemon + " running?)");
+    return std::nullopt;
+}
+
 // A property handler reads the value if it knows `name` with `signature`
 // and returns > 0; 0 means "not mine": the value is skipped.
 using PropertyReader = std::function<int(std::string_view name, std::string_view signature, sd_bus_message* m)>;
@@ -54,8 +64,8 @@ Result<void> get_all(sd_bus* bus, const char* service, const char* path, const c
     int r = sd_bus_call_method(bus, service, path, "org.freedesktop.DBus.Properties", "GetAll", &error, &raw, "s",
                                interface);
     if (r < 0) {
-        if (sd_bus_error_has_names(&error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
-            return fail(0, std::string(service) + " is not on the system bus (is " + daemon + " running?)");
+        if (auto absent = unreachable(error, service, daemon))
+            return fail(*absent);
         return fail_system(-r, std::string("read ") + interface + " properties" +
                                    (error.message ? std::string(": ") + error.message : std::string()));
     }
@@ -256,6 +266,80 @@ Result<WatchdogStatus> StatusClient::watchdog() const {
         !done)
         return std::unexpected(done.error());
     return s;
+}
+
+namespace {
+
+// The kind whose bpfwarden error name the service replied with (Failed for
+// any other name), so that callers steer on kind() as elsewhere.
+ErrorKind kind_of_reply(const sd_bus_error& error) {
+    for (ErrorKind kind : {ErrorKind::InvalidArgument, ErrorKind::PolicyInvalid, ErrorKind::LimitExceeded,
+                           ErrorKind::NotFound, ErrorKind::PermissionDenied})
+        if (sd_bus_error_has_name(&error, error_name(kind)))
+            return kind;
+    return ErrorKind::Failed;
+}
+
+// Calls an Enforcer1 method without arguments. A refusal keeps the error's
+// name in front of its message: the name says what kind of refusal it is
+// (docs/DBUS.md, "Errors"), the message what to fix.
+Result<BusMessage> call_enforcer(sd_bus* bus, const char* method) {
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    std::unique_ptr<sd_bus_error, ErrorFree> error_guard(&error);
+    sd_bus_message* raw = nullptr;
+    int r = sd_bus_call_method(bus, kEnforcerBusName, kEnforcerPath, kEnforcerInterface, method, &error, &raw, nullptr);
+    BusMessage reply(raw);
+    if (r >= 0)
+        return reply;
+    if (auto absent = unreachable(error, kEnforcerBusName, "bpfwardend"))
+        return fail(*absent);
+    if (!sd_bus_error_is_set(&error))
+        return fail_system(-r, std::string("call ") + method);
+    return fail(kind_of_reply(error), 0,
+                std::string(error.name) + ": " + (error.message ? error.message : std::strerror(-r)));
+}
+
+int read_rules(sd_bus_message* m, std::vector<RuleEntry>& out) {
+    int r = sd_bus_message_enter_container(m, 'a', "(ussssb)");
+    if (r < 0)
+        return r;
+    for (;;) {
+        RuleEntry rule;
+        const char *kind = nullptr, *path = nullptr, *action = nullptr, *source = nullptr;
+        int active = 0;
+        r = sd_bus_message_read(m, "(ussssb)", &rule.id, &kind, &path, &action, &source, &active);
+        if (r <= 0)
+            break;
+        rule.kind = kind;
+        rule.path = path;
+        rule.action = action;
+        rule.source = source;
+        rule.active = active != 0;
+        out.push_back(std::move(rule));
+    }
+    return r < 0 ? r : sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 1;
+}
+
+}  // namespace
+
+Result<std::vector<RuleEntry>> StatusClient::list_rules() const {
+    auto reply = call_enforcer(bus_.get(), "ListRules");
+    if (!reply)
+        return std::unexpected(reply.error());
+    std::vector<RuleEntry> rules;
+    if (int r = read_rules(reply->get(), rules); r < 0)
+        return fail_system(-r, "malformed reply to ListRules (expected a(ussssb))");
+    return rules;
+}
+
+Result<uint64_t> StatusClient::reload_policy() const {
+    auto reply = call_enforcer(bus_.get(), "ReloadPolicy");
+    if (!reply)
+        return std::unexpected(reply.error());
+    uint64_t generation = 0;
+    if (int r = sd_bus_message_read(reply->get(), "t", &generation); r <= 0)
+        return fail_system(r < 0 ? -r : EBADMSG, "malformed reply to ReloadPolicy (expected t)");
+    return generation;
 }
 
 }  // namespace bpfwarden::dbus

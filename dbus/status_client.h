@@ -1,6 +1,7 @@
-// The client side of both interfaces, for `bpfwardenctl status`: every
-// property of org.bpfwarden.Enforcer1 and org.bpfwarden.Watchdog1 in one
-// GetAll call each.
+// The client side of both interfaces, for `bpfwardenctl status` and
+// `bpfwardenctl policy show|diff|apply`: every property of
+// org.bpfwarden.Enforcer1 and org.bpfwarden.Watchdog1 in one GetAll call
+// each, and the Enforcer1 methods those commands call.
 #pragma once
 
 #include <chrono>
@@ -46,6 +47,14 @@ public:
     // when the service does not own its name.
     Result<EnforcerSnapshot> enforcer() const;
     Result<WatchdogStatus> watchdog() const;
+
+    // ListRules: every rule in force, as (id, kind, path, action, source, active).
+    Result<std::vector<RuleEntry>> list_rules() const;
+    // ReloadPolicy: bpfwardend re-reads its policy directory; the new
+    // generation. Needs root or polkit (the daemon decides). A refusal's
+    // message starts with the service's error name, so that it can be told
+    // apart and looked up: "org.bpfwarden.Error.PolicyInvalid: ...".
+    Result<uint64_t> reload_policy() const;
 
 private:
     struct BusUnref {

@@ -4,6 +4,8 @@
 #   1. CPU per watchdog verification cycle for 5, 20, 100 pinned programs,
 #      side by side with shelling out to bpftool per program, and the CPU per
 #      check of the real watchdog process with the service's own pins;
+#      applying a policy of 100 000 file + 10 000 exec rules (time per step,
+#      process and kernel memory);
 #   2. tamper-to-detection and detection-to-healed latency per tamper kind on
 #      this kernel (tracepoint programs) and in a VM (BPF LSM programs);
 #   3. in the VM: what the file hooks add to open() + close(), attached vs not
@@ -17,6 +19,9 @@ status=0
 
 echo "==> watchdog cycle cost"
 "$build/bench/watchdog_cycle_bench" || status=1
+echo
+echo "==> applying 100 000 file + 10 000 exec rules"
+"$build/bench/policy_apply_bench" || status=1
 echo
 echo "==> CPU per check of the real watchdog process"
 python3 "$root/bench/watchdog_cpu.py" --build "$build" || status=1

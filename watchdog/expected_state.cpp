@@ -73,11 +73,12 @@ Result<std::vector<ExpectedProgram>> expected_programs(const ObjectSpec& spec, c
 std::vector<MapCheck> map_checks_of(const DesiredMaps& desired) {
     const RuleTables& tables = desired.tables;
     return {
-        {kFileRulesMap, digest_of_map(tables.file_rules)},    {kExecRulesMap, digest_of_map(tables.exec_rules)},
-        {kDirentsMap, digest_of_map(tables.dirents)},         {kDirRulesMap, digest_of_map(tables.dir_rules)},
-        {kDirBloomMap, digest_of_bloom(desired.dir_bloom)},   {kBpfAllowMap, digest_of_map(tables.bpf_allow)},
-        {kBpfPolicyMap, digest_of_single(tables.bpf_policy)}, {kSettingsMap, digest_of_single(tables.settings)},
-        {kSelfExesMap, digest_of_map(desired.self_exes)},
+        {kFileRulesMap, digest_of_map(tables.file_rules)},     {kExecRulesMap, digest_of_map(tables.exec_rules)},
+        {kDirentsMap, digest_of_map(tables.dirents)},          {kDirRulesMap, digest_of_map(tables.dir_rules)},
+        {kDirBloomMap, digest_of_bloom(desired.dir_bloom)},    {kBpfAllowMap, digest_of_map(tables.bpf_allow)},
+        {kBpfPolicyMap, digest_of_single(tables.bpf_policy)},  {kSettingsMap, digest_of_single(tables.settings)},
+        {kSelfExesMap, digest_of_map(desired.self_exes)},      {kScopesMap, digest_of_map(tables.scopes)},
+        {kExecAllowedMap, digest_of_map(tables.exec_allowed)},
     };
 }
 

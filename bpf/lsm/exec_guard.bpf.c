@@ -8,10 +8,12 @@
  * unlinked files (`fexecve` of a memfd), and refuse W->X, memory that was
  * writable becoming executable.
  *
- * What an inode rule cannot stop, a copy of the bytes or a script read by an
- * interpreter, is for the exec allowlist mode (docs/POLICY.md).
+ * Then the exec allowlists (allowlist.bpf.h): in an allowlist's scope, what
+ * it does not list does not run, which stops what an inode rule cannot, a
+ * copy of a denied binary. A script read by an interpreter is a file rule's
+ * job (docs/POLICY.md).
  */
-#include "bpfwarden/rules.bpf.h"
+#include "bpfwarden/allowlist.bpf.h"
 #include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "GPL";
@@ -52,12 +54,16 @@ static __always_inline int guard_code(struct file *file, __u32 op)
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	struct bw_match match;
+	int verdict;
 
-	if (bw_find_exec_rule(dentry, &match))
-		return bw_verdict(&match, BW_EVENT_EXEC_CHECK, op, dentry);
+	if (bw_find_exec_rule(dentry, &match)) {
+		verdict = bw_verdict(&match, BW_EVENT_EXEC_CHECK, op, dentry);
+		if (verdict)
+			return verdict;
+	}
 	if ((exec_options() & BW_EXEC_DENY_ANONYMOUS) && inode && is_anonymous(inode))
 		return refuse_anonymous(inode, BW_OP_EXEC_ANONYMOUS, dentry);
-	return 0;
+	return bw_check_allowlists(dentry, op, NULL);
 }
 
 /* The program's own image, mapped by the kernel at exec (or by itself):
@@ -74,18 +80,22 @@ SEC("lsm/bprm_check_security")
 int BPF_PROG(bw_bprm_check, struct linux_binprm *bprm, int ret)
 {
 	struct file *file = BPF_CORE_READ(bprm, file);
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+	/* Events show the filename as passed to execve(). */
+	const char *filename = BPF_CORE_READ(bprm, filename);
 	struct bw_match match;
+	int verdict;
 
 	if (ret)
 		return ret;
-	/* The event shows the filename as passed to execve(). */
-	if (bw_find_exec_rule(BPF_CORE_READ(file, f_path.dentry), &match))
-		return bw_verdict_text(&match, BW_EVENT_EXEC_CHECK, BW_OP_EXEC, NULL,
-		                       BPF_CORE_READ(bprm, filename));
+	if (bw_find_exec_rule(dentry, &match)) {
+		verdict = bw_verdict_text(&match, BW_EVENT_EXEC_CHECK, BW_OP_EXEC, NULL, filename);
+		if (verdict)
+			return verdict;
+	}
 	if ((exec_options() & BW_EXEC_DENY_ANONYMOUS) && is_anonymous(BPF_CORE_READ(file, f_inode)))
-		return refuse_anonymous(BPF_CORE_READ(file, f_inode), BW_OP_EXEC_ANONYMOUS,
-		                        BPF_CORE_READ(file, f_path.dentry));
-	return 0;
+		return refuse_anonymous(BPF_CORE_READ(file, f_inode), BW_OP_EXEC_ANONYMOUS, dentry);
+	return bw_check_allowlists(dentry, BW_OP_EXEC, filename);
 }
 
 SEC("lsm/mmap_file")

@@ -81,9 +81,11 @@ inline constexpr const char* kBpfAllowMap = "bpfw_bpf_allow";
 inline constexpr const char* kBpfPolicyMap = "bpfw_bpf_policy";
 inline constexpr const char* kSettingsMap = "bpfw_settings";
 inline constexpr const char* kSelfExesMap = "bpfw_self_exes";
-inline constexpr std::array<const char*, 9> kPolicyMaps = {kFileRulesMap, kExecRulesMap, kDirentsMap,
-                                                           kDirRulesMap,  kDirBloomMap,  kBpfAllowMap,
-                                                           kBpfPolicyMap, kSettingsMap,  kSelfExesMap};
+inline constexpr const char* kScopesMap = "bpfw_scopes";
+inline constexpr const char* kExecAllowedMap = "bpfw_exec_allowed";
+inline constexpr std::array<const char*, 11> kPolicyMaps = {kFileRulesMap, kExecRulesMap, kDirentsMap,    kDirRulesMap,
+                                                            kDirBloomMap,  kBpfAllowMap,  kBpfPolicyMap,  kSettingsMap,
+                                                            kSelfExesMap,  kScopesMap,    kExecAllowedMap};
 // The store's state that is not policy: who each task is, and break-glass.
 inline constexpr const char* kTasksMap = "bpfw_tasks";
 inline constexpr const char* kLiftMap = "bpfw_lift";

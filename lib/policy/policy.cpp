@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "policy/scope.h"
 #include "support/file_io.h"
 #include "support/unique_fd.h"
 
@@ -54,6 +55,14 @@ public:
                 ok = parse_rules(RuleKind::Exec, key, node);
             else if (key.str() == "bpf")
                 ok = parse_bpf(node);
+            else if (key.str() == "scope")
+                ok = parse_named_scopes(node);
+            else if (key.str() == "allowlist")
+                ok = parse_allowlists(key, node);
+            else if (key.str() == "mode")
+                ok = parse_policy_mode(key, node);
+            else if (key.str() == "max_rules")
+                ok = parse_max_rules(key, node);
             else if (PolicyOption* option = option_named(key.str()))
                 ok = parse_option(*option, key, node);
             else
@@ -61,7 +70,9 @@ public:
                     key.source(),
                     std::string(node.is_table() || node.is_array_of_tables() ? "unknown table " : "unknown key ") +
                         quote_for_message(key.str()) +
-                        " (expected [[file]], [[exec]], [bpf], protect, deny_anonymous_exec or deny_write_exec)");
+                        " (expected [[file]], [[exec]], [[allowlist]], [bpf], [scope.NAME], mode, protect, "
+                        "deny_anonymous_exec, "
+                        "deny_write_exec or max_rules)");
             if (!ok)
                 return fail(ok.error());
         }
@@ -70,6 +81,8 @@ public:
                          [](const PathRule& a, const PathRule& b) { return a.where.line < b.where.line; });
         Policy rules;
         rules.rules = std::move(rules_);
+        rules.scopes = std::move(scopes_);
+        rules.allowlists = std::move(allowlists_);
         if (auto ok = merge_policy(policy_, std::move(rules)); !ok)
             return fail(ok.error());
         return std::move(policy_);
@@ -117,6 +130,20 @@ private:
             return invalid(node.source(), quote_for_message(key.str()) + " must be true or false");
         option.value = value->get();
         option.where = location(key.source());
+        return {};
+    }
+
+    // A whole number the rule maps can hold: toml++ reads integers as int64,
+    // so the range is checked before the value is narrowed.
+    Result<void> parse_max_rules(const toml::key& key, const toml::node& node) {
+        const std::string range = "from 1 to " + std::to_string(kMaxRulesLimit) + ", the most the rule maps hold";
+        const auto* value = node.as_integer();
+        if (!value)
+            return invalid(node.source(), "'max_rules' must be a whole number " + range);
+        const int64_t wanted = value->get();
+        if (wanted < 1 || wanted > int64_t{kMaxRulesLimit})
+            return invalid(node.source(), "max_rules = " + std::to_string(wanted) + " is out of range (" + range + ")");
+        policy_.options.max_rules = {static_cast<uint32_t>(wanted), location(key.source())};
         return {};
     }
 
@@ -179,6 +206,8 @@ private:
             has_action = true;
             return {};
         }
+        if (field.str() == "scope")
+            return parse_rule_scope(value, rule);
         if (field.str() == "recursive") {
             const auto* recursive = value.as_boolean();
             if (!recursive)
@@ -187,7 +216,7 @@ private:
             return {};
         }
         return invalid(field.source(), "unknown key " + quote_for_message(field.str()) + " in " + section_name(kind) +
-                                           " (expected \"path\", \"action\" or \"recursive\")");
+                                           " (expected \"path\", \"action\", \"recursive\" or \"scope\")");
     }
 
     Result<PathRule> parse_rule(RuleKind kind, const toml::table& table) {
@@ -207,6 +236,233 @@ private:
             return invalid(table.source(),
                            section_name(kind) + " entry on \"/\" would cover every file: name a directory");
         return rule;
+    }
+
+    Result<PolicyMode> parse_mode_value(const toml::node& node, std::string_view what) const {
+        const auto* value = node.as_string();
+        if (value && value->get() == "enforce")
+            return PolicyMode::Enforce;
+        if (value && value->get() == "audit")
+            return PolicyMode::Audit;
+        return invalid(node.source(), std::string(what) + " must be \"enforce\" or \"audit\"" +
+                                          (value ? ", not " + quote_for_message(value->get()) : std::string()));
+    }
+
+    Result<void> parse_policy_mode(const toml::key& key, const toml::node& node) {
+        auto mode = parse_mode_value(node, "mode");
+        if (!mode)
+            return fail(mode.error());
+        policy_.options.mode = *mode;
+        policy_.options.mode_where = location(key.source());
+        return {};
+    }
+
+    // scope = "NAME" (a [scope.NAME] table, in any file) or an inline table.
+    Result<void> parse_rule_scope(const toml::node& node, PathRule& rule) const {
+        if (const auto* name = node.as_string()) {
+            if (name->get().empty())
+                return invalid(node.source(), "empty scope name");
+            rule.scope_ref = name->get();
+            return {};
+        }
+        const auto* table = node.as_table();
+        if (!table)
+            return invalid(node.source(),
+                           "'scope' must be a scope's name or a table such as { unit = \"nginx.service\" }");
+        auto scope = parse_scope(*table, "");
+        if (!scope)
+            return fail(scope.error());
+        rule.scope = std::move(*scope);
+        return {};
+    }
+
+    Result<void> parse_allowlists(const toml::key& key, const toml::node& node) {
+        const auto* array = node.as_array();
+        if (!array)
+            return invalid(key.source(), "'allowlist' must be an array of tables: write [[allowlist]]");
+        for (const toml::node& element : *array) {
+            const auto* table = element.as_table();
+            if (!table)
+                return invalid(element.source(), "each 'allowlist' entry must be a table ([[allowlist]])");
+            auto allowlist = parse_allowlist(*table);
+            if (!allowlist)
+                return fail(allowlist.error());
+            allowlists_.push_back(std::move(*allowlist));
+        }
+        return {};
+    }
+
+    // scope (required), exec = [paths] (at least one), mode.
+    Result<ExecAllowlist> parse_allowlist(const toml::table& table) const {
+        ExecAllowlist allowlist;
+        allowlist.where = location(table.source());
+        bool has_scope = false, has_exec = false;
+        for (auto&& [field, value] : table) {
+            Result<void> ok;
+            if (field.str() == "scope") {
+                PathRule holder{RuleKind::Exec, {}, RuleAction::Deny, {}};
+                ok = parse_rule_scope(value, holder);
+                allowlist.scope = std::move(holder.scope);
+                allowlist.scope_ref = std::move(holder.scope_ref);
+                has_scope = true;
+            } else if (field.str() == "exec") {
+                ok = parse_allowlist_entries(value, allowlist);
+                has_exec = true;
+            } else if (field.str() == "mode") {
+                auto mode = parse_mode_value(value, "an allowlist's mode");
+                ok = mode ? (allowlist.mode = *mode, Result<void>{}) : fail(mode.error());
+            } else {
+                ok = invalid(field.source(), "unknown key " + quote_for_message(field.str()) +
+                                                 " in [[allowlist]] (expected \"scope\", \"exec\" or \"mode\")");
+            }
+            if (!ok)
+                return fail(ok.error());
+        }
+        if (!has_scope)
+            return invalid(table.source(),
+                           "[[allowlist]] has no 'scope': say whose executables it limits (an allowlist for "
+                           "every process would stop the machine)");
+        if (!has_exec)
+            return invalid(table.source(), "[[allowlist]] has no 'exec' list of executables");
+        return allowlist;
+    }
+
+    Result<void> parse_allowlist_entries(const toml::node& node, ExecAllowlist& allowlist) const {
+        const auto* array = node.as_array();
+        if (!array)
+            return invalid(node.source(), "allowlist 'exec' must be an array of executable or directory paths");
+        if (array->empty())
+            return invalid(node.source(), "allowlist 'exec' is empty: nothing could run in its scope");
+        for (const toml::node& element : *array) {
+            auto path = parse_path(element, "allowlist entry");
+            if (!path)
+                return fail(path.error());
+            if (*path == "/")
+                return invalid(element.source(), "allowlist entry \"/\" would list every file: name directories");
+            allowlist.entries.push_back(std::move(*path));
+        }
+        return {};
+    }
+
+    // [scope.NAME] tables.
+    Result<void> parse_named_scopes(const toml::node& node) {
+        const auto* table = node.as_table();
+        if (!table)
+            return invalid(node.source(), "'scope' must hold named tables: write [scope.NAME]");
+        for (auto&& [name, value] : *table) {
+            const auto* body = value.as_table();
+            if (!body)
+                return invalid(name.source(), "scope " + quote_for_message(name.str()) + " must be a table ([scope." +
+                                                  std::string(name.str()) + "])");
+            auto scope = parse_scope(*body, std::string(name.str()));
+            if (!scope)
+                return fail(scope.error());
+            scope->where = location(name.source());
+            scopes_.push_back(std::move(*scope));
+        }
+        return {};
+    }
+
+    // One of unit, cgroup, uid, gid or exe; for a unit, its slice; a mode.
+    Result<ScopeSpec> parse_scope(const toml::table& table, const std::string& name) const {
+        ScopeSpec scope;
+        scope.name = name;
+        scope.where = location(table.source());
+        int selectors = 0;
+        bool has_slice = false;
+        for (auto&& [field, value] : table) {
+            Result<void> ok;
+            if (field.str() == "mode") {
+                auto mode = parse_mode_value(value, "a scope's mode");
+                ok = mode ? (scope.mode = *mode, Result<void>{}) : fail(mode.error());
+            } else if (field.str() == "slice") {
+                has_slice = true;
+                ok = parse_unit_name(value, "slice", scope.slice);
+                if (ok && !scope.slice.ends_with(".slice"))
+                    ok = invalid(value.source(), "slice " + quote_for_message(scope.slice) + " is not a slice name");
+            } else if (auto kind = scope_kind_named(field.str())) {
+                ++selectors;
+                scope.kind = *kind;
+                ok = parse_selector(value, scope);
+            } else {
+                ok = invalid(field.source(), "unknown scope kind " + quote_for_message(field.str()) +
+                                                 " (expected unit, cgroup, uid, gid or exe; and mode, slice)");
+            }
+            if (!ok)
+                return fail(ok.error());
+        }
+        if (selectors != 1)
+            return invalid(table.source(), std::string(selectors ? "a scope names one of" : "a scope needs one of") +
+                                               " unit, cgroup, uid, gid or exe");
+        if (has_slice && scope.kind != ScopeKind::Unit)
+            return invalid(table.source(), "'slice' goes with a unit scope only");
+        if (scope.kind == ScopeKind::Unit && !has_slice)
+            scope.slice = default_slice_of(scope.value);
+        return scope;
+    }
+
+    static std::optional<ScopeKind> scope_kind_named(std::string_view name) {
+        if (name == "unit")
+            return ScopeKind::Unit;
+        if (name == "cgroup")
+            return ScopeKind::Cgroup;
+        if (name == "uid")
+            return ScopeKind::Uid;
+        if (name == "gid")
+            return ScopeKind::Gid;
+        if (name == "exe")
+            return ScopeKind::Exe;
+        return std::nullopt;
+    }
+
+    Result<void> parse_selector(const toml::node& value, ScopeSpec& scope) const {
+        switch (scope.kind) {
+        case ScopeKind::Unit: return parse_unit_name(value, "unit", scope.value);
+        case ScopeKind::Uid:
+        case ScopeKind::Gid: return parse_id(value, scope);
+        case ScopeKind::Cgroup: {
+            const auto* path = value.as_string();
+            if (!path)
+                return invalid(value.source(), "cgroup must be a string (a path below /sys/fs/cgroup/)");
+            if (auto problem = cgroup_path_problem(path->get()))
+                return invalid(value.source(), "cgroup path " + quote_for_message(path->get()) + " is " + *problem);
+            scope.value = path->get();
+            while (scope.value.ends_with('/'))
+                scope.value.pop_back();
+            return {};
+        }
+        case ScopeKind::Exe: {
+            auto path = parse_path(value, "scope exe");
+            if (!path)
+                return fail(path.error());
+            scope.value = std::move(*path);
+            return {};
+        }
+        }
+        return {};
+    }
+
+    Result<void> parse_unit_name(const toml::node& value, std::string_view what, std::string& out) const {
+        const auto* name = value.as_string();
+        if (!name)
+            return invalid(value.source(), std::string(what) + " must be a string (such as \"nginx.service\")");
+        if (auto problem = unit_name_problem(name->get()))
+            return invalid(value.source(), std::string(what) + " " + quote_for_message(name->get()) + ": " + *problem);
+        out = name->get();
+        return {};
+    }
+
+    // uid_t and gid_t are 32 bits; (uid_t)-1 means "no id" to the kernel.
+    Result<void> parse_id(const toml::node& value, ScopeSpec& scope) const {
+        const auto* number = value.as_integer();
+        const char* what = scope.kind == ScopeKind::Uid ? "uid" : "gid";
+        if (!number)
+            return invalid(value.source(), std::string(what) + " must be a number");
+        if (number->get() < 0 || number->get() >= 0xFFFFFFFFLL)
+            return invalid(value.source(), std::string(what) + " " + std::to_string(number->get()) +
+                                               " is out of range (0 to 4294967294)");
+        scope.id = static_cast<uint32_t>(number->get());
+        return {};
     }
 
     Result<void> parse_bpf(const toml::node& node) {
@@ -320,8 +576,10 @@ private:
 
     const std::string& source_;
     Policy policy_;
-    std::vector<PathRule> rules_;  // [[file]] and [[exec]] entries, merged into policy_ at the end
-    bool recursive_ = false;       // the entry being parsed said recursive = true
+    std::vector<PathRule> rules_;            // [[file]] and [[exec]] entries, merged into policy_ at the end
+    std::vector<ScopeSpec> scopes_;          // [scope.NAME] tables
+    std::vector<ExecAllowlist> allowlists_;  // [[allowlist]] tables
+    bool recursive_ = false;                 // the entry being parsed said recursive = true
 };
 
 // Key for "the same rule": kind, subtree or not, and path.
@@ -329,6 +587,8 @@ std::string rule_key(const PathRule& rule) {
     std::string key(1, rule.kind == RuleKind::FileOpen ? 'f' : 'x');
     key += rule.subtree ? '/' : '=';
     key += rule.path;
+    key += '\0';
+    key += rule.scope ? rule.scope->selector() : rule.scope_ref.empty() ? "" : "ref:" + rule.scope_ref;
     return key;
 }
 
@@ -398,6 +658,28 @@ std::string_view to_string(RuleKind kind) { return kind == RuleKind::FileOpen ? 
 
 std::string to_string(const SourceLocation& where) { return where.file + ":" + std::to_string(where.line); }
 
+namespace {
+
+// toml++ quotes what it saw as it was, control characters included ("saw
+// 'tr\n'", an ESC): written as \xNN here, so that a policy file cannot break
+// or colour the log line or terminal its error is shown on.
+std::string escape_controls(std::string_view text) {
+    std::string out;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x20 && byte != 0x7f) {
+            out += c;
+            continue;
+        }
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+        out += escaped;
+    }
+    return out;
+}
+
+}  // namespace
+
 Result<Policy> parse_policy(std::string_view text, const std::string& source_name) {
     try {
         toml::table root = toml::parse(text, std::string(source_name));
@@ -406,7 +688,7 @@ Result<Policy> parse_policy(std::string_view text, const std::string& source_nam
         const auto& begin = error.source().begin;
         return fail(ErrorKind::PolicyInvalid, EINVAL,
                     source_name + ":" + std::to_string(begin.line) + ":" + std::to_string(begin.column) + ": " +
-                        std::string(error.description()));
+                        escape_controls(error.description()));
     } catch (const std::bad_alloc&) {
         return fail(ENOMEM, "parse " + source_name);
     } catch (const std::exception& error) {
@@ -459,7 +741,8 @@ Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFil
 namespace {
 
 // Each option may be set in one file only.
-Result<void> check_option(std::string_view name, const PolicyOption& into, const PolicyOption& from) {
+template <typename T>
+Result<void> check_option(std::string_view name, const PolicySetting<T>& into, const PolicySetting<T>& from) {
     if (from.where && into.where)
         return fail(ErrorKind::PolicyInvalid, EINVAL, describe_conflict(name, *into.where, *from.where));
     return {};
@@ -470,12 +753,59 @@ Result<void> check_options(const PolicyOptions& into, const PolicyOptions& from)
         return ok;
     if (auto ok = check_option("deny_anonymous_exec", into.deny_anonymous_exec, from.deny_anonymous_exec); !ok)
         return ok;
-    return check_option("deny_write_exec", into.deny_write_exec, from.deny_write_exec);
+    if (auto ok = check_option("deny_write_exec", into.deny_write_exec, from.deny_write_exec); !ok)
+        return ok;
+    return check_option("max_rules", into.max_rules, from.max_rules);
 }
 
-void take_option(PolicyOption& into, PolicyOption& from) {
+template <typename T>
+void take_option(PolicySetting<T>& into, PolicySetting<T>& from) {
     if (from.where)
         into = std::move(from);
+}
+
+}  // namespace
+
+namespace {
+
+Result<std::optional<ScopeSpec>> find_scope(const Policy& policy, const std::optional<ScopeSpec>& inline_scope,
+                                            const std::string& name, const SourceLocation& where) {
+    if (inline_scope || name.empty())
+        return inline_scope;
+    for (const ScopeSpec& scope : policy.scopes)
+        if (scope.name == name)
+            return scope;
+    return fail(ErrorKind::PolicyInvalid, EINVAL,
+                to_string(where) + ": unknown scope " + quote_for_message(name) + " (no [scope." + name +
+                    "] table in the policy)");
+}
+
+}  // namespace
+
+Result<std::optional<ScopeSpec>> scope_of(const Policy& policy, const PathRule& rule) {
+    return find_scope(policy, rule.scope, rule.scope_ref, rule.where);
+}
+
+Result<ScopeSpec> scope_of(const Policy& policy, const ExecAllowlist& allowlist) {
+    auto scope = find_scope(policy, allowlist.scope, allowlist.scope_ref, allowlist.where);
+    if (!scope)
+        return fail(scope.error());
+    const std::optional<ScopeSpec>& found = *scope;
+    if (!found)
+        return fail(ErrorKind::PolicyInvalid, EINVAL, to_string(allowlist.where) + ": [[allowlist]] has no scope");
+    return *found;
+}
+
+namespace {
+
+// A scope name is defined once across all files.
+Result<void> check_scope_names(const std::vector<ScopeSpec>& into, const std::vector<ScopeSpec>& from) {
+    for (const ScopeSpec& added : from)
+        for (const ScopeSpec& present : into)
+            if (added.name == present.name)
+                return fail(ErrorKind::PolicyInvalid, EINVAL,
+                            describe_conflict("[scope." + added.name + "]", present.where, added.where));
+    return {};
 }
 
 }  // namespace
@@ -483,6 +813,11 @@ void take_option(PolicyOption& into, PolicyOption& from) {
 Result<void> merge_policy(Policy& into, Policy from) {
     // Every check before any change, so that a refused merge leaves `into` as it was.
     if (auto ok = check_options(into.options, from.options); !ok)
+        return ok;
+    if (from.options.mode_where && into.options.mode_where)
+        return fail(ErrorKind::PolicyInvalid, EINVAL,
+                    describe_conflict("mode", *into.options.mode_where, *from.options.mode_where));
+    if (auto ok = check_scope_names(into.scopes, from.scopes); !ok)
         return ok;
     if (from.bpf.mode_where && into.bpf.mode_where)
         return fail(ErrorKind::PolicyInvalid, EINVAL,
@@ -498,9 +833,18 @@ Result<void> merge_policy(Policy& into, Policy from) {
         into.bpf.restricted_cmds = from.bpf.restricted_cmds;
         into.bpf.restrict_where = std::move(from.bpf.restrict_where);
     }
+    if (from.options.mode_where) {
+        into.options.mode = from.options.mode;
+        into.options.mode_where = std::move(from.options.mode_where);
+    }
+    into.scopes.insert(into.scopes.end(), std::make_move_iterator(from.scopes.begin()),
+                       std::make_move_iterator(from.scopes.end()));
+    into.allowlists.insert(into.allowlists.end(), std::make_move_iterator(from.allowlists.begin()),
+                           std::make_move_iterator(from.allowlists.end()));
     take_option(into.options.protect, from.options.protect);
     take_option(into.options.deny_anonymous_exec, from.options.deny_anonymous_exec);
     take_option(into.options.deny_write_exec, from.options.deny_write_exec);
+    take_option(into.options.max_rules, from.options.max_rules);
     add_rules(into.rules, std::move(from.rules));
     add_allow(into.bpf.allow, std::move(from.bpf.allow));
     into.sources.insert(into.sources.end(), std::make_move_iterator(from.sources.begin()),

@@ -8,6 +8,7 @@
 //   protect = true            # self-protection (default true)
 //   deny_anonymous_exec = false  # refuse running memfd / deleted files
 //   deny_write_exec = false   # refuse memory going from writable to executable
+//   max_rules = 100000        # ceiling on [[file]] and on [[exec]] rules (each)
 //
 //   [[file]]                  # opening, truncating, renaming, ... this file
 //   path = "/etc/shadow"      # "/srv/secret/" (trailing slash): everything beneath
@@ -59,25 +60,71 @@ struct SourceLocation {
     friend bool operator==(const SourceLocation&, const SourceLocation&) = default;
 };
 
+enum class PolicyMode { Enforce, Audit };
+enum class ScopeKind { Unit, Cgroup, Uid, Gid, Exe };
+
+// Who a rule is for (docs/POLICY.md, "Scopes"). Inline in a rule
+// (scope = { unit = "nginx.service" }) or named ([scope.web], scope = "web").
+struct ScopeSpec {
+    ScopeKind kind = ScopeKind::Uid;
+    std::string value;                   // unit name, cgroup path or executable path
+    uint32_t id = 0;                     // uid or gid
+    std::string slice = "system.slice";  // unit: the slice it runs in
+    PolicyMode mode = PolicyMode::Enforce;
+    std::string name;  // [scope.NAME]; empty for an inline scope
+    SourceLocation where;
+
+    // "unit=nginx.service slice=system.slice", "uid=33", ...: what the scope
+    // selects (mode and name aside); equal selectors are the same scope.
+    std::string selector() const;
+
+    friend bool operator==(const ScopeSpec&, const ScopeSpec&) = default;
+};
+
+// [[allowlist]]: in the scope, only the listed executables run (docs/POLICY.md,
+// "Exec allowlists").
+struct ExecAllowlist {
+    std::optional<ScopeSpec> scope = std::nullopt;
+    std::string scope_ref{};
+    std::vector<std::string> entries{};             // absolute paths; "/dir/" lists everything beneath
+    std::optional<PolicyMode> mode = std::nullopt;  // nullopt: the scope's
+    SourceLocation where{};
+};
+
 struct PathRule {
     RuleKind kind;
     std::string path;  // without the trailing slash of a subtree rule
     RuleAction action;
     SourceLocation where;
-    bool subtree = false;    // everything beneath the directory `path`
-    bool pid1_only = false;  // bpf.allow: only when running as PID 1
+    bool subtree = false;                           // everything beneath the directory `path`
+    bool pid1_only = false;                         // bpf.allow: only when running as PID 1
+    std::optional<ScopeSpec> scope = std::nullopt;  // nullopt: every process
+    std::string scope_ref{};                        // scope = "NAME": a [scope.NAME] table (scope_of())
 };
 
 // A top-level option and where it was set (nullopt: its default).
-struct PolicyOption {
-    bool value;
+template <typename T>
+struct PolicySetting {
+    T value;
     std::optional<SourceLocation> where;
 };
+using PolicyOption = PolicySetting<bool>;
+
+// max_rules: how many [[file]] rules, and how many [[exec]] rules, a policy
+// may have. The default leaves room to grow; the most it may be set to is
+// what the file rule map holds (BW_FILE_RULES_MAX, 131072) less the entries
+// bpfwarden keeps for itself (policy_compiler.h checks both numbers).
+inline constexpr uint32_t kDefaultMaxRules = 100000;
+inline constexpr uint32_t kMaxRulesLimit = 131008;
 
 struct PolicyOptions {
+    // mode = "audit": every deny reports "would deny" and lets the action through.
+    PolicyMode mode = PolicyMode::Enforce;
+    std::optional<SourceLocation> mode_where;
     PolicyOption protect{true, std::nullopt};
     PolicyOption deny_anonymous_exec{false, std::nullopt};
     PolicyOption deny_write_exec{false, std::nullopt};
+    PolicySetting<uint32_t> max_rules{kDefaultMaxRules, std::nullopt};
 };
 
 struct BpfGuardPolicy {
@@ -94,7 +141,9 @@ struct BpfGuardPolicy {
 };
 
 struct Policy {
-    std::vector<PathRule> rules;  // unique by (kind, path, subtree), in order of first appearance
+    std::vector<PathRule> rules;            // unique by (kind, path, subtree, scope), in order of first appearance
+    std::vector<ScopeSpec> scopes;          // [scope.NAME] tables, unique by name
+    std::vector<ExecAllowlist> allowlists;  // [[allowlist]] tables, in order
     BpfGuardPolicy bpf;
     PolicyOptions options;
     std::vector<std::string> sources;       // files merged into this policy, in order
@@ -130,8 +179,17 @@ Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFil
 // `into` unchanged.
 Result<void> merge_policy(Policy& into, Policy from);
 
+// The scope `rule` is for: its inline scope, the [scope.NAME] table it names
+// (defined in any file of the policy), or nullopt for every process. An
+// unknown name is an error naming the rule's file and line.
+Result<std::optional<ScopeSpec>> scope_of(const Policy& policy, const PathRule& rule);
+// The same for an allowlist, whose scope is required.
+Result<ScopeSpec> scope_of(const Policy& policy, const ExecAllowlist& allowlist);
+
 // "audit"/"deny", "off"/"audit"/"deny", "file"/"exec" — the policy file spelling.
 std::string_view to_string(RuleAction action);
+std::string_view to_string(PolicyMode mode);
+std::string_view to_string(ScopeKind kind);
 std::string_view to_string(BpfGuardMode mode);
 std::string_view to_string(RuleKind kind);
 // "file:line"

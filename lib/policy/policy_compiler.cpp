@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "policy/scope.h"
+
 namespace bpfwarden {
 namespace {
 
@@ -22,14 +24,67 @@ bool same_entries(const Map& a, const Map& b) {
 bool same_tables(const RuleTables& a, const RuleTables& b) {
     return same_entries(a.file_rules, b.file_rules) && same_entries(a.exec_rules, b.exec_rules) &&
            same_entries(a.dirents, b.dirents) && same_entries(a.dir_rules, b.dir_rules) &&
-           same_entries(a.bpf_allow, b.bpf_allow) && same_bytes(a.bpf_policy, b.bpf_policy) &&
+           same_entries(a.bpf_allow, b.bpf_allow) && same_entries(a.scopes, b.scopes) &&
+           same_entries(a.exec_allowed, b.exec_allowed) && same_bytes(a.bpf_policy, b.bpf_policy) &&
            same_bytes(a.settings, b.settings);
 }
 
-// The stricter of an existing entry and a new rule; on a tie, the first.
+// The stricter of an existing rule and a new one; on a tie, the first.
 void keep_stricter(bw_rule& existing, const bw_rule& rule) {
     if (existing.action == BW_ACTION_NONE || (rule.action == BW_ACTION_DENY && existing.action != BW_ACTION_DENY))
         existing = rule;
+}
+
+bool is_own_rule(const bw_rule& rule) { return rule.rule_id >= kProtectedExesRuleId; }
+
+// An entry's two rules apart: for everyone, and for its scope (action NONE: none).
+struct EntryRules {
+    bw_rule everyone{};
+    bw_rule scoped{};
+};
+
+EntryRules split(const bw_rule& entry) {
+    if (!entry.scope)
+        return {entry, {}};
+    bw_rule everyone{};
+    everyone.action = entry.else_action;
+    everyone.rule_id = entry.else_rule_id;
+    everyone.flags = entry.else_flags;
+    bw_rule scoped{};
+    scoped.action = entry.action;
+    scoped.rule_id = entry.rule_id;
+    scoped.flags = entry.flags;
+    scoped.scope = entry.scope;
+    return {everyone, scoped};
+}
+
+bw_rule join(const EntryRules& rules) {
+    if (rules.scoped.action == BW_ACTION_NONE)
+        return rules.everyone;
+    bw_rule entry = rules.scoped;
+    entry.else_action = rules.everyone.action;
+    entry.else_rule_id = rules.everyone.rule_id;
+    entry.else_flags = rules.everyone.flags;
+    return entry;
+}
+
+// Adds `rule` to `entry` (see RuleTables); false if the entry has a rule for
+// another scope already.
+bool add_to_entry(bw_rule& entry, const bw_rule& rule) {
+    EntryRules rules = split(entry);
+    if (!rule.scope) {
+        if (is_own_rule(rule))
+            rules.scoped = {};
+        keep_stricter(rules.everyone, rule);
+    } else if (rules.everyone.action != BW_ACTION_NONE && is_own_rule(rules.everyone)) {
+        return true;
+    } else if (rules.scoped.action != BW_ACTION_NONE && rules.scoped.scope != rule.scope) {
+        return false;
+    } else {
+        keep_stricter(rules.scoped, rule);
+    }
+    entry = join(rules);
+    return true;
 }
 
 bw_rule& slot_of(bw_name_rules& rules, RuleKind kind) { return kind == RuleKind::FileOpen ? rules.file : rules.exec; }
@@ -87,9 +142,35 @@ Result<void> check_capacities(const RuleTables& tables) {
                                          Need{tables.exec_rules.size(), kExecRulesCapacity, "exec rule"},
                                          Need{tables.dirents.size(), kDirentsCapacity, "name"},
                                          Need{tables.dir_rules.size(), kDirRulesCapacity, "directory"},
-                                         Need{tables.bpf_allow.size(), kBpfAllowCapacity, "bpf.allow"}})
+                                         Need{tables.bpf_allow.size(), kBpfAllowCapacity, "bpf.allow"},
+                                         Need{tables.exec_allowed.size(), kExecAllowedCapacity, "allowlist"}})
         if (auto ok = check_capacity(count, capacity, what); !ok)
             return ok;
+    return {};
+}
+
+std::string origin_of(const PolicySetting<uint32_t>& max_rules) {
+    return max_rules.where ? "set in " + to_string(*max_rules.where) : "the default";
+}
+
+// The administrator's ceiling on [[file]] rules and on [[exec]] rules, checked
+// before any path is resolved: an oversized policy costs no filesystem work.
+Result<void> check_max_rules(const Policy& policy) {
+    std::size_t file_rules = 0, exec_rules = 0;
+    for (const PathRule& rule : policy.rules)
+        ++(rule.kind == RuleKind::FileOpen ? file_rules : exec_rules);
+    const auto& max_rules = policy.options.max_rules;
+    struct Count {
+        std::size_t rules, capacity;
+        const char* what;
+    };
+    for (auto [rules, capacity, what] :
+         {Count{file_rules, kFileRulesCapacity, "file"}, Count{exec_rules, kExecRulesCapacity, "exec"}})
+        if (rules > max_rules.value)
+            return fail(ErrorKind::PolicyInvalid, E2BIG,
+                        "policy has " + std::to_string(rules) + " " + what + " rules, more than max_rules = " +
+                            std::to_string(max_rules.value) + " (" + origin_of(max_rules) + "; the maps hold at most " +
+                            std::to_string(capacity - kImplicitReserve) + ")");
     return {};
 }
 
@@ -97,7 +178,70 @@ bw_rule rule_value(const RuleInfo& info) {
     bw_rule value{};
     value.action = to_bw_action(info.action);
     value.rule_id = info.id;
+    if (info.scope)
+        value.scope = scope_key(info.scope->selector());
+    if (info.audit_mode)
+        value.flags |= BW_RULE_AUDIT_MODE;
     return value;
+}
+
+bw_scope scope_value(const ScopeSpec& spec, const std::optional<FileIdentity>& target) {
+    bw_scope scope{};
+    switch (spec.kind) {
+    case ScopeKind::Uid: scope.kind = BW_SCOPE_UID; break;
+    case ScopeKind::Gid: scope.kind = BW_SCOPE_GID; break;
+    case ScopeKind::Unit: scope.kind = BW_SCOPE_UNIT; break;
+    case ScopeKind::Cgroup: scope.kind = BW_SCOPE_CGROUP; break;
+    case ScopeKind::Exe: scope.kind = BW_SCOPE_EXE; break;
+    }
+    scope.id = spec.id;
+    if (spec.kind == ScopeKind::Cgroup && target)
+        scope.cgroup_id = target->ino;  // a cgroup's inode number is its kernfs id
+    if (spec.kind == ScopeKind::Exe && target)
+        scope.exe = to_key(*target);
+    std::strncpy(scope.unit, spec.value.c_str(), sizeof(scope.unit) - 1);
+    std::strncpy(scope.slice, spec.slice.c_str(), sizeof(scope.slice) - 1);
+    if (spec.kind != ScopeKind::Unit)
+        std::memset(scope.unit, 0, sizeof(scope.unit)), std::memset(scope.slice, 0, sizeof(scope.slice));
+    return scope;
+}
+
+// The scope's entry in bpfw_scopes; two scopes whose texts hash alike are refused.
+Result<void> add_scope(RuleTables& tables, const RuleInfo& info) {
+    if (!info.scope || !info.active())
+        return {};
+    bw_scope value = scope_value(*info.scope, info.scope_target);
+    auto [entry, added] = tables.scopes.try_emplace(scope_key(info.scope->selector()), value);
+    if (!added && !same_bytes(entry->second, value))
+        return fail(ErrorKind::PolicyInvalid, EINVAL,
+                    to_string(info.where) + ": scope " + quote_for_message(info.scope->selector()) +
+                        " collides with another scope of this policy: rename or reorder it");
+    return {};
+}
+
+// An exe or cgroup scope names a file, resolved like rule paths; a unit is
+// matched by name and needs nothing resolved, but an unknown one is worth a word.
+void resolve_scope(CompiledPolicy& out, RuleInfo& info, const PathResolver& resolve) {
+    if (!info.scope)
+        return;
+    const ScopeSpec& scope = *info.scope;
+    const std::string where = to_string(info.where) + ": ";
+    if (scope.kind == ScopeKind::Unit) {
+        if (!unit_known(scope.value))
+            out.warnings.push_back(where + "unit " + quote_for_message(scope.value) +
+                                   " is not known here: the rule applies once a unit of that name runs (in " +
+                                   (scope.slice.empty() ? std::string("the root cgroup") : scope.slice) + ")");
+        return;
+    }
+    if (scope.kind != ScopeKind::Exe && scope.kind != ScopeKind::Cgroup)
+        return;
+    PathTarget target = resolve(scope.value);
+    bool usable = target.file && (scope.kind == ScopeKind::Exe || target.file->is_dir);
+    if (usable)
+        info.scope_target = target.file;
+    else
+        out.warnings.push_back(where + "the scope's " + std::string(to_string(scope.kind)) + " " +
+                               quote_for_message(scope.value) + " does not exist: rule inactive until it does");
 }
 
 // The map entries of one resolved path rule. An inactive rule has none: it
@@ -137,14 +281,44 @@ RuleInfo rule_info(CompiledPolicy& out, const PathRule& rule, bool bpf_allow, co
     return info;
 }
 
+std::string describe_rule(const CompiledPolicy& out, uint32_t id) {
+    const RuleInfo* rule = out.rule(id);
+    if (!rule)
+        return "bpfwarden's own rule";
+    return to_string(rule->where) + " (" + std::string(to_string(rule->kind)) + " " +
+           quote_for_message(rule->path + (rule->subtree ? "/" : "")) + " for " +
+           (rule->scope ? rule->scope->selector() : std::string("everyone")) + ")";
+}
+
+// A map entry holds one rule for everyone and one for a single scope.
+Result<void> check_scope_conflicts(const CompiledPolicy& out) {
+    if (out.tables.scope_conflicts.empty())
+        return {};
+    auto [first, second] = out.tables.scope_conflicts.front();
+    const RuleInfo* later = out.rule(second);
+    return fail(ErrorKind::PolicyInvalid, EINVAL,
+                (later ? to_string(later->where) + ": " : std::string()) +
+                    "contradictory rules: " + describe_rule(out, second) + " and " + describe_rule(out, first) +
+                    " cover the same file with different scopes; a file takes one rule for everyone and one "
+                    "scoped rule: give both rules one scope, or drop one");
+}
+
 Result<void> add_path_rules(const Policy& policy, const PathResolver& resolve, CompiledPolicy& out) {
     for (const PathRule& rule : policy.rules) {
         if (auto ok = check_path(rule); !ok)
             return ok;
-        const RuleInfo& info = out.rules.emplace_back(rule_info(out, rule, false, resolve));
-        add_entries(out.tables, info);
+        auto scope = scope_of(policy, rule);
+        if (!scope)
+            return fail(scope.error());
+        RuleInfo info = rule_info(out, rule, false, resolve);
+        info.scope = std::move(*scope);
+        info.audit_mode = info.scope && info.scope->mode == PolicyMode::Audit;
+        resolve_scope(out, info, resolve);
+        if (auto ok = add_scope(out.tables, info); !ok)
+            return ok;
+        add_entries(out.tables, out.rules.emplace_back(std::move(info)));
     }
-    return {};
+    return check_scope_conflicts(out);
 }
 
 Result<void> add_bpf_allow_rules(const Policy& policy, const PathResolver& resolve, CompiledPolicy& out) {
@@ -170,27 +344,137 @@ bw_settings settings_of(const PolicyOptions& options) {
     settings.exec_options = (options.deny_anonymous_exec.value ? BW_EXEC_DENY_ANONYMOUS : 0u) |
                             (options.deny_write_exec.value ? BW_EXEC_DENY_WRITE_EXEC : 0u);
     settings.subtree_depth = BW_MAX_SUBTREE_DEPTH;
+    settings.audit_mode = options.mode == PolicyMode::Audit ? 1 : 0;
     return settings;
+}
+
+// ---- Exec allowlists ----------------------------------------------------------
+
+void list_entry(RuleTables& tables, uint32_t list, uint32_t kind, const FileIdentity& id, uint64_t name_hash = 0) {
+    bw_allowed_key key{};
+    key.id = to_key(id);
+    key.name_hash = name_hash;
+    key.list = list;
+    key.kind = kind;
+    tables.exec_allowed.try_emplace(key, 1);
+}
+
+// One entry of allowlist `list`: a file by inode and name, or a directory's subtree.
+void add_allowlist_entry(CompiledPolicy& out, uint32_t list, std::string path, const SourceLocation& where,
+                         const PathResolver& resolve) {
+    bool subtree = path.size() > 1 && path.ends_with('/');
+    while (path.size() > 1 && path.ends_with('/'))
+        path.pop_back();
+    PathTarget target = resolve(path);
+    if (subtree && target.file && target.file->is_dir) {
+        list_entry(out.tables, list, BW_ALLOWED_SUBTREE, *target.file);
+        return;
+    }
+    if (!subtree && target.file)
+        list_entry(out.tables, list, BW_ALLOWED_INODE, *target.file);
+    if (!subtree && target.dir)
+        list_entry(out.tables, list, BW_ALLOWED_NAME, *target.dir,
+                   bw_name_hash(reinterpret_cast<const unsigned char*>(target.name.data()),
+                                static_cast<__u32>(target.name.size())));
+    if (subtree ? !(target.file && target.file->is_dir) : !target.file)
+        out.warnings.push_back(to_string(where) + ": allowlist entry " + quote_for_message(path) +
+                               (subtree ? " is not a directory here" : " does not exist") +
+                               ": nothing is listed for it until it does");
+}
+
+// Allowlists with one scope are one list: their entries add up, and an
+// enforcing one makes the list enforce.
+struct ListPlan {
+    ScopeSpec scope;
+    std::vector<std::pair<std::string, SourceLocation>> entries;
+    SourceLocation where;
+    bool audit = true;
+};
+
+Result<std::vector<ListPlan>> plan_allowlists(const Policy& policy) {
+    std::vector<ListPlan> plans;
+    for (const ExecAllowlist& allowlist : policy.allowlists) {
+        auto scope = scope_of(policy, allowlist);
+        if (!scope)
+            return fail(scope.error());
+        auto same = std::find_if(plans.begin(), plans.end(),
+                                 [&](const ListPlan& plan) { return plan.scope.selector() == scope->selector(); });
+        if (same == plans.end()) {
+            if (plans.size() == BW_MAX_ALLOWLISTS)
+                return fail(ErrorKind::PolicyInvalid, E2BIG,
+                            to_string(allowlist.where) + ": more than " + std::to_string(BW_MAX_ALLOWLISTS) +
+                                " exec allowlists (scopes); merge some");
+            same = plans.insert(plans.end(), ListPlan{*scope, {}, allowlist.where, true});
+        }
+        same->audit = same->audit && allowlist.mode.value_or(scope->mode) == PolicyMode::Audit;
+        for (const std::string& entry : allowlist.entries)
+            same->entries.emplace_back(entry, allowlist.where);
+    }
+    return plans;
+}
+
+std::string joined_entries(const ListPlan& plan) {
+    std::string out;
+    for (const auto& [path, where] : plan.entries)
+        out += (out.empty() ? "" : ", ") + path;
+    return out;
+}
+
+Result<void> add_allowlists(const Policy& policy, const PathResolver& resolve, CompiledPolicy& out) {
+    auto plans = plan_allowlists(policy);
+    if (!plans)
+        return fail(plans.error());
+    for (const ListPlan& plan : *plans) {
+        RuleInfo info{};
+        info.id = static_cast<uint32_t>(out.rules.size());
+        info.kind = RuleKind::Exec;
+        info.path = joined_entries(plan);
+        info.action = RuleAction::Deny;
+        info.where = plan.where;
+        info.allowlist = true;
+        info.scope = plan.scope;
+        info.audit_mode = plan.audit;
+        resolve_scope(out, info, resolve);
+        if (auto ok = add_scope(out.tables, info); !ok)
+            return ok;
+        if (info.active()) {
+            uint32_t list = out.tables.settings.allowlists++;
+            bw_allowlist& slot = out.tables.settings.allowlist[list];
+            slot.scope = scope_key(plan.scope.selector());
+            slot.rule_id = info.id;
+            slot.flags = plan.audit ? BW_RULE_AUDIT_MODE : 0;
+            for (const auto& [path, where] : plan.entries)
+                add_allowlist_entry(out, list, path, where, resolve);
+        }
+        out.rules.push_back(std::move(info));
+    }
+    return {};
 }
 
 }  // namespace
 
+void RuleTables::add_to(bw_rule& entry, const bw_rule& rule) {
+    uint32_t present = entry.rule_id;
+    if (!add_to_entry(entry, rule))
+        scope_conflicts.emplace_back(present, rule.rule_id);
+}
+
 void RuleTables::add_inode_rule(RuleKind kind, const bw_inode_key& file, const bw_rule& rule) {
     auto& entries = kind == RuleKind::FileOpen ? file_rules : exec_rules;
-    keep_stricter(entries.try_emplace(file, bw_rule{}).first->second, rule);
+    add_to(entries.try_emplace(file, bw_rule{}).first->second, rule);
 }
 
 void RuleTables::add_name_rule(RuleKind kind, const bw_inode_key& dir, const std::string& name, const bw_rule& rule) {
     bw_dirent_key key{};
     key.dir = dir;
     key.name_hash = bw_name_hash(reinterpret_cast<const unsigned char*>(name.data()), static_cast<__u32>(name.size()));
-    keep_stricter(slot_of(dirents.try_emplace(key, bw_name_rules{}).first->second, kind), rule);
+    add_to(slot_of(dirents.try_emplace(key, bw_name_rules{}).first->second, kind), rule);
     dir_rules.try_emplace(dir, bw_dir_rules{}).first->second.flags |= BW_DIR_HAS_ENTRIES;
 }
 
 void RuleTables::add_subtree_rule(RuleKind kind, const bw_inode_key& dir, const bw_rule& rule) {
     bw_dir_rules& entry = dir_rules.try_emplace(dir, bw_dir_rules{}).first->second;
-    keep_stricter(slot_of(entry, kind), rule);
+    add_to(slot_of(entry, kind), rule);
     entry.flags |= BW_DIR_SUBTREE;
 }
 
@@ -202,8 +486,12 @@ void RuleTables::protect_directory(const bw_inode_key& dir, const bw_rule& exemp
 }
 
 bool RuleInfo::active() const {
+    if (allowlist)
+        return !scope || (scope->kind != ScopeKind::Exe && scope->kind != ScopeKind::Cgroup) || scope_target;
     if (bpf_allow)
         return target.file.has_value();
+    if (scope && (scope->kind == ScopeKind::Exe || scope->kind == ScopeKind::Cgroup) && !scope_target)
+        return false;
     if (subtree)
         return target.file && target.file->is_dir;
     return target.dir.has_value();
@@ -226,6 +514,14 @@ Result<CompiledPolicy> compile_policy_dir(const std::filesystem::path& dir, cons
 
 bool same_policy(const CompiledPolicy& a, const CompiledPolicy& b) {
     return a.rules == b.rules && same_tables(a.tables, b.tables);
+}
+
+std::string rule_kind_name(const RuleInfo& rule) {
+    if (rule.bpf_allow)
+        return "bpf-allow";
+    if (rule.allowlist)
+        return "exec-allowlist";
+    return std::string(to_string(rule.kind));
 }
 
 uint32_t to_bw_action(RuleAction action) { return action == RuleAction::Deny ? BW_ACTION_DENY : BW_ACTION_AUDIT; }
@@ -251,6 +547,8 @@ Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& 
         return fail(EINVAL, "compile policy: no path resolver");
     if (policy.rules.size() + policy.bpf.allow.size() >= kProtectedExesRuleId)
         return fail(ErrorKind::PolicyInvalid, E2BIG, "compile policy: too many rules");
+    if (auto ok = check_max_rules(policy); !ok)
+        return fail(ok.error());
 
     CompiledPolicy out;
     out.rules.reserve(policy.rules.size() + policy.bpf.allow.size());
@@ -258,11 +556,17 @@ Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& 
         return fail(ok.error());
     if (auto ok = add_bpf_allow_rules(policy, resolve, out); !ok)
         return fail(ok.error());
+    out.tables.settings = settings_of(policy.options);
+    if (auto ok = add_allowlists(policy, resolve, out); !ok)
+        return fail(ok.error());
     if (auto ok = check_capacities(out.tables); !ok)
         return fail(ok.error());
-    out.tables.bpf_policy.action = to_bw_action(policy.bpf.mode);
+    // The policy's audit mode reports what bpf.mode = "deny" would refuse.
+    BpfGuardMode bpf_mode = policy.bpf.mode;
+    if (bpf_mode == BpfGuardMode::Deny && policy.options.mode == PolicyMode::Audit)
+        bpf_mode = BpfGuardMode::Audit;
+    out.tables.bpf_policy.action = to_bw_action(bpf_mode);
     out.tables.bpf_policy.restricted_cmds = policy.bpf.restricted_cmds;
-    out.tables.settings = settings_of(policy.options);
     out.sources = policy.sources;
     out.source_texts = policy.source_texts;
     return out;

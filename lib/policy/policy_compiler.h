@@ -48,15 +48,29 @@ inline constexpr uint32_t kWriteExecRuleId = 0xFFFFFFFB;       // deny_write_exe
 inline constexpr uint32_t kProtectedFilesRuleId = 0xFFFFFFFA;  // bpfwarden's own pins, images, keys, state
 inline constexpr uint32_t kProtectedExesRuleId = 0xFFFFFFF9;   // bpfwarden's own executables
 
-// Map capacities; must match max_entries in bpf/include/bpfwarden/policy_maps.bpf.h.
-// kImplicitReserve entries of each are kept for what bpfwarden adds itself.
+// Map capacities: max_entries in bpf/include/bpfwarden/policy_maps.bpf.h (the
+// rule maps take theirs from abi.h, as here; the host test compares every one
+// with the loaded map). kImplicitReserve entries of each are kept for what
+// bpfwarden adds itself.
 inline constexpr std::size_t kImplicitReserve = 64;
-inline constexpr std::size_t kFileRulesCapacity = 65536;
-inline constexpr std::size_t kExecRulesCapacity = 65536;
-inline constexpr std::size_t kDirentsCapacity = 65536;
-inline constexpr std::size_t kDirRulesCapacity = 16384;
+inline constexpr std::size_t kFileRulesCapacity = BW_FILE_RULES_MAX;
+inline constexpr std::size_t kExecRulesCapacity = BW_EXEC_RULES_MAX;
+inline constexpr std::size_t kDirentsCapacity = BW_DIRENTS_MAX;
+inline constexpr std::size_t kDirRulesCapacity = BW_DIR_RULES_MAX;
 inline constexpr std::size_t kBpfAllowCapacity = 1024;
+inline constexpr std::size_t kExecAllowedCapacity = 65536;
+static_assert(kMaxRulesLimit == kFileRulesCapacity - kImplicitReserve,
+              "max_rules may go up to what the file rule map holds for the policy");
 inline constexpr std::size_t kSelfExesCapacity = 16;
+
+// A rule for every process (no scope, nothing else).
+inline bw_rule plain_rule(uint32_t action, uint32_t rule_id, uint32_t flags = 0) {
+    bw_rule rule{};
+    rule.action = action;
+    rule.rule_id = rule_id;
+    rule.flags = flags;
+    return rule;
+}
 
 // Resolves an absolute path to what the programs will see there.
 using PathResolver = std::function<PathTarget(const std::string& path)>;
@@ -67,6 +81,12 @@ PathResolver filesystem_resolver();
 struct InodeKeyLess {
     bool operator()(const bw_inode_key& a, const bw_inode_key& b) const {
         return std::tie(a.dev, a.ino, a.gen, a.is_dir) < std::tie(b.dev, b.ino, b.gen, b.is_dir);
+    }
+};
+struct AllowedKeyLess {
+    bool operator()(const bw_allowed_key& a, const bw_allowed_key& b) const {
+        return std::tie(a.list, a.kind, a.id.dev, a.id.ino, a.id.gen, a.id.is_dir, a.name_hash) <
+               std::tie(b.list, b.kind, b.id.dev, b.id.ino, b.id.gen, b.id.is_dir, b.name_hash);
     }
 };
 struct DirentKeyLess {
@@ -80,15 +100,23 @@ template <typename Value>
 using InodeMap = std::map<bw_inode_key, Value, InodeKeyLess>;
 
 // The contents of the rule maps, sorted by key (two compilations of one
-// policy on one host are identical). Adding to an entry that exists keeps
-// the stricter action (deny > audit); on a tie, the first rule.
+// policy on one host are identical). An entry holds one rule for everyone
+// and at most one scoped rule (struct bw_rule); adding to an entry that
+// exists keeps the stricter action (deny > audit) per scope, on a tie the
+// first rule. bpfwarden's own entries (rule ids from kProtectedExesRuleId
+// up) hold for everyone: a scoped rule there is dropped.
 struct RuleTables {
     InodeMap<bw_rule> file_rules, exec_rules;
     std::map<bw_dirent_key, bw_name_rules, DirentKeyLess> dirents;
     InodeMap<bw_dir_rules> dir_rules;
     InodeMap<bw_bpf_allow> bpf_allow;
+    std::map<uint64_t, bw_scope> scopes;                              // bpfw_scopes: bw_rule.scope → who
+    std::map<bw_allowed_key, uint32_t, AllowedKeyLess> exec_allowed;  // what exec allowlists list
     bw_bpf_policy bpf_policy{};
     bw_settings settings{};
+    // Rule ids of two rules with different scopes that reached one entry:
+    // the policy is refused (compile_policy names both).
+    std::vector<std::pair<uint32_t, uint32_t>> scope_conflicts;
 
     void add_inode_rule(RuleKind kind, const bw_inode_key& file, const bw_rule& rule);
     // The rule on `name` in `dir`; marks the directory as having named entries.
@@ -97,6 +125,9 @@ struct RuleTables {
     // Nobody but the exempted changes the entries of `dir` or anything beneath
     // (`exemptions`: the rule and flags applying to its files).
     void protect_directory(const bw_inode_key& dir, const bw_rule& exemptions);
+
+private:
+    void add_to(bw_rule& entry, const bw_rule& rule);
 };
 
 struct RuleInfo {
@@ -107,10 +138,19 @@ struct RuleInfo {
     SourceLocation where;
     bool subtree = false;
     bool bpf_allow = false;  // a bpf.allow entry (kind Exec, action Audit)
-    bool pid1_only = false;  // bpf.allow: only as PID 1
-    PathTarget target;       // what the path named when compiled
+    // An exec allowlist (kind Exec, action Deny, path: its entries joined by
+    // ", "): what it does not list is refused in its scope.
+    bool allowlist = false;
+    bool pid1_only = false;                         // bpf.allow: only as PID 1
+    PathTarget target;                              // what the path named when compiled
+    std::optional<ScopeSpec> scope = std::nullopt;  // nullopt: every process
+    // The scope's executable or cgroup when compiled (exe and cgroup scopes).
+    std::optional<FileIdentity> scope_target = std::nullopt;
+    // A deny that only reports "would deny": the policy's or the scope's mode is audit.
+    bool audit_mode = false;
 
-    // Covers something in the kernel now: the file, its name, or the subtree.
+    // Covers something in the kernel now: the file, its name, or the subtree,
+    // and its scope's executable or cgroup exists.
     bool active() const;
 
     friend bool operator==(const RuleInfo&, const RuleInfo&) = default;
@@ -145,6 +185,10 @@ Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& 
 // (with the override, if any) and compile_policy. Any failure is PolicyInvalid.
 Result<CompiledPolicy> compile_policy_dir(const std::filesystem::path& dir, const PathResolver& resolve,
                                           const PolicyFileOverride* override = nullptr);
+
+// "file", "exec", "bpf-allow" or "exec-allowlist": a rule's kind as ListRules
+// and bpfwardenctl show it.
+std::string rule_kind_name(const RuleInfo& rule);
 
 // enum bw_action for a rule action / a bpf guard mode (Off → BW_ACTION_NONE).
 uint32_t to_bw_action(RuleAction action);

@@ -49,7 +49,7 @@ void protect_tree(RuleTables& tables, const std::filesystem::path& dir, uint32_t
     PathTarget target = resolve_path(dir.string());
     if (!target.file || !target.file->is_dir)
         return;
-    bw_rule rule{BW_ACTION_DENY, kProtectedFilesRuleId, BW_RULE_MODIFY_ONLY | BW_RULE_SELF_EXEMPT | flags, 0};
+    bw_rule rule = plain_rule(BW_ACTION_DENY, kProtectedFilesRuleId, BW_RULE_MODIFY_ONLY | BW_RULE_SELF_EXEMPT | flags);
     tables.protect_directory(to_key(*target.file), rule);
     // The directory's own entries are the protection's too, not the stricter
     // of it and an administrator's rule: the programs take the inode entry
@@ -68,7 +68,7 @@ void add_protection(DesiredMaps& desired, const ServiceIdentity& service) {
             protect_tree(desired.tables, dir, 0);
     if (!service.image_dir.empty())
         protect_tree(desired.tables, service.image_dir, BW_RULE_PKG_EXEMPT);
-    bw_rule exe_rule{BW_ACTION_DENY, kProtectedExesRuleId, BW_RULE_MODIFY_ONLY | BW_RULE_PKG_EXEMPT, 0};
+    bw_rule exe_rule = plain_rule(BW_ACTION_DENY, kProtectedExesRuleId, BW_RULE_MODIFY_ONLY | BW_RULE_PKG_EXEMPT);
     for (const auto& exe : {service.daemon_exe, service.watchdog_exe, service.packager})
         if (!exe.empty())
             add_file_rule(desired.tables, exe, exe_rule);
@@ -143,7 +143,8 @@ Result<void> write_single(int fd, const char* name, const Value& value) {
 DesiredMaps desired_maps(const CompiledPolicy& policy, const ServiceIdentity& service) {
     DesiredMaps desired;
     desired.tables = policy.tables;
-    add_file_rule(desired.tables, service.canary, bw_rule{BW_ACTION_DENY, kCanaryRuleId, 0, 0});
+    // Denied even in the policy's audit mode: it is how the watchdog sees enforcement.
+    add_file_rule(desired.tables, service.canary, plain_rule(BW_ACTION_DENY, kCanaryRuleId, BW_RULE_ALWAYS_ENFORCE));
     if (desired.tables.settings.protect)
         add_protection(desired, service);
     else
@@ -204,7 +205,8 @@ Result<PolicyMaps> PolicyMaps::open(const PinLayout& pins) {
          {Slot{&maps.file_rules_, kFileRulesMap}, Slot{&maps.exec_rules_, kExecRulesMap},
           Slot{&maps.dirents_, kDirentsMap}, Slot{&maps.dir_rules_, kDirRulesMap}, Slot{&maps.dir_bloom_, kDirBloomMap},
           Slot{&maps.bpf_allow_, kBpfAllowMap}, Slot{&maps.bpf_policy_, kBpfPolicyMap},
-          Slot{&maps.settings_, kSettingsMap}, Slot{&maps.self_exes_, kSelfExesMap}}) {
+          Slot{&maps.settings_, kSettingsMap}, Slot{&maps.self_exes_, kSelfExesMap}, Slot{&maps.scopes_, kScopesMap},
+          Slot{&maps.exec_allowed_, kExecAllowedMap}}) {
         auto opened = open_map(pins, name);
         if (!opened)
             return fail(opened.error());
@@ -215,6 +217,10 @@ Result<PolicyMaps> PolicyMaps::open(const PinLayout& pins) {
 
 Result<void> PolicyMaps::apply_rules(const DesiredMaps& desired, const MapTransaction& before) const {
     const RuleTables& tables = desired.tables;
+    // Scopes first: a scope's key is derived from its text, so one in both
+    // policies is left alone, and a new rule finds its scope in place.
+    if (auto ok = sync(scopes_, kScopesMap, tables.scopes, before); !ok)
+        return ok;
     if (auto ok = sync(file_rules_, kFileRulesMap, tables.file_rules, before); !ok)
         return ok;
     if (auto ok = sync(exec_rules_, kExecRulesMap, tables.exec_rules, before); !ok)
@@ -260,7 +266,9 @@ Result<MapTransaction> PolicyMaps::begin(const DesiredMaps& desired) const {
                             {&bpf_allow_, kBpfAllowMap, tables.bpf_allow.size()},
                             {&bpf_policy_, kBpfPolicyMap, std::nullopt},
                             {&settings_, kSettingsMap, std::nullopt},
-                            {&self_exes_, kSelfExesMap, desired.self_exes.size()}};
+                            {&self_exes_, kSelfExesMap, desired.self_exes.size()},
+                            {&scopes_, kScopesMap, tables.scopes.size()},
+                            {&exec_allowed_, kExecAllowedMap, tables.exec_allowed.size()}};
     MapTransaction transaction;
     for (const auto& map : maps) {
         if (auto tracked = transaction.track(map.fd->get(), map.name); !tracked)
@@ -273,6 +281,22 @@ Result<MapTransaction> PolicyMaps::begin(const DesiredMaps& desired) const {
     return transaction;
 }
 
+// What bpfw_exec_allowed holds while the settings still may name the
+// previous allowlists: the new entries and every entry there was.
+std::map<bw_allowed_key, uint32_t, AllowedKeyLess> PolicyMaps::allowed_during_update(
+    const DesiredMaps& desired, const MapTransaction& before) const {
+    auto entries = desired.tables.exec_allowed;
+    const MapEntries* present = before.before(exec_allowed_.get());
+    for (uint32_t i = 0; present && i < present->count; ++i) {
+        bw_allowed_key key{};
+        uint32_t value = 0;
+        std::memcpy(&key, present->key(i), std::min<size_t>(sizeof(key), present->key_size));
+        std::memcpy(&value, present->value(i), std::min<size_t>(sizeof(value), present->value_size));
+        entries.try_emplace(key, value);
+    }
+    return entries;
+}
+
 // Writes every map, in an order that never opens a gap.
 Result<void> PolicyMaps::write_all(const DesiredMaps& desired, const MapTransaction& before) const {
     // Directory lookups on for the update (the counter only says "any").
@@ -282,11 +306,17 @@ Result<void> PolicyMaps::write_all(const DesiredMaps& desired, const MapTransact
         return ok;
     if (auto ok = apply_settings(during); !ok)
         return ok;
+    // Allowlist entries before the settings that use them, and removed only
+    // after them: a list being shrunk or dropped never refuses what it listed.
+    if (auto ok = sync(exec_allowed_, kExecAllowedMap, allowed_during_update(desired, before), before); !ok)
+        return ok;
     if (auto ok = apply_rules(desired, before); !ok)
         return ok;
     if (auto ok = apply_dir_filter(desired, false); !ok)
         return ok;
     if (auto ok = apply_settings(desired.tables.settings); !ok)
+        return ok;
+    if (auto ok = sync(exec_allowed_, kExecAllowedMap, desired.tables.exec_allowed, before); !ok)
         return ok;
     if (auto ok = sync(bpf_allow_, kBpfAllowMap, desired.tables.bpf_allow, before); !ok)
         return ok;

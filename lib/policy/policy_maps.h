@@ -81,8 +81,11 @@ private:
     }
     Result<void> apply_dir_filter(const DesiredMaps& desired, bool union_with_current) const;
     Result<void> apply_settings(const bw_settings& settings) const;
+    std::map<bw_allowed_key, uint32_t, AllowedKeyLess> allowed_during_update(const DesiredMaps& desired,
+                                                                             const MapTransaction& before) const;
 
-    UniqueFd file_rules_, exec_rules_, dirents_, dir_rules_, dir_bloom_, bpf_allow_, bpf_policy_, settings_, self_exes_;
+    UniqueFd file_rules_, exec_rules_, dirents_, dir_rules_, dir_bloom_, bpf_allow_, bpf_policy_, settings_, self_exes_,
+        scopes_, exec_allowed_;
 };
 
 // Identity of an executable (bpf.allow keys it by inode).

@@ -163,6 +163,7 @@ std::string_view action_name(uint32_t action) {
     case BW_ACTION_NONE: return "none";
     case BW_ACTION_AUDIT: return "audit";
     case BW_ACTION_DENY: return "deny";
+    case BW_ACTION_WOULD_DENY: return "would-deny";
     default: return "unknown";
     }
 }

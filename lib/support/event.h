@@ -82,6 +82,7 @@ enum class EventAction : uint32_t {
     None = BW_ACTION_NONE,
     Audit = BW_ACTION_AUDIT,
     Deny = BW_ACTION_DENY,
+    WouldDeny = BW_ACTION_WOULD_DENY,  // a deny rule in audit mode let it through
 };
 
 // A decoded, user-space copy of struct bw_event.

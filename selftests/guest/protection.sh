@@ -75,7 +75,7 @@ canary=$!
 
 # --- Our maps: read-only fds for anyone, writable ones for nobody else ------------
 for map in bpfw_file_rules bpfw_exec_rules bpfw_dirents bpfw_dir_rules bpfw_dir_bloom bpfw_bpf_allow \
-  bpfw_bpf_policy bpfw_settings bpfw_self_exes bpfw_lift bpfw_tasks; do
+  bpfw_bpf_policy bpfw_settings bpfw_self_exes bpfw_scopes bpfw_exec_allowed bpfw_lift bpfw_tasks; do
   expect_try "${map}_writable_fd_eperm" EPERM map-get-pin "$BW_PINS/maps/$map" rw
 done
 expect_try policy_map_read_only_fd_ok ok map-get-pin "$BW_PINS/maps/bpfw_file_rules" ro

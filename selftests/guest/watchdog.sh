@@ -110,11 +110,12 @@ expect_try unrelated_exec_after_replace ok exec "$work/allowed-bin"
 expect_try denial_after_replace EPERM open "$work/secret"
 
 # 4. A policy entry weakened from deny to audit (struct bw_rule: action 1,
-# rule_id, flags, pad).
+# rule_id, flags, else_action, scope, else_rule_id, else_flags).
 victim_key=$(key_of "$work/victim")
 n=$(heals)
 bpftool map update pinned "$BW_PINS/maps/bpfw_file_rules" key hex $victim_key \
-  value hex 01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 || fail weaken_entry "bpftool map update failed"
+  value hex 01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 ||
+  fail weaken_entry "bpftool map update failed"
 # Detected by the map-write event, or by the interval check when that runs
 # first (a race with a 500 ms interval; either way the heal must follow).
 expect_heal weakened_entry_healed \

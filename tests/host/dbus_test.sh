@@ -80,7 +80,7 @@ expect_log watchdog_serves_watchdog1 "$wlog" "D-Bus: serving org.bpfwarden.Watch
 # generation. "Nothing changed" means this is equal; a map that cannot be
 # dumped makes every digest differ.
 POLICY_MAPS="bpfw_file_rules bpfw_exec_rules bpfw_dirents bpfw_dir_rules bpfw_dir_bloom bpfw_bpf_allow bpfw_bpf_policy
-  bpfw_settings bpfw_self_exes"
+  bpfw_settings bpfw_self_exes bpfw_scopes bpfw_exec_allowed"
 state_digest() {
   {
     cat "$RUNTIME" 2>/dev/null || echo "(no runtime file)"

@@ -96,4 +96,20 @@ rc=$?
 python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); sys.exit(0 if not o["valid"] and "dney" in o["error"] else 1)' \
   "$BW_OUT/invalid.json" && [ $rc = 1 ] && pass json_invalid || fail json_invalid "exit $rc: $(cat "$BW_OUT/invalid.json")"
 
+# Every policy example in docs/POLICY.md is valid as written (alone).
+examples="$work/examples"
+mkdir -p "$examples"
+awk -v dir="$examples" '/^```toml$/ { n++; file = sprintf("%s/%02d.toml", dir, n); inside = 1; next }
+  /^```$/ { inside = 0 } inside { print > file }' "$BW_SRC/docs/POLICY.md"
+count=0
+for example in "$examples"/*.toml; do
+  count=$((count + 1))
+  if out=$("$CTL" policy check "$example" 2>&1); then
+    :
+  else
+    fail "docs_example_$(basename "$example" .toml)_valid" "$out"
+  fi
+done
+[ "$count" -ge 7 ] && pass "docs_policy_examples_valid_$count" || fail docs_policy_examples_found "only $count toml blocks"
+
 finish

@@ -2,9 +2,14 @@
 // root): an apply is all or nothing. A policy a map cannot hold changes
 // nothing, a write that fails part way puts every map back, and two disjoint
 // policies that each fit alone replace each other in a map too small for both.
+// On the store object's own maps: their sizes, 100 000 file and 10 000 exec
+// rules applied and replaced, and a policy over max_rules or over a map's
+// size refused with the maps unchanged.
 #include <bpf/bpf.h>
 
+#include <cstdio>
 #include <map>
+#include <string>
 
 #include "host_fixture.h"
 #include "inspection/map_digest.h"
@@ -28,7 +33,7 @@ bw_inode_key file_key(uint64_t ino) {
 DesiredMaps policy_of(uint64_t first, size_t count, uint32_t id = 1) {
     DesiredMaps desired;
     for (size_t i = 0; i < count; ++i)
-        desired.tables.file_rules[file_key(first + i)] = bw_rule{BW_ACTION_DENY, id + uint32_t(i), 0, 0};
+        desired.tables.file_rules[file_key(first + i)] = plain_rule(BW_ACTION_DENY, id + uint32_t(i));
     desired.tables.settings.protect = 0;
     return desired;
 }
@@ -46,6 +51,8 @@ protected:
         pin(kBpfPolicyMap, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(bw_bpf_policy), 1);
         pin(kSettingsMap, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(bw_settings), 1);
         pin(kSelfExesMap, BPF_MAP_TYPE_HASH, sizeof(bw_dirent_key), sizeof(bw_self_exe), kRuleCapacity);
+        pin(kScopesMap, BPF_MAP_TYPE_HASH, sizeof(uint64_t), sizeof(bw_scope), kRuleCapacity);
+        pin(kExecAllowedMap, BPF_MAP_TYPE_HASH, sizeof(bw_allowed_key), sizeof(uint32_t), kRuleCapacity);
     }
     void pin(const char* name, bpf_map_type type, uint32_t key, uint32_t value, uint32_t entries) {
         UniqueFd fd(bpf_map_create(type, name, key, value, entries, nullptr));
@@ -112,7 +119,7 @@ TEST_F(PolicyMapsHostTest, AWriteThatFailsPartWayPutsEveryMapBack) {
     UniqueFd bpf_policy = open_map(kBpfPolicyMap);
     ASSERT_EQ(bpf_map_freeze(bpf_policy.get()), 0) << strerror(errno);
     DesiredMaps next = policy_of(102, 5, 70);  // keeps 102 and 103, drops 100 and 101, adds 104..106
-    next.tables.exec_rules[file_key(9)] = bw_rule{BW_ACTION_DENY, 90, 0, 0};
+    next.tables.exec_rules[file_key(9)] = plain_rule(BW_ACTION_DENY, 90);
     auto failed = apply(next);
     ASSERT_FALSE(failed);
     EXPECT_NE(failed.error().message().find("every policy map holds the previous policy again"), std::string::npos)
@@ -153,6 +160,197 @@ TEST_F(PolicyMapsHostTest, RollBackRestoresHashAndArrayContents) {
     EXPECT_EQ(value, 0u);
     EXPECT_EQ(bpf_map_lookup_elem(array.get(), &i1, &value), 0);
     EXPECT_EQ(value, v20);
+}
+
+// ---------------------------------------------------------------------------
+// The store's own maps (policy_maps.bpf.o from the build, loaded into the
+// private pin root as the daemon loads it), written the daemon's way:
+// compile_policy(), desired_maps(), PolicyMaps::apply().
+
+// Rule paths "/many/<set>/<f|x>/<i>" name made-up files with distinct inodes
+// (none shared between sets or kinds), a thousand to a directory: 100 000
+// rules without 100 000 files.
+PathTarget numbered_file(const std::string& path) {
+    unsigned set = 0, index = 0;
+    char kind = 0;
+    std::sscanf(path.c_str(), "/many/%u/%c/%u", &set, &kind, &index);
+    const uint64_t base = uint64_t{set} << 32 | (kind == 'x' ? uint64_t{1} << 28 : 0);
+    PathTarget target;
+    target.dir = FileIdentity{0x800002, base | uint64_t{1} << 24 | index / 1000, 0, true};
+    target.file = FileIdentity{0x800002, base | index, 0, false};
+    target.name = std::to_string(index);
+    target.canonical = path;
+    return target;
+}
+
+Policy numbered_policy(unsigned set, size_t file_rules, size_t exec_rules) {
+    Policy policy;
+    policy.options.protect.value = false;  // no entries for bpfwarden's own files
+    policy.rules.reserve(file_rules + exec_rules);
+    const auto add = [&](RuleKind kind, char letter, size_t count) {
+        for (size_t i = 0; i < count; ++i)
+            policy.rules.push_back(
+                PathRule{kind, "/many/" + std::to_string(set) + "/" + letter + "/" + std::to_string(i),
+                         RuleAction::Deny, SourceLocation{"many.toml", int(policy.rules.size()) + 1}});
+    };
+    add(RuleKind::FileOpen, 'f', file_rules);
+    add(RuleKind::Exec, 'x', exec_rules);
+    return policy;
+}
+
+using RawEntries = std::map<std::string, std::string>;  // key bytes -> value bytes
+
+template <typename Map>
+RawEntries raw(const Map& map) {
+    RawEntries out;
+    for (const auto& [key, value] : map)
+        out.emplace(std::string(reinterpret_cast<const char*>(&key), sizeof key),
+                    std::string(reinterpret_cast<const char*>(&value), sizeof value));
+    return out;
+}
+
+// Empty when equal, else a count of what differs (the maps are too large to print).
+std::string difference(const RawEntries& actual, const RawEntries& wanted) {
+    if (actual == wanted)
+        return {};
+    size_t missing = 0, changed = 0, extra = 0;
+    for (const auto& [key, value] : wanted) {
+        auto it = actual.find(key);
+        missing += it == actual.end();
+        changed += it != actual.end() && it->second != value;
+    }
+    for (const auto& [key, value] : actual)
+        extra += !wanted.contains(key);
+    return std::to_string(actual.size()) + " entries, " + std::to_string(wanted.size()) +
+           " wanted: " + std::to_string(missing) + " missing, " + std::to_string(changed) + " changed, " +
+           std::to_string(extra) + " extra";
+}
+
+class StoreMapsHostTest : public HostPinsTest {
+protected:
+    void SetUp() override {
+        HostPinsTest::SetUp();
+        ASSERT_FALSE(HasFatalFailure());
+        auto image = read_image(BPFWARDEN_TEST_IMAGE_DIR, "policy_maps");
+        ASSERT_OK(image);
+        ASSERT_OK(load_attach_pin(spec_named("policy_maps"), *image, pins_, {}));
+        service_.canary = "/nonexistent-bpfwarden-host-test/canary";  // no implicit entry
+        service_.packager.clear();
+    }
+    UniqueFd open_map(const char* name) {
+        auto fd = PinLayout::open_pin(pins_.map_pin(name));
+        EXPECT_OK(fd);
+        return fd ? std::move(*fd) : UniqueFd();
+    }
+    bpf_map_info info_of(const char* name) {
+        UniqueFd fd = open_map(name);
+        bpf_map_info info{};
+        uint32_t length = sizeof(info);
+        EXPECT_EQ(bpf_obj_get_info_by_fd(fd.get(), &info, &length), 0) << name << ": " << strerror(errno);
+        return info;
+    }
+    RawEntries contents(const char* name) {
+        UniqueFd fd = open_map(name);
+        auto entries = read_map_entries(fd.get());
+        EXPECT_OK(entries);
+        RawEntries out;
+        for (uint32_t i = 0; entries && i < entries->count; ++i)
+            out.emplace(std::string(reinterpret_cast<const char*>(entries->key(i)), entries->key_size),
+                        std::string(reinterpret_cast<const char*>(entries->value(i)), entries->value_size));
+        return out;
+    }
+    // What the daemon does with a policy it has read.
+    Result<DesiredMaps> apply_policy(const Policy& policy) {
+        auto compiled = compile_policy(policy, numbered_file);
+        if (!compiled)
+            return fail(compiled.error());
+        DesiredMaps desired = desired_maps(*compiled, service_);
+        auto maps = PolicyMaps::open(pins_);
+        if (!maps)
+            return fail(maps.error());
+        if (auto applied = maps->apply(desired); !applied)
+            return fail(applied.error());
+        return desired;
+    }
+    void expect_maps_hold(const DesiredMaps& desired) {
+        EXPECT_EQ(difference(contents(kFileRulesMap), raw(desired.tables.file_rules)), "");
+        EXPECT_EQ(difference(contents(kExecRulesMap), raw(desired.tables.exec_rules)), "");
+        EXPECT_EQ(difference(contents(kDirentsMap), raw(desired.tables.dirents)), "");
+        EXPECT_EQ(difference(contents(kDirRulesMap), raw(desired.tables.dir_rules)), "");
+    }
+
+    ServiceIdentity service_;
+};
+
+// The compiler's capacities are the loaded maps' (both come from abi.h), and
+// the rule maps take kernel memory per entry, not for max_entries up front.
+TEST_F(StoreMapsHostTest, RuleMapsHoldWhatTheCompilerAllowsForAndAllocatePerEntry) {
+    struct Expected {
+        const char* map;
+        size_t capacity;
+    };
+    for (auto [map, capacity] :
+         {Expected{kFileRulesMap, kFileRulesCapacity}, Expected{kExecRulesMap, kExecRulesCapacity},
+          Expected{kDirentsMap, kDirentsCapacity}, Expected{kDirRulesMap, kDirRulesCapacity}}) {
+        bpf_map_info info = info_of(map);
+        EXPECT_EQ(info.max_entries, capacity) << map;
+        EXPECT_NE(info.map_flags & BPF_F_NO_PREALLOC, 0u) << map;
+    }
+    EXPECT_EQ(info_of(kBpfAllowMap).max_entries, kBpfAllowCapacity);
+    EXPECT_EQ(info_of(kSelfExesMap).max_entries, kSelfExesCapacity);
+}
+
+TEST_F(StoreMapsHostTest, HundredThousandFileAndTenThousandExecRulesApplyAndGiveWayToADisjointPolicy) {
+    auto first = apply_policy(numbered_policy(1, 100'000, 10'000));
+    ASSERT_OK(first);
+    EXPECT_EQ(first->tables.file_rules.size(), 100'000u);
+    EXPECT_EQ(first->tables.exec_rules.size(), 10'000u);
+    expect_maps_hold(*first);
+    // Not one entry in common, and both together would not fit.
+    auto second = apply_policy(numbered_policy(2, 100'000, 10'000));
+    ASSERT_OK(second);
+    expect_maps_hold(*second);
+    auto back = apply_policy(numbered_policy(1, 100'000, 10'000));
+    ASSERT_OK(back);
+    expect_maps_hold(*back);
+}
+
+TEST_F(StoreMapsHostTest, APolicyOverMaxRulesIsRefusedAndTheRunningOneStays) {
+    auto running = apply_policy(numbered_policy(1, 100'000, 10'000));
+    ASSERT_OK(running);
+    Policy too_big = numbered_policy(2, 200'000, 0);
+    too_big.options.max_rules = {100'000, SourceLocation{"/etc/bpfwarden/policy.d/00-default.toml", 3}};
+    auto refused = apply_policy(too_big);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().errnum(), E2BIG);
+    EXPECT_EQ(refused.error().kind(), ErrorKind::PolicyInvalid);
+    EXPECT_NE(
+        refused.error().message().find("policy has 200000 file rules, more than max_rules = 100000 (set in "
+                                       "/etc/bpfwarden/policy.d/00-default.toml:3; the maps hold at most 131008)"),
+        std::string::npos)
+        << refused.error().message();
+    expect_maps_hold(*running);
+}
+
+// Past the compiler's check (a Policy is a plain struct): the kernel map's
+// own limit, checked before anything is written.
+TEST_F(StoreMapsHostTest, MoreEntriesThanTheMapHoldsChangeNothing) {
+    auto running = apply_policy(numbered_policy(1, 1000, 100));
+    ASSERT_OK(running);
+    DesiredMaps too_many = *running;
+    for (uint64_t i = 0; too_many.tables.file_rules.size() <= kFileRulesCapacity; ++i)
+        too_many.tables.file_rules[to_key(*numbered_file("/many/3/f/" + std::to_string(i)).file)] =
+            plain_rule(BW_ACTION_DENY, 1);
+    auto maps = PolicyMaps::open(pins_);
+    ASSERT_OK(maps);
+    auto refused = maps->apply(too_many);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().errnum(), E2BIG);
+    EXPECT_NE(refused.error().message().find("'bpfw_file_rules' holds at most 131072 entries and this policy needs "
+                                             "131073"),
+              std::string::npos)
+        << refused.error().message();
+    expect_maps_hold(*running);
 }
 
 }  // namespace

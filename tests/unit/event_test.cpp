@@ -374,9 +374,9 @@ TEST(EventDecode, UnknownKindIsRejected) {
 }
 
 TEST(EventDecode, UnknownActionIsRejected) {
-    EXPECT_ERRNO(decode_event(bytes_of(raw_event(BW_EVENT_FILE_OPEN, 3))), EINVAL);
-    EXPECT_ERROR_MENTIONS(decode_event(bytes_of(raw_event(BW_EVENT_FILE_OPEN, 3))),
-                          "event record (file_open) has unknown action 3");
+    EXPECT_ERRNO(decode_event(bytes_of(raw_event(BW_EVENT_FILE_OPEN, 4))), EINVAL);
+    EXPECT_ERROR_MENTIONS(decode_event(bytes_of(raw_event(BW_EVENT_FILE_OPEN, 4))),
+                          "event record (file_open) has unknown action 4");
 }
 
 TEST(EventDecode, StringsWithoutNulAreBoundedByTheirArrays) {
@@ -426,7 +426,8 @@ TEST(EventNames, KindAndActionNames) {
     EXPECT_EQ(action_name(BW_ACTION_AUDIT), "audit");
     EXPECT_EQ(action_name(BW_ACTION_DENY), "deny");
     EXPECT_EQ(action_name(EventAction::Deny), "deny");
-    EXPECT_EQ(action_name(3), "unknown");
+    EXPECT_EQ(action_name(BW_ACTION_WOULD_DENY), "would-deny");
+    EXPECT_EQ(action_name(4), "unknown");
 }
 
 TEST(EventNames, OpNames) {

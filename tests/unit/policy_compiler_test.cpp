@@ -726,20 +726,124 @@ TEST(PolicyCompiler, TooManyAllowEntriesIsE2BIG) {
 }
 
 TEST(PolicyCompiler, TooManyDirectoriesIsE2BIG) {
-    FakeFs fs;
-    fs.dir("/srv", 1, 1);
+    // "/srv/d<i>" is a directory of its own; no table (FakeFs) of 131 009 of them.
+    const PathResolver resolve = [](const std::string& path) {
+        PathTarget target;
+        target.dir = FileIdentity{1, 1, 0, true};
+        target.file = FileIdentity{1, 2 + std::stoull(path.substr(std::string_view("/srv/d").size())), 0, true};
+        target.name = path.substr(std::string_view("/srv/").size());
+        target.canonical = path;
+        return target;
+    };
     const std::size_t fits = kDirRulesCapacity - kImplicitReserve;
     std::vector<PathRule> rules;
     for (std::size_t i = 0; i <= fits; ++i) {
-        std::string path = "/srv/d" + std::to_string(i);
-        fs.dir(path, 1, i + 2);
-        rules.push_back(subtree(RuleKind::Exec, path, RuleAction::Audit, static_cast<int>(i + 1)));
+        // Both kinds, so that neither has more rules than max_rules allows.
+        RuleKind kind = i % 2 ? RuleKind::Exec : RuleKind::FileOpen;
+        rules.push_back(subtree(kind, "/srv/d" + std::to_string(i), RuleAction::Audit, static_cast<int>(i + 1)));
     }
-    auto compiled = compile_policy(policy_of(rules), fs.resolver());
+    auto compiled = compile_policy(policy_of(rules), resolve);
     EXPECT_ERRNO(compiled, E2BIG);
     EXPECT_ERROR_MENTIONS(compiled, "directory entries, more than the " + std::to_string(fits));
     rules.pop_back();
-    EXPECT_OK(compile_policy(policy_of(rules), fs.resolver()));
+    EXPECT_OK(compile_policy(policy_of(rules), resolve));
+}
+
+// Rule paths "/many/f/<i>" and "/many/x/<i>" (file and exec rules) name
+// made-up files with distinct inodes, a thousand to a directory: a table
+// (FakeFs) of 100 000 paths would cost more than the compile it tests.
+PathTarget numbered_file(const std::string& path) {
+    const bool exec = path.starts_with("/many/x/");
+    const std::string name = path.substr(path.rfind('/') + 1);
+    const uint64_t i = std::stoull(name), kind_base = exec ? 10'000'000 : 0;
+    PathTarget target;
+    target.dir = FileIdentity{kDev, 1'000'000 + kind_base + i / 1000, 0, true};
+    target.file = FileIdentity{kDev, 2'000'000 + kind_base + i, 0, false};
+    target.name = name;
+    target.canonical = path;
+    return target;
+}
+
+Policy numbered_policy(std::size_t file_rules, std::size_t exec_rules) {
+    Policy policy;
+    policy.rules.reserve(file_rules + exec_rules);
+    for (std::size_t i = 0; i < file_rules; ++i)
+        policy.rules.push_back(
+            rule(RuleKind::FileOpen, "/many/f/" + std::to_string(i), RuleAction::Deny, static_cast<int>(i + 1)));
+    for (std::size_t i = 0; i < exec_rules; ++i)
+        policy.rules.push_back(rule(RuleKind::Exec, "/many/x/" + std::to_string(i), RuleAction::Deny,
+                                    static_cast<int>(file_rules + i + 1)));
+    return policy;
+}
+
+// numbered_file(), counting its calls.
+PathResolver counting_resolver(int& calls) {
+    return [&calls](const std::string& path) {
+        ++calls;
+        return numbered_file(path);
+    };
+}
+
+TEST(PolicyCompiler, HundredThousandFileAndTenThousandExecRulesCompile) {
+    auto compiled = compile_policy(numbered_policy(100'000, 10'000), numbered_file);
+    ASSERT_OK(compiled);
+    EXPECT_EQ(compiled->rules.size(), 110'000u);
+    EXPECT_EQ(compiled->tables.file_rules.size(), 100'000u);
+    EXPECT_EQ(compiled->tables.exec_rules.size(), 10'000u);
+    EXPECT_EQ(compiled->tables.dirents.size(), 110'000u);
+    EXPECT_EQ(compiled->tables.dir_rules.size(), 110u);
+    EXPECT_TRUE(compiled->warnings.empty());
+}
+
+TEST(PolicyCompiler, MoreRulesThanMaxRulesIsE2BIGNamingCountLimitAndWhereItWasSet) {
+    const PolicySetting<uint32_t> three{3, SourceLocation{"/etc/bpfwarden/policy.d/00-default.toml", 3}};
+    int calls = 0;
+    Policy files = numbered_policy(4, 3);
+    files.options.max_rules = three;
+    auto refused = compile_policy(files, counting_resolver(calls));
+    EXPECT_ERRNO(refused, E2BIG);
+    EXPECT_EQ(refused.error().kind(), ErrorKind::PolicyInvalid);
+    EXPECT_ERROR_MENTIONS(refused,
+                          "policy has 4 file rules, more than max_rules = 3 (set in "
+                          "/etc/bpfwarden/policy.d/00-default.toml:3; the maps hold at most 131008)");
+    EXPECT_EQ(calls, 0) << "refused before any path is resolved";
+
+    Policy execs = numbered_policy(3, 4);
+    execs.options.max_rules = three;
+    EXPECT_ERROR_MENTIONS(compile_policy(execs, numbered_file),
+                          "policy has 4 exec rules, more than max_rules = 3 (set in "
+                          "/etc/bpfwarden/policy.d/00-default.toml:3; the maps hold at most 32704)");
+
+    // A subtree rule is a rule too; bpf.allow entries are not rules.
+    Policy with_subtree = numbered_policy(3, 3);
+    with_subtree.options.max_rules = three;
+    with_subtree.rules.push_back(subtree(RuleKind::FileOpen, "/many/f/7", RuleAction::Deny, 99));
+    EXPECT_ERRNO(compile_policy(with_subtree, numbered_file), E2BIG);
+
+    Policy at_the_ceiling = numbered_policy(3, 3);
+    at_the_ceiling.options.max_rules = three;
+    for (int i = 10; i < 15; ++i)
+        at_the_ceiling.bpf.allow.push_back(allow("/many/x/" + std::to_string(i), i));
+    EXPECT_OK(compile_policy(at_the_ceiling, numbered_file));
+}
+
+TEST(PolicyCompiler, TwoHundredThousandRulesOverTheDefaultCeilingAreRefusedUnresolved) {
+    int calls = 0;
+    auto refused = compile_policy(numbered_policy(200'000, 0), counting_resolver(calls));
+    EXPECT_ERRNO(refused, E2BIG);
+    EXPECT_ERROR_MENTIONS(refused,
+                          "policy has 200000 file rules, more than max_rules = 100000 (the default; the "
+                          "maps hold at most 131008)");
+    EXPECT_EQ(calls, 0);
+}
+
+TEST(PolicyCompiler, ExecRulesBeyondTheExecMapAreE2BIGUnderTheCeiling) {
+    const std::size_t fits = kExecRulesCapacity - kImplicitReserve;
+    auto refused = compile_policy(numbered_policy(0, fits + 1), numbered_file);
+    EXPECT_ERRNO(refused, E2BIG);
+    EXPECT_ERROR_MENTIONS(refused, "policy needs " + std::to_string(fits + 1) + " exec rule entries, more than the " +
+                                       std::to_string(fits) + " the map holds");
+    EXPECT_OK(compile_policy(numbered_policy(0, fits), numbered_file));
 }
 
 TEST(PolicyCompiler, SamePolicyComparesMapsAndRules) {

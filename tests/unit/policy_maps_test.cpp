@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 using RuleFields = std::tuple<uint32_t, uint32_t, uint32_t>;
 RuleFields fields(const bw_rule& rule) { return {rule.action, rule.rule_id, rule.flags}; }
 const RuleFields kNoRule{BW_ACTION_NONE, 0, 0};
-const RuleFields kCanary{BW_ACTION_DENY, kCanaryRuleId, 0};
+const RuleFields kCanary{BW_ACTION_DENY, kCanaryRuleId, BW_RULE_ALWAYS_ENFORCE};
 const RuleFields kProtectedFiles{BW_ACTION_DENY, kProtectedFilesRuleId, BW_RULE_MODIFY_ONLY | BW_RULE_SELF_EXEMPT};
 const RuleFields kProtectedImages{BW_ACTION_DENY, kProtectedFilesRuleId,
                                   BW_RULE_MODIFY_ONLY | BW_RULE_SELF_EXEMPT | BW_RULE_PKG_EXEMPT};

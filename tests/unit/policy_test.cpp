@@ -257,6 +257,30 @@ action = "deny"
     EXPECT_FALSE(explicit_default->options.deny_write_exec.where);
 }
 
+TEST(PolicyParse, MaxRulesIsAWholeNumberAndWhereItWasSet) {
+    auto unset = parse_policy("protect = true\n", "p.toml");
+    ASSERT_OK(unset);
+    EXPECT_EQ(unset->options.max_rules.value, 100000u);
+    EXPECT_FALSE(unset->options.max_rules.where);
+
+    auto set = parse_policy("# ceiling\n\nmax_rules = 200\n", "00-default.toml");
+    ASSERT_OK(set);
+    EXPECT_EQ(set->options.max_rules.value, 200u);
+    EXPECT_EQ(set->options.max_rules.where, (SourceLocation{"00-default.toml", 3}));
+
+    // Both ends of the range, and TOML's digit separators.
+    struct Case {
+        const char* text;
+        uint32_t value;
+    };
+    for (auto [text, value] : {Case{"max_rules = 1\n", 1}, Case{"max_rules = 131008\n", 131008},
+                               Case{"max_rules = 100_000\n", 100000}, Case{"max_rules = +7\n", 7}}) {
+        auto parsed = parse_policy(text, "p.toml");
+        ASSERT_OK(parsed);
+        EXPECT_EQ(parsed->options.max_rules.value, value) << text;
+    }
+}
+
 TEST(PolicyParse, TrailingSlashAsksForTheSubtree) {
     auto policy = parse_policy(R"([[file]]
 path = "/srv/secret/"
@@ -425,10 +449,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"SyntaxBadHeader", "\n\n[[file]\n", 3, "Error while parsing table header"},
         BadInput{"SyntaxDuplicateKey", "[bpf]\nmode = \"deny\"\nmode = \"audit\"\n", 3, "cannot redefine"},
         BadInput{"SyntaxInvalidUtf8", "[[file]]\npath = \"/etc/\xff\"\n", 2, "invalid utf-8"},
+        // Found by policy_fuzz: toml++ 3.3.0 asserts on it when built with assertions.
+        BadInput{"SyntaxCutTableHeader", "[\n", 1, "expected bare key starting character"},
+        // Found by policy_fuzz: toml++ quotes control characters as they are.
+        BadInput{"SyntaxControlCharactersInTheErrorAreEscaped", "x = tr\nue\ny = fals\x1b[31m\n", 1,
+                 "expected 'true', saw 'tr\\x0a'"},
         // Structure.
         BadInput{"UnknownTable", "# x\n[files]\npath = \"/etc/shadow\"\n", 2,
-                 "unknown table 'files' (expected [[file]], [[exec]], [bpf], protect, deny_anonymous_exec or "
-                 "deny_write_exec)"},
+                 "unknown table 'files' (expected [[file]], [[exec]], [[allowlist]], [bpf], [scope.NAME], mode, "
+                 "protect, deny_anonymous_exec, deny_write_exec or max_rules)"},
         BadInput{"UnknownArrayOfTables", "[[bpf]]\nmode = \"deny\"\n", 1, "'bpf' must be a table ([bpf])"},
         BadInput{"UnknownTopLevelKey", "\nversion = 2\n", 2, "unknown key 'version'"},
         BadInput{"FileAsTable", "[file]\npath = \"/etc/shadow\"\naction = \"deny\"\n", 1,
@@ -438,7 +467,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"FileArrayOfStrings", "file = [\n  \"/etc/shadow\"]\n", 2, "each 'file' entry must be a table"},
         BadInput{"BpfAsString", "bpf = \"deny\"\n", 1, "'bpf' must be a table ([bpf])"},
         BadInput{"UnknownKeyInFile", "[[file]]\npath = \"/etc/shadow\"\naction = \"deny\"\nmode = \"x\"\n", 4,
-                 "unknown key 'mode' in [[file]] (expected \"path\", \"action\" or \"recursive\")"},
+                 "unknown key 'mode' in [[file]] (expected \"path\", \"action\", \"recursive\" or \"scope\")"},
         BadInput{"UnknownKeyInExec", "[[exec]]\npaths = \"/usr/bin/nc\"\naction = \"deny\"\n", 2,
                  "unknown key 'paths' in [[exec]]"},
         BadInput{"UnknownKeyInBpf", "[bpf]\nmode = \"deny\"\nmdoe = \"deny\"\n", 3,
@@ -490,6 +519,17 @@ INSTANTIATE_TEST_SUITE_P(
                  "'deny_write_exec' must be true or false"},
         BadInput{"OptionAsTable", "[protect]\nvalue = true\n", 1, "'protect' must be true or false"},
         BadInput{"OptionMisspelt", "protection = true\n", 1, "unknown key 'protection'"},
+        BadInput{"MaxRulesZero", "max_rules = 0\n", 1,
+                 "max_rules = 0 is out of range (from 1 to 131008, the most the rule maps hold)"},
+        BadInput{"MaxRulesNegative", "\nmax_rules = -100000\n", 2, "max_rules = -100000 is out of range"},
+        BadInput{"MaxRulesAboveTheMaps", "max_rules = 131009\n", 1, "max_rules = 131009 is out of range (from 1 to"},
+        BadInput{"MaxRulesHuge", "max_rules = 9223372036854775807\n", 1,
+                 "max_rules = 9223372036854775807 is out of range"},
+        BadInput{"MaxRulesString", "max_rules = \"100000\"\n", 1,
+                 "'max_rules' must be a whole number from 1 to 131008, the most the rule maps hold"},
+        BadInput{"MaxRulesFloat", "max_rules = 1e5\n", 1, "'max_rules' must be a whole number"},
+        BadInput{"MaxRulesBoolean", "max_rules = true\n", 1, "'max_rules' must be a whole number"},
+        BadInput{"MaxRulesAsTable", "[max_rules]\nvalue = 5\n", 1, "'max_rules' must be a whole number"},
         // Subtree rules.
         BadInput{"RecursiveNotBoolean", "[[file]]\npath = \"/srv\"\naction = \"deny\"\nrecursive = \"yes\"\n", 4,
                  "'recursive' must be true or false"},
@@ -609,6 +649,25 @@ TEST(PolicyMerge, EachOptionSetInTwoFilesNamesBoth) {
         EXPECT_EQ(merged.sources, std::vector<std::string>{"00-default.toml"});
         EXPECT_EQ(merged.source_texts.size(), 1u);
     }
+}
+
+TEST(PolicyMerge, MaxRulesSetInTwoFilesNamesBothAndOneFileSetsIt) {
+    auto first = parse_policy("max_rules = 1000\n", "00-default.toml");
+    auto second = parse_policy("# local\nmax_rules = 2000\n", "50-local.toml");
+    auto rules = parse_policy("[[file]]\npath = \"/x\"\naction = \"deny\"\n", "60-rules.toml");
+    ASSERT_OK(first);
+    ASSERT_OK(second);
+    ASSERT_OK(rules);
+    Policy merged;
+    ASSERT_OK(merge_policy(merged, *first));
+    auto refused = merge_policy(merged, *second);
+    EXPECT_ERRNO(refused, EINVAL);
+    EXPECT_ERROR_MENTIONS(refused,
+                          "50-local.toml:2: max_rules is already set in 00-default.toml:1 (set it in one file only)");
+    // A file that does not set it leaves it as it was.
+    ASSERT_OK(merge_policy(merged, *rules));
+    EXPECT_EQ(merged.options.max_rules.value, 1000u);
+    EXPECT_EQ(merged.options.max_rules.where, (SourceLocation{"00-default.toml", 1}));
 }
 
 TEST(PolicyMerge, RefusedOptionLeavesEveryOptionAsItWas) {

@@ -201,7 +201,7 @@ DesiredMaps policy_with(uint32_t rule_id) {
     bw_inode_key file{};
     file.dev = 1;
     file.ino = 2;
-    desired.tables.file_rules[file] = bw_rule{BW_ACTION_DENY, rule_id, 0, 0};
+    desired.tables.file_rules[file] = plain_rule(BW_ACTION_DENY, rule_id);
     desired.tables.bpf_policy.action = BW_ACTION_DENY;
     return desired;
 }

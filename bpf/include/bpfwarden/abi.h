@@ -26,12 +26,25 @@
 #define BW_MAX_SUBTREE_DEPTH 32
 /* Bits of the directory filter (bpfw_dir_bloom): 1024 words of 64 bits. */
 #define BW_DIR_BLOOM_WORDS 1024
+/*
+ * Entries the rule maps can hold (their max_entries): the hard limits of a
+ * policy. The maps allocate entries as they are added (BPF_F_NO_PREALLOC), so
+ * kernel memory follows the policy, not these. A name in a directory is one
+ * bpfw_dirents entry for both its file and its exec rule: room for both.
+ * User space reads the same numbers (policy_compiler.h).
+ */
+#define BW_FILE_RULES_MAX 131072
+#define BW_EXEC_RULES_MAX 32768
+#define BW_DIRENTS_MAX 262144
+#define BW_DIR_RULES_MAX 131072
 
 /* What a policy rule asks for when it matches. */
 enum bw_action {
 	BW_ACTION_NONE = 0,
 	BW_ACTION_AUDIT = 1, /* allow and report */
 	BW_ACTION_DENY = 2,  /* refuse with EPERM and report */
+	/* Events only: a deny rule in audit mode matched and let it through. */
+	BW_ACTION_WOULD_DENY = 3,
 };
 
 /* Where an event comes from. */
@@ -99,13 +112,50 @@ struct bw_inode_key {
 	(1u << 0) /* opens for reading pass: only writes and changes are refused */
 #define BW_RULE_SELF_EXEMPT (1u << 1) /* bpfwarden itself is not refused (its own files) */
 #define BW_RULE_PKG_EXEMPT (1u << 2)  /* the package manager is not refused either (images) */
+/* A deny that only reports ("would deny"): the rule's, its scope's or the
+ * policy's mode is audit. */
+#define BW_RULE_AUDIT_MODE (1u << 3)
+/* Kept even in the policy's audit mode: the watchdog's canary. */
+#define BW_RULE_ALWAYS_ENFORCE (1u << 4)
 
-/* Value of the file and exec rule maps (inode, directory entry, directory). */
+/*
+ * Value of the file and exec rule maps (inode, directory entry, directory).
+ * A file has one entry; a rule limited to a scope (scope != 0) applies to the
+ * processes in it, and everyone else gets the entry's unscoped rule
+ * (else_action, else_rule_id) or, if there is none, no rule here.
+ */
 struct bw_rule {
 	__u32 action;  /* enum bw_action; NONE: no rule */
 	__u32 rule_id; /* index into the daemon's compiled rule table */
 	__u32 flags;   /* BW_RULE_* */
-	__u32 pad;
+	__u32 else_action;
+	__u64 scope; /* key into bpfw_scopes; 0: everyone */
+	__u32 else_rule_id;
+	__u32 else_flags;
+};
+
+/* Who a scoped rule is for (bw_scope.kind). */
+enum bw_scope_kind {
+	BW_SCOPE_UID = 1, /* the task's real uid */
+	BW_SCOPE_GID = 2, /* the task's real (primary) gid */
+	BW_SCOPE_UNIT =
+	        3, /* a cgroup named `unit` directly in a cgroup named `slice`, at any depth */
+	BW_SCOPE_CGROUP = 4, /* the cgroup `cgroup_id` or one beneath it */
+	BW_SCOPE_EXE = 5,    /* the task's executable, by identity */
+};
+/* Unit and slice names, NUL included. */
+#define BW_SCOPE_NAME_LEN 64
+/* Cgroup levels looked at above a task's own cgroup, at most. */
+#define BW_SCOPE_CGROUP_DEPTH 16
+
+/* Value of bpfw_scopes, keyed by a hash of the scope's text (bw_rule.scope). */
+struct bw_scope {
+	__u32 kind; /* enum bw_scope_kind */
+	__u32 id;   /* UID, GID */
+	__u64 cgroup_id;
+	struct bw_inode_key exe;
+	char unit[BW_SCOPE_NAME_LEN];
+	char slice[BW_SCOPE_NAME_LEN];
 };
 
 /* A rule on a name in a directory: the file that sits there, whatever its inode. */
@@ -152,6 +202,30 @@ struct bw_bpf_policy {
 #define BW_EXEC_DENY_ANONYMOUS (1u << 0)  /* refuse running memfd / deleted files */
 #define BW_EXEC_DENY_WRITE_EXEC (1u << 1) /* refuse W->X transitions of memory */
 
+/*
+ * Exec allowlists: in an allowlist's scope, only the executables it lists
+ * may be executed or mapped executable. An entry lists a file by inode, by
+ * its name in its directory, or everything beneath a directory
+ * (bpfw_exec_allowed keys, by kind).
+ */
+#define BW_MAX_ALLOWLISTS 8
+enum bw_allowed_kind {
+	BW_ALLOWED_INODE = 0,   /* id: the file */
+	BW_ALLOWED_NAME = 1,    /* id: its directory, name_hash: its name */
+	BW_ALLOWED_SUBTREE = 2, /* id: a directory, everything beneath is listed */
+};
+struct bw_allowed_key {
+	struct bw_inode_key id;
+	__u64 name_hash;
+	__u32 list; /* index into bw_settings.allowlist */
+	__u32 kind; /* enum bw_allowed_kind */
+};
+struct bw_allowlist {
+	__u64 scope;   /* bpfw_scopes key: who the allowlist is for */
+	__u32 rule_id; /* for events */
+	__u32 flags;   /* BW_RULE_AUDIT_MODE: report "would deny" only */
+};
+
 /* Single entry (key 0) of bpfw_settings. */
 struct bw_settings {
 	__u32 protect;       /* self-protection on */
@@ -159,6 +233,9 @@ struct bw_settings {
 	__u64 pin_sb_dev;    /* the bpffs holding our pins (kernel encoding): not to be unmounted */
 	__u32 dir_rules;     /* directories with rules; 0: no directory lookup at all */
 	__u32 subtree_depth; /* parents looked at for subtree rules (<= BW_MAX_SUBTREE_DEPTH) */
+	__u32 audit_mode;    /* the policy's mode is audit: every deny only reports */
+	__u32 allowlists;    /* entries of `allowlist` in use */
+	struct bw_allowlist allowlist[BW_MAX_ALLOWLISTS];
 	/* Where the trusted keys, the signed images and the state are: a
 	 * restarted daemon or watchdog must be given the same ones while
 	 * protection is on (read by user space only). */

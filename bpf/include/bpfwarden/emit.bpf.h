@@ -129,21 +129,43 @@ static __always_inline struct bw_inode_key bw_inode_key_of(struct inode *inode)
 	return key;
 }
 
+/* bw_name_hash() of the dentry's name, read 32 bytes at a time to keep the
+ * stack small: hooks that call subprograms share 512 bytes among them. A
+ * string read stops at the name's NUL, so no read goes past the name. */
+static __always_inline bool bw_dentry_name_hash(struct dentry *dentry, __u64 *hash)
+{
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	__u32 len = BPF_CORE_READ(dentry, d_name.len);
+	__u64 h = 0xcbf29ce484222325ULL;
+	unsigned char chunk[33];
+
+	if (len > 255)
+		return false;
+	for (__u32 offset = 0; offset < 256; offset += 32) {
+		__u32 size;
+
+		if (offset >= len)
+			break;
+		size = len - offset;
+		if (bpf_probe_read_kernel_str(chunk, sizeof(chunk), name + offset) < 0)
+			return false;
+		for (__u32 i = 0; i < 32 && i < size; i++)
+			h = (h ^ chunk[i]) * 0x100000001b3ULL;
+	}
+	*hash = h;
+	return true;
+}
+
 /* The identity of `dentry`'s name: its directory's inode and the name's hash
  * (false: the name is unreadable, or it is the root). */
 static __always_inline bool bw_dirent_key_of(struct dentry *dentry, struct bw_dirent_key *key)
 {
-	unsigned char name[256];
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 	struct inode *dir = parent ? BPF_CORE_READ(parent, d_inode) : NULL;
-	__u32 len = BPF_CORE_READ(dentry, d_name.len);
 
-	if (!dir || parent == dentry || len > 255)
-		return false;
-	if (bpf_probe_read_kernel(name, len & 0xff, BPF_CORE_READ(dentry, d_name.name)))
+	if (!dir || parent == dentry || !bw_dentry_name_hash(dentry, &key->name_hash))
 		return false;
 	key->dir = bw_inode_key_of(dir);
-	key->name_hash = bw_name_hash(name, len);
 	return true;
 }
 

@@ -18,7 +18,8 @@
 /* Rules on files by identity (the inode): opens and changes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, BW_FILE_RULES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bw_inode_key);
 	__type(value, struct bw_rule);
 } bpfw_file_rules SEC(".maps");
@@ -26,7 +27,8 @@ struct {
 /* Rules on executables by identity: execution and executable mappings. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, BW_EXEC_RULES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bw_inode_key);
 	__type(value, struct bw_rule);
 } bpfw_exec_rules SEC(".maps");
@@ -34,7 +36,7 @@ struct {
 /* Rules on names in directories: whatever file sits at a rule's path. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, BW_DIRENTS_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bw_dirent_key);
 	__type(value, struct bw_name_rules);
@@ -44,7 +46,7 @@ struct {
  * protected directories. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, BW_DIR_RULES_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bw_inode_key);
 	__type(value, struct bw_dir_rules);
@@ -86,6 +88,24 @@ struct {
 	__type(key, __u32);
 	__type(value, struct bw_lift);
 } bpfw_lift SEC(".maps");
+
+/* Who scoped rules are for, keyed by bw_rule.scope. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct bw_scope);
+} bpfw_scopes SEC(".maps");
+
+/* What exec allowlists list (bw_settings.allowlist). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bw_allowed_key);
+	__type(value, __u32);
+} bpfw_exec_allowed SEC(".maps");
 
 /* The executables that may become bpfwarden, and where they must run. */
 struct {

@@ -21,6 +21,7 @@
 
 #include "bpfwarden/emit.bpf.h"
 #include "bpfwarden/policy_maps.bpf.h"
+#include "bpfwarden/scope.bpf.h"
 #include "bpfwarden/self.bpf.h"
 
 static __always_inline const struct bw_settings *bw_settings(void)
@@ -56,15 +57,10 @@ static __always_inline const struct bw_dir_rules *bw_dir_rules_of(struct dentry 
 static __always_inline const struct bw_name_rules *bw_name_rules_of(const struct bw_inode_key *dir,
                                                                     struct dentry *dentry)
 {
-	unsigned char name[256];
 	struct bw_dirent_key key = {.dir = *dir};
-	__u32 len = BPF_CORE_READ(dentry, d_name.len);
 
-	if (len > 255)
+	if (!bw_dentry_name_hash(dentry, &key.name_hash))
 		return NULL;
-	if (bpf_probe_read_kernel(name, len & 0xff, BPF_CORE_READ(dentry, d_name.name)))
-		return NULL;
-	key.name_hash = bw_name_hash(name, len);
 	return bpf_map_lookup_elem(&bpfw_dirents, &key);
 }
 
@@ -75,12 +71,21 @@ struct bw_match {
 	__u64 ino;
 };
 
+/* The entry's rule for the current task: its scoped rule, else its rule
+ * for everyone else, if any. */
 static __always_inline bool bw_take(struct bw_match *out, const struct bw_rule *rule,
                                     const struct bw_inode_key *key)
 {
 	if (!rule || rule->action == BW_ACTION_NONE)
 		return false;
 	out->rule = *rule;
+	if (rule->scope && !bw_task_in_scope(rule->scope)) {
+		if (rule->else_action == BW_ACTION_NONE)
+			return false;
+		out->rule.action = rule->else_action;
+		out->rule.rule_id = rule->else_rule_id;
+		out->rule.flags = rule->else_flags;
+	}
 	out->dev = key->dev;
 	out->ino = key->ino;
 	return true;
@@ -165,6 +170,20 @@ static __always_inline bool bw_exempt(const struct bw_rule *rule, __u32 op)
 	return false;
 }
 
+/* A deny that only reports: the rule's (or its scope's) mode is audit, or
+ * the policy's is, which leaves bpfwarden's own protection and the canary be. */
+static __always_inline bool bw_audit_mode(const struct bw_rule *rule)
+{
+	const struct bw_settings *settings;
+
+	if (rule->flags & BW_RULE_AUDIT_MODE)
+		return true;
+	if (rule->flags & (BW_RULE_SELF_EXEMPT | BW_RULE_PKG_EXEMPT | BW_RULE_ALWAYS_ENFORCE))
+		return false;
+	settings = bw_settings();
+	return settings && settings->audit_mode;
+}
+
 /*
  * The verdict of a matched rule on `op`, reported with `kind` (FILE_OPEN,
  * FILE_CHANGE, EXEC_CHECK; a rule that protects bpfwarden itself reports
@@ -180,6 +199,8 @@ static __always_inline int bw_verdict_text(const struct bw_match *match, __u32 k
 
 	if (bw_exempt(&match->rule, op))
 		return 0;
+	if (action == BW_ACTION_DENY && bw_audit_mode(&match->rule))
+		action = BW_ACTION_WOULD_DENY;
 	if (self_protection) {
 		kind = BW_EVENT_TAMPER;
 		bw_count(&counters.tampers);

@@ -1,0 +1,192 @@
+#!/bin/bash
+# Guest suite: who a rule is for, and audit modes (docs/POLICY.md, "Scopes"
+# and "Audit mode"). A scoped deny is EPERM inside its scope (unit, cgroup,
+# uid, gid, executable) while the same open outside succeeds; a unit's scope
+# follows the unit to a new cgroup of the same name, and a same-named cgroup
+# in another slice (a user's own manager) is not the unit; an entry's rule
+# for everyone still applies outside the scope; a scope's audit mode and the
+# policy's audit mode, switched live, let the open through and report
+# "would-deny", while the watchdog's canary stays denied. Runs in the VM as
+# root, with cgroup2 at /sys/fs/cgroup (no systemd: the cgroups a unit would
+# get are made by hand).
+. "$(dirname "$0")/lib.sh"
+
+work=/tmp/scopes
+cg=/sys/fs/cgroup
+unit_cg="$cg/system.slice/bwscope.service"
+user_cg="$cg/user.slice/bwscope.service"
+plain_cg="$cg/bwscope-plain"
+mkdir -p "$work/policy.d" "$work/bin" "$unit_cg/worker" "$user_cg" "$plain_cg"
+cleanup_cgroups() {
+  for dir in "$unit_cg/worker" "$unit_cg" "$user_cg" "$cg/user.slice" "$plain_cg" "$cg/system.slice"; do
+    rmdir "$dir" 2>/dev/null
+  done
+}
+trap cleanup_cgroups EXIT
+for name in unit-secret user-secret cgroup-secret exe-secret gid-secret mixed-secret audit-secret public; do
+  echo "$name" >"$work/$name"
+  chmod 644 "$work/$name"
+done
+chmod 755 "$work" "$work/bin"
+cp "$BW_TRY" "$work/bin/scoped-try"   # the exe scope's executable: a copy of bw-try
+cp /bin/true "$work/bin/listed-true"  # listed in the allowlists below
+cp /bin/true "$work/bin/copy-true"    # a copy of it: not listed
+
+cat >"$work/policy.d/50-scopes.toml" <<TOML
+protect = false
+
+[scope.worker]
+uid = 4321
+
+[[file]]
+path = "$work/unit-secret"
+action = "deny"
+scope = { unit = "bwscope.service" }
+
+[[file]]
+path = "$work/user-secret"
+action = "deny"
+scope = "worker"
+
+[[file]]
+path = "$work/cgroup-secret"
+action = "deny"
+scope = { cgroup = "$plain_cg" }
+
+[[file]]
+path = "$work/exe-secret"
+action = "deny"
+scope = { exe = "$work/bin/scoped-try" }
+
+[[file]]
+path = "$work/gid-secret"
+action = "deny"
+scope = { gid = 4322 }
+
+# For everyone: audit; for the worker: deny.
+[[file]]
+path = "$work/mixed-secret"
+action = "audit"
+
+[[file]]
+path = "$work/mixed-secret"
+action = "deny"
+scope = "worker"
+
+[[file]]
+path = "$work/audit-secret"
+action = "deny"
+scope = { uid = 4323, mode = "audit" }
+
+# uid 4330 runs bw-try, one copy of true, and the libraries under /usr/lib.
+[[allowlist]]
+scope = { uid = 4330 }
+exec = ["$BW_TRY", "$work/bin/listed-true", "/usr/lib/"]
+
+# uid 4331: the same list, reported only.
+[[allowlist]]
+scope = { uid = 4331 }
+exec = ["$BW_TRY", "$work/bin/listed-true", "/usr/lib/"]
+mode = "audit"
+TOML
+
+log="$BW_OUT/daemon.log"
+wlog="$BW_OUT/watchdog.log"
+echo "== kernel $(uname -r)"
+start_daemon "$log" --policy-dir "$work/policy.d" || { fail daemon_start "see $log"; finish; exit; }
+start_watchdog "$wlog" --policy-dir "$work/policy.d" --interval-ms 500 --status-file "$BW_STATE/status.json" ||
+  fail watchdog_start "see $wlog"
+expect_log watchdog_healthy_at_start "$wlog" "bpfwarden-watchdog: healthy"
+
+# in_cgroup DIR CMD...: CMD as a process of cgroup DIR (as systemd starts a unit's).
+in_cgroup() {
+  local dir=$1
+  shift
+  sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$dir" "$@"
+}
+# as_ids UID GID CMD...
+as_ids() { setpriv --reuid="$1" --regid="$2" --clear-groups "${@:3}"; }
+
+# expect_try_in NAME RESULT PREFIX... -- BW-TRY-ARGS...: expect_try, run through PREFIX.
+expect_try_in() {
+  local name=$1 want=$2
+  shift 2
+  local prefix=()
+  while [ "$1" != "--" ]; do prefix+=("$1"); shift; done
+  shift
+  TRY_LINE=$("${prefix[@]}" "$BW_TRY" "$@" 2>&1 | tail -n 1)
+  TRY_PID=$(echo "$TRY_LINE" | sed -n 's/.*child=\([0-9]*\).*/\1/p')
+  [ -n "$TRY_PID" ] || TRY_PID=$(echo "$TRY_LINE" | sed -n 's/^bw-try pid=\([0-9]*\) .*/\1/p')
+  case "$TRY_LINE" in
+    *"result=$want"*) pass "$name" ;;
+    *) fail "$name" "expected result=$want, got: $TRY_LINE" ;;
+  esac
+}
+
+# --- Unit scope: by the cgroup's name and its slice's -----------------------
+expect_try_in unit_scope_denies_inside EPERM in_cgroup "$unit_cg" -- open "$work/unit-secret"
+expect_log scoped_denial_reported "$log" "file_open deny .*pid=$TRY_PID .*path=\"$work/unit-secret\""
+expect_try_in unit_scope_other_file_opens ok in_cgroup "$unit_cg" -- open "$work/public"
+expect_try unit_scope_outside_opens ok open "$work/unit-secret"
+expect_try_in unit_scope_covers_sub_cgroups EPERM in_cgroup "$unit_cg/worker" -- open "$work/unit-secret"
+expect_try_in same_name_in_user_slice_is_not_the_unit ok in_cgroup "$user_cg" -- open "$work/unit-secret"
+# A restart: the unit's cgroup is removed and made anew (a new cgroup id).
+if rmdir "$unit_cg/worker" "$unit_cg" && mkdir "$unit_cg"; then
+  expect_try_in unit_scope_follows_a_new_cgroup EPERM in_cgroup "$unit_cg" -- open "$work/unit-secret"
+else
+  fail unit_scope_follows_a_new_cgroup "could not remove and re-create $unit_cg"
+fi
+
+# --- cgroup, uid, gid and executable scopes ---------------------------------
+expect_try_in cgroup_scope_denies_inside EPERM in_cgroup "$plain_cg" -- open "$work/cgroup-secret"
+expect_try cgroup_scope_outside_opens ok open "$work/cgroup-secret"
+expect_try_in uid_scope_denies_the_uid EPERM as_ids 4321 100 -- open "$work/user-secret"
+expect_try_in uid_scope_other_uid_opens ok as_ids 4320 100 -- open "$work/user-secret"
+expect_try uid_scope_root_opens ok open "$work/user-secret"
+expect_try_in gid_scope_denies_the_gid EPERM as_ids 100 4322 -- open "$work/gid-secret"
+expect_try_in gid_scope_other_gid_opens ok as_ids 100 4320 -- open "$work/gid-secret"
+BW_TRY="$work/bin/scoped-try" expect_try exe_scope_denies_the_executable EPERM open "$work/exe-secret"
+BW_TRY="$work/bin/scoped-try" expect_try exe_scope_other_file_opens ok open "$work/public"
+expect_try exe_scope_other_executable_opens ok open "$work/exe-secret"
+
+# --- One file: a rule for the worker, and one for everyone else --------------
+expect_try_in scoped_rule_applies_in_scope EPERM as_ids 4321 100 -- open "$work/mixed-secret"
+expect_try_in rule_for_everyone_applies_outside ok as_ids 4320 100 -- open "$work/mixed-secret"
+expect_log rule_for_everyone_audits_outside "$log" "file_open audit .*pid=$TRY_PID .*path=\"$work/mixed-secret\""
+
+# --- A scope's audit mode ---------------------------------------------------
+expect_try_in scope_audit_mode_lets_through ok as_ids 4323 100 -- open "$work/audit-secret"
+expect_log scope_audit_mode_reports_would_deny "$log" "file_open would-deny .*pid=$TRY_PID .*path=\"$work/audit-secret\""
+expect_try_in scope_audit_mode_leaves_others_alone ok as_ids 4320 100 -- open "$work/audit-secret"
+
+# --- Exec allowlists ----------------------------------------------------------
+expect_try_in allowlisted_binary_runs ok as_ids 4330 100 -- exec "$work/bin/listed-true"
+expect_try_in copy_of_listed_binary_refused EPERM as_ids 4330 100 -- exec "$work/bin/copy-true"
+expect_log allowlist_refusal_reported "$log" "exec_check deny .*pid=$TRY_PID .*path=\"$work/bin/copy-true\""
+expect_try_in ldso_of_unlisted_binary_refused EPERM as_ids 4330 100 -- ldso-exec "$work/bin/copy-true"
+expect_try_in ldso_of_listed_binary_runs ok as_ids 4330 100 -- ldso-exec "$work/bin/listed-true"
+expect_try_in mmap_exec_of_unlisted_file_refused EPERM as_ids 4330 100 -- mmap-exec "$work/bin/copy-true"
+expect_try_in mmap_exec_of_listed_file_ok ok as_ids 4330 100 -- mmap-exec "$work/bin/listed-true"
+expect_try_in memfd_copy_of_listed_binary_refused EPERM as_ids 4330 100 -- memfd-exec "$work/bin/listed-true"
+expect_try unlisted_binary_runs_outside_the_scope ok exec "$work/bin/copy-true"
+expect_try_in audit_allowlist_lets_unlisted_run ok as_ids 4331 100 -- exec "$work/bin/copy-true"
+expect_log audit_allowlist_reports_would_deny "$log" \
+  "exec_check would-deny .*pid=$TRY_PID .*path=\"$work/bin/copy-true\""
+
+# --- The policy's audit mode, switched live (the daemon follows its directory)
+printf 'mode = "audit"\n' >"$work/policy.d/10-mode.toml"
+expect_log audit_mode_applied_live "$log" "policy: applied the edited policy directory .*10-mode.toml"
+expect_try_in policy_audit_mode_lets_through ok as_ids 4321 100 -- open "$work/user-secret"
+expect_log policy_audit_mode_reports_would_deny "$log" "file_open would-deny .*pid=$TRY_PID .*path=\"$work/user-secret\""
+expect_try canary_still_denied_in_audit_mode EPERM open "$BW_CANARY"
+rm -f "$work/policy.d/10-mode.toml"
+expect_log enforce_mode_applied_live "$log" "policy: applied the edited policy directory .*generation 3"
+expect_try_in policy_enforces_again EPERM as_ids 4321 100 -- open "$work/user-secret"
+expect_log watchdog_stays_healthy "$wlog" "bpfwarden-watchdog: healthy"
+if grep -q "rewrote policy maps" "$wlog"; then
+  fail watchdog_agrees_with_scoped_maps "$(grep -m1 "rewrote policy maps" "$wlog")"
+else
+  pass watchdog_agrees_with_scoped_maps
+fi
+
+finish
