@@ -273,6 +273,8 @@ std::vector<RuleDrift> EnforcerService::drift() const {
         return file ? "inode " + std::to_string(file->ino) + " on device " + std::to_string(file->dev) : "nothing";
     };
     for (const auto& rule : policy_.rules) {
+        if (rule.allowlist)
+            continue;  // many files, none of them its path
         PathTarget now = resolve_path(rule.path);
         if (now.file == rule.target.file && now.dir == rule.target.dir)
             continue;
@@ -284,10 +286,9 @@ std::vector<RuleDrift> EnforcerService::drift() const {
 
 std::vector<std::filesystem::path> EnforcerService::rule_directories() const {
     std::set<std::filesystem::path> dirs;
-    for (const auto& rule : policy_.rules) {
-        std::filesystem::path path = rule.target.canonical.empty() ? rule.path : rule.target.canonical;
-        dirs.insert(path.parent_path());
-    }
+    for (const auto& rule : policy_.rules)
+        for (const auto& path : rule.depends_on())
+            dirs.insert(std::filesystem::path(path).parent_path());
     return {dirs.begin(), dirs.end()};
 }
 

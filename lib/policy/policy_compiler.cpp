@@ -429,12 +429,18 @@ Result<void> add_allowlists(const Policy& policy, const PathResolver& resolve, C
         info.id = static_cast<uint32_t>(out.rules.size());
         info.kind = RuleKind::Exec;
         info.path = joined_entries(plan);
+        for (const auto& entry : plan.entries)
+            info.entries.push_back(entry.first);
         info.action = RuleAction::Deny;
         info.where = plan.where;
         info.allowlist = true;
         info.scope = plan.scope;
         info.audit_mode = plan.audit;
         resolve_scope(out, info, resolve);
+        if ((plan.scope.kind == ScopeKind::Uid || plan.scope.kind == ScopeKind::Gid) && plan.scope.id == 0)
+            out.warnings.push_back(to_string(plan.where) + ": an allowlist for " + plan.scope.selector() +
+                                   " holds PID 1 and every root service: what it does not list, they cannot "
+                                   "run (scope it to units instead)");
         if (auto ok = add_scope(out.tables, info); !ok)
             return ok;
         if (info.active()) {
@@ -495,6 +501,15 @@ bool RuleInfo::active() const {
     if (subtree)
         return target.file && target.file->is_dir;
     return target.dir.has_value();
+}
+
+std::vector<std::string> RuleInfo::depends_on() const {
+    std::vector<std::string> paths = entries;
+    if (!allowlist)
+        paths.push_back(target.canonical.empty() ? path : target.canonical);
+    if (scope && (scope->kind == ScopeKind::Exe || scope->kind == ScopeKind::Cgroup))
+        paths.push_back(scope->value);
+    return paths;
 }
 
 PathResolver filesystem_resolver() {

@@ -141,6 +141,7 @@ struct RuleInfo {
     // An exec allowlist (kind Exec, action Deny, path: its entries joined by
     // ", "): what it does not list is refused in its scope.
     bool allowlist = false;
+    std::vector<std::string> entries;               // an allowlist's paths, as written
     bool pid1_only = false;                         // bpf.allow: only as PID 1
     PathTarget target;                              // what the path named when compiled
     std::optional<ScopeSpec> scope = std::nullopt;  // nullopt: every process
@@ -152,6 +153,10 @@ struct RuleInfo {
     // Covers something in the kernel now: the file, its name, or the subtree,
     // and its scope's executable or cgroup exists.
     bool active() const;
+    // Every path whose file the rule's map entries depend on: its own (as
+    // resolved), an allowlist's entries, a scope's executable or cgroup. A
+    // change in their directories calls for re-resolving the policy.
+    std::vector<std::string> depends_on() const;
 
     friend bool operator==(const RuleInfo&, const RuleInfo&) = default;
 };

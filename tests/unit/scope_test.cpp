@@ -318,6 +318,21 @@ exec = ["/usr/sbin/nginx", "/usr/lib/", "/usr/bin/missing"]
     EXPECT_THAT_CONTAINS(compiled.warnings[1], "allowlist entry '/usr/bin/missing' does not exist");
 }
 
+TEST(ScopeCompile, ARuleDependsOnItsPathItsScopesFileAndItsEntries) {
+    CompiledPolicy compiled = compile(parse(R"(
+[[file]]
+path = "/etc/secret"
+action = "deny"
+scope = { exe = "/usr/sbin/nginx" }
+[[allowlist]]
+scope = { uid = 1 }
+exec = ["/usr/sbin/nginx", "/usr/lib/"]
+)"),
+                                      kTree);
+    EXPECT_EQ(compiled.rules.at(0).depends_on(), (std::vector<std::string>{"/etc/secret", "/usr/sbin/nginx"}));
+    EXPECT_EQ(compiled.rules.at(1).depends_on(), (std::vector<std::string>{"/usr/sbin/nginx", "/usr/lib/"}));
+}
+
 TEST(AllowlistCompile, OneScopeIsOneListAndItsModeIsKept) {
     Policy merged =
         parse("[[allowlist]]\nscope = { uid = 33 }\nexec = [\"/usr/sbin/nginx\"]\nmode = \"audit\"\n", "10-a.toml");
@@ -328,6 +343,13 @@ TEST(AllowlistCompile, OneScopeIsOneListAndItsModeIsKept) {
     ASSERT_EQ(compiled.tables.settings.allowlists, 1u);
     EXPECT_EQ(compiled.tables.settings.allowlist[0].flags, uint32_t{BW_RULE_AUDIT_MODE});
     EXPECT_EQ(compiled.tables.exec_allowed.size(), 3u);
+}
+
+TEST(AllowlistCompile, AnAllowlistForRootIsWarnedAbout) {
+    CompiledPolicy compiled =
+        compile(parse("[[allowlist]]\nscope = { uid = 0 }\nexec = [\"/usr/sbin/nginx\"]\n"), kTree);
+    ASSERT_EQ(compiled.warnings.size(), 1u);
+    EXPECT_THAT_CONTAINS(compiled.warnings[0], "50-test.toml:1: an allowlist for uid=0 holds PID 1");
 }
 
 TEST(AllowlistCompile, AtMostEightScopes) {
