@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <map>
+#include <tuple>
 #include <utility>
 
 namespace bpfwarden::ctl {
@@ -17,9 +18,9 @@ std::string without_trailing_slash(std::string path) {
     return path;
 }
 
-using RuleKey = std::pair<std::string, std::string>;  // (kind, path without a trailing "/")
+using RuleKey = std::tuple<std::string, std::string, std::string>;  // (kind, path without a trailing "/", scope)
 
-RuleKey key_of(const RuleView& view) { return {view.kind, without_trailing_slash(view.path)}; }
+RuleKey key_of(const RuleView& view) { return {view.kind, without_trailing_slash(view.path), view.scope}; }
 
 std::string action_name(const RuleInfo& rule) { return rule.bpf_allow ? "allow" : std::string(to_string(rule.action)); }
 
@@ -38,7 +39,7 @@ Unpaired index_running(const std::vector<RuleView>& running) {
 }
 
 void compare_pair(const RuleView& running, const RuleView& compiled, PolicyDiff& diff) {
-    if (running.action != compiled.action || running.source != compiled.source)
+    if (running.action != compiled.action || running.source != compiled.source || running.mode != compiled.mode)
         diff.changed.push_back({running, compiled});
     if (running.state != compiled.state)
         diff.state_changes.push_back({running, compiled});
@@ -59,12 +60,24 @@ std::string source_file_line(const std::string& source) {
 
 RuleView view_of(const RuleInfo& rule) {
     // rule_kind_name(): the very names ListRules uses, so that both sides agree.
-    return {rule_kind_name(rule), shown_path(rule), action_name(rule), source_file_line(to_string(rule.where)),
-            rule.active() ? kActive : kInactive};
+    RuleView view{rule_kind_name(rule), shown_path(rule), action_name(rule), source_file_line(to_string(rule.where)),
+                  rule.active() ? kActive : kInactive};
+    if (rule.scope) {
+        view.scope = rule.scope->selector();
+        view.mode = to_string(rule.audit_mode ? PolicyMode::Audit : PolicyMode::Enforce);
+    }
+    return view;
 }
 
 RuleView view_of(const RunningRule& rule) {
-    return {rule.kind, rule.path, rule.action, source_file_line(rule.source), rule_state(rule)};
+    return {rule.kind, rule.path, rule.action, source_file_line(rule.source), rule_state(rule), rule.scope, rule.mode};
+}
+
+std::string rule_text(const RuleView& rule) {
+    std::string text = rule.kind + " " + rule.path + " " + rule.action;
+    if (!rule.scope.empty())
+        text += " for " + rule.scope + (rule.mode == "audit" ? " (audit mode)" : "");
+    return text + " (" + rule.source + ")";
 }
 
 PolicyDiff diff_policy(const std::vector<RunningRule>& running_rules, const CompiledPolicy& compiled) {

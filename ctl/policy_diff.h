@@ -28,6 +28,8 @@ struct RunningRule {
     std::string source;                // "file:line", the file as bpfwardend named it
     bool active = false;               // its path resolved when applied
     std::optional<std::string> drift;  // DriftedRules' detail: it names another file now
+    std::string scope{};               // RuleScopes: "uid=33", ...; empty: every process
+    std::string mode{};                // RuleScopes: "enforce" or "audit"; empty without a scope
 };
 
 // "active", "inactive: path missing" or "drifted: <detail>".
@@ -35,12 +37,17 @@ std::string rule_state(const RunningRule& rule);
 
 // One side of a comparison: a rule as the diff prints it.
 struct RuleView {
-    std::string kind;    // rule_kind_name(): "file", "exec", "bpf-allow", ...
-    std::string path;    // a compiled subtree rule ends in "/"
-    std::string action;  // "deny", "audit", "allow"
-    std::string source;  // "50-local.toml:3": the file's name, not its directory
-    std::string state;   // rule_state(), or what the compiled rule would be
+    std::string kind;     // rule_kind_name(): "file", "exec", "bpf-allow", ...
+    std::string path;     // a compiled subtree rule ends in "/"
+    std::string action;   // "deny", "audit", "allow"
+    std::string source;   // "50-local.toml:3": the file's name, not its directory
+    std::string state;    // rule_state(), or what the compiled rule would be
+    std::string scope{};  // the scope's selector; empty: every process
+    std::string mode{};   // the scope's mode; empty without a scope
 };
+
+// "kind path action (source)", with " for SCOPE" and " (audit mode)" when scoped.
+std::string rule_text(const RuleView& rule);
 
 // A rule on both sides whose action or source location differs, or whose
 // resolved state would differ once applied.

@@ -37,14 +37,18 @@ struct RunningPolicy {
     std::vector<RunningRule> rules;
 };
 
-std::vector<RunningRule> running_rules(const std::vector<dbus::RuleEntry>& entries,
-                                       const std::vector<dbus::DriftEntry>& drifted) {
+std::vector<RunningRule> running_rules(const std::vector<dbus::RuleEntry>& entries, const EnforcerSnapshot& state) {
     std::vector<RunningRule> rules;
     for (const auto& entry : entries) {
         RunningRule rule{entry.id, entry.kind, entry.path, entry.action, entry.source, entry.active, std::nullopt};
-        for (const auto& drift : drifted)
+        for (const auto& drift : state.drifted_rules)
             if (drift.id == entry.id)
                 rule.drift = drift.detail;
+        for (const auto& scoped : state.rule_scopes)
+            if (scoped.id == entry.id) {
+                rule.scope = scoped.scope;
+                rule.mode = scoped.mode;
+            }
         rules.push_back(std::move(rule));
     }
     return rules;
@@ -66,7 +70,7 @@ Result<RunningPolicy> read_running_policy(const StatusClient& client) {
         if (!after)
             return std::unexpected(after.error());
         if (after->policy_generation == before->policy_generation)
-            return RunningPolicy{*after, running_rules(*rules, after->drifted_rules)};
+            return RunningPolicy{*after, running_rules(*rules, *after)};
     }
     return fail(EAGAIN, "the running policy changed while it was being read (" + std::to_string(kAttempts) +
                             " times); try again");
@@ -140,15 +144,22 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
     }
 }
 
+// "everyone", or the scope with its mode when that is audit.
+std::string shown_scope(const RunningRule& rule) {
+    if (rule.scope.empty())
+        return "everyone";
+    return rule.scope + (rule.mode == "audit" ? " (audit)" : "");
+}
+
 void print_show_text(const RunningPolicy& running) {
     const EnforcerSnapshot& s = running.state;
     printf("policy generation %llu, %zu rules from %s\n", static_cast<unsigned long long>(s.policy_generation),
            running.rules.size(), s.policy_directory.c_str());
     if (!s.policy_problem.empty())
         printf("enforcing the %s: %s\n", s.policy_source.c_str(), s.policy_problem.c_str());
-    std::vector<std::vector<std::string>> rows = {{"ID", "KIND", "ACTION", "PATH", "SOURCE", "STATE"}};
+    std::vector<std::vector<std::string>> rows = {{"ID", "KIND", "ACTION", "SCOPE", "PATH", "SOURCE", "STATE"}};
     for (const auto& rule : running.rules)
-        rows.push_back({std::to_string(rule.id), rule.kind, rule.action, rule.path,
+        rows.push_back({std::to_string(rule.id), rule.kind, rule.action, shown_scope(rule), rule.path,
                         shown_source(rule.source, s.policy_directory), rule_state(rule)});
     print_table(rows);
     for (const auto& warning : s.policy_warnings)
@@ -166,7 +177,9 @@ void print_show_json(const RunningPolicy& running) {
         const RunningRule& rule = running.rules[i];
         out += std::string(i ? "," : "") + "{\"id\":" + std::to_string(rule.id) + ",\"kind\":" + json_quote(rule.kind) +
                ",\"path\":" + json_quote(rule.path) + ",\"action\":" + json_quote(rule.action) +
-               ",\"source\":" + json_quote(rule.source) + ",\"state\":" + json_quote(rule_state(rule)) + "}";
+               ",\"source\":" + json_quote(rule.source) + ",\"state\":" + json_quote(rule_state(rule)) +
+               ",\"scope\":" + (rule.scope.empty() ? "null" : json_quote(rule.scope)) +
+               ",\"mode\":" + (rule.mode.empty() ? "null" : json_quote(rule.mode)) + "}";
     }
     puts((out + "]}").c_str());
 }
@@ -197,10 +210,6 @@ std::string location(const std::string& before, const std::string& after) {
     return before == after ? after : before + " → " + after;
 }
 
-std::string rule_text(const RuleView& rule) {
-    return rule.kind + " " + rule.path + " " + rule.action + " (" + rule.source + ")";
-}
-
 void print_diff_text(const fs::path& dir, const RunningPolicy& running, const PolicyDiff& diff) {
     const auto generation = static_cast<unsigned long long>(running.state.policy_generation);
     if (diff.empty()) {
@@ -225,7 +234,9 @@ void print_diff_text(const fs::path& dir, const RunningPolicy& running, const Po
 std::string view_json(const RuleView& rule) {
     return "{\"kind\":" + json_quote(rule.kind) + ",\"path\":" + json_quote(rule.path) +
            ",\"action\":" + json_quote(rule.action) + ",\"source\":" + json_quote(rule.source) +
-           ",\"state\":" + json_quote(rule.state) + "}";
+           ",\"state\":" + json_quote(rule.state) +
+           ",\"scope\":" + (rule.scope.empty() ? "null" : json_quote(rule.scope)) +
+           ",\"mode\":" + (rule.mode.empty() ? "null" : json_quote(rule.mode)) + "}";
 }
 
 std::string views_json(const std::vector<RuleView>& rules) {

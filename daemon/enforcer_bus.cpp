@@ -228,4 +228,13 @@ std::vector<dbus::RuleEntry> EnforcerBus::list_rules() const {
     return out;
 }
 
+std::vector<dbus::RuleScope> EnforcerBus::rule_scopes() const {
+    std::vector<dbus::RuleScope> out;
+    for (const auto& rule : service_.policy().rules)
+        if (rule.scope)
+            out.push_back({rule.id, rule.scope->selector(),
+                           std::string(to_string(rule.audit_mode ? PolicyMode::Audit : PolicyMode::Enforce))});
+    return out;
+}
+
 }  // namespace bpfwarden

@@ -49,6 +49,7 @@ public:
     Result<dbus::RuleChange> remove_rule(const dbus::Caller& caller, std::string_view kind,
                                          std::string_view path) override;
     std::vector<dbus::RuleEntry> list_rules() const override;
+    std::vector<dbus::RuleScope> rule_scopes() const override;
     Result<uint64_t> unlock(const dbus::Caller& caller, std::string_view token) override;
 
 private:

@@ -80,6 +80,16 @@ BW_GETTER(get_drifted_rules, {
     }
     return r < 0 ? r : sd_bus_message_close_container(reply);
 })
+BW_GETTER(get_rule_scopes, {
+    int r = sd_bus_message_open_container(reply, 'a', "(uss)");
+    for (const auto& scoped : backend.rule_scopes()) {
+        if (r < 0)
+            break;
+        std::string scope = to_bus_string(scoped.scope), mode = to_bus_string(scoped.mode);
+        r = sd_bus_message_append(reply, "(uss)", scoped.id, scope.c_str(), mode.c_str());
+    }
+    return r < 0 ? r : sd_bus_message_close_container(reply);
+})
 BW_GETTER(get_programs, {
     int r = sd_bus_message_open_container(reply, 'a', "(ssusbbs)");
     for (const auto& program : backend.programs()) {
@@ -216,6 +226,7 @@ const sd_bus_vtable kEnforcerVtable[] = {
     SD_BUS_PROPERTY("PolicyGeneration", "t", get_policy_generation, 0, kEmitsChange),
     SD_BUS_PROPERTY("RuleCount", "u", get_rule_count, 0, kEmitsChange),
     SD_BUS_PROPERTY("PolicyWarnings", "as", get_policy_warnings, 0, kEmitsChange),
+    SD_BUS_PROPERTY("RuleScopes", "a(uss)", get_rule_scopes, 0, kEmitsChange),
     SD_BUS_PROPERTY("PolicySource", "s", get_policy_source, 0, kEmitsChange),
     SD_BUS_PROPERTY("PolicyProblem", "s", get_policy_problem, 0, kEmitsChange),
     SD_BUS_PROPERTY("DriftedRules", "a(uss)", get_drifted_rules, 0, kLive),
@@ -273,7 +284,7 @@ void EnforcerObject::policy_changed(const std::string& reason) {
         return;
     (void)bus_.emit_properties_changed(
         kEnforcerPath, kEnforcerInterface,
-        {"PolicyGeneration", "RuleCount", "PolicyWarnings", "PolicySource", "PolicyProblem"});
+        {"PolicyGeneration", "RuleCount", "PolicyWarnings", "RuleScopes", "PolicySource", "PolicyProblem"});
     auto signal = bus_.new_signal(kEnforcerPath, kEnforcerInterface, "PolicyChanged");
     if (!signal)
         return;

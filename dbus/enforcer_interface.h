@@ -41,6 +41,13 @@ struct CounterValues {
     uint64_t events = 0, denials = 0, audits = 0, drops = 0, rate_limited = 0;
 };
 
+// Who a scoped rule or an exec allowlist is for (RuleScopes).
+struct RuleScope {
+    uint32_t id = 0;    // as in ListRules
+    std::string scope;  // "unit=nginx.service slice=system.slice", "uid=33", ...
+    std::string mode;   // "enforce" | "audit"
+};
+
 struct RuleEntry {
     uint32_t id = 0;   // the rule= of events
     std::string kind;  // "file", "exec", "bpf-allow"
@@ -120,6 +127,7 @@ public:
                                         std::string_view action) = 0;
     virtual Result<RuleChange> remove_rule(const Caller& caller, std::string_view kind, std::string_view path) = 0;
     virtual std::vector<RuleEntry> list_rules() const = 0;
+    virtual std::vector<RuleScope> rule_scopes() const = 0;
     // Lifts self-protection with a signed unlock token; the lift's end (CLOCK_REALTIME usec).
     virtual Result<uint64_t> unlock(const Caller& caller, std::string_view token) = 0;
 };

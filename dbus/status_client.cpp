@@ -104,6 +104,21 @@ int read_protection(sd_bus_message* m, ProtectionState& protection) {
     return r;
 }
 
+int read_rule_scopes(sd_bus_message* m, std::vector<RuleScope>& out) {
+    int r = sd_bus_message_enter_container(m, 'a', "(uss)");
+    if (r < 0)
+        return r;
+    for (;;) {
+        uint32_t id = 0;
+        const char *scope = nullptr, *mode = nullptr;
+        r = sd_bus_message_read(m, "(uss)", &id, &scope, &mode);
+        if (r <= 0)
+            break;
+        out.push_back({id, scope, mode});
+    }
+    return r < 0 ? r : sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 1;
+}
+
 int read_drift(sd_bus_message* m, std::vector<DriftEntry>& out) {
     int r = sd_bus_message_enter_container(m, 'a', "(uss)");
     if (r < 0)
@@ -197,6 +212,8 @@ int read_enforcer_property(EnforcerSnapshot& s, std::string_view name, std::stri
         return read_protection(m, s.protection);
     if (sig == "a(uss)" && name == "DriftedRules")
         return read_drift(m, s.drifted_rules);
+    if (sig == "a(uss)" && name == "RuleScopes")
+        return read_rule_scopes(m, s.rule_scopes);
     if (sig == "a(ssusbbs)" && name == "Programs")
         return read_programs(m, s.programs);
     return 0;

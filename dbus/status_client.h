@@ -33,6 +33,7 @@ struct EnforcerSnapshot {
     std::string policy_source;
     std::string policy_problem;
     std::vector<DriftEntry> drifted_rules;
+    std::vector<RuleScope> rule_scopes;
     ProtectionState protection;
     uint64_t tamper_attempts = 0;
 };

@@ -95,7 +95,7 @@ wait_for_name() {
 
 # Every member docs/DBUS.md documents, per interface (introspection must show them all).
 ENFORCER_MEMBERS="Version Mode ModeReason KernelRelease ActiveLSMs BpfLsmUsable BpfLsmStatus ImageSetVersion
-  PolicyDirectory RuntimePolicyFile PolicyGeneration RuleCount PolicyWarnings Programs Events Denials Audits Drops
+  PolicyDirectory RuntimePolicyFile PolicyGeneration RuleCount PolicyWarnings RuleScopes Programs Events Denials Audits Drops
   RateLimited DeniedSignalsSuppressed PolicySource PolicyProblem DriftedRules Protection LiftedUntil TamperAttempts
   ReloadPolicy AddRule RemoveRule ListRules Unlock Denied Tamper PolicyChanged"
 WATCHDOG_MEMBERS="Version Healthy Reasons Mode ModeReason ImageSetVersion CheckInterval Checks LastCheck LastTrigger

@@ -112,6 +112,11 @@ path = "$work/links/current/f"
 action = "audit"
 
 $1
+
+[[file]]
+path = "$FILES/guarded"
+action = "deny"
+scope = { uid = 4242, mode = "audit" }
 TOML
 }
 test_policy "$(printf '[[exec]]\npath = "%s"\naction = "audit"' "$FILES/tool")" >"$POLICY/50-test.toml"
@@ -126,9 +131,16 @@ pass daemon_start
 # --- show ------------------------------------------------------------------------
 rules=$(busctl --system call $ENFORCER ListRules | awk '{print $2}')
 expect show_header 0 "^policy generation 1, $rules rules from $POLICY\$" "$CTL" policy show
-expect show_active_rule 0 "^[0-9]+ +file +audit +$FILES/guarded +50-test.toml:2 +active\$" "$CTL" policy show
-expect show_inactive_rule 0 "^[0-9]+ +file +audit +$work/no-such-dir/file +50-test.toml:6 +inactive: path missing\$" \
+expect show_active_rule 0 "^[0-9]+ +file +audit +everyone +$FILES/guarded +50-test.toml:2 +active\$" "$CTL" policy show
+expect show_inactive_rule 0 "^[0-9]+ +file +audit +everyone +$work/no-such-dir/file +50-test.toml:6 +inactive: path missing\$" \
   "$CTL" policy show
+expect show_scoped_rule 0 "^[0-9]+ +file +deny +uid=4242 \(audit\) +$FILES/guarded +50-test.toml:18 +active\$" \
+  "$CTL" policy show
+scopes=$(busctl --system get-property $ENFORCER RuleScopes)
+case "$scopes" in
+  'a(uss) 1 '[0-9]*' "uid=4242" "audit"') pass rule_scopes_property ;;
+  *) fail rule_scopes_property "$scopes" ;;
+esac
 expect show_warning 0 "^warning: $POLICY/50-test.toml:6: the directory of '$work/no-such-dir/file' does not exist yet" \
   "$CTL" policy show
 # Aligned: every row's PATH column starts where the header's does.
@@ -148,6 +160,8 @@ expect_json show_json 0 \
    any(r['path'] == '$work/no-such-dir/file' and r['state'] == 'inactive: path missing' and r['kind'] == 'file' and
        r['source'] == '$POLICY/50-test.toml:6' for r in j['rules']) and
    any(r['path'] == '$FILES/guarded' and r['state'] == 'active' and r['action'] == 'audit' for r in j['rules']) and
+   any(r['scope'] == 'uid=4242' and r['mode'] == 'audit' and r['action'] == 'deny' for r in j['rules']) and
+   all(r['scope'] is None for r in j['rules'] if r['path'] != '$FILES/guarded' or r['action'] != 'deny') and
    len(j['warnings']) == 1" \
   "$CTL" policy show --json
 expect show_as_nobody 0 "$FILES/guarded .* active" unprivileged "$CTL" policy show
@@ -237,7 +251,7 @@ grep -q "^bpfwardenctl policy apply: org\.bpfwarden\.Error\.AccessDenied: .*Relo
 
 # --- a drifted rule: show and diff say so ------------------------------------------------------
 ln -sfn "$FILES/v2" "$work/links/current.new" && mv -T "$work/links/current.new" "$work/links/current"
-expect show_drifted_rule 0 "^[0-9]+ +file +audit +$work/links/current/f +50-test.toml:10 +drifted: names inode $(stat -c %i "$FILES/v2/f")" \
+expect show_drifted_rule 0 "^[0-9]+ +file +audit +everyone +$work/links/current/f +50-test.toml:10 +drifted: names inode $(stat -c %i "$FILES/v2/f")" \
   "$CTL" policy show
 expect diff_drifted_rule_is_a_state_change 1 \
   "^! file $work/links/current/f audit \(50-test.toml:10\): drifted: names inode .* → active\$" "$CTL" policy diff
@@ -248,7 +262,7 @@ before=$(generation)
 expect apply_own_directory 0 "^applied: generation $((before + 1)) \(was $before\), $rules rules\$" "$CTL" policy apply
 [ "$(generation)" = $((before + 1)) ] && pass apply_raises_generation || fail apply_raises_generation "generation $(generation), was $before"
 grep -q "policy: reloaded .*ReloadPolicy by uid 0" "$dlog" && pass apply_logged_by_daemon || fail apply_logged_by_daemon "no log line"
-expect show_after_apply_active 0 "^[0-9]+ +file +audit +$work/links/current/f +50-test.toml:10 +active\$" "$CTL" policy show
+expect show_after_apply_active 0 "^[0-9]+ +file +audit +everyone +$work/links/current/f +50-test.toml:10 +active\$" "$CTL" policy show
 expect diff_after_apply_unchanged 0 "^no changes" "$CTL" policy diff
 before=$(generation)
 expect_json apply_json 0 \

@@ -46,10 +46,15 @@ CompiledPolicy compile(const std::string& text, const std::string& dir = kPolicy
 // (daemon/enforcer_bus.cpp: the path as stored, without a subtree's "/").
 std::vector<RunningRule> running_of(const CompiledPolicy& compiled) {
     std::vector<RunningRule> running;
-    for (const auto& rule : compiled.rules)
+    for (const auto& rule : compiled.rules) {
         running.push_back({rule.id, rule_kind_name(rule), rule.path,
                            rule.bpf_allow ? "allow" : std::string(to_string(rule.action)), to_string(rule.where),
                            rule.active(), std::nullopt});
+        if (rule.scope) {  // RuleScopes
+            running.back().scope = rule.scope->selector();
+            running.back().mode = rule.audit_mode ? "audit" : "enforce";
+        }
+    }
     return running;
 }
 
@@ -116,6 +121,40 @@ TEST(PolicyDiff, RemovedRuleIsReportedAsRunning) {
     EXPECT_EQ(diff.removed[2].action, "allow");
     EXPECT_TRUE(diff.added.empty());
     EXPECT_TRUE(diff.changed.empty());
+}
+
+constexpr const char* kScoped = R"([[file]]
+path = "/etc/z"
+action = "audit"
+
+[[file]]
+path = "/etc/z"
+action = "deny"
+scope = { uid = 33 }
+)";
+
+TEST(PolicyDiff, RulesOnOnePathArePairedByScope) {
+    auto running = running_of(compile(kScoped));
+    EXPECT_TRUE(diff_policy(running, compile(kScoped)).empty());
+    PolicyDiff diff = diff_policy(running, compile("[[file]]\npath = \"/etc/z\"\naction = \"deny\"\n"
+                                                   "scope = { uid = 34 }\n"));
+    ASSERT_EQ(diff.added.size(), 1u);
+    EXPECT_EQ(diff.added[0].scope, "uid=34");
+    EXPECT_EQ(rule_text(diff.added[0]), "file /etc/z deny for uid=34 (50-local.toml:2)");
+    ASSERT_EQ(diff.removed.size(), 2u);
+    EXPECT_EQ(diff.removed[0].scope, "");
+    EXPECT_EQ(diff.removed[1].scope, "uid=33");
+}
+
+TEST(PolicyDiff, AScopesModeChangeIsAChange) {
+    auto running = running_of(compile(kScoped));
+    std::string audit = kScoped;
+    audit.replace(audit.find("{ uid = 33 }"), 12, "{ uid = 33, mode = \"audit\" }");
+    PolicyDiff diff = diff_policy(running, compile(audit));
+    ASSERT_EQ(diff.changed.size(), 1u);
+    EXPECT_EQ(diff.changed[0].running.mode, "enforce");
+    EXPECT_EQ(diff.changed[0].compiled.mode, "audit");
+    EXPECT_EQ(rule_text(diff.changed[0].compiled), "file /etc/z deny for uid=33 (audit mode) (50-local.toml:6)");
 }
 
 TEST(PolicyDiff, ChangedActionShowsBothSides) {
