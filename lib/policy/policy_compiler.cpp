@@ -199,10 +199,10 @@ bw_scope scope_value(const ScopeSpec& spec, const std::optional<FileIdentity>& t
         scope.cgroup_id = target->ino;  // a cgroup's inode number is its kernfs id
     if (spec.kind == ScopeKind::Exe && target)
         scope.exe = to_key(*target);
-    std::strncpy(scope.unit, spec.value.c_str(), sizeof(scope.unit) - 1);
-    std::strncpy(scope.slice, spec.slice.c_str(), sizeof(scope.slice) - 1);
-    if (spec.kind != ScopeKind::Unit)
-        std::memset(scope.unit, 0, sizeof(scope.unit)), std::memset(scope.slice, 0, sizeof(scope.slice));
+    if (spec.kind == ScopeKind::Unit) {  // names the parser bounded to BW_SCOPE_NAME_LEN - 1
+        std::strncpy(scope.unit, spec.value.c_str(), sizeof(scope.unit) - 1);
+        std::strncpy(scope.slice, spec.slice.c_str(), sizeof(scope.slice) - 1);
+    }
     return scope;
 }
 
