@@ -53,7 +53,7 @@ static __always_inline int guard_code(struct file *file, __u32 op)
 {
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	struct bw_match match;
+	struct bw_match match = {};
 	int verdict;
 
 	if (bw_find_exec_rule(dentry, &match)) {
@@ -83,7 +83,7 @@ int BPF_PROG(bw_bprm_check, struct linux_binprm *bprm, int ret)
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 	/* Events show the filename as passed to execve(). */
 	const char *filename = BPF_CORE_READ(bprm, filename);
-	struct bw_match match;
+	struct bw_match match = {};
 	int verdict;
 
 	if (ret)

@@ -21,7 +21,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* The rule covering `dentry`'s file, applied to `op`. */
 static __always_inline int guard_file(struct dentry *dentry, __u32 op)
 {
-	struct bw_match match;
+	struct bw_match match = {};
 
 	if (!bw_find_file_rule(dentry, &match))
 		return 0;
@@ -37,7 +37,7 @@ static __always_inline int guard_directory(struct inode *dir, struct dentry *den
 {
 	struct bw_inode_key key = bw_inode_key_of(dir);
 	const struct bw_dir_rules *rules;
-	struct bw_match match;
+	struct bw_match match = {};
 
 	if (!bw_dir_may_have_rules(&key))
 		return 0;

@@ -82,20 +82,8 @@ static __always_inline bool is_our_map(struct bpf_map *map)
 
 /* ---- Who is bpfwarden ---------------------------------------------------- */
 
-static __always_inline bool name_is(const char *kernel_name, const char *wanted, __u32 len)
-{
-	char name[BW_UNIT_LEN] = {};
-
-	if (bpf_probe_read_kernel_str(name, sizeof(name), kernel_name) < 0)
-		return false;
-	for (__u32 i = 0; i < BW_UNIT_LEN; i++) {
-		if (name[i] != wanted[i])
-			return false;
-		if (!name[i])
-			return true;
-	}
-	return false;
-}
+/* NUL-padded to BW_UNIT_LEN, as bw_kernel_name_is() compares. */
+static const char system_slice[BW_UNIT_LEN] = "system.slice";
 
 /* The task runs in /system.slice/<unit> of the unified hierarchy. */
 static __always_inline bool in_unit(struct task_struct *task, const char *unit)
@@ -103,13 +91,13 @@ static __always_inline bool in_unit(struct task_struct *task, const char *unit)
 	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
 	const char *parent_name;
 
-	if (!kn || !name_is(BPF_CORE_READ(kn, name), unit, BW_UNIT_LEN))
+	if (!kn || !bw_kernel_name_is(BPF_CORE_READ(kn, name), unit, BW_UNIT_LEN))
 		return false;
 	if (bpf_core_field_exists(((struct kernfs_node___pre615 *)0)->parent))
 		parent_name = BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent, name);
 	else
 		parent_name = BPF_CORE_READ(kn, __parent, name);
-	return name_is(parent_name, "system.slice", 13);
+	return bw_kernel_name_is(parent_name, system_slice, BW_UNIT_LEN);
 }
 
 /* A variable that changes what code runs in the new program: LD_* (preload,
@@ -150,6 +138,37 @@ static long scan_env_byte(__u32 i, struct env_scan *scan)
 	return 0;
 }
 
+/* Where the scan of the environment stands between chunks. */
+struct env_cursor {
+	__u32 args_left;
+	__u32 at_start;
+};
+
+/* 1 if the chunk of the new stack at `at` (`len` bytes to its end) holds a
+ * variable that changes code, or cannot be read. Global: the verifier checks
+ * the scan of a chunk once, not once per chunk. */
+__noinline int env_chunk_changes_code(__u64 at, __u64 len, struct env_cursor *cursor)
+{
+	__u32 zero = 0;
+	struct env_scan scan = {.buf = bpf_map_lookup_elem(&bpfw_env_scratch, &zero)};
+
+	if (!cursor || !scan.buf)
+		return 1;
+	scan.args_left = cursor->args_left;
+	scan.at_start = cursor->at_start;
+	/* 8 bytes more than the chunk, so that a variable starting near its end
+	 * is compared whole; zero past the end of the environment. */
+	if (len > ENV_SCAN_CHUNK + 8)
+		len = ENV_SCAN_CHUNK + 8;
+	__builtin_memset(scan.buf, 0, ENV_SCAN_CHUNK + 16);
+	if (bpf_probe_read_user(scan.buf, len, (void *)at))
+		return 1;
+	bpf_loop(ENV_SCAN_CHUNK, scan_env_byte, &scan, 0);
+	cursor->args_left = scan.args_left;
+	cursor->at_start = scan.at_start;
+	return scan.found;
+}
+
 /* The new program's environment names code to load, or is too large to read
  * through: either way, its code may not be ours. At bprm_committed_creds the
  * new stack holds the argument strings from bprm->p, then the environment
@@ -159,30 +178,16 @@ static __always_inline bool environment_changes_code(struct linux_binprm *bprm)
 {
 	unsigned long start = BPF_CORE_READ(bprm, p);
 	unsigned long end = BPF_CORE_READ(bprm, exec);
-	__u32 zero = 0;
-	struct env_scan scan = {
-	        .buf = bpf_map_lookup_elem(&bpfw_env_scratch, &zero),
-	        .args_left = BPF_CORE_READ(bprm, argc),
-	        .at_start = true,
-	};
+	struct env_cursor cursor = {.args_left = BPF_CORE_READ(bprm, argc), .at_start = 1};
 
-	if (!scan.buf || end < start || end - start > ENV_SCAN_CHUNKS * ENV_SCAN_CHUNK)
+	if (end < start || end - start > ENV_SCAN_CHUNKS * ENV_SCAN_CHUNK)
 		return true;
 	for (__u32 chunk = 0; chunk < ENV_SCAN_CHUNKS; chunk++) {
 		unsigned long at = start + chunk * ENV_SCAN_CHUNK;
-		unsigned long len = end - at;
 
 		if (at >= end)
 			break;
-		/* 8 bytes more than the chunk, so that a variable starting near its
-		 * end is compared whole; zero past the end of the environment. */
-		if (len > ENV_SCAN_CHUNK + 8)
-			len = ENV_SCAN_CHUNK + 8;
-		__builtin_memset(scan.buf, 0, ENV_SCAN_CHUNK + 16);
-		if (bpf_probe_read_user(scan.buf, len, (void *)at))
-			return true;
-		bpf_loop(ENV_SCAN_CHUNK, scan_env_byte, &scan, 0);
-		if (scan.found)
+		if (env_chunk_changes_code(at, end - at, &cursor))
 			return true;
 	}
 	return false;

@@ -22,9 +22,12 @@ static __always_inline bool bw_allowed(struct bw_allowed_key *key, struct inode 
 	return bpf_map_lookup_elem(&bpfw_exec_allowed, key) != NULL;
 }
 
-/* Whether allowlist `list` names the file at `dentry`. */
-static __noinline bool bw_allowlisted(struct dentry *dentry, __u32 list)
+/* Whether allowlist `list` names the file at `dentry_addr` (a dentry).
+ * Global, so the verifier checks it once rather than at each of the
+ * BW_MAX_ALLOWLISTS calls (see bw_address_of()). */
+__noinline int bw_allowlisted(__u64 dentry_addr, __u32 list)
 {
+	struct dentry *dentry = (struct dentry *)dentry_addr;
 	struct bw_allowed_key key = {.list = list};
 	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
@@ -56,33 +59,40 @@ static __noinline bool bw_allowlisted(struct dentry *dentry, __u32 list)
 	return false;
 }
 
-/* The verdict of every allowlist whose scope holds the current task on
- * running the file at `dentry` (`text`: the name execve() was given). */
+/* The verdict of the allowlists whose scope holds the current task on
+ * running the file at `dentry` (`text`: the name execve() was given). The
+ * first list that does not name the file refuses it. The refusal is built
+ * after the loop, from values read in it, so the verifier checks it once
+ * rather than once per list. */
 static __always_inline int bw_check_allowlists(struct dentry *dentry, __u32 op, const char *text)
 {
 	const struct bw_settings *settings = bw_settings();
 	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+	struct bw_match match = {};
+	bool refused = false;
 
 	if (!settings || !settings->allowlists)
 		return 0;
 	for (__u32 i = 0; i < BW_MAX_ALLOWLISTS; i++) {
 		const struct bw_allowlist *list = &settings->allowlist[i];
-		struct bw_match match = {};
 
 		if (i >= settings->allowlists)
 			break;
-		if (!bw_task_in_scope(list->scope) || bw_allowlisted(dentry, i))
+		if (!bw_task_in_scope(list->scope) || bw_allowlisted(bw_address_of(dentry), i))
 			continue;
-		match.rule.action = BW_ACTION_DENY;
 		match.rule.rule_id = list->rule_id;
 		match.rule.flags = list->flags;
-		if (inode) {
-			match.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-			match.ino = BPF_CORE_READ(inode, i_ino);
-		}
-		return bw_verdict_text(&match, BW_EVENT_EXEC_CHECK, op, text ? NULL : dentry, text);
+		refused = true;
+		break;
 	}
-	return 0;
+	if (!refused)
+		return 0;
+	match.rule.action = BW_ACTION_DENY;
+	if (inode) {
+		match.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		match.ino = BPF_CORE_READ(inode, i_ino);
+	}
+	return bw_verdict_text(&match, BW_EVENT_EXEC_CHECK, op, text ? NULL : dentry, text);
 }
 
 #endif /* BPFWARDEN_ALLOWLIST_BPF_H */

@@ -129,18 +129,23 @@ static __always_inline struct bw_inode_key bw_inode_key_of(struct inode *inode)
 	return key;
 }
 
-/* bw_name_hash() of the dentry's name, read 32 bytes at a time to keep the
- * stack small: hooks that call subprograms share 512 bytes among them. A
- * string read stops at the name's NUL, so no read goes past the name. */
-static __always_inline bool bw_dentry_name_hash(struct dentry *dentry, __u64 *hash)
+/* bw_name_hash() of the dentry's name (at `dentry_addr`) into `hash`; 0 if
+ * the name cannot be read. Read 32 bytes at a time to keep the stack small:
+ * hooks that call subprograms share 512 bytes among them. A string read
+ * stops at the name's NUL, so no read goes past the name. Global, so the
+ * verifier walks its loops once per program instead of at every caller; a
+ * global function takes no kernel pointer, so the dentry comes as an address
+ * read with probe reads only. */
+__noinline int bw_dentry_name_hash_at(__u64 dentry_addr, __u64 *hash)
 {
+	struct dentry *dentry = (struct dentry *)dentry_addr;
 	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
 	__u32 len = BPF_CORE_READ(dentry, d_name.len);
 	__u64 h = 0xcbf29ce484222325ULL;
 	unsigned char chunk[33];
 
-	if (len > 255)
-		return false;
+	if (!hash || len > 255)
+		return 0;
 	for (__u32 offset = 0; offset < 256; offset += 32) {
 		__u32 size;
 
@@ -148,12 +153,52 @@ static __always_inline bool bw_dentry_name_hash(struct dentry *dentry, __u64 *ha
 			break;
 		size = len - offset;
 		if (bpf_probe_read_kernel_str(chunk, sizeof(chunk), name + offset) < 0)
-			return false;
+			return 0;
 		for (__u32 i = 0; i < 32 && i < size; i++)
 			h = (h ^ chunk[i]) * 0x100000001b3ULL;
 	}
 	*hash = h;
-	return true;
+	return 1;
+}
+
+/* A kernel object's address as a plain number, which is how a global
+ * function takes it: the verifier refuses a pointer it tracks there (a hook's
+ * argument is one), and reading the address back from the stack drops the
+ * tracking. */
+static __always_inline __u64 bw_address_of(const void *object)
+{
+	__u64 address = 0;
+
+	bpf_probe_read_kernel(&address, sizeof(address), &object);
+	return address;
+}
+
+static __always_inline bool bw_dentry_name_hash(struct dentry *dentry, __u64 *hash)
+{
+	return bw_dentry_name_hash_at(bw_address_of(dentry), hash);
+}
+
+/*
+ * A kernel string equal to `wanted`: `len` bytes (a multiple of 8, at most
+ * BW_SCOPE_NAME_LEN) holding at most len - 1 characters, NUL-padded. The
+ * name is read into a zeroed buffer longer than `wanted`, so a longer name
+ * differs from it at `wanted`'s last byte, a NUL. Compared a word at a time
+ * with no early exit: the verifier walks one path through it, not one per
+ * character.
+ */
+static __always_inline bool bw_kernel_name_is(const char *kernel_name, const char *wanted,
+                                              __u32 len)
+{
+	__u64 name[BW_SCOPE_NAME_LEN / 8 + 1] = {};
+	const __u64 *wanted_words = (const __u64 *)wanted;
+	__u64 difference = 0;
+
+	if (!kernel_name || bpf_probe_read_kernel_str(name, sizeof(name), kernel_name) < 0)
+		return false;
+	for (__u32 i = 0; i < BW_SCOPE_NAME_LEN / 8; i++)
+		if (i < len / 8)
+			difference |= name[i] ^ wanted_words[i];
+	return difference == 0;
 }
 
 /* The identity of `dentry`'s name: its directory's inode and the name's hash

@@ -91,6 +91,23 @@ static __always_inline bool bw_take(struct bw_match *out, const struct bw_rule *
 	return true;
 }
 
+/* The subtree rule of the directory at `dir_addr` (a dentry) for the
+ * current task, if any: one level of bw_find_by_path()'s walk up, global so
+ * that the verifier checks it once rather than once per level. `*out` must be
+ * initialised. */
+__noinline int bw_subtree_rule_at(__u64 dir_addr, int exec, struct bw_match *out)
+{
+	struct bw_inode_key key = {};
+	const struct bw_dir_rules *dir;
+
+	if (!out)
+		return 0;
+	dir = bw_dir_rules_of((struct dentry *)dir_addr, &key);
+	if (!dir || !(dir->flags & BW_DIR_SUBTREE))
+		return 0;
+	return bw_take(out, exec ? &dir->exec : &dir->file, &key);
+}
+
 /*
  * The rule covering `dentry` (its inode may be NULL: a name about to be
  * created) by name or by a directory above it. `exec` picks exec rules.
@@ -123,39 +140,48 @@ static __always_inline bool bw_find_by_path(struct dentry *dentry, bool exec, st
 		if (level >= depth || !up || up == parent)
 			break;
 		parent = up;
-		dir = bw_dir_rules_of(parent, &key);
-		if (dir && (dir->flags & BW_DIR_SUBTREE) &&
-		    bw_take(out, exec ? &dir->exec : &dir->file, &key))
+		if (bw_subtree_rule_at((__u64)parent, exec, out))
 			return true;
 	}
 	return false;
 }
 
-/* The rule covering the file at `dentry`: by inode first, then by path. */
-static __always_inline bool bw_find_file_rule(struct dentry *dentry, struct bw_match *out)
+/*
+ * The rule covering the file at `dentry_addr` (a dentry): by inode first,
+ * then by path; exec rules if `exec`, else file rules. 1 and `*out` filled
+ * if one covers it. Global: the verifier walks its many paths once per
+ * program, and a caller goes on from one state whatever was found, not from
+ * each path's own (see bw_address_of()). `*out` must be initialised.
+ */
+__noinline int bw_find_rule_at(__u64 dentry_addr, int exec, struct bw_match *out)
 {
+	struct dentry *dentry = (struct dentry *)dentry_addr;
 	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
 
+	if (!out)
+		return 0;
 	if (inode) {
 		struct bw_inode_key key = bw_inode_key_of(inode);
+		const struct bw_rule *rule;
 
-		if (bw_take(out, bpf_map_lookup_elem(&bpfw_file_rules, &key), &key))
-			return true;
+		if (exec)
+			rule = bpf_map_lookup_elem(&bpfw_exec_rules, &key);
+		else
+			rule = bpf_map_lookup_elem(&bpfw_file_rules, &key);
+		if (bw_take(out, rule, &key))
+			return 1;
 	}
-	return bw_find_by_path(dentry, false, out);
+	return bw_find_by_path(dentry, exec, out);
+}
+
+static __always_inline bool bw_find_file_rule(struct dentry *dentry, struct bw_match *out)
+{
+	return bw_find_rule_at(bw_address_of(dentry), 0, out);
 }
 
 static __always_inline bool bw_find_exec_rule(struct dentry *dentry, struct bw_match *out)
 {
-	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
-
-	if (inode) {
-		struct bw_inode_key key = bw_inode_key_of(inode);
-
-		if (bw_take(out, bpf_map_lookup_elem(&bpfw_exec_rules, &key), &key))
-			return true;
-	}
-	return bw_find_by_path(dentry, true, out);
+	return bw_find_rule_at(bw_address_of(dentry), 1, out);
 }
 
 /* Whether the rule lets the current task through anyway. */

@@ -20,22 +20,6 @@
 #include "bpfwarden/emit.bpf.h"
 #include "bpfwarden/policy_maps.bpf.h"
 
-/* A kernel string equal to `wanted` (NUL-terminated within BW_SCOPE_NAME_LEN). */
-static __always_inline bool bw_kernel_name_is(const char *kernel_name, const char *wanted)
-{
-	char name[BW_SCOPE_NAME_LEN];
-
-	if (!kernel_name || bpf_probe_read_kernel_str(name, sizeof(name), kernel_name) < 0)
-		return false;
-	for (__u32 i = 0; i < BW_SCOPE_NAME_LEN; i++) {
-		if (name[i] != wanted[i])
-			return false;
-		if (!name[i])
-			return true;
-	}
-	return false;
-}
-
 static __always_inline struct cgroup *bw_cgroup_parent(struct cgroup *cgrp)
 {
 	struct cgroup_subsys_state *parent = BPF_CORE_READ(cgrp, self.parent);
@@ -60,9 +44,10 @@ static __always_inline bool bw_in_cgroup_scope(const struct bw_scope *scope)
 		if (scope->kind == BW_SCOPE_CGROUP) {
 			if (BPF_CORE_READ(cgrp, kn, id) == scope->cgroup_id)
 				return true;
-		} else if (parent &&
-		           bw_kernel_name_is(BPF_CORE_READ(cgrp, kn, name), scope->unit)) {
-			return bw_kernel_name_is(BPF_CORE_READ(parent, kn, name), scope->slice);
+		} else if (parent && bw_kernel_name_is(BPF_CORE_READ(cgrp, kn, name), scope->unit,
+		                                       BW_SCOPE_NAME_LEN)) {
+			return bw_kernel_name_is(BPF_CORE_READ(parent, kn, name), scope->slice,
+			                         BW_SCOPE_NAME_LEN);
 		}
 		cgrp = parent;
 	}
