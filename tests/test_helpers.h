@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "support/error.h"
 
 #define EXPECT_OK(expr)                                                                              \
@@ -23,6 +25,9 @@
         ASSERT_FALSE(bw_result_.has_value()) << #expr << " unexpectedly succeeded";               \
         EXPECT_EQ(bw_result_.error().errnum(), (expected_errno)) << bw_result_.error().message(); \
     } while (0)
+
+// `text` (a message, a rendered report) must mention `needle`.
+#define EXPECT_MENTIONS(text, needle) EXPECT_NE(std::string(text).find(needle), std::string::npos) << "text: " << (text)
 
 // The error message (context + strerror) must mention `needle`.
 #define EXPECT_ERROR_MENTIONS(expr, needle)                                         \
