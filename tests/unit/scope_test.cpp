@@ -112,23 +112,23 @@ action = "audit"
 
 TEST(ScopeParse, BadScopesNameTheLineAndTheReason) {
     const std::string rule = "[[file]]\npath = \"/etc/secret\"\naction = \"deny\"\n";
-    EXPECT_MENTIONS(parse_error(rule + "scope = { team = \"x\" }\n"), "50-test.toml:4: unknown scope kind 'team'");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { unit = \"ng inx.service\" }\n"),
-                    "50-test.toml:4: unit 'ng inx.service': the character ' ' is not allowed");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { unit = \"nginx\" }\n"), "not a unit with a cgroup");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { cgroup = \"/etc/web\" }\n"),
-                    "cgroup path '/etc/web' is outside the cgroup filesystem");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { cgroup = \"/sys/fs/cgroup/../etc\" }\n"), "not a plain path");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { uid = 4294967295 }\n"),
-                    "uid 4294967295 is out of range (0 to 4294967294)");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { gid = -1 }\n"), "gid -1 is out of range");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { uid = 1, gid = 2 }\n"), "a scope names one of");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { mode = \"audit\" }\n"), "a scope needs one of");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { uid = 1, slice = \"a.slice\" }\n"),
-                    "'slice' goes with a unit scope only");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { exe = \"bin/x\" }\n"), "relative path 'bin/x'");
-    EXPECT_MENTIONS(parse_error(rule + "scope = { uid = 1, mode = \"loud\" }\n"),
-                    "a scope's mode must be \"enforce\" or \"audit\", not 'loud'");
+    const std::pair<std::string, std::string> cases[] = {
+        {"scope = { team = \"x\" }\n", "50-test.toml:4: unknown scope kind 'team'"},
+        {"scope = { unit = \"ng inx.service\" }\n",
+         "50-test.toml:4: unit 'ng inx.service': the character ' ' is not allowed"},
+        {"scope = { unit = \"nginx\" }\n", "not a unit with a cgroup"},
+        {"scope = { cgroup = \"/etc/web\" }\n", "cgroup path '/etc/web' is outside the cgroup filesystem"},
+        {"scope = { cgroup = \"/sys/fs/cgroup/../etc\" }\n", "not a plain path"},
+        {"scope = { uid = 4294967295 }\n", "uid 4294967295 is out of range (0 to 4294967294)"},
+        {"scope = { gid = -1 }\n", "gid -1 is out of range"},
+        {"scope = { uid = 1, gid = 2 }\n", "a scope names one of"},
+        {"scope = { mode = \"audit\" }\n", "a scope needs one of"},
+        {"scope = { uid = 1, slice = \"a.slice\" }\n", "'slice' goes with a unit scope only"},
+        {"scope = { exe = \"bin/x\" }\n", "relative path 'bin/x'"},
+        {"scope = { uid = 1, mode = \"loud\" }\n", "a scope's mode must be \"enforce\" or \"audit\", not 'loud'"},
+    };
+    for (const auto& [scope, expected] : cases)
+        EXPECT_MENTIONS(parse_error(rule + scope), expected) << "scope: " << scope;
     EXPECT_MENTIONS(parse_error("mode = \"permissive\"\n"), "50-test.toml:1: mode must be");
 }
 
