@@ -97,17 +97,22 @@ def run(args, service, work, status_file, procs):
     victim = inode_key_words(f"{work}/victim")
 
     def bpftool(*words):
-        subprocess.run(["bpftool", *words], check=True, capture_output=True)
+        return subprocess.run(["bpftool", *words], check=True, capture_output=True, text=True).stdout
+
+    # A weakened entry: action 1 (allow) and zeros for the rest, as wide as the
+    # map's value really is (the rule layout grows with the policy language).
+    rules_map = f"{pins}/maps/bpfw_file_rules"
+    value_size = json.loads(bpftool("-j", "map", "show", "pinned", rules_map))["bytes_value"]
+    weakened = ["01", *["00"] * (value_size - 1)]
 
     tampers = {
         "link pin removed": lambda: os.unlink(f"{pins}/links/{first}"),
         "program swapped behind pin": lambda: os.rename(f"{pins}/links/{second}", f"{pins}/links/{first}"),
-        "policy entry weakened": lambda: bpftool("map", "update", "pinned", f"{pins}/maps/bpfw_file_rules",
-                                                 "key", "hex", *victim, "value", "hex", "01", *["00"] * 15),
-        "policy entry deleted": lambda: bpftool("map", "delete", "pinned", f"{pins}/maps/bpfw_file_rules",
-                                                "key", "hex", *victim),
-        "policy-map pin removed": lambda: os.unlink(f"{pins}/maps/bpfw_file_rules"),
-        "policy map frozen (reload)": lambda: bpftool("map", "freeze", "pinned", f"{pins}/maps/bpfw_file_rules"),
+        "policy entry weakened": lambda: bpftool("map", "update", "pinned", rules_map,
+                                                 "key", "hex", *victim, "value", "hex", *weakened),
+        "policy entry deleted": lambda: bpftool("map", "delete", "pinned", rules_map, "key", "hex", *victim),
+        "policy-map pin removed": lambda: os.unlink(rules_map),
+        "policy map frozen (reload)": lambda: bpftool("map", "freeze", "pinned", rules_map),
     }
     print(f"bench heal_latency [{args.label}, {status['mode']}]: {args.rounds} rounds per tamper kind, "
           f"watchdog interval 60 s (event-driven detection only)")
