@@ -37,6 +37,9 @@ constexpr const char* kPolicyUsage = R"(Usage: bpfwardenctl policy SUBCOMMAND [O
   apply [DIR]       check bpfwardend's policy directory, then have bpfwardend
                     reload it (ReloadPolicy; root or polkit); DIR, if given,
                     must be that directory
+  sign [DIR]        check DIR, then sign it as a policy bundle (--key,
+                    --version) for hosts run with --require-signed-policy
+  verify [DIR]      check DIR's signed policy bundle as those hosts do
 
 The admin workflow: edit a copy, 'check' and 'diff' it, copy it into the
 policy directory, 'apply', then 'show'. See docs/POLICY.md.
@@ -161,6 +164,10 @@ int policy(int argc, char** argv) {
         return policy_diff(argc - 1, argv + 1);
     if (sub == "apply")
         return policy_apply(argc - 1, argv + 1);
+    if (sub == "sign")
+        return policy_sign(argc - 1, argv + 1);
+    if (sub == "verify")
+        return policy_verify(argc - 1, argv + 1);
     if (sub.empty())
         fputs(kPolicyUsage, stderr);
     else

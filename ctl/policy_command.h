@@ -21,5 +21,8 @@ Result<CompiledPolicy> compile_policy_target(const std::filesystem::path& target
 int policy_show(int argc, char** argv);
 int policy_diff(int argc, char** argv);
 int policy_apply(int argc, char** argv);
+// `sign` and `verify` (policy_bundle_commands.cpp): signed policy bundles.
+int policy_sign(int argc, char** argv);
+int policy_verify(int argc, char** argv);
 
 }  // namespace bpfwarden::ctl

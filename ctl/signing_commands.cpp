@@ -192,15 +192,17 @@ int verify(int argc, char** argv) {
 int allow_downgrade(int argc, char** argv) {
     fs::path state_dir;
     uint64_t version = 0;
-    CommandLine cli("bpfwardenctl allow-downgrade", "VERSION [--state-dir DIR]",
-                    "Lowers the anti-rollback floor so that a signed image set of VERSION (or\n"
-                    "newer) is accepted again.");
+    bool policy = false;
+    CommandLine cli("bpfwardenctl allow-downgrade", "VERSION [--policy] [--state-dir DIR]",
+                    "Lowers the anti-rollback floor so that a signed image set (with --policy: a\n"
+                    "signed policy bundle) of VERSION or newer is accepted again.");
     add_state_dir(cli, state_dir);
-    cli.number<uint64_t>("version", version, 1, UINT64_MAX / 2, "the oldest image-set version to accept", "VERSION")
+    cli.flag("--policy", policy, "lower the policy bundles' floor instead of the image sets'");
+    cli.number<uint64_t>("version", version, 1, UINT64_MAX / 2, "the oldest version to accept", "VERSION")
         ->required();
     if (auto exit_status = cli.parse(argc, argv))
         return *exit_status;
-    RollbackState state(state_dir);
+    RollbackState state(state_dir, policy ? SignedKind::PolicyBundle : SignedKind::ImageSet);
     auto previous = state.highest_accepted();
     if (!previous)
         return failure("allow-downgrade", previous.error());

@@ -21,7 +21,7 @@ std::string short_nonce(const std::string& nonce) { return nonce.substr(0, 8); }
 }  // namespace
 
 EnforcerBus::EnforcerBus(dbus::BusConnection& bus, EnforcerService& service)
-    : service_(service), runtime_(service.options().policy_dir), object_(bus, *this) {
+    : service_(service), runtime_(service.options().policy_dir, service.required_policy_trust()), object_(bus, *this) {
     utsname name{};
     if (uname(&name) == 0)
         kernel_release_ = name.release;

@@ -55,10 +55,11 @@ EnforcerService::EnforcerService(EnforcerOptions options) : options_(std::move(o
     options_.service.image_dir = options_.trust.image_dir;
     options_.service.keys_dir = options_.trust.keys_dir;
     options_.service.state_dir = options_.trust.state_dir;
+    policy_trust_ = policy_trust_for(options_.trust);
 }
 
 Result<CompiledPolicy> EnforcerService::load_policy(const PolicyFileOverride* override) const {
-    auto compiled = compile_policy_dir(options_.policy_dir, filesystem_resolver(), override);
+    auto compiled = compile_policy_dir(options_.policy_dir, filesystem_resolver(), override, required_policy_trust());
     if (!compiled)
         return fail(compiled.error().wrap("policy"));
     return compiled;
@@ -164,12 +165,14 @@ Result<void> EnforcerService::apply(const CompiledPolicy& policy, bool from_dire
         policy_problem_.reset();
         if (auto saved = save_last_good_policy(options_.trust.state_dir, policy); !saved)
             log_warning("policy: " + saved.error().message());
+        commit_bundle_version(policy);
     }
     return {};
 }
 
 Result<void> EnforcerService::start() {
-    auto chosen = choose_policy(options_.policy_dir, options_.trust.state_dir, filesystem_resolver());
+    auto chosen =
+            choose_policy(options_.policy_dir, options_.trust.state_dir, filesystem_resolver(), required_policy_trust());
     if (!chosen)
         return fail(chosen.error());
     policy_ = chosen->policy;
@@ -225,7 +228,8 @@ Result<bool> EnforcerService::apply_policy(const ApplyRequest& request) {
     if (!policy)
         return fail(policy.error());
     bool recovering = policy_source_ != PolicySource::PolicyDirectory;
-    if (request.only_if_changed && !recovering && same_policy(*policy, policy_))
+    // A newly signed bundle of the same rules still raises the bundle's floor.
+    if (request.only_if_changed && !recovering && same_policy(*policy, policy_) && policy->bundle == policy_.bundle)
         return false;
     if (auto applied = apply(*policy, true); !applied)
         return fail(applied.error().wrap("apply policy"));
@@ -248,10 +252,21 @@ Result<CompiledPolicy> recompile_running(const CompiledPolicy& running) {
         if (auto merged_ok = merge_policy(merged, std::move(*parsed)); !merged_ok)
             return fail(merged_ok.error());
     }
+    merged.bundle = running.bundle;
     return compile_policy(merged, filesystem_resolver());
 }
 
 }  // namespace
+
+// Once a signed bundle is in force, older bundles are refused from now on.
+void EnforcerService::commit_bundle_version(const CompiledPolicy& policy) const {
+    if (!policy.bundle)
+        return;
+    log_info("policy: signed policy bundle version " + std::to_string(policy.bundle->version) + " (created " +
+             policy.bundle->created + ", signed by " + policy.bundle->signer + ") is in force");
+    if (auto committed = commit_policy_bundle_version(policy_trust_, policy.bundle->version); !committed)
+        log_warning("policy: could not raise the policy bundle's anti-rollback floor: " + committed.error().message());
+}
 
 Result<bool> EnforcerService::re_resolve(const std::string& why) {
     if (policy_source_ != PolicySource::PolicyDirectory)

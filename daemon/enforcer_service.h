@@ -16,6 +16,7 @@
 #include "loading/pin_layout.h"
 #include "loading/self_state.h"
 #include "policy/last_good_policy.h"
+#include "policy/policy_bundle.h"
 #include "policy/policy_compiler.h"
 #include "policy/policy_maps.h"
 #include "support/error.h"
@@ -33,6 +34,7 @@ struct EnforcerOptions {
     ServiceIdentity service;
     std::filesystem::path pin_root = PinLayout::kDefaultRoot;
     bool audit_only = false;  // never try BPF LSM
+    bool require_signed_policy = false;  // the policy directory only as a verified signed bundle
     bool json_events = false;
     LoadConfig load;
 };
@@ -152,12 +154,17 @@ public:
     uint64_t image_set_version() const { return image_set_version_; }
     uint64_t policy_generation() const { return policy_generation_; }
     const EnforcerOptions& options() const { return options_; }
+    // What the policy directory must verify against; nullptr when any policy file is read.
+    const PolicyTrust* required_policy_trust() const {
+        return options_.require_signed_policy ? &policy_trust_ : nullptr;
+    }
     // The BPF LSM probe's answer (not probed with --audit-only: the active
     // LSM list is still read).
     const LsmStatus& lsm_status() const { return lsm_; }
     std::vector<ProgramStatus> program_status() const;
 
 private:
+    PolicyTrust policy_trust_;  // from options_.trust
     Result<CompiledPolicy> load_policy(const PolicyFileOverride* override = nullptr) const;
     Result<void> check_protection(const SelfState& state);
     void decide_mode(const VerifiedImageSet& images);
@@ -166,6 +173,7 @@ private:
     Result<void> mark_self_once();
     // Writes the maps; `from_directory`: the policy is the directory's (save it as the last good one).
     Result<void> apply(const CompiledPolicy& policy, bool from_directory);
+    void commit_bundle_version(const CompiledPolicy& policy) const;
     void notify(const PolicyApplied& event);
 
     EnforcerOptions options_;

@@ -79,6 +79,7 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     add_image_dir(cli, e.trust.image_dir);
     add_keys_dir(cli, e.trust.keys_dir);
     add_state_dir(cli, e.trust.state_dir);
+    add_require_signed_policy(cli, e.require_signed_policy);
     cli.path("--daemon-exe", e.service.daemon_exe,
              "bpfwardend as installed (admitted as bpfwarden when systemd starts it)", "FILE");
     cli.path("--watchdog-exe", e.service.watchdog_exe, "bpfwarden-watchdog as installed (likewise)", "FILE");

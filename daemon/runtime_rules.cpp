@@ -72,7 +72,8 @@ Result<void> check_rule_path(std::string_view path) {
     return {};
 }
 
-RuntimeRules::RuntimeRules(std::filesystem::path policy_dir) : dir_(std::move(policy_dir)), file_(dir_ / kFileName) {}
+RuntimeRules::RuntimeRules(std::filesystem::path policy_dir, const PolicyTrust* require_signed)
+    : dir_(std::move(policy_dir)), file_(dir_ / kFileName), require_signed_(require_signed) {}
 
 Result<std::optional<std::string>> RuntimeRules::read_current() const {
     auto text = read_config_file(file_, kMaxPolicyFileBytes, "runtime policy file");
@@ -86,7 +87,7 @@ Result<std::optional<std::string>> RuntimeRules::read_current() const {
 
 Result<void> RuntimeRules::validate(const std::string& text) const {
     PolicyFileOverride edited{kFileName, text};
-    if (auto compiled = compile_policy_dir(dir_, filesystem_resolver(), &edited); !compiled)
+    if (auto compiled = compile_policy_dir(dir_, filesystem_resolver(), &edited, require_signed_); !compiled)
         return fail(compiled.error().note("nothing was changed"));
     return {};
 }

@@ -28,7 +28,9 @@ class RuntimeRules {
 public:
     static constexpr const char* kFileName = "90-runtime.toml";
 
-    explicit RuntimeRules(std::filesystem::path policy_dir);
+    // `require_signed` (may be nullptr) outlives this object: with it, every
+    // edit is refused, since the directory changes only as a signed bundle.
+    RuntimeRules(std::filesystem::path policy_dir, const PolicyTrust* require_signed);
 
     const std::filesystem::path& file() const { return file_; }
 
@@ -56,6 +58,7 @@ private:
 
     std::filesystem::path dir_;
     std::filesystem::path file_;
+    const PolicyTrust* require_signed_;
 };
 
 // Checks a rule path given over D-Bus, as the policy parser would, and more

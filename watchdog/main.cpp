@@ -81,6 +81,7 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     add_image_dir(cli, o.trust.image_dir);
     add_keys_dir(cli, o.trust.keys_dir);
     add_state_dir(cli, o.trust.state_dir);
+    add_require_signed_policy(cli, o.require_signed_policy);
     std::filesystem::path pin_root;
     add_pin_root(cli, pin_root);
     cli.path("--daemon-exe", o.service.daemon_exe, "bpfwardend as installed", "FILE");

@@ -27,6 +27,7 @@ Supervisor::Supervisor(WatchdogOptions options, std::unique_ptr<WatchdogKernel> 
     options_.service.image_dir = options_.trust.image_dir;
     options_.service.keys_dir = options_.trust.keys_dir;
     options_.service.state_dir = options_.trust.state_dir;
+    policy_trust_ = policy_trust_for(options_.trust);
     // The first loader marks itself as bpfwarden before self-protection is attached.
     options_.load.before_attach = [this](const ObjectSpec&) -> Result<void> {
         auto state = kernel_->self_state();
@@ -66,7 +67,8 @@ Result<void> Supervisor::start() {
     if (!options_.read_only)
         if (auto canary = ensure_canary(options_.service.canary); !canary)
             return canary;
-    auto chosen = choose_policy(options_.policy_dir, options_.trust.state_dir, filesystem_resolver());
+    auto chosen =
+            choose_policy(options_.policy_dir, options_.trust.state_dir, filesystem_resolver(), required_policy_trust());
     if (!chosen)
         return fail(chosen.error());
     set_policy(std::move(*chosen));
@@ -91,7 +93,7 @@ void Supervisor::start_with(ExpectedState expected, bool enforcement_expected, s
 }
 
 Result<bool> Supervisor::reload_policy() {
-    auto compiled = compile_policy_dir(options_.policy_dir, filesystem_resolver());
+    auto compiled = compile_policy_dir(options_.policy_dir, filesystem_resolver(), nullptr, required_policy_trust());
     if (!compiled) {
         if (policy_source_ != PolicySource::PolicyDirectory)
             state_.policy_problem = compiled.error().message();

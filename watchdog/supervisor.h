@@ -23,6 +23,7 @@
 #include "inspection/watchdog_status.h"
 #include "loading/pin_layout.h"
 #include "policy/last_good_policy.h"
+#include "policy/policy_bundle.h"
 #include "policy/policy_maps.h"
 #include "support/error.h"
 #include "trust/image_set.h"
@@ -40,6 +41,7 @@ struct WatchdogOptions {
     LoadConfig load;
     bool require_enforcement = false;  // expect BPF LSM programs even where the probe says they cannot run
     bool read_only = false;            // check only: create, pin, write and heal nothing
+    bool require_signed_policy = false;  // the policy directory only as a verified signed bundle
 };
 
 class Supervisor {
@@ -84,6 +86,10 @@ public:
     const ExpectedState& expected() const { return expected_; }
 
 private:
+    const PolicyTrust* required_policy_trust() const {
+        return options_.require_signed_policy ? &policy_trust_ : nullptr;
+    }
+    PolicyTrust policy_trust_;  // from options_.trust
     CheckResult check();
     bool should_digest_maps(uint64_t& change_count) const;
     void note_maps(const CheckResult& result, uint64_t change_count);

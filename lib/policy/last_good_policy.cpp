@@ -131,9 +131,9 @@ std::string_view to_string(PolicySource source) {
 }
 
 Result<ChosenPolicy> choose_policy(const std::filesystem::path& policy_dir, const std::filesystem::path& state_dir,
-                                   const PathResolver& resolve) {
+                                   const PathResolver& resolve, const PolicyTrust* require_signed) {
     ChosenPolicy chosen;
-    auto from_dir = compile_policy_dir(policy_dir, resolve);
+    auto from_dir = compile_policy_dir(policy_dir, resolve, nullptr, require_signed);
     if (from_dir) {
         chosen.policy = std::move(*from_dir);
         return chosen;

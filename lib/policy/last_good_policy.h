@@ -51,9 +51,10 @@ struct ChosenPolicy {
     std::optional<Error> problem;  // why not the policy directory (or not the last good one either)
 };
 
-// The policy directory if it compiles; else the last good policy; else the
-// shipped default. Fails only when not even the default compiles.
+// The policy directory if it compiles (and, with `require_signed`, its signed
+// bundle verifies); else the last good policy; else the shipped default.
+// Fails only when not even the default compiles.
 Result<ChosenPolicy> choose_policy(const std::filesystem::path& policy_dir, const std::filesystem::path& state_dir,
-                                   const PathResolver& resolve);
+                                   const PathResolver& resolve, const PolicyTrust* require_signed = nullptr);
 
 }  // namespace bpfwarden

@@ -1,5 +1,6 @@
 #include "policy/policy.h"
 
+#include "policy/policy_bundle.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "policy/policy_bundle.h"
 #include "policy/scope.h"
 #include "support/file_io.h"
 #include "support/unique_fd.h"
@@ -632,11 +634,6 @@ std::string describe_conflict(std::string_view key, const SourceLocation& first,
            " (set it in one file only)";
 }
 
-bool is_policy_file_name(const std::string& name) {
-    constexpr std::string_view kSuffix = ".toml";
-    return !name.empty() && name.front() != '.' && name.size() > kSuffix.size() && name.ends_with(kSuffix);
-}
-
 }  // namespace
 
 RuleAction stricter(RuleAction a, RuleAction b) {
@@ -703,11 +700,45 @@ Result<Policy> load_policy_file(const std::filesystem::path& file) {
     return parse_policy(*text, file.string());
 }
 
-Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFileOverride* override) {
+bool is_policy_file_name(const std::string& name) {
+    constexpr std::string_view kSuffix = ".toml";
+    return !name.empty() && name.front() != '.' && name.size() > kSuffix.size() && name.ends_with(kSuffix);
+}
+
+namespace {
+
+// The signed path: only the bytes the bundle's hashes vouch for are parsed.
+Result<Policy> load_signed_policy_dir(const std::filesystem::path& dir, const PolicyFileOverride* override,
+                                      const PolicyTrust& trust) {
+    if (override)
+        return fail(ErrorKind::PolicyInvalid, EPERM,
+                    "require-signed-policy is set: the policy changes only through a signed policy bundle "
+                    "('bpfwardenctl policy sign'), not by editing '" + override->name + "' in place");
+    auto verified = verify_policy_bundle(dir, trust);
+    if (!verified)
+        return fail(verified.error().as(ErrorKind::PolicyInvalid));
+    Policy merged;
+    for (const VerifiedPolicyFile& file : verified->files) {
+        auto policy = parse_policy(file.text, (dir / file.name).string());
+        if (!policy)
+            return fail(policy.error());
+        if (auto ok = merge_policy(merged, std::move(*policy)); !ok)
+            return fail(ok.error());
+    }
+    merged.bundle = PolicyBundleInfo{verified->bundle.version, verified->bundle.created, verified->signer};
+    return merged;
+}
+
+}  // namespace
+
+Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFileOverride* override,
+                               const PolicyTrust* require_signed) {
     struct stat st{};
     if (::stat(dir.c_str(), &st) == 0)
         if (auto trusted = check_written_only_by_owner(st, "policy directory '" + dir.string() + "'"); !trusted)
             return fail(trusted.error().as(ErrorKind::PolicyInvalid));
+    if (require_signed)
+        return load_signed_policy_dir(dir, override, *require_signed);
     std::vector<std::string> names;
     std::error_code ec;
     std::filesystem::directory_iterator it(dir, ec);

@@ -140,6 +140,14 @@ struct BpfGuardPolicy {
     std::optional<SourceLocation> restrict_where;
 };
 
+// The signed bundle a policy was read through (policy_bundle.h).
+struct PolicyBundleInfo {
+    uint64_t version = 0;
+    std::string created;
+    std::string signer;
+    bool operator==(const PolicyBundleInfo&) const = default;
+};
+
 struct Policy {
     std::vector<PathRule> rules;            // unique by (kind, path, subtree, scope), in order of first appearance
     std::vector<ScopeSpec> scopes;          // [scope.NAME] tables, unique by name
@@ -148,6 +156,7 @@ struct Policy {
     PolicyOptions options;
     std::vector<std::string> sources;       // files merged into this policy, in order
     std::vector<std::string> source_texts;  // their text as parsed, one per source
+    std::optional<PolicyBundleInfo> bundle;  // set when read through a verified signed bundle
 };
 
 // Largest policy file accepted.
@@ -170,9 +179,18 @@ struct PolicyFileOverride {
     std::optional<std::string> text;  // nullopt: the file is left out
 };
 
+struct PolicyTrust;  // policy_bundle.h
+
 // Every policy file in `dir`, merged, with `override` applied when given. An
-// empty directory is an empty policy; a missing one is ENOENT.
-Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFileOverride* override = nullptr);
+// empty directory is an empty policy; a missing one is ENOENT. With
+// `require_signed`, the files are exactly those of the directory's verified
+// signed bundle (verify_policy_bundle) and an override is refused.
+Result<Policy> load_policy_dir(const std::filesystem::path& dir, const PolicyFileOverride* override = nullptr,
+                               const PolicyTrust* require_signed = nullptr);
+
+// Whether the policy directory reads a file of this name ("NAME.toml", not
+// starting with '.').
+bool is_policy_file_name(const std::string& name);
 
 // Merges `from` (a later file) into `into`, following the rules above. A
 // refused merge (bpf.mode, bpf.restrict or an option set in both) leaves

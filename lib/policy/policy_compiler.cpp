@@ -517,8 +517,8 @@ PathResolver filesystem_resolver() {
 }
 
 Result<CompiledPolicy> compile_policy_dir(const std::filesystem::path& dir, const PathResolver& resolve,
-                                          const PolicyFileOverride* override) {
-    auto policy = load_policy_dir(dir, override);
+                                          const PolicyFileOverride* override, const PolicyTrust* require_signed) {
+    auto policy = load_policy_dir(dir, override, require_signed);
     if (!policy)
         return fail(policy.error().as(ErrorKind::PolicyInvalid));
     auto compiled = compile_policy(*policy, resolve);
@@ -584,6 +584,7 @@ Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& 
     out.tables.bpf_policy.restricted_cmds = policy.bpf.restricted_cmds;
     out.sources = policy.sources;
     out.source_texts = policy.source_texts;
+    out.bundle = policy.bundle;
     return out;
 }
 

@@ -170,6 +170,7 @@ struct CompiledPolicy {
     std::vector<std::string> warnings;
     // The policy files it was compiled from, and their text (Policy::sources).
     std::vector<std::string> sources, source_texts;
+    std::optional<PolicyBundleInfo> bundle;  // Policy::bundle
 
     // nullptr if out of range (including the implicit rule ids above).
     const RuleInfo* rule(uint32_t id) const;
@@ -187,9 +188,11 @@ bool same_policy(const CompiledPolicy& a, const CompiledPolicy& b);
 Result<CompiledPolicy> compile_policy(const Policy& policy, const PathResolver& resolve);
 
 // The one way from a policy directory to compiled rules: load_policy_dir
-// (with the override, if any) and compile_policy. Any failure is PolicyInvalid.
+// (with the override and the signed-bundle requirement, if any) and
+// compile_policy. Any failure is PolicyInvalid.
 Result<CompiledPolicy> compile_policy_dir(const std::filesystem::path& dir, const PathResolver& resolve,
-                                          const PolicyFileOverride* override = nullptr);
+                                          const PolicyFileOverride* override = nullptr,
+                                          const PolicyTrust* require_signed = nullptr);
 
 // "file", "exec", "bpf-allow" or "exec-allowlist": a rule's kind as ListRules
 // and bpfwardenctl show it.

@@ -244,6 +244,12 @@ CLI::Option* add_state_dir(CommandLine& cli, std::filesystem::path& target) {
     return cli.path("--state-dir", target, "anti-rollback floor and last good policy");
 }
 
+CLI::Option* add_require_signed_policy(CommandLine& cli, bool& target) {
+    return cli.flag("--require-signed-policy", target,
+                    "apply the policy directory only as a signed policy bundle that verifies against the trusted "
+                    "keys ('bpfwardenctl policy sign'); anything else is refused and the running policy stays");
+}
+
 CLI::Option* add_pin_root(CommandLine& cli, std::filesystem::path& target) {
     if (target.empty())
         target = "/sys/fs/bpf/bpfwarden";

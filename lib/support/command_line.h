@@ -106,6 +106,9 @@ CLI::Option* add_image_dir(CommandLine& cli, std::filesystem::path& target);
 CLI::Option* add_keys_dir(CommandLine& cli, std::filesystem::path& target);
 CLI::Option* add_state_dir(CommandLine& cli, std::filesystem::path& target);
 CLI::Option* add_pin_root(CommandLine& cli, std::filesystem::path& target);
+// --require-signed-policy: bpfwardend and bpfwarden-watchdog read the policy
+// directory only through its verified signed bundle.
+CLI::Option* add_require_signed_policy(CommandLine& cli, bool& target);
 CLI::Option* add_json(CommandLine& cli, bool& target);
 // --log-target auto|stderr|journal and -v/--verbose.
 void add_logging(CommandLine& cli, LogTarget& target, bool& verbose);

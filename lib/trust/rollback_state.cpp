@@ -62,12 +62,15 @@ Result<void> RollbackState::check(uint64_t version) const {
     auto floor = highest_accepted();
     if (!floor)
         return std::unexpected(floor.error());
-    if (version < *floor)
-        return fail(EKEYREJECTED, "manifest version " + std::to_string(version) +
-                                      " is older than the highest accepted version " + std::to_string(*floor) +
+    if (version < *floor) {
+        const bool image_set = kind_ == SignedKind::ImageSet;
+        return fail(EKEYREJECTED, std::string(image_set ? "manifest" : "policy bundle") + " version " +
+                                      std::to_string(version) + " is older than the highest accepted version " +
+                                      std::to_string(*floor) +
                                       " (rollback refused; an admin may allow it with "
                                       "'bpfwardenctl allow-downgrade " +
-                                      std::to_string(version) + "')");
+                                      (image_set ? "" : "--policy ") + std::to_string(version) + "')");
+    }
     return {};
 }
 

@@ -1,6 +1,7 @@
-// Anti-rollback: the highest image-set version ever accepted, kept in a
-// root-only state file. An older manifest, even validly signed, is refused
-// unless an admin explicitly lowers the floor (`bpfwardenctl allow-downgrade`).
+// Anti-rollback: the highest image-set (or policy-bundle) version ever
+// accepted, kept in a root-only state file. An older manifest or bundle, even
+// validly signed, is refused unless an admin explicitly lowers the floor
+// (`bpfwardenctl allow-downgrade [--policy]`).
 #pragma once
 
 #include <cstdint>
@@ -10,11 +11,17 @@
 
 namespace bpfwarden {
 
+// What a floor is for: each signed kind has its own counter, so signing a
+// policy bundle never has to know the image set's version or the reverse.
+enum class SignedKind { ImageSet, PolicyBundle };
+
 class RollbackState {
 public:
     static constexpr const char* kFileName = "image-set-version";
+    static constexpr const char* kPolicyFileName = "policy-bundle-version";
 
-    explicit RollbackState(const std::filesystem::path& state_dir) : file_(state_dir / kFileName) {}
+    explicit RollbackState(const std::filesystem::path& state_dir, SignedKind kind = SignedKind::ImageSet)
+        : file_(state_dir / (kind == SignedKind::ImageSet ? kFileName : kPolicyFileName)), kind_(kind) {}
 
     const std::filesystem::path& file() const { return file_; }
 
@@ -35,6 +42,7 @@ public:
 private:
     Result<void> store(uint64_t version) const;
     std::filesystem::path file_;
+    SignedKind kind_;
 };
 
 }  // namespace bpfwarden
