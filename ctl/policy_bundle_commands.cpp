@@ -60,8 +60,7 @@ void print_verified(const fs::path& dir, const VerifiedPolicyBundle& verified, b
            static_cast<unsigned long long>(bundle.version), bundle.created.c_str());
     printf("signed by: %s\n", verified.signer.c_str());
     for (const auto& file : bundle.files)
-        printf("file %s: %llu bytes, SHA-256 matches\n", file.name.c_str(),
-               static_cast<unsigned long long>(file.size));
+        printf("file %s: %llu bytes, SHA-256 matches\n", file.name.c_str(), static_cast<unsigned long long>(file.size));
     printf("OK: %zu policy file%s verified\n", bundle.files.size(), bundle.files.size() == 1 ? "" : "s");
 }
 
@@ -106,8 +105,7 @@ int policy_sign(int argc, char** argv) {
     if (auto written = write_bundle(*dir, text, *signature); !written)
         return failure("sign", written.error());
     printf("signed %zu policy file%s in %s as policy bundle version %llu\n", bundle->files.size(),
-           bundle->files.size() == 1 ? "" : "s", dir->c_str(),
-           static_cast<unsigned long long>(version));
+           bundle->files.size() == 1 ? "" : "s", dir->c_str(), static_cast<unsigned long long>(version));
     return 0;
 }
 

@@ -198,8 +198,7 @@ int allow_downgrade(int argc, char** argv) {
                     "signed policy bundle) of VERSION or newer is accepted again.");
     add_state_dir(cli, state_dir);
     cli.flag("--policy", policy, "lower the policy bundles' floor instead of the image sets'");
-    cli.number<uint64_t>("version", version, 1, UINT64_MAX / 2, "the oldest version to accept", "VERSION")
-        ->required();
+    cli.number<uint64_t>("version", version, 1, UINT64_MAX / 2, "the oldest version to accept", "VERSION")->required();
     if (auto exit_status = cli.parse(argc, argv))
         return *exit_status;
     RollbackState state(state_dir, policy ? SignedKind::PolicyBundle : SignedKind::ImageSet);

@@ -172,7 +172,7 @@ Result<void> EnforcerService::apply(const CompiledPolicy& policy, bool from_dire
 
 Result<void> EnforcerService::start() {
     auto chosen =
-            choose_policy(options_.policy_dir, options_.trust.state_dir, filesystem_resolver(), required_policy_trust());
+        choose_policy(options_.policy_dir, options_.trust.state_dir, filesystem_resolver(), required_policy_trust());
     if (!chosen)
         return fail(chosen.error());
     policy_ = chosen->policy;

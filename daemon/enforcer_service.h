@@ -33,7 +33,7 @@ struct EnforcerOptions {
     // (the directories and pin root are filled in from trust and pin_root).
     ServiceIdentity service;
     std::filesystem::path pin_root = PinLayout::kDefaultRoot;
-    bool audit_only = false;  // never try BPF LSM
+    bool audit_only = false;             // never try BPF LSM
     bool require_signed_policy = false;  // the policy directory only as a verified signed bundle
     bool json_events = false;
     LoadConfig load;

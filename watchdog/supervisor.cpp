@@ -68,7 +68,7 @@ Result<void> Supervisor::start() {
         if (auto canary = ensure_canary(options_.service.canary); !canary)
             return canary;
     auto chosen =
-            choose_policy(options_.policy_dir, options_.trust.state_dir, filesystem_resolver(), required_policy_trust());
+        choose_policy(options_.policy_dir, options_.trust.state_dir, filesystem_resolver(), required_policy_trust());
     if (!chosen)
         return fail(chosen.error());
     set_policy(std::move(*chosen));

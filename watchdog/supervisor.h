@@ -39,8 +39,8 @@ struct WatchdogOptions {
     // filled in from trust and pins.
     ServiceIdentity service;
     LoadConfig load;
-    bool require_enforcement = false;  // expect BPF LSM programs even where the probe says they cannot run
-    bool read_only = false;            // check only: create, pin, write and heal nothing
+    bool require_enforcement = false;    // expect BPF LSM programs even where the probe says they cannot run
+    bool read_only = false;              // check only: create, pin, write and heal nothing
     bool require_signed_policy = false;  // the policy directory only as a verified signed bundle
 };
 

@@ -1,6 +1,5 @@
 #include "policy/policy.h"
 
-#include "policy/policy_bundle.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -713,7 +712,8 @@ Result<Policy> load_signed_policy_dir(const std::filesystem::path& dir, const Po
     if (override)
         return fail(ErrorKind::PolicyInvalid, EPERM,
                     "require-signed-policy is set: the policy changes only through a signed policy bundle "
-                    "('bpfwardenctl policy sign'), not by editing '" + override->name + "' in place");
+                    "('bpfwardenctl policy sign'), not by editing '" +
+                        override->name + "' in place");
     auto verified = verify_policy_bundle(dir, trust);
     if (!verified)
         return fail(verified.error().as(ErrorKind::PolicyInvalid));

@@ -154,8 +154,8 @@ struct Policy {
     std::vector<ExecAllowlist> allowlists;  // [[allowlist]] tables, in order
     BpfGuardPolicy bpf;
     PolicyOptions options;
-    std::vector<std::string> sources;       // files merged into this policy, in order
-    std::vector<std::string> source_texts;  // their text as parsed, one per source
+    std::vector<std::string> sources;        // files merged into this policy, in order
+    std::vector<std::string> source_texts;   // their text as parsed, one per source
     std::optional<PolicyBundleInfo> bundle;  // set when read through a verified signed bundle
 };
 

@@ -110,7 +110,9 @@ private:
             return parse_file(fields);
         if (keyword == "version" || keyword == "created" || keyword == kMagic)
             return quote(keyword) + " may appear only once, on line " +
-                   (keyword == kMagic ? "1" : keyword == "version" ? "2" : "3");
+                   (keyword == kMagic      ? "1"
+                    : keyword == "version" ? "2"
+                                           : "3");
         return "unknown keyword " + quote(keyword);
     }
 
@@ -149,8 +151,8 @@ private:
             if (Problem problem = order_problem(bundle_.files.back().name, name))
                 return problem;
         const Decimal size = parse_decimal(fields.field[2]);
-        if (Problem problem = decimal_syntax_problem("size of file " + quote(name), fields.field[2], size,
-                                                     kMaxPolicyFileBytes))
+        if (Problem problem =
+                decimal_syntax_problem("size of file " + quote(name), fields.field[2], size, kMaxPolicyFileBytes))
             return problem;
         if (Problem problem = file_size_problem(name, size.value))
             return problem;
@@ -195,9 +197,8 @@ Result<VerifiedPolicyFile> read_listed_file(const std::filesystem::path& dir, co
         return std::unexpected(text.error());
     }
     if (text->size() != entry.size || sha256_hex(bytes_of(*text)) != entry.sha256)
-        return fail(EBADMSG, "policy file '" + file.string() +
-                                 "' does not match the signed policy bundle (" + std::to_string(text->size()) +
-                                 " bytes, signed " + std::to_string(entry.size) +
+        return fail(EBADMSG, "policy file '" + file.string() + "' does not match the signed policy bundle (" +
+                                 std::to_string(text->size()) + " bytes, signed " + std::to_string(entry.size) +
                                  "): modified after signing, refusing the bundle");
     return VerifiedPolicyFile{entry.name, std::move(*text)};
 }
@@ -305,7 +306,8 @@ Result<VerifiedPolicyBundle> verify_policy_bundle(const std::filesystem::path& d
     if (!bundle_bytes) {
         if (bundle_bytes.error().errnum() == ENOENT)
             return fail(ENOENT, "policy directory '" + dir.string() + "' holds no signed policy bundle (no " +
-                                    kPolicyBundleFile + ") and require-signed-policy is set: sign it with "
+                                    kPolicyBundleFile +
+                                    ") and require-signed-policy is set: sign it with "
                                     "'bpfwardenctl policy sign'");
         return std::unexpected(bundle_bytes.error());
     }

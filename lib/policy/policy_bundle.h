@@ -43,7 +43,7 @@ inline constexpr size_t kPolicyBundleMaxFiles = 4096;
 inline constexpr size_t kPolicyBundleMaxNameLength = 255;  // NAME_MAX
 
 struct PolicyBundleFile {
-    std::string name;  // a policy file name: [A-Za-z0-9_.-], ends ".toml", no leading '.'
+    std::string name;   // a policy file name: [A-Za-z0-9_.-], ends ".toml", no leading '.'
     uint64_t size = 0;  // bytes, 0..kMaxPolicyFileBytes
     std::string sha256;
     bool operator==(const PolicyBundleFile&) const = default;
@@ -51,8 +51,8 @@ struct PolicyBundleFile {
 
 struct PolicyBundle {
     uint32_t format = kPolicyBundleFormat;
-    uint64_t version = 0;  // 1..2^63-1, its own counter (not the image set's)
-    std::string created;   // "YYYY-MM-DDTHH:MM:SSZ"
+    uint64_t version = 0;                 // 1..2^63-1, its own counter (not the image set's)
+    std::string created;                  // "YYYY-MM-DDTHH:MM:SSZ"
     std::vector<PolicyBundleFile> files;  // strictly ascending by name (merge order)
     bool operator==(const PolicyBundle&) const = default;
 };
@@ -86,7 +86,7 @@ struct VerifiedPolicyFile {
 
 struct VerifiedPolicyBundle {
     PolicyBundle bundle;
-    std::string signer;  // "<file> (<algorithm>, <fingerprint>)"
+    std::string signer;                     // "<file> (<algorithm>, <fingerprint>)"
     std::vector<VerifiedPolicyFile> files;  // in bundle order
 };
 

@@ -87,7 +87,6 @@ Problem name_problem(NameKind kind, std::string_view name, std::string_view imag
 
 // ---------------------------------------------------------------- fields
 
-
 std::string count_problem(std::string_view image, const char* what, size_t max) {
     return "image " + quote(image) + " lists more than " + std::to_string(max) + " " + what;
 }

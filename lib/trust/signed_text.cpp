@@ -44,7 +44,6 @@ std::string describe_char(char ch) {
 
 // ---------------------------------------------------------------- numbers
 
-
 // Canonical decimal only: digits, no sign, no leading zero (except "0").
 Decimal parse_decimal(std::string_view text) {
     if (text.empty())
@@ -177,6 +176,5 @@ Problem line_problem(std::string_view line, const std::string& document) {
         return "two spaces at column " + std::to_string(twice + 1) + ": fields are separated by a single space";
     return std::nullopt;
 }
-
 
 }  // namespace bpfwarden::signed_text

@@ -63,7 +63,15 @@ const std::vector<std::string> kTokens = {
 };
 
 const std::vector<std::string> kNumbers = {
-    "0", "1", "01", "00", "16777215", "16777216", "16777217", "9223372036854775807", "9223372036854775808",
+    "0",
+    "1",
+    "01",
+    "00",
+    "16777215",
+    "16777216",
+    "16777217",
+    "9223372036854775807",
+    "9223372036854775808",
     "18446744073709551616",
 };
 
@@ -74,8 +82,12 @@ bool accepts(std::string_view input) { return bpfwarden::parse_policy_bundle(byt
 }  // namespace
 
 const bpfwarden::fuzz::Target& bpfwarden::fuzz::fuzz_target() {
-    static const Target target{"policy_bundle_fuzz", kTokens, kNumbers, kSpecialBytes,
-                               "bpfwarden-policy-bundle 1\nversion 1\ncreated 2026-12-03T06:00:00Z\n", accepts};
+    static const Target target{"policy_bundle_fuzz",
+                               kTokens,
+                               kNumbers,
+                               kSpecialBytes,
+                               "bpfwarden-policy-bundle 1\nversion 1\ncreated 2026-12-03T06:00:00Z\n",
+                               accepts};
     return target;
 }
 

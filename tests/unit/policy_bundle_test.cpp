@@ -68,26 +68,27 @@ TEST(PolicyBundleFormat, EveryBadLineIsRefusedWithItsLineAndReason) {
     const struct {
         std::string text, expected;
     } cases[] = {
-            {"", "policy-bundle: empty policy bundle"},
-            {"bpfwarden-manifest 1\n", "policy-bundle:1: not a bpfwarden policy bundle"},
-            {"bpfwarden-policy-bundle 2\n", "policy-bundle:1: unsupported policy bundle format '2'"},
-            {header("0"), "policy-bundle:2: version 0 is not allowed"},
-            {header("007"), "policy-bundle:2: version '007' has a leading zero"},
-            {"bpfwarden-policy-bundle 1\nversion 3\n", "policy-bundle:3: expected 'created <time>'"},
-            {header() + "file 10-base.toml 46 " + kSha, "policy-bundle:4: missing newline at the end of the file"},
-            {header() + "file 10-base.toml 46 " + kSha + "\r\n", "policy-bundle:4: carriage return"},
-            {header() + file_line("10-base.toml", "46", std::string(64, 'A')), "upper-case 'A' is not accepted"},
-            {header() + file_line("10-base.toml", "46", "abc"), "sha256 of file '10-base.toml' must be 64"},
-            {header() + file_line("../shadow.toml"), "file name '../shadow.toml' contains '/'"},
-            {header() + file_line(".hidden.toml"), "is not a policy file name"},
-            {header() + file_line("notes.txt"), "is not a policy file name"},
-            {header() + file_line("20-b.toml") + file_line("10-a.toml"), "policy-bundle:5: file '10-a.toml' is listed "
-                                                                         "after '20-b.toml'"},
-            {header() + file_line("10-a.toml") + file_line("10-a.toml"), "policy-bundle:5: duplicate file '10-a.toml'"},
-            {header() + file_line("10-a.toml", "99999999999"), "more than the 16777216 a policy file may have"},
-            {header() + "image a 1 " + kSha + "\n", "policy-bundle:4: unknown keyword 'image'"},
-            {header() + "version 4\n", "policy-bundle:4: 'version' may appear only once, on line 2"},
-            {header() + "file 10-a.toml 46\n", "'file' takes three fields"},
+        {"", "policy-bundle: empty policy bundle"},
+        {"bpfwarden-manifest 1\n", "policy-bundle:1: not a bpfwarden policy bundle"},
+        {"bpfwarden-policy-bundle 2\n", "policy-bundle:1: unsupported policy bundle format '2'"},
+        {header("0"), "policy-bundle:2: version 0 is not allowed"},
+        {header("007"), "policy-bundle:2: version '007' has a leading zero"},
+        {"bpfwarden-policy-bundle 1\nversion 3\n", "policy-bundle:3: expected 'created <time>'"},
+        {header() + "file 10-base.toml 46 " + kSha, "policy-bundle:4: missing newline at the end of the file"},
+        {header() + "file 10-base.toml 46 " + kSha + "\r\n", "policy-bundle:4: carriage return"},
+        {header() + file_line("10-base.toml", "46", std::string(64, 'A')), "upper-case 'A' is not accepted"},
+        {header() + file_line("10-base.toml", "46", "abc"), "sha256 of file '10-base.toml' must be 64"},
+        {header() + file_line("../shadow.toml"), "file name '../shadow.toml' contains '/'"},
+        {header() + file_line(".hidden.toml"), "is not a policy file name"},
+        {header() + file_line("notes.txt"), "is not a policy file name"},
+        {header() + file_line("20-b.toml") + file_line("10-a.toml"),
+         "policy-bundle:5: file '10-a.toml' is listed "
+         "after '20-b.toml'"},
+        {header() + file_line("10-a.toml") + file_line("10-a.toml"), "policy-bundle:5: duplicate file '10-a.toml'"},
+        {header() + file_line("10-a.toml", "99999999999"), "more than the 16777216 a policy file may have"},
+        {header() + "image a 1 " + kSha + "\n", "policy-bundle:4: unknown keyword 'image'"},
+        {header() + "version 4\n", "policy-bundle:4: 'version' may appear only once, on line 2"},
+        {header() + "file 10-a.toml 46\n", "'file' takes three fields"},
     };
     for (const auto& c : cases)
         EXPECT_MENTIONS(parse_error(c.text), c.expected);
