@@ -8,6 +8,7 @@ set -u
 BW_TRY="$BW_BUILD/selftests/bw-try"
 BW_DAEMON="$BW_BUILD/daemon/bpfwardend"
 BW_WATCHDOG="$BW_BUILD/watchdog/bpfwarden-watchdog"
+BW_CTL="$BW_BUILD/ctl/bpfwardenctl"
 BW_IMAGES="$BW_BUILD/bpf/images"
 BW_PINS=/sys/fs/bpf/bpfwarden
 BW_KEYS="$BW_BUILD/keys/trusted"   # the build's development signing key

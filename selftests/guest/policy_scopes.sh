@@ -6,9 +6,10 @@
 # in another slice (a user's own manager) is not the unit; an entry's rule
 # for everyone still applies outside the scope; a scope's audit mode and the
 # policy's audit mode, switched live, let the open through and report
-# "would-deny", while the watchdog's canary stays denied. Runs in the VM as
-# root, with cgroup2 at /sys/fs/cgroup (no systemd: the cgroups a unit would
-# get are made by hand).
+# "would-deny", while the watchdog's canary stays denied; a signed policy
+# bundle is enforced and a file weakened after signing is refused. Runs in
+# the VM as root, with cgroup2 at /sys/fs/cgroup (no systemd: the cgroups a
+# unit would get are made by hand).
 . "$(dirname "$0")/lib.sh"
 
 work=/tmp/scopes
@@ -241,6 +242,33 @@ if grep -q "rewrote policy maps" "$wlog"; then
   fail watchdog_agrees_with_scoped_maps "$(grep -m1 "rewrote policy maps" "$wlog")"
 else
   pass watchdog_agrees_with_scoped_maps
+fi
+
+# --- Signed policy bundles (docs/POLICY.md, "Signed policy bundles") -----------
+# A new daemon with --require-signed-policy adopts the pins and enforces a
+# signed directory; a file weakened after signing is refused and the deny
+# holds, while an open the policy does not name still succeeds.
+stop_watchdog
+stop_daemon
+mkdir -p "$work/keys" "$work/signed.d"
+cp "$BW_KEYS"/* "$work/keys/"
+BW_KEYS="$work/keys"
+"$BW_CTL" keygen --private "$work/fleet.key" --public "$work/keys/fleet.pem" >/dev/null
+echo signed-secret >"$work/signed-secret"
+printf '[[file]]\npath = "%s"\naction = "deny"\n' "$work/signed-secret" >"$work/signed.d/50-signed.toml"
+"$BW_CTL" policy sign "$work/signed.d" --key "$work/fleet.key" --version 1 >"$BW_OUT/sign.log" 2>&1 ||
+  fail policy_signed "$(cat "$BW_OUT/sign.log")"
+slog="$BW_OUT/daemon-signed.log"
+if start_daemon "$slog" --require-signed-policy --policy-dir "$work/signed.d"; then
+  expect_log signed_bundle_in_force "$slog" "signed policy bundle version 1 .*signed by fleet.pem"
+  expect_try signed_bundle_denies EPERM open "$work/signed-secret"
+  expect_try signed_bundle_unrelated_open_allowed ok open "$work/public"
+  printf '[[file]]\npath = "%s"\naction = "audit"\n' "$work/signed-secret" >"$work/signed.d/50-signed.toml"
+  expect_log weakened_file_refused "$slog" "50-signed.toml' does not match the signed policy bundle"
+  expect_try weakened_file_deny_holds EPERM open "$work/signed-secret"
+  stop_daemon
+else
+  fail signed_daemon_start "see $slog"
 fi
 
 finish

@@ -92,8 +92,14 @@ check_install() {
 
   # The units start the installed binaries and reach the compiled-in directories.
   got=$(unit_value "$units/bpfwardend.service" ExecStart)
-  [ "$got" = "$(default_of "$sbin/bpfwardend" --daemon-exe)" ] && [ -x "$d$got" ] && pass "${name}_daemon_unit_execstart" ||
-    fail "${name}_daemon_unit_execstart" "ExecStart=$got"
+  [ "${got%% *}" = "$(default_of "$sbin/bpfwardend" --daemon-exe)" ] && [ -x "$d${got%% *}" ] &&
+    pass "${name}_daemon_unit_execstart" || fail "${name}_daemon_unit_execstart" "ExecStart=$got"
+  # Both take the admin's shared options (docs/POLICY.md, "Signed policy bundles").
+  for unit in bpfwardend bpfwarden-watchdog; do
+    [[ "$(unit_value "$units/$unit.service" ExecStart)" == *' $BPFWARDEN_POLICY_OPTIONS' ]] &&
+      [ "$(unit_value "$units/$unit.service" EnvironmentFile)" = "-/etc/default/bpfwarden" ] &&
+      pass "${name}_${unit}_reads_shared_options" || fail "${name}_${unit}_reads_shared_options" "$(cat "$units/$unit.service")"
+  done
   got=$(unit_value "$units/bpfwarden-watchdog.service" ExecStart)
   [ "${got%% *}" = "$(default_of "$sbin/bpfwarden-watchdog" --watchdog-exe)" ] && [ -x "$d${got%% *}" ] &&
     pass "${name}_watchdog_unit_execstart" || fail "${name}_watchdog_unit_execstart" "ExecStart=$got"
