@@ -255,7 +255,8 @@ cp "$BW_KEYS"/* "$work/keys/"
 BW_KEYS="$work/keys"
 "$BW_CTL" keygen --private "$work/fleet.key" --public "$work/keys/fleet.pem" >/dev/null
 echo signed-secret >"$work/signed-secret"
-printf '[[file]]\npath = "%s"\naction = "deny"\n' "$work/signed-secret" >"$work/signed.d/50-signed.toml"
+# (protect = false: the suite stops this daemon with SIGTERM, as the first one)
+printf 'protect = false\n[[file]]\npath = "%s"\naction = "deny"\n' "$work/signed-secret" >"$work/signed.d/50-signed.toml"
 "$BW_CTL" policy sign "$work/signed.d" --key "$work/fleet.key" --version 1 >"$BW_OUT/sign.log" 2>&1 ||
   fail policy_signed "$(cat "$BW_OUT/sign.log")"
 slog="$BW_OUT/daemon-signed.log"
@@ -263,7 +264,7 @@ if start_daemon "$slog" --require-signed-policy --policy-dir "$work/signed.d"; t
   expect_log signed_bundle_in_force "$slog" "signed policy bundle version 1 .*signed by fleet.pem"
   expect_try signed_bundle_denies EPERM open "$work/signed-secret"
   expect_try signed_bundle_unrelated_open_allowed ok open "$work/public"
-  printf '[[file]]\npath = "%s"\naction = "audit"\n' "$work/signed-secret" >"$work/signed.d/50-signed.toml"
+  printf 'protect = false\n[[file]]\npath = "%s"\naction = "audit"\n' "$work/signed-secret" >"$work/signed.d/50-signed.toml"
   expect_log weakened_file_refused "$slog" "50-signed.toml' does not match the signed policy bundle"
   expect_try weakened_file_deny_holds EPERM open "$work/signed-secret"
   stop_daemon
