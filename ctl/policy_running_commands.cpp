@@ -157,6 +157,9 @@ void print_show_text(const RunningPolicy& running) {
            running.rules.size(), s.policy_directory.c_str());
     if (!s.policy_problem.empty())
         printf("enforcing the %s: %s\n", s.policy_source.c_str(), s.policy_problem.c_str());
+    if (s.policy_bundle_version)
+        printf("signed policy bundle version %llu, signed by %s\n",
+               static_cast<unsigned long long>(s.policy_bundle_version), s.policy_bundle_signer.c_str());
     std::vector<std::vector<std::string>> rows = {{"ID", "KIND", "ACTION", "SCOPE", "PATH", "SOURCE", "STATE"}};
     for (const auto& rule : running.rules)
         rows.push_back({std::to_string(rule.id), rule.kind, rule.action, shown_scope(rule), rule.path,
@@ -168,11 +171,14 @@ void print_show_text(const RunningPolicy& running) {
 
 void print_show_json(const RunningPolicy& running) {
     const EnforcerSnapshot& s = running.state;
-    std::string out = "{\"generation\":" + std::to_string(s.policy_generation) +
-                      ",\"directory\":" + json_quote(s.policy_directory) +
-                      ",\"source\":" + json_quote(s.policy_source) +
-                      ",\"problem\":" + (s.policy_problem.empty() ? "null" : json_quote(s.policy_problem)) +
-                      ",\"warnings\":" + json_strings(s.policy_warnings) + ",\"rules\":[";
+    std::string out =
+        "{\"generation\":" + std::to_string(s.policy_generation) + ",\"directory\":" + json_quote(s.policy_directory) +
+        ",\"source\":" + json_quote(s.policy_source) +
+        ",\"problem\":" + (s.policy_problem.empty() ? "null" : json_quote(s.policy_problem)) + ",\"bundle\":" +
+        (s.policy_bundle_version ? "{\"version\":" + std::to_string(s.policy_bundle_version) +
+                                       ",\"signer\":" + json_quote(s.policy_bundle_signer) + "}"
+                                 : std::string("null")) +
+        ",\"warnings\":" + json_strings(s.policy_warnings) + ",\"rules\":[";
     for (size_t i = 0; i < running.rules.size(); ++i) {
         const RunningRule& rule = running.rules[i];
         out += std::string(i ? "," : "") + "{\"id\":" + std::to_string(rule.id) + ",\"kind\":" + json_quote(rule.kind) +

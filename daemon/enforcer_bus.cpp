@@ -93,6 +93,16 @@ Result<dbus::CounterValues> EnforcerBus::counters() const {
 
 std::string EnforcerBus::policy_source() const { return std::string(to_string(service_.policy_source())); }
 
+uint64_t EnforcerBus::policy_bundle_version() const {
+    const auto& bundle = service_.policy().bundle;
+    return bundle ? bundle->version : 0;
+}
+
+std::string EnforcerBus::policy_bundle_signer() const {
+    const auto& bundle = service_.policy().bundle;
+    return bundle ? bundle->signer : std::string();
+}
+
 std::string EnforcerBus::policy_problem() const {
     const auto& problem = service_.policy_problem();
     return problem ? problem->message() : std::string();

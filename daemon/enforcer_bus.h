@@ -39,6 +39,8 @@ public:
     Result<dbus::CounterValues> counters() const override;
     std::string policy_source() const override;
     std::string policy_problem() const override;
+    uint64_t policy_bundle_version() const override;
+    std::string policy_bundle_signer() const override;
     std::vector<dbus::DriftEntry> drift() const override;
     dbus::ProtectionState protection() const override;
     uint64_t tamper_attempts() const override { return tamper_attempts_; }

@@ -57,6 +57,11 @@ BW_GETTER(get_rule_count, {
 })
 BW_GETTER(get_policy_source, { return append_string(reply, backend.policy_source()); })
 BW_GETTER(get_policy_problem, { return append_string(reply, backend.policy_problem()); })
+BW_GETTER(get_policy_bundle_version, {
+    uint64_t version = backend.policy_bundle_version();
+    return sd_bus_message_append_basic(reply, 't', &version);
+})
+BW_GETTER(get_policy_bundle_signer, { return append_string(reply, backend.policy_bundle_signer()); })
 BW_GETTER(get_protection, {
     ProtectionState protection = backend.protection();
     std::string state = to_bus_string(protection.state), detail = to_bus_string(protection.detail);
@@ -229,6 +234,8 @@ const sd_bus_vtable kEnforcerVtable[] = {
     SD_BUS_PROPERTY("RuleScopes", "a(uss)", get_rule_scopes, 0, kEmitsChange),
     SD_BUS_PROPERTY("PolicySource", "s", get_policy_source, 0, kEmitsChange),
     SD_BUS_PROPERTY("PolicyProblem", "s", get_policy_problem, 0, kEmitsChange),
+    SD_BUS_PROPERTY("PolicyBundleVersion", "t", get_policy_bundle_version, 0, kEmitsChange),
+    SD_BUS_PROPERTY("PolicyBundleSigner", "s", get_policy_bundle_signer, 0, kEmitsChange),
     SD_BUS_PROPERTY("DriftedRules", "a(uss)", get_drifted_rules, 0, kLive),
     SD_BUS_PROPERTY("Protection", "(ss)", get_protection, 0, kLive),
     SD_BUS_PROPERTY("LiftedUntil", "t", get_lifted_until, 0, kLive),
@@ -282,9 +289,9 @@ void EnforcerObject::denied(const Denial& denial, std::chrono::steady_clock::tim
 void EnforcerObject::policy_changed(const std::string& reason) {
     if (!bus_.connected())
         return;
-    (void)bus_.emit_properties_changed(
-        kEnforcerPath, kEnforcerInterface,
-        {"PolicyGeneration", "RuleCount", "PolicyWarnings", "RuleScopes", "PolicySource", "PolicyProblem"});
+    (void)bus_.emit_properties_changed(kEnforcerPath, kEnforcerInterface,
+                                       {"PolicyGeneration", "RuleCount", "PolicyWarnings", "RuleScopes", "PolicySource",
+                                        "PolicyProblem", "PolicyBundleVersion", "PolicyBundleSigner"});
     auto signal = bus_.new_signal(kEnforcerPath, kEnforcerInterface, "PolicyChanged");
     if (!signal)
         return;

@@ -116,6 +116,9 @@ public:
     virtual Result<CounterValues> counters() const = 0;
     virtual std::string policy_source() const = 0;   // "policy directory", "last good policy", ...
     virtual std::string policy_problem() const = 0;  // why not the directory's; empty when it is
+    // The signed policy bundle in force: its version (0: none) and signer ("" when none).
+    virtual uint64_t policy_bundle_version() const = 0;
+    virtual std::string policy_bundle_signer() const = 0;
     virtual std::vector<DriftEntry> drift() const = 0;
     virtual ProtectionState protection() const = 0;
     virtual uint64_t tamper_attempts() const = 0;

@@ -148,16 +148,17 @@ Result<StatusClient> StatusClient::connect(std::chrono::milliseconds timeout) {
 namespace {
 
 std::string* enforcer_string(EnforcerSnapshot& s, std::string_view name) {
-    return name == "Version"             ? &s.version
-           : name == "Mode"              ? &s.mode
-           : name == "ModeReason"        ? &s.mode_reason
-           : name == "KernelRelease"     ? &s.kernel.release
-           : name == "BpfLsmStatus"      ? &s.kernel.bpf_lsm_status
-           : name == "PolicyDirectory"   ? &s.policy_directory
-           : name == "RuntimePolicyFile" ? &s.runtime_policy_file
-           : name == "PolicySource"      ? &s.policy_source
-           : name == "PolicyProblem"     ? &s.policy_problem
-                                         : nullptr;
+    return name == "Version"              ? &s.version
+           : name == "Mode"               ? &s.mode
+           : name == "ModeReason"         ? &s.mode_reason
+           : name == "KernelRelease"      ? &s.kernel.release
+           : name == "BpfLsmStatus"       ? &s.kernel.bpf_lsm_status
+           : name == "PolicyDirectory"    ? &s.policy_directory
+           : name == "RuntimePolicyFile"  ? &s.runtime_policy_file
+           : name == "PolicySource"       ? &s.policy_source
+           : name == "PolicyProblem"      ? &s.policy_problem
+           : name == "PolicyBundleSigner" ? &s.policy_bundle_signer
+                                          : nullptr;
 }
 
 uint64_t* enforcer_number(EnforcerSnapshot& s, std::string_view name) {
@@ -171,6 +172,7 @@ uint64_t* enforcer_number(EnforcerSnapshot& s, std::string_view name) {
            : name == "DeniedSignalsSuppressed" ? &s.denied_signals_suppressed
            : name == "LiftedUntil"             ? &s.protection.lifted_until_usec
            : name == "TamperAttempts"          ? &s.tamper_attempts
+           : name == "PolicyBundleVersion"     ? &s.policy_bundle_version
                                                : nullptr;
 }
 

@@ -32,6 +32,8 @@ struct EnforcerSnapshot {
     uint64_t denied_signals_suppressed = 0;
     std::string policy_source;
     std::string policy_problem;
+    uint64_t policy_bundle_version = 0;  // 0: not a signed bundle
+    std::string policy_bundle_signer;
     std::vector<DriftEntry> drifted_rules;
     std::vector<RuleScope> rule_scopes;
     ProtectionState protection;

@@ -206,6 +206,8 @@ PY
 then pass prop_programs_match_bpftool; else fail prop_programs_match_bpftool "$(cat "$BW_OUT/programs-check.log")"; fi
 [ "$(prop "$ENFORCER" PolicySource)" = '"policy directory"' ] && [ "$(prop "$ENFORCER" PolicyProblem)" = '""' ] &&
   pass prop_policy_source || fail prop_policy_source "$(prop "$ENFORCER" PolicySource) $(prop "$ENFORCER" PolicyProblem)"
+[ "$(prop "$ENFORCER" PolicyBundleVersion)" = 0 ] && [ "$(prop "$ENFORCER" PolicyBundleSigner)" = '""' ] &&
+  pass prop_no_policy_bundle || fail prop_no_policy_bundle "$(prop "$ENFORCER" PolicyBundleVersion)"
 [ "$(prop "$ENFORCER" DriftedRules)" = "0" ] && pass prop_drifted_rules_empty || fail prop_drifted_rules_empty "$(prop "$ENFORCER" DriftedRules)"
 [ "$(prop "$ENFORCER" TamperAttempts)" = 0 ] && [ "$(prop "$ENFORCER" LiftedUntil)" = 0 ] && pass prop_protection_counters ||
   fail prop_protection_counters "TamperAttempts $(prop "$ENFORCER" TamperAttempts), LiftedUntil $(prop "$ENFORCER" LiftedUntil)"

@@ -7,6 +7,7 @@
 #     replayed earlier signed directory) and a runtime AddRule are each
 #     refused with the reason, and the running rules and generation stay;
 #   - a newly signed bundle is applied and raises the bundles' floor;
+#     `policy show`, its JSON and PolicyBundleVersion/-Signer name it;
 #   - the watchdog refuses the same tampered directory (it falls back to the
 #     last good policy and says why);
 #   - `policy sign` refuses an invalid directory and signs nothing;
@@ -94,6 +95,13 @@ wait_for_log "$dlog" "signed policy bundle version 3 " 20 && pass new_bundle_app
 kept=$(generation)
 [ "$kept" -gt "$before" ] && pass new_bundle_new_generation || fail new_bundle_new_generation "$before -> $kept"
 expect show_new_rule 0 " file +deny +everyone +$FILES/guarded " "$CTL" policy show
+expect show_names_the_bundle 0 "^signed policy bundle version 3, signed by fleet.pem \(ed25519, sha256:[0-9a-f]{64}\)\$" \
+  "$CTL" policy show
+[ "$(prop "$ENFORCER" PolicyBundleVersion)" = 3 ] && prop "$ENFORCER" PolicyBundleSigner | grep -q '^"fleet.pem (ed25519' &&
+  pass bundle_properties || fail bundle_properties "$(prop "$ENFORCER" PolicyBundleVersion) $(prop "$ENFORCER" PolicyBundleSigner)"
+"$CTL" policy show --json >"$BW_OUT/show.json" 2>&1
+python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["bundle"]; sys.exit(0 if b["version"] == 3 and b["signer"].startswith("fleet.pem (ed25519") else 1)' \
+  "$BW_OUT/show.json" && pass show_json_bundle || fail show_json_bundle "$(cat "$BW_OUT/show.json")"
 [ "$(cat "$BW_STATE/policy-bundle-version")" = 3 ] && pass bundle_floor_raised ||
   fail bundle_floor_raised "$(cat "$BW_STATE/policy-bundle-version" 2>&1)"
 
