@@ -11,22 +11,13 @@ namespace {
 constexpr const char* kActive = "active";
 constexpr const char* kInactive = "inactive: path missing";
 
-// "/srv/secret/" and "/srv/secret" are one identity: ListRules drops the "/".
-std::string without_trailing_slash(std::string path) {
-    while (path.size() > 1 && path.back() == '/')
-        path.pop_back();
-    return path;
-}
+// (kind, path as written, scope): a subtree rule's path ends with "/", so
+// "/srv/a/" and a rule on the file "/srv/a" are two rules.
+using RuleKey = std::tuple<std::string, std::string, std::string>;
 
-using RuleKey = std::tuple<std::string, std::string, std::string>;  // (kind, path without a trailing "/", scope)
-
-RuleKey key_of(const RuleView& view) { return {view.kind, without_trailing_slash(view.path), view.scope}; }
+RuleKey key_of(const RuleView& view) { return {view.kind, view.path, view.scope}; }
 
 std::string action_name(const RuleInfo& rule) { return rule.bpf_allow ? "allow" : std::string(to_string(rule.action)); }
-
-std::string shown_path(const RuleInfo& rule) {
-    return rule.subtree && !rule.path.ends_with('/') ? rule.path + "/" : rule.path;
-}
 
 // The running rules not yet paired, by identity, in policy order.
 using Unpaired = std::map<RuleKey, std::deque<size_t>>;
@@ -60,7 +51,7 @@ std::string source_file_line(const std::string& source) {
 
 RuleView view_of(const RuleInfo& rule) {
     // rule_kind_name(): the very names ListRules uses, so that both sides agree.
-    RuleView view{rule_kind_name(rule), shown_path(rule), action_name(rule), source_file_line(to_string(rule.where)),
+    RuleView view{rule_kind_name(rule), written_path(rule), action_name(rule), source_file_line(to_string(rule.where)),
                   rule.active() ? kActive : kInactive};
     if (rule.scope) {
         view.scope = rule.scope->selector();

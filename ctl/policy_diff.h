@@ -23,7 +23,7 @@ namespace bpfwarden::ctl {
 struct RunningRule {
     uint32_t id = 0;
     std::string kind;                  // rule_kind_name(): "file", "exec", "bpf-allow", ...
-    std::string path;                  // as ListRules gives it
+    std::string path;                  // as ListRules gives it: as written, a subtree rule's ending in "/"
     std::string action;                // "deny", "audit", "allow" (bpf-allow)
     std::string source;                // "file:line", the file as bpfwardend named it
     bool active = false;               // its path resolved when applied
@@ -38,7 +38,7 @@ std::string rule_state(const RunningRule& rule);
 // One side of a comparison: a rule as the diff prints it.
 struct RuleView {
     std::string kind;     // rule_kind_name(): "file", "exec", "bpf-allow", ...
-    std::string path;     // a compiled subtree rule ends in "/"
+    std::string path;     // as written: a subtree rule's ends in "/"
     std::string action;   // "deny", "audit", "allow"
     std::string source;   // "50-local.toml:3": the file's name, not its directory
     std::string state;    // rule_state(), or what the compiled rule would be

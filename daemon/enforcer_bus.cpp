@@ -229,7 +229,7 @@ std::vector<dbus::RuleEntry> EnforcerBus::list_rules() const {
         dbus::RuleEntry entry;
         entry.id = rule.id;
         entry.kind = rule_kind_name(rule);
-        entry.path = rule.path;
+        entry.path = written_path(rule);
         entry.action = rule.bpf_allow ? "allow" : std::string(to_string(rule.action));
         entry.source = to_string(rule.where);
         entry.active = rule.active();

@@ -531,6 +531,10 @@ bool same_policy(const CompiledPolicy& a, const CompiledPolicy& b) {
     return a.rules == b.rules && same_tables(a.tables, b.tables);
 }
 
+std::string written_path(const RuleInfo& rule) {
+    return rule.subtree && !rule.path.ends_with('/') ? rule.path + "/" : rule.path;
+}
+
 std::string rule_kind_name(const RuleInfo& rule) {
     if (rule.bpf_allow)
         return "bpf-allow";

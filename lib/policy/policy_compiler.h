@@ -197,6 +197,8 @@ Result<CompiledPolicy> compile_policy_dir(const std::filesystem::path& dir, cons
 // "file", "exec", "bpf-allow" or "exec-allowlist": a rule's kind as ListRules
 // and bpfwardenctl show it.
 std::string rule_kind_name(const RuleInfo& rule);
+// A rule's path as the policy writes it: a subtree rule ends with '/'.
+std::string written_path(const RuleInfo& rule);
 
 // enum bw_action for a rule action / a bpf guard mode (Off → BW_ACTION_NONE).
 uint32_t to_bw_action(RuleAction action);

@@ -92,6 +92,7 @@ settle() {
 # The rules' files live apart from the staging directory: bpfwardend watches
 # the directories its rules name, and nothing here should move them.
 echo data >"$FILES/guarded"
+mkdir -p "$FILES/tree"
 echo data >"$FILES/tool"
 echo one >"$FILES/v1/f"
 echo two >"$FILES/v2/f"
@@ -117,6 +118,10 @@ $1
 path = "$FILES/guarded"
 action = "deny"
 scope = { uid = 4242, mode = "audit" }
+
+[[file]]
+path = "$FILES/tree/"
+action = "audit"
 TOML
 }
 test_policy "$(printf '[[exec]]\npath = "%s"\naction = "audit"' "$FILES/tool")" >"$POLICY/50-test.toml"
@@ -141,6 +146,8 @@ case "$scopes" in
   'a(uss) 1 '[0-9]*' "uid=4242" "audit"') pass rule_scopes_property ;;
   *) fail rule_scopes_property "$scopes" ;;
 esac
+expect show_subtree_rule_as_written 0 "^[0-9]+ +file +audit +everyone +$FILES/tree/ +50-test.toml:23 +active\$" \
+  "$CTL" policy show
 expect show_warning 0 "^warning: $POLICY/50-test.toml:6: the directory of '$work/no-such-dir/file' does not exist yet" \
   "$CTL" policy show
 # Aligned: every row's PATH column starts where the header's does.

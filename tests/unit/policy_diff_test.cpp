@@ -43,11 +43,11 @@ CompiledPolicy compile(const std::string& text, const std::string& dir = kPolicy
 }
 
 // What ListRules reports for `compiled` once bpfwardend runs it
-// (daemon/enforcer_bus.cpp: the path as stored, without a subtree's "/").
+// (daemon/enforcer_bus.cpp: the path as written, a subtree's with its "/").
 std::vector<RunningRule> running_of(const CompiledPolicy& compiled) {
     std::vector<RunningRule> running;
     for (const auto& rule : compiled.rules) {
-        running.push_back({rule.id, rule_kind_name(rule), rule.path,
+        running.push_back({rule.id, rule_kind_name(rule), written_path(rule),
                            rule.bpf_allow ? "allow" : std::string(to_string(rule.action)), to_string(rule.where),
                            rule.active(), std::nullopt});
         if (rule.scope) {  // RuleScopes
@@ -116,7 +116,7 @@ TEST(PolicyDiff, RemovedRuleIsReportedAsRunning) {
     EXPECT_EQ(diff.removed[0].kind, "exec");
     EXPECT_EQ(diff.removed[0].path, "/usr/bin/nc");
     EXPECT_EQ(diff.removed[0].source, "50-local.toml:6");
-    EXPECT_EQ(diff.removed[1].path, "/srv/secret");
+    EXPECT_EQ(diff.removed[1].path, "/srv/secret/");  // a subtree rule, as written
     EXPECT_EQ(diff.removed[2].kind, "bpf-allow");
     EXPECT_EQ(diff.removed[2].action, "allow");
     EXPECT_TRUE(diff.added.empty());
@@ -216,12 +216,10 @@ TEST(PolicyDiff, DriftedRuleWouldBeReResolved) {
     EXPECT_EQ(diff.state_changes[0].compiled.state, "active");
 }
 
-TEST(PolicyDiff, SubtreeRuleMatchesWithOrWithoutItsSlash) {
+TEST(PolicyDiff, SubtreeRuleKeepsItsSlash) {
     auto compiled = compile("[[file]]\npath = \"/srv/secret/\"\naction = \"deny\"\n");
     auto running = running_of(compiled);
-    ASSERT_EQ(running[0].path, "/srv/secret");  // as ListRules gives it today
-    EXPECT_TRUE(diff_policy(running, compiled).empty());
-    running[0].path = "/srv/secret/";  // should ListRules mark subtree rules
+    ASSERT_EQ(running[0].path, "/srv/secret/");
     EXPECT_TRUE(diff_policy(running, compiled).empty());
 
     PolicyDiff removed = diff_policy(running, compile(""));
@@ -231,7 +229,7 @@ TEST(PolicyDiff, SubtreeRuleMatchesWithOrWithoutItsSlash) {
     EXPECT_EQ(added.added[0].path, "/srv/secret/");  // the compiled side shows what it is
 }
 
-TEST(PolicyDiff, RulesSharingKindAndPathPairInPolicyOrder) {
+TEST(PolicyDiff, FileAndSubtreeRulesOnOnePathAreTwoRules) {
     constexpr const char* both =
         "[[file]]\npath = \"/srv/a\"\naction = \"audit\"\n\n"
         "[[file]]\npath = \"/srv/a/\"\naction = \"deny\"\n";
@@ -240,7 +238,8 @@ TEST(PolicyDiff, RulesSharingKindAndPathPairInPolicyOrder) {
     EXPECT_TRUE(diff_policy(running_of(compiled), compiled).empty());
     // Dropping the subtree rule leaves one of the two unpaired.
     PolicyDiff diff = diff_policy(running_of(compiled), compile("[[file]]\npath = \"/srv/a\"\naction = \"audit\"\n"));
-    EXPECT_EQ(diff.removed.size(), 1u);
+    ASSERT_EQ(diff.removed.size(), 1u);
+    EXPECT_EQ(diff.removed[0].path, "/srv/a/");
     EXPECT_TRUE(diff.added.empty());
 }
 
