@@ -196,10 +196,14 @@ Result<VerifiedPolicyFile> read_listed_file(const std::filesystem::path& dir, co
                                      "incomplete, refusing it");
         return std::unexpected(text.error());
     }
-    if (text->size() != entry.size || sha256_hex(bytes_of(*text)) != entry.sha256)
+    std::string difference;
+    if (text->size() != entry.size)
+        difference = std::to_string(text->size()) + " bytes, signed " + std::to_string(entry.size);
+    else if (sha256_hex(bytes_of(*text)) != entry.sha256)
+        difference = "same size, another SHA-256";
+    if (!difference.empty())
         return fail(EBADMSG, "policy file '" + file.string() + "' does not match the signed policy bundle (" +
-                                 std::to_string(text->size()) + " bytes, signed " + std::to_string(entry.size) +
-                                 "): modified after signing, refusing the bundle");
+                                 difference + "): modified after signing, refusing the bundle");
     return VerifiedPolicyFile{entry.name, std::move(*text)};
 }
 

@@ -153,6 +153,12 @@ TEST_F(PolicyBundleTest, AModifiedFileIsRefused) {
     EXPECT_ERROR_MENTIONS(verify(), "10-base.toml' does not match the signed policy bundle");
 }
 
+TEST_F(PolicyBundleTest, AFileOfTheSameSizeButOtherBytesIsRefused) {
+    write_text(policy_dir() / "10-base.toml", "[[file]]\npath = \"/etc/shadoX\"\naction = \"deny\"\n");
+    EXPECT_ERRNO(verify(), EBADMSG);
+    EXPECT_ERROR_MENTIONS(verify(), "(same size, another SHA-256)");
+}
+
 TEST_F(PolicyBundleTest, AnUnlistedPolicyFileIsRefused) {
     write_text(policy_dir() / "99-local.toml", "");
     EXPECT_ERRNO(verify(), EBADMSG);
