@@ -30,6 +30,7 @@ struct RunningRule {
     std::optional<std::string> drift;  // DriftedRules' detail: it names another file now
     std::string scope{};               // RuleScopes: "uid=33", ...; empty: every process
     std::string mode{};                // RuleScopes: "enforce" or "audit"; empty without a scope
+    uint64_t hits = 0;                 // RuleHits: matches since the policy was applied
 };
 
 // "active", "inactive: path missing" or "drifted: <detail>".

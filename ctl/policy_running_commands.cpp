@@ -49,6 +49,8 @@ std::vector<RunningRule> running_rules(const std::vector<dbus::RuleEntry>& entri
                 rule.scope = scoped.scope;
                 rule.mode = scoped.mode;
             }
+        if (auto hits = state.rule_hits.find(entry.id); hits != state.rule_hits.end())
+            rule.hits = hits->second;
         rules.push_back(std::move(rule));
     }
     return rules;
@@ -160,10 +162,10 @@ void print_show_text(const RunningPolicy& running) {
     if (s.policy_bundle_version)
         printf("signed policy bundle version %llu, signed by %s\n",
                static_cast<unsigned long long>(s.policy_bundle_version), s.policy_bundle_signer.c_str());
-    std::vector<std::vector<std::string>> rows = {{"ID", "KIND", "ACTION", "SCOPE", "PATH", "SOURCE", "STATE"}};
+    std::vector<std::vector<std::string>> rows = {{"ID", "KIND", "ACTION", "SCOPE", "PATH", "SOURCE", "HITS", "STATE"}};
     for (const auto& rule : running.rules)
         rows.push_back({std::to_string(rule.id), rule.kind, rule.action, shown_scope(rule), rule.path,
-                        shown_source(rule.source, s.policy_directory), rule_state(rule)});
+                        shown_source(rule.source, s.policy_directory), std::to_string(rule.hits), rule_state(rule)});
     print_table(rows);
     for (const auto& warning : s.policy_warnings)
         printf("warning: %s\n", warning.c_str());
@@ -185,7 +187,8 @@ void print_show_json(const RunningPolicy& running) {
                ",\"path\":" + json_quote(rule.path) + ",\"action\":" + json_quote(rule.action) +
                ",\"source\":" + json_quote(rule.source) + ",\"state\":" + json_quote(rule_state(rule)) +
                ",\"scope\":" + (rule.scope.empty() ? "null" : json_quote(rule.scope)) +
-               ",\"mode\":" + (rule.mode.empty() ? "null" : json_quote(rule.mode)) + "}";
+               ",\"mode\":" + (rule.mode.empty() ? "null" : json_quote(rule.mode)) +
+               ",\"hits\":" + std::to_string(rule.hits) + "}";
     }
     puts((out + "]}").c_str());
 }

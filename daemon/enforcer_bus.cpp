@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "break_glass.h"
+#include "inspection/rule_hits.h"
 #include "policy/policy_maps.h"
 #include "support/bpf_commands.h"
 #include "support/installed_paths.h"
@@ -113,6 +114,11 @@ std::vector<dbus::DriftEntry> EnforcerBus::drift() const {
     for (auto& drift : service_.drift())
         out.push_back({drift.rule_id, std::move(drift.path), std::move(drift.detail)});
     return out;
+}
+
+std::map<uint32_t, uint64_t> EnforcerBus::rule_hits() const {
+    auto hits = read_rule_hits(service_.pins());
+    return hits ? std::move(*hits) : std::map<uint32_t, uint64_t>();
 }
 
 dbus::ProtectionState EnforcerBus::protection() const {

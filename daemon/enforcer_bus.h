@@ -42,6 +42,7 @@ public:
     uint64_t policy_bundle_version() const override;
     std::string policy_bundle_signer() const override;
     std::vector<dbus::DriftEntry> drift() const override;
+    std::map<uint32_t, uint64_t> rule_hits() const override;
     dbus::ProtectionState protection() const override;
     uint64_t tamper_attempts() const override { return tamper_attempts_; }
 

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "inspection/rule_hits.h"
 #include "policy/policy.h"
 #include "support/event.h"
 #include "support/log.h"
@@ -158,6 +159,9 @@ Result<void> EnforcerService::apply(const CompiledPolicy& policy, bool from_dire
             return allowed;
     if (auto applied = policy_maps_->apply(desired); !applied)
         return applied;
+    // Rule ids now name the new policy's rules: their hits start from 0.
+    if (auto cleared = clear_rule_hits(pins_); !cleared && cleared.error().errnum() != ENOENT)
+        log_warning("policy: could not reset the rule hit counters: " + cleared.error().message());
     policy_ = policy;
     ++policy_generation_;
     if (from_directory) {

@@ -85,6 +85,15 @@ BW_GETTER(get_drifted_rules, {
     }
     return r < 0 ? r : sd_bus_message_close_container(reply);
 })
+BW_GETTER(get_rule_hits, {
+    int r = sd_bus_message_open_container(reply, 'a', "(ut)");
+    for (const auto& [id, hits] : backend.rule_hits()) {
+        if (r < 0)
+            break;
+        r = sd_bus_message_append(reply, "(ut)", id, hits);
+    }
+    return r < 0 ? r : sd_bus_message_close_container(reply);
+})
 BW_GETTER(get_rule_scopes, {
     int r = sd_bus_message_open_container(reply, 'a', "(uss)");
     for (const auto& scoped : backend.rule_scopes()) {
@@ -237,6 +246,7 @@ const sd_bus_vtable kEnforcerVtable[] = {
     SD_BUS_PROPERTY("PolicyBundleVersion", "t", get_policy_bundle_version, 0, kEmitsChange),
     SD_BUS_PROPERTY("PolicyBundleSigner", "s", get_policy_bundle_signer, 0, kEmitsChange),
     SD_BUS_PROPERTY("DriftedRules", "a(uss)", get_drifted_rules, 0, kLive),
+    SD_BUS_PROPERTY("RuleHits", "a(ut)", get_rule_hits, 0, kLive),
     SD_BUS_PROPERTY("Protection", "(ss)", get_protection, 0, kLive),
     SD_BUS_PROPERTY("LiftedUntil", "t", get_lifted_until, 0, kLive),
     SD_BUS_PROPERTY("TamperAttempts", "t", get_tamper_attempts, 0, kLive),

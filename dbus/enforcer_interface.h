@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -120,6 +121,8 @@ public:
     virtual uint64_t policy_bundle_version() const = 0;
     virtual std::string policy_bundle_signer() const = 0;
     virtual std::vector<DriftEntry> drift() const = 0;
+    // Rule id → matches since the policy was applied; rules never matched are left out.
+    virtual std::map<uint32_t, uint64_t> rule_hits() const = 0;
     virtual ProtectionState protection() const = 0;
     virtual uint64_t tamper_attempts() const = 0;
 

@@ -119,6 +119,21 @@ int read_rule_scopes(sd_bus_message* m, std::vector<RuleScope>& out) {
     return r < 0 ? r : sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 1;
 }
 
+int read_rule_hits(sd_bus_message* m, std::map<uint32_t, uint64_t>& out) {
+    int r = sd_bus_message_enter_container(m, 'a', "(ut)");
+    if (r < 0)
+        return r;
+    for (;;) {
+        uint32_t id = 0;
+        uint64_t hits = 0;
+        r = sd_bus_message_read(m, "(ut)", &id, &hits);
+        if (r <= 0)
+            break;
+        out[id] = hits;
+    }
+    return r < 0 ? r : sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 1;
+}
+
 int read_drift(sd_bus_message* m, std::vector<DriftEntry>& out) {
     int r = sd_bus_message_enter_container(m, 'a', "(uss)");
     if (r < 0)
@@ -216,6 +231,8 @@ int read_enforcer_property(EnforcerSnapshot& s, std::string_view name, std::stri
         return read_drift(m, s.drifted_rules);
     if (sig == "a(uss)" && name == "RuleScopes")
         return read_rule_scopes(m, s.rule_scopes);
+    if (sig == "a(ut)" && name == "RuleHits")
+        return read_rule_hits(m, s.rule_hits);
     if (sig == "a(ssusbbs)" && name == "Programs")
         return read_programs(m, s.programs);
     return 0;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <systemd/sd-bus.h>
@@ -36,6 +37,7 @@ struct EnforcerSnapshot {
     std::string policy_bundle_signer;
     std::vector<DriftEntry> drifted_rules;
     std::vector<RuleScope> rule_scopes;
+    std::map<uint32_t, uint64_t> rule_hits;  // RuleHits: rule id → matches since applied
     ProtectionState protection;
     uint64_t tamper_attempts = 0;
 };

@@ -234,7 +234,7 @@ std::vector<const ProgramSpec*> available_programs(const ObjectSpec& spec) {
 OwnPinNames own_pin_names() {
     OwnPinNames names;
     names.maps.assign(kPolicyMaps.begin(), kPolicyMaps.end());
-    for (const char* map : {kEventsMap, kRateLimitMap, kTasksMap, kLiftMap, kEnvScratchMap})
+    for (const char* map : {kEventsMap, kRateLimitMap, kTasksMap, kLiftMap, kRuleHitsMap, kEnvScratchMap})
         names.maps.emplace_back(map);
     for (const auto& spec : kObjects) {
         for (const auto& program : spec.programs)

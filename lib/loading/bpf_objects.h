@@ -86,9 +86,11 @@ inline constexpr const char* kExecAllowedMap = "bpfw_exec_allowed";
 inline constexpr std::array<const char*, 11> kPolicyMaps = {kFileRulesMap, kExecRulesMap, kDirentsMap,    kDirRulesMap,
                                                             kDirBloomMap,  kBpfAllowMap,  kBpfPolicyMap,  kSettingsMap,
                                                             kSelfExesMap,  kScopesMap,    kExecAllowedMap};
-// The store's state that is not policy: who each task is, and break-glass.
+// The store's state that is not policy: who each task is, break-glass, and
+// how often each rule matched.
 inline constexpr const char* kTasksMap = "bpfw_tasks";
 inline constexpr const char* kLiftMap = "bpfw_lift";
+inline constexpr const char* kRuleHitsMap = "bpfw_rule_hits";
 // The self guard's link that refuses others writable fds to our maps: while
 // it is pinned, the kernel enforces self-protection.
 inline constexpr const char* kSelfGuardLink = "bw_bpf_map";

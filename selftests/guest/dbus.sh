@@ -3,8 +3,8 @@
 # private dbus-daemon configured like the system bus (with
 # units/org.bpfwarden.conf) serves bpfwardend and the watchdog; busctl shows
 # the documented API with real values (mode "enforcing", Healthy true), the
-# denial counter rising after a denied open, the rate-limited Denied signal,
-# and runtime rules that enforce at once.
+# denial counter and the rule's hit counter rising after a denied open, the
+# rate-limited Denied signal, and runtime rules that enforce at once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_dbus.sh"
 
@@ -171,6 +171,24 @@ echo "== flood: $(cat "$BW_OUT/flood.log"); $signals Denied signals, $suppressed
 [ "$(prop "$ENFORCER" Denials)" -gt $((after + signals)) ] && pass denial_counter_counts_beyond_signals ||
   fail denial_counter_counts_beyond_signals "Denials $(prop "$ENFORCER" Denials)"
 
+# Rule hit counters (RuleHits, shown by policy show): every match of a rule
+# counts, the flood's too (past the signal's and the events' rate limits);
+# an apply starts them from 0, since rule ids then name other rules.
+hits_of() {  # PATH: the hits `policy show --json` gives the rule on PATH
+  "$BW_CTL" policy show --json | python3 -c '
+import json, sys
+print(next(r["hits"] for r in json.load(sys.stdin)["rules"] if r["path"] == sys.argv[1]))' "$1"
+}
+flooded=$(sed -n 's/.*attempts=\([0-9]*\).*/\1/p' "$BW_OUT/flood.log" | tail -n 1)
+h1=$(hits_of "$work/secret")
+[ -n "$flooded" ] && [ "$h1" -ge "$flooded" ] && pass rule_hits_count_the_flood ||
+  fail rule_hits_count_the_flood "hits $h1, flood attempts ${flooded:-?}"
+expect_try hit_counted_open_eperm EPERM open "$work/secret"
+h2=$(hits_of "$work/secret")
+[ "$h2" = $((h1 + 1)) ] && pass rule_hits_count_each_denial || fail rule_hits_count_each_denial "$h1 -> $h2"
+[ "$(hits_of "$work/denied-bin")" -ge 1 ] && pass rule_hits_count_exec_denials ||
+  fail rule_hits_count_exec_denials "$(hits_of "$work/denied-bin")"
+
 # Runtime rules enforce at once, and only root may add them.
 expect_try public_open_ok_before_rule ok open "$work/public"
 out=$(unprivileged busctl --system call $ENFORCER AddRule sss file "$work/public" deny 2>&1)
@@ -179,6 +197,8 @@ expect_try public_open_ok_after_refused_rule ok open "$work/public"
 out=$(busctl --system call $ENFORCER AddRule sss file "$work/public" deny 2>&1)
 [ "$out" = "tb 2 true" ] && pass add_rule_over_dbus || fail add_rule_over_dbus "$out"
 expect_try runtime_rule_denies EPERM open "$work/public"
+[ "$(hits_of "$work/secret")" = 0 ] && [ "$(hits_of "$work/public")" = 1 ] && pass rule_hits_start_over_on_apply ||
+  fail rule_hits_start_over_on_apply "secret $(hits_of "$work/secret"), public $(hits_of "$work/public")"
 wait_for_log "$monitor" 'Member=PolicyChanged' 5 && pass policy_changed_signal || fail policy_changed_signal "no PolicyChanged"
 wait_for_log "$BW_OUT/unprivileged-listener.log" "member=PolicyChanged" 5 && pass unprivileged_listener_gets_policy_changed ||
   fail unprivileged_listener_gets_policy_changed "$(head -n 5 "$BW_OUT/unprivileged-listener.log")"

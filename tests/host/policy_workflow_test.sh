@@ -136,17 +136,17 @@ pass daemon_start
 # --- show ------------------------------------------------------------------------
 rules=$(busctl --system call $ENFORCER ListRules | awk '{print $2}')
 expect show_header 0 "^policy generation 1, $rules rules from $POLICY\$" "$CTL" policy show
-expect show_active_rule 0 "^[0-9]+ +file +audit +everyone +$FILES/guarded +50-test.toml:2 +active\$" "$CTL" policy show
-expect show_inactive_rule 0 "^[0-9]+ +file +audit +everyone +$work/no-such-dir/file +50-test.toml:6 +inactive: path missing\$" \
+expect show_active_rule 0 "^[0-9]+ +file +audit +everyone +$FILES/guarded +50-test.toml:2 +0 +active\$" "$CTL" policy show
+expect show_inactive_rule 0 "^[0-9]+ +file +audit +everyone +$work/no-such-dir/file +50-test.toml:6 +0 +inactive: path missing\$" \
   "$CTL" policy show
-expect show_scoped_rule 0 "^[0-9]+ +file +deny +uid=4242 \(audit\) +$FILES/guarded +50-test.toml:18 +active\$" \
+expect show_scoped_rule 0 "^[0-9]+ +file +deny +uid=4242 \(audit\) +$FILES/guarded +50-test.toml:18 +0 +active\$" \
   "$CTL" policy show
 scopes=$(busctl --system get-property $ENFORCER RuleScopes)
 case "$scopes" in
   'a(uss) 1 '[0-9]*' "uid=4242" "audit"') pass rule_scopes_property ;;
   *) fail rule_scopes_property "$scopes" ;;
 esac
-expect show_subtree_rule_as_written 0 "^[0-9]+ +file +audit +everyone +$FILES/tree/ +50-test.toml:23 +active\$" \
+expect show_subtree_rule_as_written 0 "^[0-9]+ +file +audit +everyone +$FILES/tree/ +50-test.toml:23 +0 +active\$" \
   "$CTL" policy show
 expect show_warning 0 "^warning: $POLICY/50-test.toml:6: the directory of '$work/no-such-dir/file' does not exist yet" \
   "$CTL" policy show
@@ -168,6 +168,7 @@ expect_json show_json 0 \
        r['source'] == '$POLICY/50-test.toml:6' for r in j['rules']) and
    any(r['path'] == '$FILES/guarded' and r['state'] == 'active' and r['action'] == 'audit' for r in j['rules']) and
    any(r['scope'] == 'uid=4242' and r['mode'] == 'audit' and r['action'] == 'deny' for r in j['rules']) and
+   all(r['hits'] == 0 for r in j['rules']) and
    all(r['scope'] is None for r in j['rules'] if r['path'] != '$FILES/guarded' or r['action'] != 'deny') and
    len(j['warnings']) == 1" \
   "$CTL" policy show --json
@@ -258,7 +259,7 @@ grep -q "^bpfwardenctl policy apply: org\.bpfwarden\.Error\.AccessDenied: .*Relo
 
 # --- a drifted rule: show and diff say so ------------------------------------------------------
 ln -sfn "$FILES/v2" "$work/links/current.new" && mv -T "$work/links/current.new" "$work/links/current"
-expect show_drifted_rule 0 "^[0-9]+ +file +audit +everyone +$work/links/current/f +50-test.toml:10 +drifted: names inode $(stat -c %i "$FILES/v2/f")" \
+expect show_drifted_rule 0 "^[0-9]+ +file +audit +everyone +$work/links/current/f +50-test.toml:10 +0 +drifted: names inode $(stat -c %i "$FILES/v2/f")" \
   "$CTL" policy show
 expect diff_drifted_rule_is_a_state_change 1 \
   "^! file $work/links/current/f audit \(50-test.toml:10\): drifted: names inode .* → active\$" "$CTL" policy diff
@@ -269,7 +270,7 @@ before=$(generation)
 expect apply_own_directory 0 "^applied: generation $((before + 1)) \(was $before\), $rules rules\$" "$CTL" policy apply
 [ "$(generation)" = $((before + 1)) ] && pass apply_raises_generation || fail apply_raises_generation "generation $(generation), was $before"
 grep -q "policy: reloaded .*ReloadPolicy by uid 0" "$dlog" && pass apply_logged_by_daemon || fail apply_logged_by_daemon "no log line"
-expect show_after_apply_active 0 "^[0-9]+ +file +audit +everyone +$work/links/current/f +50-test.toml:10 +active\$" "$CTL" policy show
+expect show_after_apply_active 0 "^[0-9]+ +file +audit +everyone +$work/links/current/f +50-test.toml:10 +0 +active\$" "$CTL" policy show
 expect diff_after_apply_unchanged 0 "^no changes" "$CTL" policy diff
 before=$(generation)
 expect_json apply_json 0 \

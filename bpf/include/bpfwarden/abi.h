@@ -37,6 +37,8 @@
 #define BW_EXEC_RULES_MAX 32768
 #define BW_DIRENTS_MAX 262144
 #define BW_DIR_RULES_MAX 131072
+/* Rules with a hit counter (bpfw_rule_hits): every rule id a policy can have. */
+#define BW_RULE_HITS_MAX (BW_FILE_RULES_MAX + BW_EXEC_RULES_MAX + 2048)
 
 /* What a policy rule asks for when it matches. */
 enum bw_action {

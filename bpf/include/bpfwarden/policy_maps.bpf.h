@@ -115,6 +115,18 @@ struct {
 	__type(value, struct bw_self_exe);
 } bpfw_self_exes SEC(".maps");
 
+/* How often each rule matched since the policy was applied, by rule id: an
+ * entry appears with a rule's first hit (user space empties the map when it
+ * applies a policy, since rule ids then name other rules). Not policy: the
+ * watchdog does not digest it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BW_RULE_HITS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, __u64);
+} bpfw_rule_hits SEC(".maps");
+
 /* What we know of each task: launched by PID 1, bpfwarden itself, tainted. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
