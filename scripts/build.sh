@@ -12,5 +12,5 @@ cmake --build "$root/build" -j "$jobs"
 cmake --build "$root/build" --target deb
 if [[ "${1:-}" == "--asan" ]]; then
   cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DBPFWARDEN_SANITIZE=ON >/dev/null
-  cmake --build "$root/build-asan" -j "$jobs" --target bpfwarden_unit_tests manifest_fuzz policy_fuzz
+  cmake --build "$root/build-asan" -j "$jobs" --target bpfwarden_unit_tests manifest_fuzz policy_fuzz policy_bundle_fuzz
 fi
