@@ -16,6 +16,27 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 status=0
+. "$root/selftests/vm/guest_stall.sh"
+
+# vm_bench SCRIPT CONSOLE_LOG PATTERN: selftests/guest/SCRIPT in a 6.12 guest,
+# printing its lines that match PATTERN; run once more when the guest stalled
+# through no fault of bpfwarden's (guest_stall.sh), as the VM suites are.
+vm_bench() {
+  local script=$1 console=$2 pattern=$3 attempt rc why
+  for attempt in 1 2; do
+    set +e
+    "$root/selftests/vm/run-vm.sh" --kernel 6.12 --script "$root/selftests/guest/$script" --keep-path "$root" \
+      --keep-path "$build" --env "BW_BUILD=$build" --env "BW_SRC=$root" --log "$console" --timeout 600 |
+      grep -a -E "$pattern"
+    rc=${PIPESTATUS[0]}
+    set -e
+    why=$(guest_stall_reason "$rc" "$console")
+    [[ -n "$why" && $attempt == 1 ]] || break
+    echo "bench: $script: $why; running it once more (first attempt: $console.attempt-1)"
+    mv "$console" "$console.attempt-1"
+  done
+  return "$rc"
+}
 
 echo "==> watchdog cycle cost"
 "$build/bench/watchdog_cycle_bench" || status=1
@@ -32,17 +53,11 @@ echo
 echo "==> heal latency in a VM with BPF LSM (Debian 6.12)"
 out="$build/bench/vm"
 mkdir -p "$out"
-"$root/selftests/vm/run-vm.sh" --kernel 6.12 --script "$root/selftests/guest/bench.sh" --keep-path "$root" \
-  --keep-path "$build" --env "BW_BUILD=$build" --env "BW_SRC=$root" --log "$out/console.log" --timeout 600 \
-  | grep -a -E "^bench|^  |^heal_latency|^vm:" || status=1
+vm_bench bench.sh "$out/console.log" "^bench|^  |^heal_latency|^vm:" || status=1
 echo
 echo "==> file hooks' cost on open() + close() in a VM with BPF LSM (Debian 6.12)"
-"$root/selftests/vm/run-vm.sh" --kernel 6.12 --script "$root/selftests/guest/bench_hooks.sh" --keep-path "$root" \
-  --keep-path "$build" --env "BW_BUILD=$build" --env "BW_SRC=$root" --log "$out/console-hooks.log" --timeout 600 \
-  | grep -a -E "^bench_hooks|^  |^vm:" || status=1
+vm_bench bench_hooks.sh "$out/console-hooks.log" "^bench_hooks|^  |^vm:" || status=1
 echo
 echo "==> self-protection's cost on bpf() and kill() in a VM with BPF LSM (Debian 6.12)"
-"$root/selftests/vm/run-vm.sh" --kernel 6.12 --script "$root/selftests/guest/bench_protection.sh" --keep-path "$root" \
-  --keep-path "$build" --env "BW_BUILD=$build" --env "BW_SRC=$root" --log "$out/console-protection.log" --timeout 600 \
-  | grep -a -E "^bench_protection|^  |^vm:" || status=1
+vm_bench bench_protection.sh "$out/console-protection.log" "^bench_protection|^  |^vm:" || status=1
 exit $status

@@ -49,24 +49,11 @@ run_suite() {  # one VM run; sets rc
   set -e
 }
 
-# Prints why the last run's guest stalled through no fault of what is tested
-# (the emulator froze, or virtiofs never answered), or nothing. A script that
-# hung on anything else, or a guest kernel that logged a warning, is a failure.
-stalled_guest() {
-  [[ $rc -eq 124 ]] || return 0
-  if ! grep -qa '^BPFWARDEN-GUEST-SCRIPT-HUNG:' "$out/console.log"; then
-    grep -av '^SELFTEST' "$out/console.log" |
-      grep -qE 'BUG:|WARNING:|Oops|Call Trace|rcu.*stall|soft lockup|blocked for more than' && return 0
-    echo "the guest stopped responding (no hang report from its /init, no kernel message)"
-  elif sed -n '/^BPFWARDEN-GUEST-SCRIPT-HUNG:/,/^--- dmesg/p' "$out/console.log" |
-       grep -qE 'fuse_|virtio_fs|request_wait_answer'; then  # stacks, not the dmesg boot lines
-    echo "a guest process waits on a virtiofs request the host never answered"
-  fi
-}
+. "$src/selftests/vm/guest_stall.sh"
 
 start=$(date +%s)
 run_suite
-why=$(stalled_guest)
+why=$(guest_stall_reason "$rc" "$out/console.log")
 if [[ -n "$why" ]]; then
   echo "vm[$suite/$kernel]: $why; retrying the suite once (first attempt: $out/attempt-1)" >&2
   mkdir "$out/attempt-1"
