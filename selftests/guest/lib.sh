@@ -123,6 +123,18 @@ wait_for_log() {
   done
 }
 
+# expect NAME RC PATTERN COMMAND...: COMMAND exits with RC and its stdout and
+# stderr match PATTERN (grep -E); the output is kept in $BW_OUT/NAME.log.
+expect() {
+  local name=$1 want_rc=$2 pattern=$3 out rc
+  shift 3
+  out=$("$@" 2>&1 </dev/null)
+  rc=$?
+  echo "$out" >"$BW_OUT/$name.log"
+  if [ "$rc" = "$want_rc" ] && grep -qE -- "$pattern" <<<"$out"; then pass "$name"
+  else fail "$name" "exit $rc (want $want_rc), no /$pattern/ in: $out"; fi
+}
+
 # expect_log NAME FILE PATTERN: the daemon logged a line matching PATTERN.
 expect_log() {
   if wait_for_log "$2" "$3" 30; then pass "$1"; else fail "$1" "no line matching /$3/ in $2"; fi

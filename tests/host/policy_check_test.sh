@@ -23,16 +23,6 @@ rm -rf "$BW_OUT"
 mkdir -p "$BW_OUT"
 chmod 0755 "$work"
 
-# expect NAME RC PATTERN COMMAND...: exit status RC and stdout+stderr matching PATTERN.
-expect() {
-  local name=$1 want_rc=$2 pattern=$3 out rc
-  shift 3
-  out=$("$@" 2>&1 </dev/null)
-  rc=$?
-  echo "$out" >"$BW_OUT/$name.log"
-  if [ "$rc" = "$want_rc" ] && grep -qE -- "$pattern" <<<"$out"; then pass "$name"
-  else fail "$name" "exit $rc (want $want_rc): $out"; fi
-}
 # policy_dir NAME: a fresh directory with the shipped default policy in it.
 policy_dir() {
   mkdir -p "$work/$1"

@@ -45,17 +45,6 @@ trap cleanup EXIT
 
 unprivileged() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
-# expect NAME RC PATTERN COMMAND...: exit status RC and stdout+stderr
-# matching PATTERN (grep -E); the output is kept in $BW_OUT/NAME.log.
-expect() {
-  local name=$1 want_rc=$2 pattern=$3 out rc
-  shift 3
-  out=$("$@" 2>&1 </dev/null)
-  rc=$?
-  echo "$out" >"$BW_OUT/$name.log"
-  if [ "$rc" = "$want_rc" ] && grep -qE -- "$pattern" <<<"$out"; then pass "$name"
-  else fail "$name" "exit $rc (want $want_rc), no /$pattern/ in: $out"; fi
-}
 # expect_json NAME RC PYTHON COMMAND...: exit status RC, stdout one JSON
 # object (python3 -m json.tool) for which the Python expression PYTHON, with
 # the object as `j`, is true.

@@ -36,16 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# expect NAME RC PATTERN COMMAND...: exit status RC and output matching PATTERN.
-expect() {
-  local name=$1 want_rc=$2 pattern=$3 out rc
-  shift 3
-  out=$("$@" 2>&1 </dev/null)
-  rc=$?
-  echo "$out" >"$BW_OUT/$name.log"
-  if [ "$rc" = "$want_rc" ] && grep -qE -- "$pattern" <<<"$out"; then pass "$name"
-  else fail "$name" "exit $rc (want $want_rc), no /$pattern/ in: $out"; fi
-}
 generation() { prop "$ENFORCER" PolicyGeneration; }
 # expect_refused NAME PATTERN: the daemon logs PATTERN (after its directory
 # watch saw the change) and keeps generation $kept and the deny rule.
