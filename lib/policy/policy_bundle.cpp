@@ -62,21 +62,12 @@ public:
     Parser(std::string_view text, const std::string& source) : text_(text), source_(source) {}
 
     Result<PolicyBundle> run() {
-        size_t position = 0;
-        while (position < text_.size()) {
-            ++line_number_;
-            const size_t newline = text_.find('\n', position);
-            const bool terminated = newline != std::string_view::npos;
-            const std::string_view line =
-                text_.substr(position, terminated ? newline - position : std::string_view::npos);
-            position = terminated ? newline + 1 : text_.size();
-            if (Problem problem = line_problem(line, kDocument))
-                return error(*problem);
-            if (!terminated)
-                return error("missing newline at the end of the file");
-            if (Problem problem = parse_line(Fields(line)))
-                return error(*problem);
-        }
+        auto problem = walk_lines(text_, kDocument, [this](size_t line_number, const Fields& fields) {
+            line_number_ = line_number;
+            return parse_line(fields);
+        });
+        if (problem)
+            return fail(EINVAL, source_ + ":" + std::to_string(problem->line) + ": " + problem->reason);
         if (line_number_ < 2)
             return fail(EINVAL, source_ + ":2: expected 'version <number>', found the end of the file");
         if (line_number_ < 3)
@@ -85,10 +76,6 @@ public:
     }
 
 private:
-    std::unexpected<Error> error(const std::string& reason) const {
-        return fail(EINVAL, source_ + ":" + std::to_string(line_number_) + ": " + reason);
-    }
-
     Problem parse_line(const Fields& fields) {
         const std::string_view keyword = fields.field[0];
         switch (line_number_) {

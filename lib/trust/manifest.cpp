@@ -104,22 +104,12 @@ public:
     Parser(std::string_view text, const std::string& source) : text_(text), source_(source) {}
 
     Result<Manifest> run() {
-        size_t position = 0;
-        while (position < text_.size()) {
-            ++line_number_;
-            const size_t newline = text_.find('\n', position);
-            const bool terminated = newline != std::string_view::npos;
-            const std::string_view line =
-                text_.substr(position, terminated ? newline - position : std::string_view::npos);
-            position = terminated ? newline + 1 : text_.size();
-
-            if (Problem problem = line_problem(line, kDocument))
-                return error(line_number_, *problem);
-            if (!terminated)
-                return error(line_number_, "missing newline at the end of the file");
-            if (Problem problem = parse_line(Fields(line)))
-                return error(problem_line_ ? problem_line_ : line_number_, *problem);
-        }
+        auto problem = walk_lines(text_, kDocument, [this](size_t line_number, const Fields& fields) {
+            line_number_ = line_number;
+            return parse_line(fields);
+        });
+        if (problem)  // a problem of a block is reported on its image line
+            return error(problem_line_ ? problem_line_ : problem->line, problem->reason);
 
         if (line_number_ < 2)
             return error(2, "expected 'version <number>', found the end of the file");

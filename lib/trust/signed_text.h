@@ -72,4 +72,32 @@ struct Fields {
     }
 };
 
+// The first problem of a text: the line it is on (1-based) and what is wrong.
+struct LineProblem {
+    size_t line = 0;
+    std::string reason;
+};
+
+// Walks `text` line by line, as both formats are read: each line must pass
+// line_problem() and end with '\n', then `parse(line_number, fields)` judges
+// it. Stops at the first problem; nullopt when every line passed.
+template <typename ParseLine>
+std::optional<LineProblem> walk_lines(std::string_view text, const std::string& document, ParseLine&& parse) {
+    size_t position = 0, line_number = 0;
+    while (position < text.size()) {
+        ++line_number;
+        const size_t newline = text.find('\n', position);
+        const bool terminated = newline != std::string_view::npos;
+        const std::string_view line = text.substr(position, terminated ? newline - position : std::string_view::npos);
+        position = terminated ? newline + 1 : text.size();
+        if (Problem problem = line_problem(line, document))
+            return LineProblem{line_number, *problem};
+        if (!terminated)
+            return LineProblem{line_number, "missing newline at the end of the file"};
+        if (Problem problem = parse(line_number, Fields(line)))
+            return LineProblem{line_number, *problem};
+    }
+    return std::nullopt;
+}
+
 }  // namespace bpfwarden::signed_text
