@@ -15,6 +15,7 @@
  */
 #include "bpfwarden/emit.bpf.h"
 #include "bpfwarden/policy_maps.bpf.h"
+#include "bpfwarden/scope.bpf.h"
 #include "bpfwarden/self.bpf.h"
 #include <bpf/bpf_tracing.h>
 
@@ -275,7 +276,9 @@ int BPF_PROG(bw_bprm_commit, struct linux_binprm *bprm)
 /* ---- bpf() --------------------------------------------------------------- */
 
 /* Restricted commands are for bpfwarden and for allowlisted executables
- * whose code was not changed at start (and, if so marked, only as PID 1). */
+ * whose code was not changed at start (and, if so marked, only as PID 1;
+ * if scoped, only in the entry's scope). An allowed call counts as a hit of
+ * the entry's rule. */
 static __always_inline bool bpf_allowed(struct task_struct *task, struct bw_inode_key *exe_key)
 {
 	struct bw_task *state = task_state(task, false);
@@ -291,7 +294,12 @@ static __always_inline bool bpf_allowed(struct task_struct *task, struct bw_inod
 	allow = bpf_map_lookup_elem(&bpfw_bpf_allow, exe_key);
 	if (!allow || (state && (state->flags & BW_TASK_TAINTED)))
 		return false;
-	return !(allow->flags & BW_ALLOW_PID1_ONLY) || bw_current_is_init();
+	if ((allow->flags & BW_ALLOW_PID1_ONLY) && !bw_current_is_init())
+		return false;
+	if (allow->scope && !bw_task_in_scope(allow->scope))
+		return false;
+	bw_count_rule_hit(allow->rule_id);
+	return true;
 }
 
 static __always_inline int bpf_policy_verdict(struct task_struct *task, int cmd)

@@ -520,7 +520,8 @@ private:
     }
 
     // "/path", or { path = "/path", pid1 = true } for an executable allowed
-    // only as PID 1 (the service manager; not the same binary run by hand).
+    // only as PID 1 (the service manager; not the same binary run by hand),
+    // or { path = "/path", scope = ... } for one allowed only in a scope.
     Result<PathRule> parse_allow_entry(const toml::node& element) const {
         PathRule entry{RuleKind::Exec, {}, RuleAction::Audit, location(element.source())};
         const auto* table = element.as_table();
@@ -541,9 +542,14 @@ private:
         for (auto&& [field, value] : *table) {
             if (field.str() == "path")
                 continue;
+            if (field.str() == "scope") {
+                if (auto ok = parse_rule_scope(value, entry); !ok)
+                    return fail(ok.error());
+                continue;
+            }
             if (field.str() != "pid1")
                 return invalid(field.source(), "unknown key " + quote_for_message(field.str()) +
-                                                   " in a bpf.allow entry (expected \"path\" or \"pid1\")");
+                                                   " in a bpf.allow entry (expected \"path\", \"pid1\" or \"scope\")");
             const auto* pid1 = value.as_boolean();
             if (!pid1)
                 return invalid(value.source(), "'pid1' must be true or false");
@@ -613,14 +619,15 @@ void add_rules(std::vector<PathRule>& into, std::vector<PathRule>&& from) {
     }
 }
 
-// bpf.allow: concatenated, one entry per path; an entry without the PID 1
-// condition wins over one with it (the broader allowance was asked for).
+// bpf.allow: concatenated, one entry per (path, scope); an entry without the
+// PID 1 condition wins over one with it (the broader allowance was asked
+// for). One executable in two scopes is the compiler's to refuse.
 void add_allow(std::vector<PathRule>& into, std::vector<PathRule>&& from) {
     std::unordered_map<std::string, std::size_t> present;
     for (std::size_t i = 0; i < into.size(); ++i)
-        present.emplace(into[i].path, i);
+        present.emplace(rule_key(into[i]), i);
     for (PathRule& entry : from) {
-        auto [it, inserted] = present.emplace(entry.path, into.size());
+        auto [it, inserted] = present.emplace(rule_key(entry), into.size());
         if (inserted)
             into.push_back(std::move(entry));
         else if (!entry.pid1_only)

@@ -21,7 +21,8 @@
 //
 //   [bpf]                     # lsm/bpf: restricted bpf() commands
 //   mode = "deny"             # "deny" | "audit" | "off" (default "audit")
-//   allow = ["/usr/sbin/bpftool", { path = "/usr/lib/systemd/systemd", pid1 = true }]
+//   allow = ["/usr/sbin/bpftool", { path = "/usr/lib/systemd/systemd", pid1 = true },
+//            { path = "/usr/bin/bpftrace", scope = "admins" }]
 //   restrict = ["prog_load"]  # default: default_restricted_bpf_commands()
 //
 // Merging: rules of every file are kept; the same path named twice for the

@@ -285,7 +285,7 @@ std::string describe_rule(const CompiledPolicy& out, uint32_t id) {
     const RuleInfo* rule = out.rule(id);
     if (!rule)
         return "bpfwarden's own rule";
-    return to_string(rule->where) + " (" + std::string(to_string(rule->kind)) + " " +
+    return to_string(rule->where) + " (" + std::string(rule->bpf_allow ? "bpf.allow" : to_string(rule->kind)) + " " +
            quote_for_message(rule->path + (rule->subtree ? "/" : "")) + " for " +
            (rule->scope ? rule->scope->selector() : std::string("everyone")) + ")";
 }
@@ -321,19 +321,46 @@ Result<void> add_path_rules(const Policy& policy, const PathResolver& resolve, C
     return check_scope_conflicts(out);
 }
 
+// An executable has one bpfw_bpf_allow entry: for everyone or for one scope.
+// The same executable twice (two paths, or one path twice with a scope and
+// without) merges into the broader allowance; in two scopes it is refused.
+Result<void> merge_bpf_allow(const CompiledPolicy& out, bw_bpf_allow& entry, const bw_bpf_allow& added) {
+    if (entry.scope && added.scope && entry.scope != added.scope) {
+        const RuleInfo* later = out.rule(added.rule_id);
+        return fail(ErrorKind::PolicyInvalid, EINVAL,
+                    (later ? to_string(later->where) + ": " : std::string()) + "contradictory bpf.allow entries: " +
+                        describe_rule(out, added.rule_id) + " and " + describe_rule(out, entry.rule_id) +
+                        " allow one executable in different scopes; an executable is allowed for everyone or "
+                        "in one scope: give both entries one scope, or drop one");
+    }
+    if (!added.scope)
+        entry.scope = 0;
+    if (!(added.flags & BW_ALLOW_PID1_ONLY))
+        entry.flags &= ~static_cast<uint32_t>(BW_ALLOW_PID1_ONLY);
+    return {};
+}
+
 Result<void> add_bpf_allow_rules(const Policy& policy, const PathResolver& resolve, CompiledPolicy& out) {
     for (const PathRule& rule : policy.bpf.allow) {
         if (auto ok = check_path(rule); !ok)
             return ok;
-        const RuleInfo& info = out.rules.emplace_back(rule_info(out, rule, true, resolve));
-        if (!info.target.file)
+        auto scope = scope_of(policy, rule);
+        if (!scope)
+            return fail(scope.error());
+        RuleInfo info = rule_info(out, rule, true, resolve);
+        info.scope = std::move(*scope);
+        resolve_scope(out, info, resolve);
+        if (auto ok = add_scope(out.tables, info); !ok)
+            return ok;
+        const RuleInfo& added = out.rules.emplace_back(std::move(info));
+        if (!added.active())
             continue;
-        bw_bpf_allow value{info.id, info.pid1_only ? BW_ALLOW_PID1_ONLY : 0u};
-        auto [entry, added] = out.tables.bpf_allow.try_emplace(to_key(*info.target.file), value);
-        // One executable by two paths: the first entry stays, and, as
-        // merge_policy() does for one path, the broader allowance wins.
-        if (!added && !info.pid1_only)
-            entry->second.flags &= ~static_cast<uint32_t>(BW_ALLOW_PID1_ONLY);
+        bw_bpf_allow value{added.id, added.pid1_only ? BW_ALLOW_PID1_ONLY : 0u,
+                           added.scope ? scope_key(added.scope->selector()) : 0u};
+        auto [entry, inserted] = out.tables.bpf_allow.try_emplace(to_key(*added.target.file), value);
+        if (!inserted)
+            if (auto ok = merge_bpf_allow(out, entry->second, value); !ok)
+                return ok;
     }
     return {};
 }
@@ -494,10 +521,10 @@ void RuleTables::protect_directory(const bw_inode_key& dir, const bw_rule& exemp
 bool RuleInfo::active() const {
     if (allowlist)
         return !scope || (scope->kind != ScopeKind::Exe && scope->kind != ScopeKind::Cgroup) || scope_target;
-    if (bpf_allow)
-        return target.file.has_value();
     if (scope && (scope->kind == ScopeKind::Exe || scope->kind == ScopeKind::Cgroup) && !scope_target)
         return false;
+    if (bpf_allow)
+        return target.file.has_value();
     if (subtree)
         return target.file && target.file->is_dir;
     return target.dir.has_value();

@@ -98,9 +98,9 @@ void add_self_exes(DesiredMaps& desired, const ServiceIdentity& service) {
 // With protection off, our executables run by hand must still load programs.
 void allow_own_executables(DesiredMaps& desired, const ServiceIdentity& service) {
     if (auto daemon = key_of(service.daemon_exe))
-        desired.tables.bpf_allow[*daemon] = bw_bpf_allow{kSelfRuleId, 0};
+        desired.tables.bpf_allow[*daemon] = bw_bpf_allow{kSelfRuleId, 0, 0};
     if (auto watchdog = key_of(service.watchdog_exe))
-        desired.tables.bpf_allow[*watchdog] = bw_bpf_allow{kWatchdogRuleId, 0};
+        desired.tables.bpf_allow[*watchdog] = bw_bpf_allow{kWatchdogRuleId, 0, 0};
 }
 
 void fill_settings(DesiredMaps& desired, const ServiceIdentity& service) {

@@ -3,7 +3,8 @@
 # private dbus-daemon configured like the system bus (with
 # units/org.bpfwarden.conf) serves bpfwardend and the watchdog; busctl shows
 # the documented API with real values (mode "enforcing", Healthy true), the
-# denial counter and the rule's hit counter rising after a denied open, the
+# denial counter and the rule's hit counter rising after a denied open (and a
+# bpf.allow entry's after an allowed program load), the
 # rate-limited Denied signal, and runtime rules that enforce at once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_dbus.sh"
@@ -13,6 +14,7 @@ mkdir -p "$work/policy.d"
 echo secret >"$work/secret"
 echo public >"$work/public"
 cp /bin/true "$work/denied-bin"
+cp "$BW_TRY" "$work/bpf-loader"
 cat >"$work/policy.d/50-selftest.toml" <<'TOML'
 # Run by hand, not by systemd: the suite tests rules, not self-protection.
 protect = false
@@ -24,6 +26,9 @@ action = "deny"
 [[exec]]
 path = "/tmp/bw/denied-bin"
 action = "deny"
+
+[bpf]
+allow = ["/tmp/bw/bpf-loader"]
 TOML
 MONITOR_PID=""
 LISTENER_PID=""
@@ -188,6 +193,9 @@ h2=$(hits_of "$work/secret")
 [ "$h2" = $((h1 + 1)) ] && pass rule_hits_count_each_denial || fail rule_hits_count_each_denial "$h1 -> $h2"
 [ "$(hits_of "$work/denied-bin")" -ge 1 ] && pass rule_hits_count_exec_denials ||
   fail rule_hits_count_exec_denials "$(hits_of "$work/denied-bin")"
+"$work/bpf-loader" prog-load >/dev/null 2>&1
+[ "$(hits_of "$work/bpf-loader")" -ge 1 ] && pass rule_hits_count_allowed_bpf_calls ||
+  fail rule_hits_count_allowed_bpf_calls "$(hits_of "$work/bpf-loader")"
 
 # Runtime rules enforce at once, and only root may add them.
 expect_try public_open_ok_before_rule ok open "$work/public"

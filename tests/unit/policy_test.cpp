@@ -544,7 +544,7 @@ INSTANTIATE_TEST_SUITE_P(
         // bpf.allow entries as tables.
         BadInput{"AllowTableWithoutPath", "[bpf]\nallow = [{ pid1 = true }]\n", 2, "bpf.allow entry has no 'path'"},
         BadInput{"AllowTableUnknownKey", "[bpf]\nallow = [{ path = \"/usr/lib/systemd/systemd\", pid2 = true }]\n", 2,
-                 "unknown key 'pid2' in a bpf.allow entry (expected \"path\" or \"pid1\")"},
+                 "unknown key 'pid2' in a bpf.allow entry (expected \"path\", \"pid1\" or \"scope\")"},
         BadInput{"AllowTablePid1NotBoolean",
                  "[bpf]\nallow = [\n  { path = \"/usr/lib/systemd/systemd\", pid1 = \"yes\" }]\n", 3,
                  "'pid1' must be true or false"},

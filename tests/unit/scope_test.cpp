@@ -245,6 +245,69 @@ action = "deny"
     EXPECT_EQ(file_entry(global_audit, 10).action, BW_ACTION_DENY);  // the rule is unchanged
 }
 
+// bpf.allow entries take scopes like rules: the entry carries the scope's key
+// and the scope is in the map; one executable is allowed for everyone or in
+// one scope.
+TEST(ScopeCompile, ScopedBpfAllowEntryCarriesItsScope) {
+    CompiledPolicy compiled = compile(parse(R"(
+[scope.web]
+unit = "web.service"
+
+[bpf]
+allow = ["/usr/sbin/nginx", { path = "/etc/secret", scope = "web", pid1 = true }]
+)"));
+    ASSERT_EQ(compiled.tables.bpf_allow.size(), 2u);
+    const bw_bpf_allow& everyone = compiled.tables.bpf_allow.at(bw_inode_key{1, 20, 0, 0});
+    EXPECT_EQ(everyone.scope, 0u);
+    const bw_bpf_allow& scoped = compiled.tables.bpf_allow.at(bw_inode_key{1, 10, 0, 0});
+    EXPECT_EQ(scoped.scope, scope_key("unit=web.service slice=system.slice"));
+    EXPECT_EQ(scoped.flags, static_cast<uint32_t>(BW_ALLOW_PID1_ONLY));
+    EXPECT_EQ(compiled.tables.scopes.at(scoped.scope).kind, static_cast<uint32_t>(BW_SCOPE_UNIT));
+    const RuleInfo* info = compiled.rule(scoped.rule_id);
+    ASSERT_NE(info, nullptr);
+    ASSERT_TRUE(info->scope);
+    EXPECT_EQ(info->scope->name, "web");
+}
+
+TEST(ScopeCompile, BpfAllowForEveryoneAndInAScopeIsTheBroaderOne) {
+    CompiledPolicy compiled = compile(parse(R"(
+[bpf]
+allow = [{ path = "/usr/sbin/nginx", scope = { uid = 33 } }, "/usr/sbin/nginx"]
+)"));
+    ASSERT_EQ(compiled.rules.size(), 2u) << "two entries: (path, scope) differ";
+    ASSERT_EQ(compiled.tables.bpf_allow.size(), 1u);
+    EXPECT_EQ(compiled.tables.bpf_allow.begin()->second.scope, 0u);
+}
+
+TEST(ScopeCompile, BpfAllowInTwoScopesIsContradictory) {
+    Policy merged = parse("[bpf]\nallow = [{ path = \"/usr/sbin/nginx\", scope = { uid = 1 } }]\n", "10-a.toml");
+    ASSERT_TRUE(merge_policy(
+        merged, parse("[bpf]\nallow = [{ path = \"/usr/sbin/nginx\", scope = { uid = 2 } }]\n", "20-b.toml")));
+    auto compiled = compile_policy(merged, kFiles);
+    ASSERT_FALSE(compiled);
+    EXPECT_MENTIONS(compiled.error().message(), "20-b.toml:2: contradictory bpf.allow entries");
+    EXPECT_MENTIONS(compiled.error().message(), "bpf.allow '/usr/sbin/nginx' for uid=2");
+    EXPECT_MENTIONS(compiled.error().message(), "10-a.toml:2");
+}
+
+TEST(ScopeCompile, BpfAllowInAScopeThatDoesNotResolveAllowsNobody) {
+    CompiledPolicy compiled = compile(parse(R"(
+[bpf]
+allow = [{ path = "/usr/sbin/nginx", scope = { cgroup = "/sys/fs/cgroup/gone" } }]
+)"));
+    EXPECT_TRUE(compiled.tables.bpf_allow.empty());
+    ASSERT_EQ(compiled.rules.size(), 1u);
+    EXPECT_FALSE(compiled.rules[0].active());
+    EXPECT_FALSE(compiled.warnings.empty());
+}
+
+TEST(ScopeParse, BpfAllowEntryScopeErrorsNameTheLine) {
+    EXPECT_MENTIONS(parse_error("[bpf]\nallow = [{ path = \"/usr/sbin/bpftool\", scope = { team = \"x\" } }]\n"),
+                    "50-test.toml:2");
+    EXPECT_MENTIONS(parse_error("[bpf]\nallow = [{ path = \"/usr/sbin/bpftool\", owner = 1 }]\n"),
+                    "(expected \"path\", \"pid1\" or \"scope\")");
+}
+
 TEST(ScopeCompile, ExeAndCgroupScopesResolveOrLeaveTheRuleInactive) {
     CompiledPolicy compiled = compile(parse(R"(
 [[file]]

@@ -186,11 +186,12 @@ struct bw_dir_rules {
 	__u32 pad;
 };
 
-/* Value of bpf_allow_exe: executables allowed to use restricted bpf() commands. */
+/* Value of bpfw_bpf_allow: executables allowed to use restricted bpf() commands. */
 #define BW_ALLOW_PID1_ONLY (1u << 0) /* only as PID 1 (systemd) */
 struct bw_bpf_allow {
 	__u32 rule_id;
 	__u32 flags; /* BW_ALLOW_* */
+	__u64 scope; /* bpfw_scopes key: only for the tasks in it; 0: everyone */
 };
 
 /* Single entry (key 0) of the bpf_policy array map. */

@@ -210,21 +210,6 @@ static __always_inline bool bw_audit_mode(const struct bw_rule *rule)
 	return settings && settings->audit_mode;
 }
 
-/* One more hit for a policy rule (ids of bpfwarden's own entries are past
- * BW_RULE_HITS_MAX and are not counted). Two first hits racing lose one. */
-static __always_inline void bw_count_rule_hit(__u32 rule_id)
-{
-	__u64 one = 1, *hits;
-
-	if (rule_id >= BW_RULE_HITS_MAX)
-		return;
-	hits = bpf_map_lookup_elem(&bpfw_rule_hits, &rule_id);
-	if (hits)
-		__sync_fetch_and_add(hits, 1);
-	else
-		bpf_map_update_elem(&bpfw_rule_hits, &rule_id, &one, BPF_NOEXIST);
-}
-
 /*
  * The verdict of a matched rule on `op`, reported with `kind` (FILE_OPEN,
  * FILE_CHANGE, EXEC_CHECK; a rule that protects bpfwarden itself reports
