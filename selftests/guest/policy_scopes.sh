@@ -158,6 +158,8 @@ expect_try_in uid_scope_other_uid_opens ok as_ids 4320 100 -- open "$work/user-s
 expect_try uid_scope_root_opens ok open "$work/user-secret"
 expect_try_in gid_scope_denies_the_gid EPERM as_ids 100 4322 -- open "$work/gid-secret"
 expect_try_in gid_scope_other_gid_opens ok as_ids 100 4320 -- open "$work/gid-secret"
+expect_try_in gid_scope_denies_a_supplementary_group EPERM \
+  setpriv --reuid=100 --regid=100 --groups=4320,4322 -- open "$work/gid-secret"
 BW_TRY="$work/bin/scoped-try" expect_try exe_scope_denies_the_executable EPERM open "$work/exe-secret"
 BW_TRY="$work/bin/scoped-try" expect_try exe_scope_other_file_opens ok open "$work/public"
 expect_try exe_scope_other_executable_opens ok open "$work/exe-secret"

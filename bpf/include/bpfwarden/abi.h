@@ -139,7 +139,7 @@ struct bw_rule {
 /* Who a scoped rule is for (bw_scope.kind). */
 enum bw_scope_kind {
 	BW_SCOPE_UID = 1, /* the task's real uid */
-	BW_SCOPE_GID = 2, /* the task's real (primary) gid */
+	BW_SCOPE_GID = 2, /* the task's real primary gid or a supplementary group */
 	BW_SCOPE_UNIT =
 	        3, /* a cgroup named `unit` directly in a cgroup named `slice`, at any depth */
 	BW_SCOPE_CGROUP = 4, /* the cgroup `cgroup_id` or one beneath it */
@@ -147,6 +147,8 @@ enum bw_scope_kind {
 };
 /* Unit and slice names, NUL included. */
 #define BW_SCOPE_NAME_LEN 64
+/* Supplementary groups of a task looked at for a gid scope, at most. */
+#define BW_SCOPE_GROUPS 32
 /* Cgroup levels looked at above a task's own cgroup, at most. */
 #define BW_SCOPE_CGROUP_DEPTH 16
 

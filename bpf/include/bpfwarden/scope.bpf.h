@@ -7,7 +7,8 @@
  * user space to follow.
  *
  * Cost: nothing for files under no scoped rule. A scoped match costs one
- * hash lookup plus: uid/gid, one helper call; exe, a few reads; cgroup, one
+ * hash lookup plus: uid, one helper call; gid, that and a read per
+ * supplementary group (at most BW_SCOPE_GROUPS); exe, a few reads; cgroup, one
  * read per level up to the scope's cgroup; unit, one name comparison per
  * level (at most BW_SCOPE_CGROUP_DEPTH).
  *
@@ -68,6 +69,30 @@ static __always_inline bool bw_in_exe_scope(const struct bw_scope *scope)
 	       key.gen == scope->exe.gen && key.is_dir == scope->exe.is_dir;
 }
 
+/* The task's real primary gid, or one of its first BW_SCOPE_GROUPS
+ * supplementary groups, is the scope's. */
+static __always_inline bool bw_in_gid_scope(__u32 gid, __u64 uid_gid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct group_info *groups;
+	int count;
+
+	if ((__u32)(uid_gid >> 32) == gid)
+		return true;
+	groups = BPF_CORE_READ(task, cred, group_info);
+	if (!groups)
+		return false;
+	count = BPF_CORE_READ(groups, ngroups);
+	for (int i = 0; i < BW_SCOPE_GROUPS && i < count; i++) {
+		kgid_t group = {};
+
+		bpf_probe_read_kernel(&group, sizeof(group), &groups->gid[i]);
+		if (group.val == gid)
+			return true;
+	}
+	return false;
+}
+
 __noinline int bw_task_in_scope(__u64 scope_key)
 {
 	const struct bw_scope *scope = bpf_map_lookup_elem(&bpfw_scopes, &scope_key);
@@ -79,7 +104,7 @@ __noinline int bw_task_in_scope(__u64 scope_key)
 	case BW_SCOPE_UID:
 		return (__u32)uid_gid == scope->id;
 	case BW_SCOPE_GID:
-		return (__u32)(uid_gid >> 32) == scope->id;
+		return bw_in_gid_scope(scope->id, uid_gid);
 	case BW_SCOPE_EXE:
 		return bw_in_exe_scope(scope);
 	case BW_SCOPE_UNIT:
