@@ -1,19 +1,60 @@
 // SPDX-License-Identifier: GPL-2.0
-/* tracepoint syscalls/sys_enter_bpf: an audit record of every bpf() call. */
+/*
+ * tracepoint syscalls/sys_enter_bpf: an audit record of every bpf() call
+ * that can change state (load, attach, detach, pin, create, write a map,
+ * ...), refused ones included. Read-only commands (lookups, walks over ids,
+ * object info, getting a pinned object) are not reported: a watchdog's checks
+ * alone make dozens a second, and they change nothing.
+ */
 #include "bpfwarden/emit.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+static __always_inline bool changes_state(__u32 cmd)
+{
+	switch (cmd) {
+	case BPF_MAP_CREATE:
+	case BPF_MAP_UPDATE_ELEM:
+	case BPF_MAP_DELETE_ELEM:
+	case BPF_PROG_LOAD:
+	case BPF_OBJ_PIN:
+	case BPF_PROG_ATTACH:
+	case BPF_PROG_DETACH:
+	case BPF_PROG_TEST_RUN: /* runs a program: it may write maps */
+	case BPF_RAW_TRACEPOINT_OPEN:
+	case BPF_BTF_LOAD:
+	case BPF_MAP_LOOKUP_AND_DELETE_ELEM:
+	case BPF_MAP_FREEZE:
+	case BPF_MAP_LOOKUP_AND_DELETE_BATCH:
+	case BPF_MAP_UPDATE_BATCH:
+	case BPF_MAP_DELETE_BATCH:
+	case BPF_LINK_CREATE:
+	case BPF_LINK_UPDATE:
+	case BPF_ENABLE_STATS:
+	case BPF_LINK_DETACH:
+	case BPF_PROG_BIND_MAP:
+		return true;
+	default:
+		/* The reads; commands newer than this list (6.9's
+		 * token_create) and numbers no kernel knows are reported. */
+		return cmd > BPF_PROG_BIND_MAP;
+	}
+}
 
 SEC("tracepoint/syscalls/sys_enter_bpf")
 int bw_tp_bpf(struct trace_event_raw_sys_enter *ctx)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct bw_event *event = bw_event_reserve(BW_EVENT_BPF_CALL, BW_ACTION_NONE);
+	__u32 cmd = (__u32)ctx->args[0];
+	struct bw_event *event;
 	struct file *exe;
 
+	if (!changes_state(cmd))
+		return 0;
+	event = bw_event_reserve(BW_EVENT_BPF_CALL, BW_ACTION_NONE);
 	if (!event)
 		return 0;
-	event->bpf_cmd = (__u32)ctx->args[0];
+	event->bpf_cmd = cmd;
 	exe = BPF_CORE_READ(task, mm, exe_file);
 	if (exe) {
 		struct bw_inode_key key = bw_inode_key_of(BPF_CORE_READ(exe, f_inode));

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -56,29 +57,28 @@ protected:
     }
 };
 
-bool is_obj_get_from(const Event& event, pid_t tgid) {
+bool is_bpf_call(const Event& event, pid_t tgid, int cmd) {
     return event.kind == EventKind::BpfCall && event.tgid == static_cast<uint32_t>(tgid) &&
-           event.bpf_cmd == BPF_OBJ_GET;
+           event.bpf_cmd == static_cast<uint32_t>(cmd);
 }
 
-TEST_F(TracepointAuditTest, BpfCallIsAuditedWithCallerIdentity) {
+// A pin that cannot be made: a state-changing command that fails at once.
+int failing_pin() { return bpf_obj_pin(-1, "/sys/fs/bpf/bpfwarden-no-such-pin"); }
+
+TEST_F(TracepointAuditTest, StateChangingBpfCallIsAuditedWithCallerIdentity) {
     load("bpf_audit");
     EXPECT_TRUE(is_pinned(spec_named("bpf_audit"), pins_));
-    // Any bpf() call counts, even a failing one.
-    EXPECT_LT(bpf_obj_get("/sys/fs/bpf/bpfwarden-no-such-pin"), 0);
+    // A refused call counts too.
+    EXPECT_LT(failing_pin(), 0);
 
     auto events = collect([](const auto& seen) {
-        for (const auto& e : seen)
-            if (is_obj_get_from(e, getpid()))
-                return true;
-        return false;
+        return std::any_of(seen.begin(), seen.end(),
+                           [](const Event& e) { return is_bpf_call(e, getpid(), BPF_OBJ_PIN); });
     });
-    const Event* found = nullptr;
-    for (const auto& e : events)
-        if (is_obj_get_from(e, getpid()))
-            found = &e;
-    ASSERT_NE(found, nullptr) << "no bpf_call event for BPF_OBJ_GET from pid " << getpid() << " among " << events.size()
-                              << " events";
+    auto found = std::find_if(events.begin(), events.end(),
+                              [](const Event& e) { return is_bpf_call(e, getpid(), BPF_OBJ_PIN); });
+    ASSERT_NE(found, events.end()) << "no bpf_call event for BPF_OBJ_PIN from pid " << getpid() << " among "
+                                   << events.size() << " events";
     EXPECT_EQ(found->action, EventAction::None);
     EXPECT_EQ(found->uid, getuid());
     EXPECT_EQ(found->comm, own_comm());
@@ -87,6 +87,28 @@ TEST_F(TracepointAuditTest, BpfCallIsAuditedWithCallerIdentity) {
     ASSERT_OK(self);
     EXPECT_EQ(found->dev, self->dev);
     EXPECT_EQ(found->ino, self->ino);
+}
+
+// Read-only commands change nothing and are not reported: a lookup of a pin
+// and a walk over program ids, then a pin as the marker (one thread: had the
+// reads been reported, their events would come before the marker's).
+TEST_F(TracepointAuditTest, ReadOnlyBpfCallsAreNotReported) {
+    load("bpf_audit");
+    EXPECT_LT(bpf_obj_get("/sys/fs/bpf/bpfwarden-no-such-pin"), 0);
+    uint32_t next = 0;
+    bpf_prog_get_next_id(0, &next);
+    EXPECT_LT(failing_pin(), 0);
+
+    auto events = collect([](const auto& seen) {
+        return std::any_of(seen.begin(), seen.end(),
+                           [](const Event& e) { return is_bpf_call(e, getpid(), BPF_OBJ_PIN); });
+    });
+    auto marker = std::find_if(events.begin(), events.end(),
+                               [](const Event& e) { return is_bpf_call(e, getpid(), BPF_OBJ_PIN); });
+    ASSERT_NE(marker, events.end()) << "the state-changing marker call was not reported";
+    for (auto it = events.begin(); it != marker; ++it)
+        EXPECT_FALSE(is_bpf_call(*it, getpid(), BPF_OBJ_GET) || is_bpf_call(*it, getpid(), BPF_PROG_GET_NEXT_ID))
+            << "read-only command " << it->bpf_cmd << " was reported";
 }
 
 TEST_F(TracepointAuditTest, ExecIsAuditedWithFilenameAndPid) {
@@ -116,7 +138,7 @@ TEST_F(TracepointAuditTest, RateLimitBoundsAFloodFromOneProcess) {
     config.rate_limit_window_ns = 60'000'000'000ULL;  // one window for the whole test
     load("bpf_audit", config);
     for (int i = 0; i < 50; ++i)
-        bpf_obj_get("/sys/fs/bpf/bpfwarden-no-such-pin");
+        failing_pin();
 
     auto events = collect([](const auto&) { return false; });  // drain for the full two seconds
     size_t ours =
@@ -133,7 +155,7 @@ TEST_F(TracepointAuditTest, ObjectsShareOneRingBufferAndPinsOutliveTheLoader) {
     load("exec_audit");
     // Both objects were loaded and released by this process; only the pins
     // hold them. One ring buffer carries both kinds.
-    EXPECT_LT(bpf_obj_get("/sys/fs/bpf/bpfwarden-no-such-pin"), 0);
+    EXPECT_LT(failing_pin(), 0);
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
@@ -145,7 +167,7 @@ TEST_F(TracepointAuditTest, ObjectsShareOneRingBufferAndPinsOutliveTheLoader) {
         bool exec = false, call = false;
         for (const auto& e : seen) {
             exec |= e.kind == EventKind::Exec && e.tgid == uint32_t(child);
-            call |= is_obj_get_from(e, getpid());
+            call |= is_bpf_call(e, getpid(), BPF_OBJ_PIN);
         }
         return exec && call;
     };
