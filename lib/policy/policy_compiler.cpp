@@ -353,11 +353,12 @@ Result<void> add_bpf_allow_rules(const Policy& policy, const PathResolver& resol
         if (auto ok = add_scope(out.tables, info); !ok)
             return ok;
         const RuleInfo& added = out.rules.emplace_back(std::move(info));
-        if (!added.active())
+        const std::optional<FileIdentity>& exe = added.target.file;
+        if (!added.active() || !exe)
             continue;
         bw_bpf_allow value{added.id, added.pid1_only ? BW_ALLOW_PID1_ONLY : 0u,
                            added.scope ? scope_key(added.scope->selector()) : 0u};
-        auto [entry, inserted] = out.tables.bpf_allow.try_emplace(to_key(*added.target.file), value);
+        auto [entry, inserted] = out.tables.bpf_allow.try_emplace(to_key(*exe), value);
         if (!inserted)
             if (auto ok = merge_bpf_allow(out, entry->second, value); !ok)
                 return ok;
