@@ -814,8 +814,8 @@ Result<std::optional<ScopeSpec>> find_scope(const Policy& policy, const std::opt
         if (scope.name == name)
             return scope;
     return fail(ErrorKind::PolicyInvalid, EINVAL,
-                to_string(where) + ": unknown scope " + quote_for_message(name) + " (no [scope." + name +
-                    "] table in the policy)");
+                to_string(where) + ": unknown scope " + quote_for_message(name) +
+                    " (no [scope.NAME] table of that name in the policy)");
 }
 
 }  // namespace

@@ -147,7 +147,13 @@ TEST(ScopeParse, UnknownScopeNameIsAnErrorAtCompile) {
     Policy policy = parse("[[file]]\npath = \"/etc/secret\"\naction = \"deny\"\nscope = \"nope\"\n");
     auto compiled = compile_policy(policy, kFiles);
     ASSERT_FALSE(compiled);
-    EXPECT_MENTIONS(compiled.error().message(), "50-test.toml:2: unknown scope 'nope' (no [scope.nope] table");
+    EXPECT_MENTIONS(compiled.error().message(),
+                    "50-test.toml:2: unknown scope 'nope' (no [scope.NAME] table of that name in the policy)");
+    // A name with a control character is shown escaped, and only once (found by policy_fuzz).
+    auto tabbed =
+        compile_policy(parse("[[file]]\npath = \"/etc/secret\"\naction = \"deny\"\nscope = \"a\\tb\"\n"), kFiles);
+    ASSERT_FALSE(tabbed);
+    EXPECT_EQ(tabbed.error().message().find('\t'), std::string::npos) << tabbed.error().message();
 }
 
 TEST(ScopeNames, UnitNamesAndSlices) {
