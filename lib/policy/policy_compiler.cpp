@@ -321,23 +321,31 @@ Result<void> add_path_rules(const Policy& policy, const PathResolver& resolve, C
     return check_scope_conflicts(out);
 }
 
-// An executable has one bpfw_bpf_allow entry: for everyone or for one scope.
-// The same executable twice (two paths, or one path twice with a scope and
-// without) merges into the broader allowance; in two scopes it is refused.
+// An executable has one bpfw_bpf_allow entry: for everyone or for one scope,
+// as PID 1 only or not. The same executable twice (two paths, or one path
+// with different conditions) keeps the entry that allows all the other does;
+// where neither does (two scopes, or a scope against PID 1 only) it is
+// refused, since one entry cannot hold both.
+bool allows_all_of(const bw_bpf_allow& a, const bw_bpf_allow& b) {
+    bool scope_covers = !a.scope || a.scope == b.scope;
+    bool pid1_covers = !(a.flags & BW_ALLOW_PID1_ONLY) || (b.flags & BW_ALLOW_PID1_ONLY);
+    return scope_covers && pid1_covers;
+}
+
 Result<void> merge_bpf_allow(const CompiledPolicy& out, bw_bpf_allow& entry, const bw_bpf_allow& added) {
-    if (entry.scope && added.scope && entry.scope != added.scope) {
-        const RuleInfo* later = out.rule(added.rule_id);
-        return fail(ErrorKind::PolicyInvalid, EINVAL,
-                    (later ? to_string(later->where) + ": " : std::string()) + "contradictory bpf.allow entries: " +
-                        describe_rule(out, added.rule_id) + " and " + describe_rule(out, entry.rule_id) +
-                        " allow one executable in different scopes; an executable is allowed for everyone or "
-                        "in one scope: give both entries one scope, or drop one");
+    if (allows_all_of(entry, added))
+        return {};
+    if (allows_all_of(added, entry)) {
+        entry.scope = added.scope;
+        entry.flags = added.flags;
+        return {};
     }
-    if (!added.scope)
-        entry.scope = 0;
-    if (!(added.flags & BW_ALLOW_PID1_ONLY))
-        entry.flags &= ~static_cast<uint32_t>(BW_ALLOW_PID1_ONLY);
-    return {};
+    const RuleInfo* later = out.rule(added.rule_id);
+    return fail(ErrorKind::PolicyInvalid, EINVAL,
+                (later ? to_string(later->where) + ": " : std::string()) + "contradictory bpf.allow entries: " +
+                    describe_rule(out, added.rule_id) + " and " + describe_rule(out, entry.rule_id) +
+                    " allow one executable under different conditions (scope, pid1); an executable takes one "
+                    "entry: give both entries the same conditions, or drop one");
 }
 
 Result<void> add_bpf_allow_rules(const Policy& policy, const PathResolver& resolve, CompiledPolicy& out) {

@@ -296,6 +296,18 @@ TEST(ScopeCompile, BpfAllowInTwoScopesIsContradictory) {
     EXPECT_MENTIONS(compiled.error().message(), "10-a.toml:2");
 }
 
+// A scoped entry and a PID-1-only entry: neither allows all the other does,
+// and keeping either one's conditions only would widen the other.
+TEST(ScopeCompile, BpfAllowInAScopeAndAsPid1OnlyIsContradictory) {
+    auto compiled = compile_policy(parse(R"(
+[bpf]
+allow = [{ path = "/usr/sbin/nginx", pid1 = true }, { path = "/usr/sbin/nginx", scope = { uid = 33 } }]
+)"),
+                                   kFiles);
+    ASSERT_FALSE(compiled);
+    EXPECT_MENTIONS(compiled.error().message(), "contradictory bpf.allow entries");
+}
+
 TEST(ScopeCompile, BpfAllowInAScopeThatDoesNotResolveAllowsNobody) {
     CompiledPolicy compiled = compile(parse(R"(
 [bpf]
