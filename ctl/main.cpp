@@ -13,12 +13,21 @@ constexpr const char* kUsage = R"(Usage: bpfwardenctl COMMAND [OPTIONS]
 
 Status:
   status            bpfwardend and the watchdog over D-Bus, in one summary
+  metrics           counters and state for Prometheus (node_exporter's textfile collector)
+  doctor            the BPF hardening checklist, each finding with its fix (exit 1 warning, 3 failure)
+
+Events:
+  events            denials, audits and tamper attempts from the journal, filtered; --follow
 
 Policy:
   policy check      validate a policy directory or file (no root, no daemon needed)
   policy show       the rules bpfwardend enforces now, each with its state
   policy diff       what applying a policy directory would change (exit 1: it differs)
   policy apply      check bpfwardend's policy directory, then have bpfwardend reload it
+
+Incident response:
+  inventory         every BPF program, link and map on the host, and whose each is (--unknown: exit 1 if any)
+  contain           detach and unpin one foreign BPF program, then say what still holds it
 
 Ending enforcement:
   unpin             remove bpfwarden's pins (and nothing else), after checking the target
@@ -46,6 +55,11 @@ constexpr Command kCommands[] = {
     {"keygen", bpfwarden::ctl::keygen}, {"sign", bpfwarden::ctl::sign},
     {"verify", bpfwarden::ctl::verify}, {"allow-downgrade", bpfwarden::ctl::allow_downgrade},
     {"unlock", bpfwarden::ctl::unlock}, {"policy", bpfwarden::ctl::policy},
+    {"metrics", bpfwarden::ctl::metrics},
+    {"events", bpfwarden::ctl::events},
+    {"doctor", bpfwarden::ctl::doctor},
+    {"inventory", bpfwarden::ctl::inventory},
+    {"contain", bpfwarden::ctl::contain},
 };
 
 }  // namespace

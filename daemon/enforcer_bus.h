@@ -10,6 +10,7 @@
 #include "enforcer_interface.h"
 #include "enforcer_service.h"
 #include "runtime_rules.h"
+#include "support/self_monitor.h"
 
 namespace bpfwarden {
 
@@ -54,6 +55,10 @@ public:
     std::vector<dbus::RuleEntry> list_rules() const override;
     std::vector<dbus::RuleScope> rule_scopes() const override;
     Result<uint64_t> unlock(const dbus::Caller& caller, std::string_view token) override;
+
+    void self_warning(const SelfWarning& warning) {
+        object_.self_warning(warning.what, warning.message, warning.value, warning.limit);
+    }
 
 private:
     void on_event(const Event& event, const std::string& rule_path);

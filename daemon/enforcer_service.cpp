@@ -57,6 +57,16 @@ EnforcerService::EnforcerService(EnforcerOptions options) : options_(std::move(o
     options_.service.keys_dir = options_.trust.keys_dir;
     options_.service.state_dir = options_.trust.state_dir;
     policy_trust_ = policy_trust_for(options_.trust);
+    for (const auto& exe :
+         {std::filesystem::path("/proc/self/exe"), options_.service.daemon_exe, options_.service.watchdog_exe})
+        if (auto identity = identity_of(exe))
+            own_executables_.push_back(*identity);
+}
+
+bool EnforcerService::is_own_bpf_call(const Event& event) const {
+    return event.kind == EventKind::BpfCall &&
+           std::any_of(own_executables_.begin(), own_executables_.end(),
+                       [&](const FileIdentity& exe) { return exe.dev == event.dev && exe.ino == event.ino; });
 }
 
 Result<CompiledPolicy> EnforcerService::load_policy(const PolicyFileOverride* override) const {
@@ -329,12 +339,40 @@ size_t EnforcerService::add_policy_listener(PolicyListener listener) {
     return next_listener_++;
 }
 
+namespace {
+
+// Journal message ids of the event kinds an admin acts on; `journalctl -x`
+// explains them from units/bpfwarden.catalog.
+constexpr const char* kDeniedMessageId = "7b9176337fc347bab652948d4fe1a557";
+constexpr const char* kWouldDenyMessageId = "35c0938eaa58420e85a8504f02c6eb6b";
+constexpr const char* kTamperMessageId = "2f1916527ab94a87b3d40b507661b331";
+
+LogFields journal_fields_of(const Event& event, std::string_view rule_path, const std::string& json) {
+    LogFields fields = event_journal_fields(event, rule_path);
+    fields.emplace_back("BPFWARDEN_JSON", json);
+    // journald adds the process's unit, cgroup and command line as OBJECT_*
+    // fields while it still runs.
+    fields.emplace_back("OBJECT_PID", std::to_string(event.tgid));
+    if (event.kind == EventKind::Tamper)
+        fields.emplace_back("MESSAGE_ID", kTamperMessageId);
+    else if (event.action == EventAction::Deny)
+        fields.emplace_back("MESSAGE_ID", kDeniedMessageId);
+    else if (event.action == EventAction::WouldDeny)
+        fields.emplace_back("MESSAGE_ID", kWouldDenyMessageId);
+    return fields;
+}
+
+}  // namespace
+
 void EnforcerService::handle_event(std::span<const std::byte> record) {
     auto event = decode_event(record);
     if (!event) {
         log_warning("events: " + event.error().message());
         return;
     }
+    if (is_own_bpf_call(*event))
+        return;
+    event->wall_time_usec = monotonic_to_wall_usec(event->ts_ns);
     std::string rule_path;
     if (event->kind == EventKind::FileOpen || event->kind == EventKind::FileChange ||
         event->kind == EventKind::ExecCheck)
@@ -347,13 +385,12 @@ void EnforcerService::handle_event(std::span<const std::byte> record) {
     if (uint64_t suppressed = log_limiter_.take_suppressed_since_report())
         log_notice("events: " + std::to_string(suppressed) + " events not logged (log rate limit)");
 
-    std::string line =
-        options_.json_events ? format_event_json(*event, rule_path) : format_event_text(*event, rule_path);
     LogLevel level = event->action == EventAction::Deny ? LogLevel::Warning : LogLevel::Info;
-    log(level, line,
-        {{"BPFWARDEN_EVENT", std::string(event_kind_name(event->kind))},
-         {"BPFWARDEN_ACTION", std::string(action_name(event->action))},
-         {"BPFWARDEN_PID", std::to_string(event->tgid)}});
+    std::string json = format_event_json(*event, rule_path);
+    if (log_to_journal())  // the text line to read, the JSON beside it in BPFWARDEN_JSON
+        log(level, format_event_text(*event, rule_path), journal_fields_of(*event, rule_path, json));
+    else
+        log(level, options_.json_events ? json : format_event_text(*event, rule_path));
 }
 
 std::vector<ProgramStatus> EnforcerService::program_status() const {

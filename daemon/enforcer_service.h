@@ -164,6 +164,7 @@ public:
     std::vector<ProgramStatus> program_status() const;
 
 private:
+    bool is_own_bpf_call(const Event& event) const;
     PolicyTrust policy_trust_;  // from options_.trust
     Result<CompiledPolicy> load_policy(const PolicyFileOverride* override = nullptr) const;
     Result<void> check_protection(const SelfState& state);
@@ -195,6 +196,9 @@ private:
     HeldPins held_;
     std::function<void(const std::vector<std::string>&)> store_listener_;
     RateLimiter log_limiter_{200, std::chrono::seconds(1)};
+    // bpfwardend and bpfwarden-watchdog: their own bpf() calls (a heal, an
+    // apply, the watchdog's checks) are not reported as bpf() audit.
+    std::vector<FileIdentity> own_executables_;
 };
 
 std::string_view to_string(EnforcementMode mode);

@@ -26,6 +26,7 @@
 #include "support/directory_watch.h"
 #include "support/installed_paths.h"
 #include "support/log.h"
+#include "support/self_monitor.h"
 #include "support/service_loop.h"
 #include "unpin_command.h"
 
@@ -66,6 +67,9 @@ struct CommandLineOptions {
     bool verbose = false;
     bool no_dbus = false;
     unsigned stats_interval = 60;
+    unsigned monitor_interval = 10;
+    SelfMonitorLimits self_limits;
+    uint64_t warn_memory_mib = 64;
     LogTarget log_target = LogTarget::Auto;
 };
 
@@ -87,11 +91,19 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     std::filesystem::path pin_root;
     add_pin_root(cli, pin_root);
     cli.flag("--audit-only", e.audit_only, "do not try BPF LSM; run the tracepoint audit only");
-    cli.flag("--json", e.json_events, "log events as JSON objects instead of text");
+    cli.flag("--json", e.json_events,
+             "log events to stderr as JSON objects instead of text (the journal always gets both: MESSAGE and "
+             "BPFWARDEN_JSON)");
     cli.number<uint32_t>("--rate-limit", e.load.rate_limit_burst, 1, 1000000,
                          "events per second each process may cause");
     cli.number<unsigned>("--stats-interval", cmd.stats_interval, 0, 86400, "log counters every S seconds, 0: never",
                          "S");
+    cli.number<unsigned>("--monitor-interval", cmd.monitor_interval, 0, 3600,
+                         "check the event rate, dropped events and own memory every S seconds, 0: never", "S");
+    cli.number<uint64_t>("--warn-event-rate", cmd.self_limits.max_events_per_second, 1, 100000000,
+                         "warn (journal, SelfWarning signal) when events pass N a second");
+    cli.number<uint64_t>("--warn-memory-mib", cmd.warn_memory_mib, 1, 1048576,
+                         "warn (journal, SelfWarning signal) when bpfwardend's resident memory passes N MiB");
     auto* setup_only = cli.flag("--exit-after-setup", cmd.exit_after_setup,
                                 "load, pin and apply the policy, then exit (pins keep enforcing)");
     auto* unpin = cli.flag("--unpin", cmd.unpin, "remove bpfwarden's pins (ends enforcement) and exit; see below");
@@ -102,6 +114,7 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     if (auto exit_status = cli.parse(argc, argv))
         return exit_status;
     e.pin_root = pin_root;
+    cmd.self_limits.max_rss_bytes = cmd.warn_memory_mib << 20;
     return std::nullopt;
 }
 
@@ -275,6 +288,22 @@ void drop_setup_privileges() {
 }
 
 // After setup: events, policy edits, D-Bus, signals and counters, until stopped.
+SelfSample sample_self(const EnforcerService& service) {
+    SelfSample sample{std::chrono::steady_clock::now(), 0, 0, own_rss_bytes()};
+    if (auto counters = read_counters(service.pins())) {
+        sample.events = counters->events;
+        sample.dropped = counters->dropped;
+    }
+    return sample;
+}
+
+// Said in the journal (BPFWARDEN_SELF_WARNING=what) and as the D-Bus SelfWarning signal.
+void report_self_warning(const SelfWarning& warning, EnforcerBus* bus) {
+    log(LogLevel::Warning, "self-monitoring: " + warning.message, {{"BPFWARDEN_SELF_WARNING", warning.what}});
+    if (bus)
+        bus->self_warning(warning);
+}
+
 int serve(const CommandLineOptions& cmd, EnforcerService& service) {
     boost::asio::io_context io;
     auto events = open_event_stream(io, service);
@@ -311,6 +340,11 @@ int serve(const CommandLineOptions& cmd, EnforcerService& service) {
         });
     RepeatingTimer stats(io, std::chrono::seconds(cmd.stats_interval),
                          [&service] { log_info("counters: " + service.counters_summary()); });
+    SelfMonitor self_monitor(cmd.self_limits);
+    RepeatingTimer monitor(io, std::chrono::seconds(cmd.monitor_interval), [&] {
+        for (const auto& warning : self_monitor.observe(sample_self(service)))
+            report_self_warning(warning, enforcer_bus ? &*enforcer_bus : nullptr);
+    });
 
     (*events)->start();
     sd_notify(0, "READY=1");

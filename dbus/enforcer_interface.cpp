@@ -270,6 +270,7 @@ const sd_bus_vtable kEnforcerVtable[] = {
                             0),
     SD_BUS_SIGNAL_WITH_ARGS("Denied", SD_BUS_ARGS("s", kind, "s", path, "u", pid, "u", uid, "s", comm, "s", detail), 0),
     SD_BUS_SIGNAL_WITH_ARGS("PolicyChanged", SD_BUS_ARGS("t", generation, "s", reason), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("SelfWarning", SD_BUS_ARGS("s", what, "s", message, "t", value, "t", limit), 0),
     SD_BUS_VTABLE_END,
 };
 
@@ -321,6 +322,18 @@ void EnforcerObject::tamper(const TamperAttempt& attempt, std::chrono::steady_cl
                 comm = sanitize_field(attempt.comm, 64), outcome = to_bus_string(attempt.outcome);
     if (sd_bus_message_append(signal->get(), "ssuuss", what.c_str(), target.c_str(), attempt.pid, attempt.uid,
                               comm.c_str(), outcome.c_str()) < 0)
+        return;
+    (void)bus_.send(signal->get());
+}
+
+void EnforcerObject::self_warning(const std::string& what, const std::string& message, uint64_t value, uint64_t limit) {
+    if (!bus_.connected())
+        return;
+    auto signal = bus_.new_signal(kEnforcerPath, kEnforcerInterface, "SelfWarning");
+    if (!signal)
+        return;
+    std::string safe_what = to_bus_string(what), safe_message = to_bus_string(message);
+    if (sd_bus_message_append(signal->get(), "sstt", safe_what.c_str(), safe_message.c_str(), value, limit) < 0)
         return;
     (void)bus_.send(signal->get());
 }

@@ -153,6 +153,9 @@ public:
     void policy_changed(const std::string& reason);
     // Tamper(...), rate-limited with the Denied signals' budget.
     void tamper(const TamperAttempt& attempt, std::chrono::steady_clock::time_point now);
+    // SelfWarning: bpfwardend passed one of its own limits (self_monitor.h);
+    // what: "event-rate", "dropped-events" or "memory".
+    void self_warning(const std::string& what, const std::string& message, uint64_t value, uint64_t limit);
 
     uint64_t denied_suppressed() const { return denied_limiter_.suppressed(); }
 

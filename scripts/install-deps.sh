@@ -15,6 +15,8 @@ packages=(
   googletest libgtest-dev libcap-ng-utils dbus systemd procps kmod openssl python3
   # D-Bus tests: a private dbus-daemon, busctl (systemd), dbus-send, setpriv for unprivileged callers
   dbus-daemon dbus-bin util-linux
+  # metrics test: the real node_exporter serves and parses `bpfwardenctl metrics --textfile`
+  prometheus-node-exporter
   # the systemd guests' polkitd (D-Bus authorization of non-root admins) and
   # systemd-analyze (units verified, exposure scores)
   polkitd systemd

@@ -3,10 +3,12 @@
  * tracepoint syscalls/sys_enter_bpf: an audit record of every bpf() call
  * that can change state (load, attach, detach, pin, create, write a map,
  * ...), refused ones included. Read-only commands (lookups, walks over ids,
- * object info, getting a pinned object) are not reported: a watchdog's checks
- * alone make dozens a second, and they change nothing.
+ * object info, getting a pinned object) are reported only when the policy
+ * asks (audit_bpf_reads = true): a watchdog's checks alone make dozens a
+ * second, and they change nothing.
  */
 #include "bpfwarden/emit.bpf.h"
+#include "bpfwarden/policy_maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -41,6 +43,14 @@ static __always_inline bool changes_state(__u32 cmd)
 	}
 }
 
+static __always_inline bool reads_asked_for(void)
+{
+	__u32 zero = 0;
+	const struct bw_settings *settings = bpf_map_lookup_elem(&bpfw_settings, &zero);
+
+	return settings && settings->audit_bpf_reads;
+}
+
 SEC("tracepoint/syscalls/sys_enter_bpf")
 int bw_tp_bpf(struct trace_event_raw_sys_enter *ctx)
 {
@@ -49,7 +59,7 @@ int bw_tp_bpf(struct trace_event_raw_sys_enter *ctx)
 	struct bw_event *event;
 	struct file *exe;
 
-	if (!changes_state(cmd))
+	if (!changes_state(cmd) && !reads_asked_for())
 		return 0;
 	event = bw_event_reserve(BW_EVENT_BPF_CALL, BW_ACTION_NONE);
 	if (!event)

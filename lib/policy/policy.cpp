@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "bpfwarden/abi.h"
 #include "policy/policy_bundle.h"
 #include "policy/scope.h"
 #include "support/file_io.h"
@@ -64,6 +65,8 @@ public:
                 ok = parse_policy_mode(key, node);
             else if (key.str() == "max_rules")
                 ok = parse_max_rules(key, node);
+            else if (key.str() == "redact_paths")
+                ok = parse_redact_paths(key, node);
             else if (PolicyOption* option = option_named(key.str()))
                 ok = parse_option(*option, key, node);
             else
@@ -73,7 +76,7 @@ public:
                         quote_for_message(key.str()) +
                         " (expected [[file]], [[exec]], [[allowlist]], [bpf], [scope.NAME], mode, protect, "
                         "deny_anonymous_exec, "
-                        "deny_write_exec or max_rules)");
+                        "deny_write_exec, audit_bpf_reads, redact_paths or max_rules)");
             if (!ok)
                 return fail(ok.error());
         }
@@ -122,6 +125,8 @@ private:
             return &policy_.options.deny_anonymous_exec;
         if (name == "deny_write_exec")
             return &policy_.options.deny_write_exec;
+        if (name == "audit_bpf_reads")
+            return &policy_.options.audit_bpf_reads;
         return nullptr;
     }
 
@@ -145,6 +150,32 @@ private:
         if (wanted < 1 || wanted > int64_t{kMaxRulesLimit})
             return invalid(node.source(), "max_rules = " + std::to_string(wanted) + " is out of range (" + range + ")");
         policy_.options.max_rules = {static_cast<uint32_t>(wanted), location(key.source())};
+        return {};
+    }
+
+    // Each an absolute path prefix the kernel can compare whole.
+    Result<void> parse_redact_paths(const toml::key& key, const toml::node& node) {
+        const auto* array = node.as_array();
+        if (!array)
+            return invalid(node.source(), "'redact_paths' must be an array of path prefixes (e.g. [\"/home/\"])");
+        std::vector<std::string> prefixes;
+        for (const toml::node& element : *array) {
+            const auto* text = element.as_string();
+            if (!text || !text->get().starts_with('/'))
+                return invalid(element.source(),
+                               "redact_paths entries must be absolute path prefixes (e.g. \"/home/\")");
+            const std::string& prefix = text->get();
+            if (prefix.size() >= BW_REDACT_LEN)
+                return invalid(element.source(), "redact_paths entry " + quote_for_message(prefix) + " is " +
+                                                     std::to_string(prefix.size()) +
+                                                     " bytes; the kernel compares at most " +
+                                                     std::to_string(BW_REDACT_LEN - 1));
+            prefixes.push_back(prefix);
+        }
+        if (prefixes.size() > BW_MAX_REDACT)
+            return invalid(node.source(), "redact_paths has " + std::to_string(prefixes.size()) + " entries; at most " +
+                                              std::to_string(BW_MAX_REDACT) + " are supported");
+        policy_.options.redact_paths = {std::move(prefixes), location(key.source())};
         return {};
     }
 
@@ -793,6 +824,10 @@ Result<void> check_options(const PolicyOptions& into, const PolicyOptions& from)
         return ok;
     if (auto ok = check_option("deny_write_exec", into.deny_write_exec, from.deny_write_exec); !ok)
         return ok;
+    if (auto ok = check_option("audit_bpf_reads", into.audit_bpf_reads, from.audit_bpf_reads); !ok)
+        return ok;
+    if (auto ok = check_option("redact_paths", into.redact_paths, from.redact_paths); !ok)
+        return ok;
     return check_option("max_rules", into.max_rules, from.max_rules);
 }
 
@@ -882,6 +917,8 @@ Result<void> merge_policy(Policy& into, Policy from) {
     take_option(into.options.protect, from.options.protect);
     take_option(into.options.deny_anonymous_exec, from.options.deny_anonymous_exec);
     take_option(into.options.deny_write_exec, from.options.deny_write_exec);
+    take_option(into.options.audit_bpf_reads, from.options.audit_bpf_reads);
+    take_option(into.options.redact_paths, from.options.redact_paths);
     take_option(into.options.max_rules, from.options.max_rules);
     add_rules(into.rules, std::move(from.rules));
     add_allow(into.bpf.allow, std::move(from.bpf.allow));

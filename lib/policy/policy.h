@@ -8,6 +8,8 @@
 //   protect = true            # self-protection (default true)
 //   deny_anonymous_exec = false  # refuse running memfd / deleted files
 //   deny_write_exec = false   # refuse memory going from writable to executable
+//   audit_bpf_reads = false   # bpf() audit reports read-only commands too
+//   redact_paths = ["/home/"] # executed paths reported as "[FILTERED]" (at most 4)
 //   max_rules = 100000        # ceiling on [[file]] and on [[exec]] rules (each)
 //
 //   [[file]]                  # opening, truncating, renaming, ... this file
@@ -125,6 +127,12 @@ struct PolicyOptions {
     PolicyOption protect{true, std::nullopt};
     PolicyOption deny_anonymous_exec{false, std::nullopt};
     PolicyOption deny_write_exec{false, std::nullopt};
+    // bpf() audit reports lookups, id walks, object info and obj_get too
+    // (by default only commands that can change state).
+    PolicyOption audit_bpf_reads{false, std::nullopt};
+    // Executed paths under these prefixes are reported as BW_REDACTED_PATH,
+    // decided in the kernel (at most BW_MAX_REDACT, each < BW_REDACT_LEN bytes).
+    PolicySetting<std::vector<std::string>> redact_paths{{}, std::nullopt};
     PolicySetting<uint32_t> max_rules{kDefaultMaxRules, std::nullopt};
 };
 

@@ -381,6 +381,14 @@ bw_settings settings_of(const PolicyOptions& options) {
                             (options.deny_write_exec.value ? BW_EXEC_DENY_WRITE_EXEC : 0u);
     settings.subtree_depth = BW_MAX_SUBTREE_DEPTH;
     settings.audit_mode = options.mode == PolicyMode::Audit ? 1 : 0;
+    settings.audit_bpf_reads = options.audit_bpf_reads.value ? 1 : 0;
+    for (const std::string& prefix : options.redact_paths.value) {
+        if (settings.redact_count == BW_MAX_REDACT || prefix.size() >= BW_REDACT_LEN)
+            break;  // the parser refuses both
+        bw_redact_prefix& entry = settings.redact[settings.redact_count++];
+        entry.len = static_cast<uint32_t>(prefix.size());
+        std::memcpy(entry.prefix, prefix.data(), prefix.size());
+    }
     return settings;
 }
 

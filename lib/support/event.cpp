@@ -1,7 +1,10 @@
 #include "support/event.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <utility>
 
@@ -41,21 +44,6 @@ bool names_a_file(EventKind kind) { return has_rule(kind); }
 // The bpf kinds, and a tamper with one of our links: cmd= right after comm.
 bool has_command(const Event& event) {
     return is_bpf_kind(event.kind) || (event.kind == EventKind::Tamper && event.op == BW_OP_LINK_CHANGE);
-}
-
-// What follows rule=: the operation, and for a tamper its target.
-std::string tail_fields(const Event& event) {
-    std::string out;
-    if (!has_rule(event.kind))
-        return out;
-    out += " op=" + op_name(event.op);
-    if (event.kind != EventKind::Tamper)
-        return out;
-    if (event.target_pid)
-        out += " target=" + std::to_string(event.target_pid);
-    if (event.op == BW_OP_SIGNAL)
-        out += " signal=" + std::to_string(event.bpf_cmd);
-    return out;
 }
 
 // The key for the path field ("path" names the guarded file, "exe" the
@@ -168,62 +156,123 @@ std::string_view action_name(uint32_t action) {
     }
 }
 
-std::string format_event_text(const Event& event, std::string_view rule_path) {
-    std::string line;
-    line += event_kind_name(event.kind);
-    line += ' ';
-    line += action_name(event.action);
-    line += " pid=" + std::to_string(event.pid);
-    line += " tgid=" + std::to_string(event.tgid);
-    line += " uid=" + std::to_string(event.uid);
-    line += " gid=" + std::to_string(event.gid);
-    line += " comm=\"" + sanitize_field(event.comm, kCommTextMax) + '"';
+namespace {
+
+// One field of an event as all three renderings see it, in their shared
+// order. Text values are raw bytes (each rendering escapes them its own way);
+// words (kind, action, cmd, op, dev, time) never need escaping.
+struct EventField {
+    std::string_view key;
+    std::string value;
+    enum class Type { Number, Word, Text } type;
+};
+
+std::vector<EventField> event_fields(const Event& event, std::string_view rule_path) {
+    using Type = EventField::Type;
+    auto number = [](uint64_t n) { return std::to_string(n); };
+    std::vector<EventField> fields = {
+        {"kind", std::string(event_kind_name(event.kind)), Type::Word},
+        {"action", std::string(action_name(event.action)), Type::Word},
+        {"pid", number(event.pid), Type::Number},
+        {"tgid", number(event.tgid), Type::Number},
+        {"uid", number(event.uid), Type::Number},
+        {"gid", number(event.gid), Type::Number},
+        {"comm", event.comm, Type::Text},
+    };
     if (has_command(event))
-        line += " cmd=" + bpf_command_name(event.bpf_cmd);
+        fields.push_back({"cmd", bpf_command_name(event.bpf_cmd), Type::Word});
     auto [key, path] = path_field(event, rule_path);
-    line += ' ';
-    line += key;
-    line += "=\"" + sanitize_field(path, kPathTextMax) + '"';
+    fields.push_back({key, std::string(path), Type::Text});
     if (std::string_view name = seen_name(event, rule_path); !name.empty())
-        line += " name=\"" + sanitize_field(name, kPathTextMax) + '"';
-    line += " dev=" + device_name(event.dev);
-    line += " ino=" + std::to_string(event.ino);
-    if (has_rule(event.kind))
-        line += " rule=" + std::to_string(event.rule_id);
-    line += tail_fields(event);
+        fields.push_back({"name", std::string(name), Type::Text});
+    fields.push_back({"dev", device_name(event.dev), Type::Word});
+    fields.push_back({"ino", number(event.ino), Type::Number});
+    if (has_rule(event.kind)) {
+        fields.push_back({"rule", number(event.rule_id), Type::Number});
+        fields.push_back({"op", op_name(event.op), Type::Word});
+    }
+    if (event.kind == EventKind::Tamper && event.target_pid)
+        fields.push_back({"target", number(event.target_pid), Type::Number});
+    if (event.kind == EventKind::Tamper && event.op == BW_OP_SIGNAL)
+        fields.push_back({"signal", number(event.bpf_cmd), Type::Number});
+    if (event.wall_time_usec)
+        fields.push_back({"time", format_rfc3339_usec(event.wall_time_usec), Type::Word});
+    return fields;
+}
+
+}  // namespace
+
+std::string format_event_text(const Event& event, std::string_view rule_path) {
+    std::vector<EventField> fields = event_fields(event, rule_path);
+    std::string line = fields[0].value + ' ' + fields[1].value;  // "<kind> <action>"
+    for (size_t i = 2; i < fields.size(); ++i) {
+        const EventField& field = fields[i];
+        line += ' ';
+        line += field.key;
+        line += '=';
+        if (field.type == EventField::Type::Text)
+            line += '"' + sanitize_field(field.value, field.key == "comm" ? kCommTextMax : kPathTextMax) + '"';
+        else
+            line += field.value;
+    }
     return line;
 }
 
 std::string format_event_json(const Event& event, std::string_view rule_path) {
-    std::string json = "{\"kind\":\"";
-    json += event_kind_name(event.kind);
-    json += "\",\"action\":\"";
-    json += action_name(event.action);
-    json += "\",\"pid\":" + std::to_string(event.pid);
-    json += ",\"tgid\":" + std::to_string(event.tgid);
-    json += ",\"uid\":" + std::to_string(event.uid);
-    json += ",\"gid\":" + std::to_string(event.gid);
-    json += ",\"comm\":" + json_quote(event.comm, kCommJsonMax);
-    if (has_command(event))
-        json += ",\"cmd\":\"" + bpf_command_name(event.bpf_cmd) + '"';
-    auto [key, path] = path_field(event, rule_path);
-    json += ",\"";
-    json += key;
-    json += "\":" + json_quote(path, kPathJsonMax);
-    if (std::string_view name = seen_name(event, rule_path); !name.empty())
-        json += ",\"name\":" + json_quote(name, kPathJsonMax);
-    json += ",\"dev\":\"" + device_name(event.dev) + '"';
-    json += ",\"ino\":" + std::to_string(event.ino);
-    if (has_rule(event.kind)) {
-        json += ",\"rule\":" + std::to_string(event.rule_id);
-        json += ",\"op\":\"" + op_name(event.op) + '"';
+    std::string json = "{";
+    for (const EventField& field : event_fields(event, rule_path)) {
+        if (json.size() > 1)
+            json += ',';
+        json += '"';
+        json += field.key;
+        json += "\":";
+        switch (field.type) {
+        case EventField::Type::Number: json += field.value; break;
+        case EventField::Type::Word: json += '"' + field.value + '"'; break;
+        case EventField::Type::Text:
+            json += json_quote(field.value, field.key == "comm" ? kCommJsonMax : kPathJsonMax);
+            break;
+        }
     }
-    if (event.kind == EventKind::Tamper && event.target_pid)
-        json += ",\"target\":" + std::to_string(event.target_pid);
-    if (event.kind == EventKind::Tamper && event.op == BW_OP_SIGNAL)
-        json += ",\"signal\":" + std::to_string(event.bpf_cmd);
     json += '}';
     return json;
+}
+
+LogFields event_journal_fields(const Event& event, std::string_view rule_path) {
+    LogFields out;
+    for (const EventField& field : event_fields(event, rule_path)) {
+        std::string name = "BPFWARDEN_";
+        for (char c : field.key == "kind" ? std::string_view("event") : field.key)
+            name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        std::string value = field.type == EventField::Type::Text
+                                ? sanitize_field(field.value, field.key == "comm" ? kCommTextMax : kPathTextMax)
+                                : field.value;
+        out.emplace_back(std::move(name), std::move(value));
+    }
+    if (has_rule(event.kind) && !rule_path.empty())
+        out.emplace_back("BPFWARDEN_RULE_PATH", sanitize_field(rule_path, kPathTextMax));
+    return out;
+}
+
+std::string format_rfc3339_usec(uint64_t usec_since_epoch) {
+    time_t seconds = static_cast<time_t>(usec_since_epoch / 1000000);
+    struct tm utc{};
+    gmtime_r(&seconds, &utc);
+    char text[40];
+    size_t length = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
+    snprintf(text + length, sizeof(text) - length, ".%06lluZ",
+             static_cast<unsigned long long>(usec_since_epoch % 1000000));
+    return text;
+}
+
+uint64_t monotonic_to_wall_usec(uint64_t monotonic_ns) {
+    timespec mono{}, real{};
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &real);
+    int64_t now_mono_ns = static_cast<int64_t>(mono.tv_sec) * 1000000000 + mono.tv_nsec;
+    int64_t now_real_ns = static_cast<int64_t>(real.tv_sec) * 1000000000 + real.tv_nsec;
+    int64_t wall_ns = now_real_ns - (now_mono_ns - static_cast<int64_t>(monotonic_ns));
+    return wall_ns > 0 ? static_cast<uint64_t>(wall_ns / 1000) : 0;
 }
 
 }  // namespace bpfwarden

@@ -12,7 +12,7 @@
 //
 //   <kind> <action> pid=<n> tgid=<n> uid=<n> gid=<n> comm="<s>"
 //              [cmd=<bpf command>] path|exe="<s>" dev=<major>:<minor> ino=<n> [rule=<n>] [op=<op>]
-//              [target=<pid>] [signal=<n>]
+//              [target=<pid>] [signal=<n>] [time=<RFC 3339 UTC>]
 //
 //   kind         fields after comm
 //   file_open    path="<s>" dev ino rule op       path: rule_path if given, else the dentry name
@@ -25,6 +25,10 @@
 //                                                 a refused change to bpfwarden itself: op says
 //                                                 what (map_write, signal, ptrace, unlink, ...),
 //                                                 target the process aimed at, path the file or pin
+//
+// time is when the kernel saw it (the record's bpf_ktime_get_ns() as wall
+// time), present once the daemon has set wall_time_usec: an event read late,
+// e.g. buffered while bpfwardend restarted, keeps the time it happened.
 //
 // dev/ino name the file of the path/exe field (for bpf and exec kinds: the
 // process's executable); dev is decoded from the kernel's encoding
@@ -63,6 +67,7 @@
 
 #include "bpfwarden/abi.h"
 #include "support/error.h"
+#include "support/log.h"
 #include "support/text.h"
 
 namespace bpfwarden {
@@ -96,12 +101,13 @@ struct Event {
     uint32_t gid = 0;
     uint64_t dev = 0;  // kernel encoding: (major << 20) | minor
     uint64_t ino = 0;
-    uint32_t rule_id = 0;     // file_open, exec_check
-    uint32_t bpf_cmd = 0;     // bpf_check, bpf_call, tamper of a link: enum bpf_cmd; tamper by signal: the signal
-    uint32_t op = 0;          // enum bw_op
-    uint32_t target_pid = 0;  // tamper with a process: which one
-    std::string comm;         // raw bytes up to the first NUL (at most BW_COMM_LEN)
-    std::string path;         // raw bytes up to the first NUL (at most BW_PATH_LEN)
+    uint32_t rule_id = 0;         // file_open, exec_check
+    uint32_t bpf_cmd = 0;         // bpf_check, bpf_call, tamper of a link: enum bpf_cmd; tamper by signal: the signal
+    uint32_t op = 0;              // enum bw_op
+    uint32_t target_pid = 0;      // tamper with a process: which one
+    std::string comm;             // raw bytes up to the first NUL (at most BW_COMM_LEN)
+    std::string path;             // raw bytes up to the first NUL (at most BW_PATH_LEN)
+    uint64_t wall_time_usec = 0;  // ts_ns as wall time (monotonic_to_wall_usec); 0: not converted, "time" left out
 
     bool operator==(const Event&) const = default;
 };
@@ -129,5 +135,19 @@ std::string format_event_text(const Event& event, std::string_view rule_path = {
 
 // The JSON object described at the top of this file; rule_path as above.
 std::string format_event_json(const Event& event, std::string_view rule_path = {});
+
+// The same fields as journal fields, for `journalctl BPFWARDEN_PATH=/etc/shadow`:
+// BPFWARDEN_<KEY> with the key upper-cased (kind becomes BPFWARDEN_EVENT),
+// text values as the text format shows them without the quotes, plus
+// BPFWARDEN_RULE_PATH when a rule path is given.
+LogFields event_journal_fields(const Event& event, std::string_view rule_path = {});
+
+// A CLOCK_MONOTONIC time from bpf_ktime_get_ns() as microseconds since the
+// epoch, using the clocks' offset now (an event read late keeps the time it
+// happened; a clock step since then shifts it).
+uint64_t monotonic_to_wall_usec(uint64_t monotonic_ns);
+
+// "2026-12-03T13:40:00.123456Z" (UTC).
+std::string format_rfc3339_usec(uint64_t usec_since_epoch);
 
 }  // namespace bpfwarden

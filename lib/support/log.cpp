@@ -5,9 +5,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <systemd/sd-journal.h>
 
@@ -27,7 +29,18 @@ bool stderr_is_journal() {
     return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) == stream;
 }
 
-void send_to_journal(LogLevel level, std::string_view message, const LogFields& fields) {
+constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
+
+void write_to_stderr(std::string_view message) {
+    std::string line = g_identifier + ": ";
+    line.append(message);
+    line.push_back('\n');
+    fwrite(line.data(), 1, line.size(), stderr);
+    fflush(stderr);
+}
+
+// false when journald did not take the message.
+bool send_to_journal(LogLevel level, std::string_view message, const LogFields& fields) {
     std::vector<std::string> items;
     items.reserve(fields.size() + 3);
     items.push_back("MESSAGE=" + std::string(message));
@@ -39,7 +52,7 @@ void send_to_journal(LogLevel level, std::string_view message, const LogFields& 
     iov.reserve(items.size());
     for (auto& item : items)
         iov.push_back(iovec{item.data(), item.size()});
-    sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+    return sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0;
 }
 
 }  // namespace
@@ -76,6 +89,12 @@ void log_init(std::string identifier, LogTarget target, LogLevel max_level) {
     g_identifier = std::move(identifier);
     g_max_level = max_level;
     g_journal = target == LogTarget::Journal || (target == LogTarget::Auto && stderr_is_journal());
+    if (g_journal && access(kJournalSocket, W_OK) != 0) {
+        // Said on stderr, not dropped: a log target that loses everything is worse than none.
+        g_journal = false;
+        write_to_stderr(std::string("warning: no journal to log to (") + kJournalSocket + ": " + strerror(errno) +
+                        "); logging to stderr instead");
+    }
 }
 
 bool log_to_journal() { return g_journal; }
@@ -85,14 +104,13 @@ void log(LogLevel level, std::string_view message, const LogFields& fields) {
         return;
     std::lock_guard lock(g_mutex);
     if (g_journal) {
-        send_to_journal(level, message, fields);
-        return;
+        if (send_to_journal(level, message, fields))
+            return;
+        // journald went away: from here on stderr, said once.
+        g_journal = false;
+        write_to_stderr("warning: the journal refused a message; logging to stderr from now on");
     }
-    std::string line = g_identifier + ": ";
-    line.append(message);
-    line.push_back('\n');
-    fwrite(line.data(), 1, line.size(), stderr);
-    fflush(stderr);
+    write_to_stderr(message);
 }
 
 }  // namespace bpfwarden

@@ -33,6 +33,16 @@ expect_log lsm_programs_not_loaded "$log" "file_guard \(file rules\): not loaded
 expect_try enforcement_absent_is_detected ok open "$work/secret"
 expect_try exec_audit_still_runs ok exec "$work/some-bin"
 expect_log exec_audit_event_logged "$log" "exec none .*pid=$TRY_PID .*exe=\"$work/some-bin\""
+# The hardening check says the same, with the kernel command line that fixes it.
+"$BW_CTL" doctor --json >"$BW_OUT/doctor.json" 2>&1
+rc=$?
+python3 - "$BW_OUT/doctor.json" "$lsms" <<'PY' && [ "$rc" = 3 ] && pass doctor_names_the_missing_bpf_lsm ||
+import json, sys
+report = json.load(open(sys.argv[1]))
+lsm = next(c for c in report["checks"] if c["id"] == "bpf-lsm")
+sys.exit(0 if report["worst"] == "failure" and lsm["severity"] == "failure" and "lsm=" + sys.argv[2] + ",bpf" in lsm["fix"] else 1)
+PY
+  fail doctor_names_the_missing_bpf_lsm "exit $rc: $(head -c 1500 "$BW_OUT/doctor.json")"
 count=$(bpftool prog show | grep -c "name bw_file_open" || true)
 [ "$count" = 0 ] && pass no_lsm_program_left_loaded || fail no_lsm_program_left_loaded "$count loaded"
 stop_daemon

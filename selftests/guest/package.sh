@@ -7,6 +7,7 @@
 # and restarts. dpkg -r ends enforcement and keeps configuration and state;
 # dpkg --purge leaves only what the admin added.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/operator_checks.sh"
 
 deb=$(ls "$BW_BUILD"/package/bpfwarden_*.deb 2>/dev/null)
 [ -f "$deb" ] || { fail package_built "no single bpfwarden_*.deb in $BW_BUILD/package (target deb; scripts/build.sh builds it): '$deb'"; finish; exit; }
@@ -78,6 +79,9 @@ check default_policy_installed "" "$(cmp "$BW_SRC/policy/default.toml" "$config/
   fail man_pages_installed "$(ls /usr/share/man/man8 | grep bpfw)"
 "$ctl" status >"$BW_OUT/status.log" 2>&1 && pass status_enforcing_and_healthy ||
   fail status_enforcing_and_healthy "$(cat "$BW_OUT/status.log")"
+doctor_checks
+metrics_checks
+inventory_checks
 
 # The shipped default policy enforces: the canary, bpf() from an unlisted program.
 expect_try canary_denied EPERM open "$canary"
@@ -129,6 +133,7 @@ expect_try other_dev_node_ok ok open /dev/zero
 journalctl -b --no-pager -o cat BPFWARDEN_EVENT=file_open BPFWARDEN_ACTION=deny _SYSTEMD_UNIT=bpfwardend.service \
   2>/dev/null | grep -q '/dev/full' && pass denial_found_by_journal_fields ||
   fail denial_found_by_journal_fields "no BPFWARDEN_EVENT=file_open BPFWARDEN_ACTION=deny entry naming /dev/full"
+events_checks /dev/full
 rm -f "$config/policy.d/60-selftest-reload.toml"
 systemctl reload bpfwardend.service
 

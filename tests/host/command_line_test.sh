@@ -57,7 +57,7 @@ sweep() {  # LABEL COMMAND...: every option of COMMAND
 swept=0
 sweep daemon "$BW_DAEMON"
 sweep watchdog "$BW_WATCHDOG"
-for command in status unpin keygen sign verify allow-downgrade; do
+for command in status metrics doctor unpin keygen sign verify allow-downgrade events inventory contain; do
   sweep "ctl_${command//-/_}" "$CTL" "$command"
 done
 
@@ -106,5 +106,24 @@ out=$("$BW_WATCHDOG" --check --image-dir "$BW_IMAGES" --keys-dir "$BW_KEYS" --st
 rc=$?
 [ $rc = 1 ] && grep -q "state directory '$work/missing' does not exist" <<<"$out" \
   && pass watchdog_missing_state_dir_named || fail watchdog_missing_state_dir_named "exit $rc: $out"
+
+# events: filters that could never match are refused, naming the reason.
+expect_usage events_comm_too_long "^bpfwardenctl events: --comm: 'averyveryverylongname' is 21 bytes; the kernel keeps at most 15" \
+  "$CTL" events --comm averyveryverylongname
+expect_usage events_comm_bad_character "^bpfwardenctl events: --comm: 'a/b' has '/': a command name filter takes only" \
+  "$CTL" events --comm a/b
+expect_usage events_since_not_a_time "^bpfwardenctl events: --since: 'yesterday' is not a time" "$CTL" events --since yesterday
+expect_usage events_since_and_lines_conflict "^bpfwardenctl events: --since and --lines cannot be used together$" \
+  "$CTL" events --since -1h --lines 5
+
+# --log-target journal where no journald listens: everything still reaches
+# stderr, after a warning that says why (a mount namespace hides the socket
+# where this host has one).
+out=$(unshare -m sh -c 'if [ -d /run/systemd/journal ]; then mount -t tmpfs bw-nojournal /run/systemd/journal; fi
+  exec "$@"' sh "$BW_WATCHDOG" --check --image-dir "$BW_IMAGES" --keys-dir "$BW_KEYS" --state-dir "$work/missing" \
+  --policy-dir "$work/policy.d" --pin-root "/sys/fs/bpf/bpfwarden-clitest-$$" --log-target journal 2>&1)
+grep -q "warning: no journal to log to (/run/systemd/journal/socket: No such file or directory); logging to stderr instead" <<<"$out" &&
+  grep -q "state directory '$work/missing' does not exist" <<<"$out" && pass log_target_journal_falls_back_to_stderr ||
+  fail log_target_journal_falls_back_to_stderr "$out"
 
 finish

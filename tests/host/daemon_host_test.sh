@@ -65,6 +65,9 @@ expect_try exec_runs ok exec "$work/marker-bin"
 expect_log exec_audit_event "$log" "exec none pid=$TRY_PID .*exe=\"$work/marker-bin\""
 expect_try bpf_call_runs_on_host ok prog-load
 expect_log bpf_call_audit_event "$log" "bpf_call none pid=$TRY_PID .*comm=\"bw-try\" cmd=prog_load"
+# Its own calls (loading, pinning, applying the policy) are not bpf() audit.
+own_calls=$(grep -c "bpf_call none pid=[0-9]* tgid=$DAEMON_PID " "$log")
+[ "$own_calls" = 0 ] && pass own_bpf_calls_not_reported || fail own_bpf_calls_not_reported "$own_calls of its own calls logged"
 
 capeff=$(sed -n 's/^CapEff:\s*//p' "/proc/$DAEMON_PID/status")
 [ "$capeff" = "0000008000000004" ] && pass capabilities_dropped_to_bpf_and_dac_read_search \

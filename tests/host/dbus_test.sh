@@ -281,8 +281,15 @@ out=$(busctl --system call $ENFORCER RemoveRule ss file "$odd" 2>&1)
 # Runtime edits survive a restart.
 stop_daemon
 dlog="$BW_OUT/daemon-2.log"
-start_daemon "$dlog" --policy-dir "$POLICY" --pin-root "$BW_PINS" || fail daemon_restart "see $dlog"
+# Limits it is sure to pass, checked every second: self-monitoring speaks.
+start_daemon "$dlog" --policy-dir "$POLICY" --pin-root "$BW_PINS" --monitor-interval 1 --warn-event-rate 1 \
+  --warn-memory-mib 1 || fail daemon_restart "see $dlog"
 wait_for_name org.bpfwarden.Enforcer1 10
+for ((i = 0; i < 30; i++)); do /bin/true; sleep 0.1; done
+expect_signal self_warning_signal_on_event_rate 'STRING "event-rate"'
+expect_signal self_warning_signal_on_memory 'STRING "memory"'
+wait_for_log "$dlog" "self-monitoring: [0-9]+ events a second, over the limit of 1 \(--warn-event-rate\)" 5 &&
+  pass self_warning_logged || fail self_warning_logged "$(grep self-monitoring "$dlog")"
 busctl --system call $ENFORCER ListRules | grep -q "\"file\" \"$work/other\" \"deny\" \"$RUNTIME:[0-9]*\" true" &&
   pass runtime_rule_survives_restart || fail runtime_rule_survives_restart "$(busctl --system call $ENFORCER ListRules 2>&1)"
 in_map bpfw_file_rules "$work/other" && pass runtime_rule_in_map_after_restart || fail runtime_rule_in_map_after_restart "no map entry"

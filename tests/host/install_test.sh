@@ -20,7 +20,8 @@ mkdir -p "$BW_OUT"
 
 unit_dir=$(pkg-config --variable=systemdsystemunitdir systemd)
 tmpfiles_dir=$(pkg-config --variable=tmpfilesdir systemd)
-: "${unit_dir:=/lib/systemd/system}" "${tmpfiles_dir:=/usr/lib/tmpfiles.d}"
+catalog_dir=$(pkg-config --variable=catalogdir systemd)
+: "${unit_dir:=/lib/systemd/system}" "${tmpfiles_dir:=/usr/lib/tmpfiles.d}" "${catalog_dir:=/usr/lib/systemd/catalog}"
 prefix_of() { sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$1/CMakeCache.txt"; }
 
 # expected_files PREFIX: every file an install must hold, sorted.
@@ -37,7 +38,10 @@ expected_files() {
     echo /etc/bpfwarden/policy.d/00-default.toml
     echo "$unit_dir/bpfwardend.service"
     echo "$unit_dir/bpfwarden-watchdog.service"
+    echo "$unit_dir/bpfwarden-metrics.service"
+    echo "$unit_dir/bpfwarden-metrics.timer"
     echo "$tmpfiles_dir/bpfwarden.conf"
+    echo "$catalog_dir/bpfwarden.catalog"
     echo /usr/share/dbus-1/system.d/org.bpfwarden.conf
     echo /usr/share/polkit-1/actions/org.bpfwarden.policy
   } | sort
@@ -111,21 +115,29 @@ check_install() {
     [ -f "$d$got" ] && pass "${name}_${unit}_unit_documentation" ||
       fail "${name}_${unit}_unit_documentation" "Documentation= names '$got', not installed"
   done
+  # The metrics export writes node_exporter's textfile with the installed CLI (docs/FLEET.md).
+  got=$(unit_value "$units/bpfwarden-metrics.service" ExecStart)
+  [ "$got" = "$p/sbin/bpfwardenctl metrics --textfile /var/lib/prometheus/node-exporter/bpfwarden.prom" ] &&
+    [ -x "$d${got%% *}" ] && pass "${name}_metrics_unit_execstart" || fail "${name}_metrics_unit_execstart" "ExecStart=$got"
+  got=$(unit_value "$units/bpfwarden-metrics.timer" Documentation | sed -n 's|.*file://\([^ ]*\).*|\1|p')
+  [ -f "$d$got" ] && pass "${name}_metrics_timer_documentation" ||
+    fail "${name}_metrics_timer_documentation" "Documentation= names '$got', not installed"
   got=$(sed -n 's/^ReadWritePaths=-\(\/etc.*\)/\1/p' "$units/bpfwardend.service")
   [ "$got" = "$(default_of "$sbin/bpfwardend" --policy-dir)" ] && pass "${name}_daemon_unit_policy_writable" ||
     fail "${name}_daemon_unit_policy_writable" "ReadWritePaths=-$got"
-  got=$(grep -hE '@[A-Z_]+@' "$units"/bpfwarden*.service "$d$tmpfiles_dir/bpfwarden.conf")
+  got=$(grep -hE '@[A-Z_]+@' "$units"/bpfwarden*.service "$units"/bpfwarden*.timer "$d$tmpfiles_dir/bpfwarden.conf")
   [ -z "$got" ] && pass "${name}_units_configured" || fail "${name}_units_configured" "$got"
 
   # systemd-analyze verify needs ExecStart= to exist on this host: a copy of
   # the units that starts the DESTDIR's binaries, and MANPATH for the
   # Documentation= man pages.
   mkdir -p "$work/$name-verify"
-  for unit in bpfwardend bpfwarden-watchdog; do
+  for unit in bpfwardend bpfwarden-watchdog bpfwarden-metrics; do
     sed "s|^ExecStart=$p/sbin/|ExecStart=$sbin/|" "$units/$unit.service" >"$work/$name-verify/$unit.service"
   done
+  cp "$units/bpfwarden-metrics.timer" "$work/$name-verify/"
   if out=$(cd "$work/$name-verify" && MANPATH="$d$p/share/man" systemd-analyze verify bpfwardend.service \
-             bpfwarden-watchdog.service 2>&1) && [ -z "$out" ]; then
+             bpfwarden-watchdog.service bpfwarden-metrics.service bpfwarden-metrics.timer 2>&1) && [ -z "$out" ]; then
     pass "${name}_units_verify"
   else
     fail "${name}_units_verify" "$out"

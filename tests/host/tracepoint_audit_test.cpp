@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <functional>
+#include <string_view>
 #include <vector>
 
 #include "host_fixture.h"
@@ -21,6 +23,29 @@
 namespace bpfwarden {
 namespace {
 
+bool is_bpf_call(const Event& event, pid_t tgid, int cmd) {
+    return event.kind == EventKind::BpfCall && event.tgid == static_cast<uint32_t>(tgid) &&
+           event.bpf_cmd == static_cast<uint32_t>(cmd);
+}
+
+// A pin that cannot be made: a state-changing command that fails at once.
+int failing_pin() { return bpf_obj_pin(-1, "/sys/fs/bpf/bpfwarden-no-such-pin"); }
+
+// The marker after the calls a test looks at: state-changing, failing at
+// once, and never made by the loader (whose pins would pass for a pin).
+int failing_freeze() { return bpf_map_freeze(-1); }
+
+// Two read-only commands: a lookup of a pin and a walk over program ids.
+void read_only_bpf_calls() {
+    EXPECT_LT(bpf_obj_get("/sys/fs/bpf/bpfwarden-no-such-pin"), 0);
+    uint32_t next = 0;
+    bpf_prog_get_next_id(0, &next);
+}
+
+bool is_read_from(const Event& event, pid_t tgid) {
+    return is_bpf_call(event, tgid, BPF_OBJ_GET) || is_bpf_call(event, tgid, BPF_PROG_GET_NEXT_ID);
+}
+
 class TracepointAuditTest : public HostPinsTest {
 protected:
     void load(const std::string& name, LoadConfig config = {}) {
@@ -29,24 +54,75 @@ protected:
         ASSERT_OK(load_attach_pin(spec_named(name), *image, pins_, config));
     }
 
-    // Collects decoded events until `done` holds or two seconds pass.
-    std::vector<Event> collect(const std::function<bool(const std::vector<Event>&)>& done) {
+    // What the ring buffer delivered: each record's bytes as they came, and
+    // the ones that decode.
+    struct Records {
+        std::vector<std::vector<std::byte>> raw;
+        std::vector<Event> events;
+    };
+
+    // Reads the ring buffer until `done` holds for the decoded events or two
+    // seconds pass.
+    Records collect_records(const std::function<bool(const std::vector<Event>&)>& done) {
         auto map = PinLayout::open_pin(pins_.map_pin(kEventsMap));
         EXPECT_OK(map);
-        std::vector<Event> events;
+        Records records;
         auto on_record = [](void* ctx, void* data, size_t size) {
-            auto decoded = decode_event({static_cast<const std::byte*>(data), size});
-            if (decoded)
-                static_cast<std::vector<Event>*>(ctx)->push_back(*decoded);
+            auto* out = static_cast<Records*>(ctx);
+            const auto* bytes = static_cast<const std::byte*>(data);
+            out->raw.emplace_back(bytes, bytes + size);
+            if (auto decoded = decode_event({bytes, size}))
+                out->events.push_back(*decoded);
             return 0;
         };
-        ring_buffer* ring = ring_buffer__new(map->get(), on_record, &events, nullptr);
+        ring_buffer* ring = ring_buffer__new(map->get(), on_record, &records, nullptr);
         EXPECT_NE(ring, nullptr);
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-        while (!done(events) && std::chrono::steady_clock::now() < deadline)
+        while (!done(records.events) && std::chrono::steady_clock::now() < deadline)
             ring_buffer__poll(ring, 100);
         ring_buffer__free(ring);
-        return events;
+        return records;
+    }
+
+    std::vector<Event> collect(const std::function<bool(const std::vector<Event>&)>& done) {
+        return collect_records(done).events;
+    }
+
+    // The policy's redact_paths as the store holds them.
+    void redact(const std::vector<std::string>& prefixes) {
+        auto map = PinLayout::open_pin(pins_.map_pin(kSettingsMap));
+        ASSERT_OK(map);
+        uint32_t zero = 0;
+        bw_settings settings{};
+        ASSERT_EQ(bpf_map_lookup_elem(map->get(), &zero, &settings), 0);
+        settings.redact_count = 0;
+        for (const auto& prefix : prefixes) {
+            bw_redact_prefix& entry = settings.redact[settings.redact_count++];
+            entry.len = static_cast<uint32_t>(prefix.size());
+            std::memcpy(entry.prefix, prefix.data(), prefix.size());
+        }
+        ASSERT_EQ(bpf_map_update_elem(map->get(), &zero, &settings, BPF_ANY), 0);
+    }
+
+    // The events up to this process's marker call (failing_freeze()), which
+    // must be among them.
+    std::vector<Event> events_before_marker() {
+        auto is_marker = [](const Event& e) { return is_bpf_call(e, getpid(), BPF_MAP_FREEZE); };
+        auto events = collect([&](const auto& seen) { return std::any_of(seen.begin(), seen.end(), is_marker); });
+        auto marker = std::find_if(events.begin(), events.end(), is_marker);
+        EXPECT_NE(marker, events.end()) << "the state-changing marker call was not reported";
+        return {events.begin(), marker};
+    }
+
+    // The policy's settings as the store holds them, with audit_bpf_reads set.
+    void ask_for_bpf_reads() {
+        auto map = PinLayout::open_pin(pins_.map_pin(kSettingsMap));
+        ASSERT_OK(map);
+        uint32_t zero = 0;
+        bw_settings settings{};
+        ASSERT_EQ(bpf_map_lookup_elem(map->get(), &zero, &settings), 0);
+        settings.audit_bpf_reads = 1;
+        ASSERT_EQ(bpf_map_update_elem(map->get(), &zero, &settings, BPF_ANY), 0);
     }
 
     static std::string own_comm() {
@@ -56,14 +132,6 @@ protected:
         return comm;
     }
 };
-
-bool is_bpf_call(const Event& event, pid_t tgid, int cmd) {
-    return event.kind == EventKind::BpfCall && event.tgid == static_cast<uint32_t>(tgid) &&
-           event.bpf_cmd == static_cast<uint32_t>(cmd);
-}
-
-// A pin that cannot be made: a state-changing command that fails at once.
-int failing_pin() { return bpf_obj_pin(-1, "/sys/fs/bpf/bpfwarden-no-such-pin"); }
 
 TEST_F(TracepointAuditTest, StateChangingBpfCallIsAuditedWithCallerIdentity) {
     load("bpf_audit");
@@ -89,26 +157,28 @@ TEST_F(TracepointAuditTest, StateChangingBpfCallIsAuditedWithCallerIdentity) {
     EXPECT_EQ(found->ino, self->ino);
 }
 
-// Read-only commands change nothing and are not reported: a lookup of a pin
-// and a walk over program ids, then a pin as the marker (one thread: had the
-// reads been reported, their events would come before the marker's).
+// Read-only commands change nothing and are not reported, then a pin as the
+// marker (one thread: had the reads been reported, their events would come
+// before the marker's).
 TEST_F(TracepointAuditTest, ReadOnlyBpfCallsAreNotReported) {
     load("bpf_audit");
-    EXPECT_LT(bpf_obj_get("/sys/fs/bpf/bpfwarden-no-such-pin"), 0);
-    uint32_t next = 0;
-    bpf_prog_get_next_id(0, &next);
-    EXPECT_LT(failing_pin(), 0);
+    read_only_bpf_calls();
+    EXPECT_LT(failing_freeze(), 0);
+    for (const Event& event : events_before_marker())
+        EXPECT_FALSE(is_read_from(event, getpid())) << "read-only command " << event.bpf_cmd << " was reported";
+}
 
-    auto events = collect([](const auto& seen) {
-        return std::any_of(seen.begin(), seen.end(),
-                           [](const Event& e) { return is_bpf_call(e, getpid(), BPF_OBJ_PIN); });
-    });
-    auto marker = std::find_if(events.begin(), events.end(),
-                               [](const Event& e) { return is_bpf_call(e, getpid(), BPF_OBJ_PIN); });
-    ASSERT_NE(marker, events.end()) << "the state-changing marker call was not reported";
-    for (auto it = events.begin(); it != marker; ++it)
-        EXPECT_FALSE(is_bpf_call(*it, getpid(), BPF_OBJ_GET) || is_bpf_call(*it, getpid(), BPF_PROG_GET_NEXT_ID))
-            << "read-only command " << it->bpf_cmd << " was reported";
+// ... unless the policy asks for them (audit_bpf_reads = true).
+TEST_F(TracepointAuditTest, ReadOnlyBpfCallsAreReportedWhenThePolicyAsks) {
+    load("bpf_audit");
+    ask_for_bpf_reads();
+    read_only_bpf_calls();
+    EXPECT_LT(failing_freeze(), 0);
+    auto events = events_before_marker();
+    EXPECT_TRUE(std::any_of(events.begin(), events.end(),
+                            [](const Event& e) { return is_bpf_call(e, getpid(), BPF_OBJ_GET); }));
+    EXPECT_TRUE(std::any_of(events.begin(), events.end(),
+                            [](const Event& e) { return is_bpf_call(e, getpid(), BPF_PROG_GET_NEXT_ID); }));
 }
 
 TEST_F(TracepointAuditTest, ExecIsAuditedWithFilenameAndPid) {
@@ -130,6 +200,56 @@ TEST_F(TracepointAuditTest, ExecIsAuditedWithFilenameAndPid) {
     EXPECT_EQ(it->path, "/bin/true");
     EXPECT_EQ(it->comm, "true");
     EXPECT_NE(it->ino, 0u);
+}
+
+// Runs `path` (true(1)) in a child; its pid.
+pid_t run_true(const char* path) {
+    pid_t child = fork();
+    if (child == 0) {
+        execl(path, "true", nullptr);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << path;
+    return child;
+}
+
+bool contains(const std::vector<std::byte>& record, std::string_view text) {
+    auto begin = reinterpret_cast<const char*>(record.data());
+    return std::string_view(begin, record.size()).find(text) != std::string_view::npos;
+}
+
+// A path under a redact prefix is "[FILTERED]" in the record the kernel
+// wrote: not one byte of it reaches user space. Another path is reported.
+TEST_F(TracepointAuditTest, RedactedExecPathNeverLeavesTheKernel) {
+    load("exec_audit");
+    redact({"/nonexistent/", "/bin/"});
+    pid_t hidden = run_true("/bin/true");
+    pid_t shown = run_true("/usr/bin/true");
+
+    auto of = [](pid_t pid) {
+        return [pid](const Event& e) { return e.kind == EventKind::Exec && e.tgid == uint32_t(pid); };
+    };
+    auto records = collect_records([&](const auto& seen) {
+        return std::any_of(seen.begin(), seen.end(), of(hidden)) && std::any_of(seen.begin(), seen.end(), of(shown));
+    });
+    auto hidden_event = std::find_if(records.events.begin(), records.events.end(), of(hidden));
+    auto shown_event = std::find_if(records.events.begin(), records.events.end(), of(shown));
+    ASSERT_NE(hidden_event, records.events.end());
+    ASSERT_NE(shown_event, records.events.end());
+    EXPECT_EQ(hidden_event->path, BW_REDACTED_PATH);
+    EXPECT_NE(hidden_event->ino, 0u);  // still says which file ran
+    EXPECT_EQ(shown_event->path, "/usr/bin/true");
+    size_t hidden_records = 0;
+    for (const auto& record : records.raw) {
+        auto decoded = decode_event(record);
+        if (!decoded || decoded->tgid != uint32_t(hidden))
+            continue;
+        ++hidden_records;
+        EXPECT_FALSE(contains(record, "/bin")) << "a redacted path reached the ring buffer";
+    }
+    EXPECT_GE(hidden_records, 1u);
 }
 
 TEST_F(TracepointAuditTest, RateLimitBoundsAFloodFromOneProcess) {

@@ -1008,5 +1008,68 @@ TEST(EventFuzz, RandomRecordsDecodeAndFormatSafely) {
     EXPECT_GT(decoded, 5000);
 }
 
+// --- wall time and journal fields ---
+
+TEST(EventFormat, WallTimeIsTheLastFieldInTextAndJson) {
+    Event event = make_event(EventKind::FileOpen, EventAction::Deny, "cat", "shadow");
+    event.op = BW_OP_OPEN;
+    event.wall_time_usec = 1796305200123456;  // 2026-12-03T13:40:00.123456Z
+    EXPECT_TRUE(format_event_text(event, "/etc/shadow").ends_with(" op=open time=2026-12-03T13:40:00.123456Z"));
+    EXPECT_TRUE(
+        format_event_json(event, "/etc/shadow").ends_with(R"("op":"open","time":"2026-12-03T13:40:00.123456Z"})"));
+    event.wall_time_usec = 0;
+    EXPECT_EQ(format_event_text(event).find("time="), std::string::npos);
+}
+
+TEST(EventFormat, Rfc3339KeepsLeadingZerosOfTheFraction) {
+    EXPECT_EQ(format_rfc3339_usec(0), "1970-01-01T00:00:00.000000Z");
+    EXPECT_EQ(format_rfc3339_usec(1000001), "1970-01-01T00:00:01.000001Z");
+}
+
+TEST(EventFormat, MonotonicTimeBecomesWallTimeWithTheClocksOffset) {
+    timespec mono{}, real{};
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &real);
+    uint64_t mono_ns = static_cast<uint64_t>(mono.tv_sec) * 1000000000 + static_cast<uint64_t>(mono.tv_nsec);
+    int64_t real_usec = static_cast<int64_t>(real.tv_sec) * 1000000 + real.tv_nsec / 1000;
+    // An event ten seconds old is ten seconds before now, within scheduling noise.
+    int64_t converted = static_cast<int64_t>(monotonic_to_wall_usec(mono_ns - 10000000000ULL));
+    EXPECT_NEAR(static_cast<double>(real_usec - converted), 10e6, 0.5e6);
+}
+
+TEST(EventFormat, JournalFieldsCarryEveryFieldUnquoted) {
+    Event event = make_event(EventKind::FileOpen, EventAction::Deny, "c\"at", "shadow");
+    event.op = BW_OP_OPEN;
+    event.wall_time_usec = 1796305200123456;
+    std::map<std::string, std::string> fields;
+    for (const auto& [name, value] : event_journal_fields(event, "/etc/shadow"))
+        EXPECT_TRUE(fields.emplace(name, value).second) << "field twice: " << name;
+    EXPECT_EQ(fields["BPFWARDEN_EVENT"], "file_open");
+    EXPECT_EQ(fields["BPFWARDEN_ACTION"], "deny");
+    EXPECT_EQ(fields["BPFWARDEN_PID"], "123");
+    EXPECT_EQ(fields["BPFWARDEN_UID"], "0");
+    EXPECT_EQ(fields["BPFWARDEN_COMM"], "c\\\"at");  // the text format's escaping, without its quotes
+    EXPECT_EQ(fields["BPFWARDEN_PATH"], "/etc/shadow");
+    EXPECT_EQ(fields["BPFWARDEN_RULE_PATH"], "/etc/shadow");
+    EXPECT_EQ(fields["BPFWARDEN_RULE"], "3");
+    EXPECT_EQ(fields["BPFWARDEN_OP"], "open");
+    EXPECT_EQ(fields["BPFWARDEN_DEV"], "8:1");
+    EXPECT_EQ(fields["BPFWARDEN_INO"], "1234");
+    EXPECT_EQ(fields["BPFWARDEN_TIME"], "2026-12-03T13:40:00.123456Z");
+}
+
+TEST(EventFormat, JournalFieldsOfABpfCallNameTheCommandAndExe) {
+    Event event = make_event(EventKind::BpfCall, EventAction::None, "bpftool", "bpftool");
+    event.bpf_cmd = 5;  // prog_load
+    std::map<std::string, std::string> fields;
+    for (const auto& [name, value] : event_journal_fields(event))
+        fields.emplace(name, value);
+    EXPECT_EQ(fields["BPFWARDEN_EVENT"], "bpf_call");
+    EXPECT_EQ(fields["BPFWARDEN_CMD"], "prog_load");
+    EXPECT_EQ(fields["BPFWARDEN_EXE"], "bpftool");
+    EXPECT_EQ(fields.count("BPFWARDEN_RULE"), 0u);
+    EXPECT_EQ(fields.count("BPFWARDEN_PATH"), 0u);
+}
+
 }  // namespace
 }  // namespace bpfwarden

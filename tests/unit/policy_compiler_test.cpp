@@ -607,6 +607,23 @@ TEST(PolicyCompiler, SettingsFollowTheOptions) {
     EXPECT_EQ(settings_for(false, true, true).exec_options,
               static_cast<uint32_t>(BW_EXEC_DENY_ANONYMOUS | BW_EXEC_DENY_WRITE_EXEC));
     EXPECT_EQ(settings_for(false, true, true).subtree_depth, static_cast<uint32_t>(BW_MAX_SUBTREE_DEPTH));
+
+    EXPECT_EQ(defaults->tables.settings.audit_bpf_reads, 0u);
+    Policy reads;
+    reads.options.audit_bpf_reads.value = true;
+    auto with_reads = compile_policy(reads, fs.resolver());
+    ASSERT_OK(with_reads);
+    EXPECT_EQ(with_reads->tables.settings.audit_bpf_reads, 1u);
+
+    Policy redacting;
+    redacting.options.redact_paths.value = {"/home/", "/root/secret"};
+    auto redacted = compile_policy(redacting, fs.resolver());
+    ASSERT_OK(redacted);
+    const bw_settings& settings = redacted->tables.settings;
+    ASSERT_EQ(settings.redact_count, 2u);
+    EXPECT_EQ(std::string(settings.redact[0].prefix, settings.redact[0].len), "/home/");
+    EXPECT_EQ(std::string(settings.redact[1].prefix, settings.redact[1].len), "/root/secret");
+    EXPECT_EQ(settings.redact[1].prefix[settings.redact[1].len], '\0');
 }
 
 TEST(PolicyCompiler, BpfModeMapsToAction) {

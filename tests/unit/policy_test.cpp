@@ -234,6 +234,8 @@ protect = false
 deny_anonymous_exec = true
 
 deny_write_exec = true
+audit_bpf_reads = true
+redact_paths = ["/home/", "/root/"]
 [[file]]
 path = "/etc/shadow"
 action = "deny"
@@ -246,6 +248,10 @@ action = "deny"
     EXPECT_EQ(policy->options.deny_anonymous_exec.where, (SourceLocation{"00-options.toml", 3}));
     EXPECT_TRUE(policy->options.deny_write_exec.value);
     EXPECT_EQ(policy->options.deny_write_exec.where, (SourceLocation{"00-options.toml", 5}));
+    EXPECT_TRUE(policy->options.audit_bpf_reads.value);
+    EXPECT_EQ(policy->options.audit_bpf_reads.where, (SourceLocation{"00-options.toml", 6}));
+    EXPECT_EQ(policy->options.redact_paths.value, (std::vector<std::string>{"/home/", "/root/"}));
+    EXPECT_EQ(policy->options.redact_paths.where, (SourceLocation{"00-options.toml", 7}));
     EXPECT_EQ(policy->rules.size(), 1u);
     EXPECT_EQ(policy->source_texts, std::vector<std::string>{std::string(kText)});
 
@@ -457,7 +463,15 @@ INSTANTIATE_TEST_SUITE_P(
         // Structure.
         BadInput{"UnknownTable", "# x\n[files]\npath = \"/etc/shadow\"\n", 2,
                  "unknown table 'files' (expected [[file]], [[exec]], [[allowlist]], [bpf], [scope.NAME], mode, "
-                 "protect, deny_anonymous_exec, deny_write_exec or max_rules)"},
+                 "protect, deny_anonymous_exec, deny_write_exec, audit_bpf_reads, redact_paths or max_rules)"},
+        BadInput{"RedactPathsNotAnArray", "redact_paths = \"/home/\"\n", 1,
+                 "'redact_paths' must be an array of path prefixes"},
+        BadInput{"RedactPathRelative", "redact_paths = [\"/root/\",\n  \"home/\"]\n", 2,
+                 "redact_paths entries must be absolute path prefixes"},
+        BadInput{"RedactPathTooLong", "redact_paths = [\"/" + std::string(63, 'a') + "\"]\n", 1,
+                 "is 64 bytes; the kernel compares at most 63"},
+        BadInput{"RedactPathsTooMany", "redact_paths = [\"/a\", \"/b\", \"/c\", \"/d\", \"/e\"]\n", 1,
+                 "redact_paths has 5 entries; at most 4 are supported"},
         BadInput{"UnknownArrayOfTables", "[[bpf]]\nmode = \"deny\"\n", 1, "'bpf' must be a table ([bpf])"},
         BadInput{"UnknownTopLevelKey", "\nversion = 2\n", 2, "unknown key 'version'"},
         BadInput{"FileAsTable", "[file]\npath = \"/etc/shadow\"\naction = \"deny\"\n", 1,
@@ -634,7 +648,7 @@ TEST(PolicyMerge, ModeAndRestrictFromDifferentFiles) {
 }
 
 TEST(PolicyMerge, EachOptionSetInTwoFilesNamesBoth) {
-    for (const char* option : {"protect", "deny_anonymous_exec", "deny_write_exec"}) {
+    for (const char* option : {"protect", "deny_anonymous_exec", "deny_write_exec", "audit_bpf_reads"}) {
         auto first = parse_policy(std::string(option) + " = true\n", "00-default.toml");
         auto second = parse_policy("# local\n\n" + std::string(option) + " = false\n", "50-local.toml");
         ASSERT_OK(first);

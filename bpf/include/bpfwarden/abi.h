@@ -232,6 +232,18 @@ struct bw_allowlist {
 };
 
 /* Single entry (key 0) of bpfw_settings. */
+/*
+ * Privacy: an executed path starting with one of these prefixes is reported
+ * as BW_REDACTED_PATH; the path itself never leaves the kernel.
+ */
+#define BW_MAX_REDACT 4
+#define BW_REDACT_LEN 64 /* a prefix is at most BW_REDACT_LEN - 1 bytes */
+#define BW_REDACTED_PATH "[FILTERED]"
+struct bw_redact_prefix {
+	__u32 len;
+	char prefix[BW_REDACT_LEN];
+};
+
 struct bw_settings {
 	__u32 protect;       /* self-protection on */
 	__u32 exec_options;  /* BW_EXEC_* */
@@ -247,6 +259,9 @@ struct bw_settings {
 	struct bw_inode_key keys_dir;
 	struct bw_inode_key image_dir;
 	struct bw_inode_key state_dir;
+	__u32 audit_bpf_reads; /* bpf() audit reports read-only commands too */
+	__u32 redact_count;    /* entries of `redact` in use */
+	struct bw_redact_prefix redact[BW_MAX_REDACT];
 };
 
 /* Single entry (key 0) of bpfw_lift: break-glass. Self-protection is lifted
