@@ -1,6 +1,7 @@
 #include "watchdog_interface.h"
 
 #include "names.h"
+#include "support/text.h"
 #include "utf8.h"
 
 namespace bpfwarden::dbus {
@@ -116,6 +117,7 @@ const sd_bus_vtable kWatchdogVtable[] = {
     SD_BUS_METHOD_WITH_ARGS("CheckNow", SD_BUS_NO_ARGS, SD_BUS_RESULT("b", healthy, "as", reasons), method_check_now,
                             kMethod),
     SD_BUS_SIGNAL_WITH_ARGS("Healed", SD_BUS_ARGS("s", reason, "t", duration_usec, "t", heal_count), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("UnknownProgram", SD_BUS_ARGS("u", id, "s", name, "s", type, "s", tag, "s", detail), 0),
     SD_BUS_VTABLE_END,
 };
 
@@ -164,6 +166,22 @@ void WatchdogObject::publish() {
             return;
         (void)bus_.send(signal->get());
     }
+}
+
+void WatchdogObject::unknown_program(uint32_t id, const std::string& name, const std::string& type,
+                                     const std::string& tag, const std::string& detail) {
+    if (!bus_.connected())
+        return;
+    auto signal = bus_.new_signal(kWatchdogPath, kWatchdogInterface, "UnknownProgram");
+    if (!signal)
+        return;
+    // A program's name is whatever its loader chose: escaped like the event fields.
+    std::string safe_name = sanitize_field(name, 64), safe_type = to_bus_string(type), safe_tag = to_bus_string(tag),
+                safe_detail = to_bus_string(detail);
+    if (sd_bus_message_append(signal->get(), "ussss", id, safe_name.c_str(), safe_type.c_str(), safe_tag.c_str(),
+                              safe_detail.c_str()) < 0)
+        return;
+    (void)bus_.send(signal->get());
 }
 
 }  // namespace bpfwarden::dbus

@@ -36,6 +36,10 @@ public:
     // After every check: PropertiesChanged for what changed since the last
     // call, and Healed when a heal happened.
     void publish();
+    // UnknownProgram: a BPF program neither bpfwarden's, the kernel's,
+    // systemd's nor allowlisted (watchdog/inventory_watch.h).
+    void unknown_program(uint32_t id, const std::string& name, const std::string& type, const std::string& tag,
+                         const std::string& detail);
 
     WatchdogBackend& backend() { return backend_; }
 

@@ -18,6 +18,7 @@
 
 #include "bus_connection.h"
 #include "check_scheduler.h"
+#include "inventory_watch.h"
 #include "loading/pin_removal.h"
 #include "names.h"
 #include "supervisor.h"
@@ -26,6 +27,7 @@
 #include "support/installed_paths.h"
 #include "support/log.h"
 #include "support/service_loop.h"
+#include "support/text.h"
 #include "support/unique_fd.h"
 #include "triggers.h"
 #include "watchdog_bus.h"
@@ -67,6 +69,8 @@ struct CommandLineOptions {
     bool check = false;
     bool no_dbus = false;
     bool verbose = false;
+    unsigned inventory_interval = 60;
+    std::filesystem::path inventory_allowlist;
     LogTarget log_target = LogTarget::Auto;
 };
 
@@ -94,6 +98,13 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
     auto* check = cli.flag("--check", cmd.check, "one read-only check (changes nothing); print the state as JSON");
     cli.exclusive(once, check);
     cli.flag("--no-dbus", cmd.no_dbus, "do not serve org.bpfwarden.Watchdog1 on the system bus");
+    cli.number<unsigned>("--inventory-interval", cmd.inventory_interval, 0, 86400,
+                         "look for unknown BPF programs every S seconds, and soon after every program load; 0: only "
+                         "after loads",
+                         "S");
+    cmd.inventory_allowlist = std::filesystem::path(installed::kPolicyDir).parent_path() / "inventory.toml";
+    cli.path("--inventory-allowlist", cmd.inventory_allowlist,
+             "programs the admin expects (bpfwardenctl inventory --help); a missing file allows none", "FILE");
     add_logging(cli, cmd.log_target, cmd.verbose);
     if (auto exit_status = cli.parse(argc, argv))
         return exit_status;
@@ -124,11 +135,11 @@ int check_once(const CommandLineOptions& cmd, Supervisor& supervisor) {
 class Triggers {
 public:
     Triggers(boost::asio::io_context& io, const CommandLineOptions& cmd, Supervisor& supervisor,
-             CheckScheduler& scheduler)
+             CheckScheduler& scheduler, InventoryWatch& inventory)
         : supervisor_(supervisor) {
         watch_pins(io, cmd.options.pins, scheduler);
         follow_policy(io, cmd.options.policy_dir, scheduler);
-        arm_tripwire(io, cmd.options.trust, scheduler);
+        arm_tripwire(io, cmd.options.trust, scheduler, inventory);
     }
 
     // Recompiles the desired policy; true when it changed.
@@ -170,12 +181,14 @@ private:
         });
     }
 
-    void arm_tripwire(boost::asio::io_context& io, const ImageTrust& trust, CheckScheduler& scheduler) {
+    void arm_tripwire(boost::asio::io_context& io, const ImageTrust& trust, CheckScheduler& scheduler,
+                      InventoryWatch& inventory) {
         auto images = VerifiedImageSet::open(trust);
         auto image = images ? images->image("tamper_watch") : Result<const BpfImage*>(std::unexpected(images.error()));
-        auto watch =
-            image ? TamperWatch::open(io, **image, [&scheduler](const std::string& why) { scheduler.check_soon(why); })
-                  : Result<std::unique_ptr<TamperWatch>>(std::unexpected(image.error()));
+        auto watch = image ? TamperWatch::open(
+                                 io, **image, [&scheduler](const std::string& why) { scheduler.check_soon(why); },
+                                 [&inventory](const std::string& why) { inventory.scan_soon(why); })
+                           : Result<std::unique_ptr<TamperWatch>>(std::unexpected(image.error()));
         if (!watch) {
             log_warning("tamper tripwire unavailable (" + watch.error().message() + "); checking on the interval");
             return;
@@ -189,6 +202,24 @@ private:
     std::unique_ptr<TamperWatch> tamper_;
 };
 
+// Said in the journal (BPFWARDEN_UNKNOWN_PROGRAM=id) and as the D-Bus UnknownProgram signal.
+void report_unknown_program(const ProgramRecord& program, const std::string& why, WatchdogBus* bus) {
+    std::string holders;
+    for (const auto& holder : program.holders)
+        holders += (holders.empty() ? "" : ", ") + holder.describe();
+    std::string detail = program.pins.empty() ? "" : "pinned at " + program.pins.front();
+    if (!holders.empty())
+        detail += (detail.empty() ? "held by " : "; held by ") + holders;
+    log(LogLevel::Warning,
+        "inventory: unknown BPF program " + std::to_string(program.id) + " '" + sanitize_field(program.name, 64) +
+            "' (" + program_type_name(program.type) + ", tag " + program.tag + ")" +
+            (detail.empty() ? "" : ", " + detail) + " [" + why + "]; bpfwardenctl inventory --unknown, contain " +
+            std::to_string(program.id),
+        {{"BPFWARDEN_UNKNOWN_PROGRAM", std::to_string(program.id)}});
+    if (bus)
+        bus->object().unknown_program(program.id, program.name, program_type_name(program.type), program.tag, detail);
+}
+
 int serve(const CommandLineOptions& cmd, Supervisor& supervisor) {
     boost::asio::io_context io;
     supervisor.set_check_interval(std::chrono::milliseconds(cmd.interval_ms));
@@ -199,7 +230,15 @@ int serve(const CommandLineOptions& cmd, Supervisor& supervisor) {
         bus.emplace(io, dbus::kWatchdogBusName, dbus::BusConnection::logger("checking"));
         watchdog_bus.emplace(*bus, supervisor, scheduler);
     }
-    Triggers triggers(io, cmd, supervisor, scheduler);
+    InventoryWatch inventory(
+        io,
+        OwnSide{cmd.options.pins.root(),
+                {"/proc/self/exe", cmd.options.service.daemon_exe, cmd.options.service.watchdog_exe}},
+        cmd.inventory_allowlist, std::chrono::seconds(cmd.inventory_interval),
+        [&watchdog_bus](const ProgramRecord& program, const std::string& why) {
+            report_unknown_program(program, why, watchdog_bus ? &*watchdog_bus : nullptr);
+        });
+    Triggers triggers(io, cmd, supervisor, scheduler, inventory);
     ServiceSignals signals(
         io,
         [&] {

@@ -18,12 +18,13 @@ BPFWARDEN_SKELETON_TRAITS(bpfw_tamper_watch);
 
 namespace {
 
-// Commands after which our links, pins or maps may no longer be what they were.
+// Commands after which our links, pins or maps may no longer be what they
+// were, and program loads (for the inventory).
 uint64_t watched_commands() {
     uint64_t mask = 0;
     for (uint32_t cmd : {BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_MAP_LOOKUP_AND_DELETE_ELEM, BPF_MAP_UPDATE_BATCH,
                          BPF_MAP_DELETE_BATCH, BPF_MAP_LOOKUP_AND_DELETE_BATCH, BPF_MAP_FREEZE, BPF_OBJ_PIN,
-                         BPF_PROG_DETACH, BPF_LINK_UPDATE, BPF_LINK_DETACH})
+                         BPF_PROG_DETACH, BPF_LINK_UPDATE, BPF_LINK_DETACH, BPF_PROG_LOAD})
         mask |= uint64_t{1} << cmd;
     return mask;
 }
@@ -31,10 +32,11 @@ uint64_t watched_commands() {
 }  // namespace
 
 Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& io, const BpfImage& image,
-                                                       Handler on_tamper) {
+                                                       Handler on_tamper, Handler on_load) {
     std::unique_ptr<TamperWatch> watch(new TamperWatch());
     watch->image_ = image;
     watch->on_tamper_ = std::move(on_tamper);
+    watch->on_load_ = std::move(on_load);
     auto skel = Skeleton<bpfw_tamper_watch>::open(watch->image_);
     if (!skel)
         return std::unexpected(skel.error());
@@ -69,8 +71,14 @@ void TamperWatch::on_record(std::span<const std::byte> record) const {
     bw_tamper_event event;
     std::memcpy(&event, record.data(), sizeof(event));
     std::string comm(event.comm, strnlen(event.comm, BW_COMM_LEN));
-    on_tamper_("bpf(" + bpf_command_name(event.cmd) + ") by pid " + std::to_string(event.tgid) + " (" +
-               sanitize_field(comm, 64) + ")");
+    std::string why = "bpf(" + bpf_command_name(event.cmd) + ") by pid " + std::to_string(event.tgid) + " (" +
+                      sanitize_field(comm, 64) + ")";
+    if (event.cmd == BPF_PROG_LOAD) {
+        if (on_load_)
+            on_load_(why);
+        return;
+    }
+    on_tamper_(why);
 }
 
 }  // namespace bpfwarden

@@ -1,7 +1,8 @@
 // What makes the watchdog check at once rather than at the next interval:
 // changes in the pin directories (inotify), successful bpf() commands from
 // other processes that can detach links or change maps (the tamper_watch
-// tracepoint programs), and edits of the policy directory.
+// tracepoint programs), and edits of the policy directory. Program loads
+// reach the inventory watch instead (inventory_watch.h).
 #pragma once
 
 #include <bpf/libbpf.h>
@@ -30,8 +31,10 @@ namespace bpfwarden {
 class TamperWatch {
 public:
     using Handler = std::function<void(const std::string&)>;
+    // on_tamper: a watched command changed something; on_load: a program
+    // was loaded (may be empty).
     static Result<std::unique_ptr<TamperWatch>> open(boost::asio::io_context& io, const BpfImage& image,
-                                                     Handler on_tamper);
+                                                     Handler on_tamper, Handler on_load);
 
     ~TamperWatch();  // where the skeleton's traits are known
 
@@ -47,6 +50,7 @@ private:
     std::optional<Skeleton<bpfw_tamper_watch>> skeleton_;  // owns the programs, maps and links
     std::unique_ptr<RingBufferReader> reader_;             // destroyed first: it reads the skeleton's map
     Handler on_tamper_;
+    Handler on_load_;
 };
 
 }  // namespace bpfwarden

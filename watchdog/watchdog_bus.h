@@ -21,6 +21,7 @@ public:
     std::string version() const override { return supervisor_.state().version; }
     WatchdogStatus status() const override { return supervisor_.state(); }
     Result<WatchdogStatus> check_now(const dbus::Caller& caller) override;
+    dbus::WatchdogObject& object() { return object_; }
 
 private:
     Supervisor& supervisor_;

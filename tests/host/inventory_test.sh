@@ -35,12 +35,13 @@ cleanup() {
     kill "$LOADER_PID" 2>/dev/null
     wait "$LOADER_PID" 2>/dev/null
   fi
+  stop_watchdog
   stop_daemon
   "$BW_DAEMON" --unpin --yes --pin-root "$BW_PINS" --log-target stderr >/dev/null 2>&1
   rmdir "$BW_PINS" 2>/dev/null
   # Only the directory this test made (same inode), and only the loader's pins in it.
   if [ -n "$foreign_ino" ] && [ "$(stat -c %i "$foreign" 2>/dev/null)" = "$foreign_ino" ]; then
-    for round in round1 round2; do
+    for round in round1 round2 round3; do
       for pin in $loader_pins; do rm -f "$foreign/$round/$pin"; done
       rmdir "$foreign/$round" 2>/dev/null
     done
@@ -292,5 +293,22 @@ expect contain_refuses_ours 1 "program $ours 'bw_tp_exec' \(tracepoint\) is bpfw
   "$CTL" contain "$ours" --yes --pin-root "$BW_PINS" --daemon-exe "$BW_DAEMON"
 [ "$(find "$BW_PINS" -printf '%p %y\n' | sort)" = "$tree_before" ] && prog_exists "$ours" \
   && pass refused_contain_leaves_our_pins || fail refused_contain_leaves_our_pins "the pin tree changed"
+
+
+# ---- The watchdog's inventory watch: a load makes it look, an unknown program is said once --------
+start_watchdog "$BW_OUT/watchdog.log" --policy-dir "$work/policy.d" --pin-root "$BW_PINS" --no-dbus \
+  --inventory-interval 0 || fail watchdog_start "see $BW_OUT/watchdog.log"
+mkdir "$foreign/round3"
+"$work/loader" "$work/foreign.bpf.o" "$foreign/round3" >"$BW_OUT/loader3.log" 2>&1 || fail loader_round3 "$(cat "$BW_OUT/loader3.log")"
+id=$(prog_id_at "$foreign/round3/invtest_foreign_prog")
+wait_for_log "$BW_OUT/watchdog.log" "inventory: unknown BPF program $id 'invtest_foreign' \(tracepoint, tag [0-9a-f]+\), pinned at $foreign/round3/invtest_foreign_prog \[bpf\(prog_load\) by pid [0-9]+ \(loader\)\]" 10 &&
+  pass watchdog_reports_a_loaded_unknown_program || fail watchdog_reports_a_loaded_unknown_program "$(grep inventory "$BW_OUT/watchdog.log")"
+grep -q "inventory: unknown BPF program $ours " "$BW_OUT/watchdog.log" && fail watchdog_leaves_ours_unreported "$ours reported" ||
+  pass watchdog_leaves_ours_unreported
+"$work/loader" "$work/foreign.bpf.o" "$foreign/round3" >/dev/null 2>&1  # a second load (its pins exist: it fails after loading)
+sleep 1
+[ "$(grep -c "inventory: unknown BPF program $id " "$BW_OUT/watchdog.log")" = 1 ] && pass watchdog_reports_a_program_once ||
+  fail watchdog_reports_a_program_once "$(grep -c "inventory: unknown BPF program $id " "$BW_OUT/watchdog.log") reports"
+stop_watchdog
 
 finish
