@@ -113,6 +113,14 @@ std::vector<const ObjectSpec*> ExpectedState::enforcement() const {
     return specs;
 }
 
+std::vector<const ObjectSpec*> ExpectedState::store_readers() const {
+    std::vector<const ObjectSpec*> specs;
+    for (const auto& object : objects_)
+        if (object.spec->role != ObjectRole::Store)
+            specs.push_back(object.spec);
+    return specs;
+}
+
 bool ExpectedState::set_desired(DesiredMaps desired) {
     std::vector<MapCheck> checks = map_checks_of(desired);
     if (checks == map_checks_)

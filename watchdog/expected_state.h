@@ -58,8 +58,11 @@ public:
     const std::vector<std::string>& lsm_hooks() const { return lsm_hooks_; }
     // The map-only object holding the policy maps.
     const ObjectSpec* store() const;
-    // The programs that read the policy maps (reloaded with a new store).
+    // The enforcing (BPF LSM) objects: reloaded when enforcement silently broke.
     std::vector<const ObjectSpec*> enforcement() const;
+    // Every object whose programs read the store's maps (the LSM objects'
+    // policy, the tracepoints' settings): reloaded with a new store.
+    std::vector<const ObjectSpec*> store_readers() const;
 
     // The desired policy maps. Replacing them returns false when nothing
     // changes; otherwise the previous digests are kept as `superseded()`

@@ -100,7 +100,7 @@ HealOutcome heal(const HealPlan& plan, const ExpectedState& expected, WatchdogKe
     std::set<const ObjectSpec*> reload = repin_held_links(plan.broken, expected, kernel, outcome);
     if (plan.new_store && expected.store()) {
         reload.insert(expected.store());
-        for (const ObjectSpec* spec : expected.enforcement())  // new maps: the programs must be reloaded to use them
+        for (const ObjectSpec* spec : expected.store_readers())  // new maps: the programs must be reloaded to use them
             reload.insert(spec);
     }
     bool rewritten = false;

@@ -38,8 +38,8 @@ void RingBufferReader::start() {
 
 void RingBufferReader::wait() {
     descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                           [this](const boost::system::error_code& ec) {
-                               if (ec)
+                           [this, alive = alive_](const boost::system::error_code& ec) {
+                               if (ec || !*alive)
                                    return;
                                drain();
                                wait();

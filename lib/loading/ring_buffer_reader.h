@@ -31,6 +31,10 @@ public:
     // Hands every pending record to the handler; returns how many.
     size_t drain();
 
+    ~RingBufferReader() { *alive_ = false; }
+    RingBufferReader(const RingBufferReader&) = delete;
+    RingBufferReader& operator=(const RingBufferReader&) = delete;
+
 private:
     struct RingBufferFree {
         void operator()(ring_buffer* ring) const { ring_buffer__free(ring); }
@@ -44,6 +48,10 @@ private:
     boost::asio::posix::stream_descriptor descriptor_;  // a dup of the consumer's epoll fd
     Handler handler_;
     size_t handled_ = 0;
+    // A completed wait's handler may still be queued when a reader is
+    // replaced (the daemon moving to a re-made ring buffer): it holds this
+    // flag and does nothing once the reader is gone.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace bpfwarden

@@ -65,8 +65,8 @@ bool DirectoryWatch::rewatch() {
 
 void DirectoryWatch::wait() {
     descriptor_.async_wait(
-        boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
-            if (ec)
+        boost::asio::posix::stream_descriptor::wait_read, [this, alive = alive_](const boost::system::error_code& ec) {
+            if (ec || !*alive)
                 return;
             alignas(inotify_event) char buffer[4096];
             for (ssize_t n; (n = read(descriptor_.native_handle(), buffer, sizeof(buffer))) > 0;) {
@@ -92,8 +92,8 @@ void DirectoryWatch::wait() {
                 if (!pending_since_)
                     pending_since_ = now;
                 settle_timer_.expires_at(std::min(now + settle_, *pending_since_ + settle_ * kMaxSettleFactor));
-                settle_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
-                    if (!timer_ec)
+                settle_timer_.async_wait([this, alive = alive_](const boost::system::error_code& timer_ec) {
+                    if (!timer_ec && *alive)
                         report();
                 });
             }
@@ -109,8 +109,8 @@ bool DirectoryWatch::all_current() const {
 
 void DirectoryWatch::look_for_replacement(int attempts_left) {
     replacement_timer_.expires_after(kReplacementPoll);
-    replacement_timer_.async_wait([this, attempts_left](const boost::system::error_code& ec) {
-        if (ec)
+    replacement_timer_.async_wait([this, alive = alive_, attempts_left](const boost::system::error_code& ec) {
+        if (ec || !*alive)
             return;
         if (rewatch())
             on_change_(what_ + " replaced");

@@ -43,6 +43,10 @@ public:
     // callers with an interval also call it there (one stat() per directory).
     bool rewatch();
 
+    ~DirectoryWatch() { *alive_ = false; }
+    DirectoryWatch(const DirectoryWatch&) = delete;
+    DirectoryWatch& operator=(const DirectoryWatch&) = delete;
+
 private:
     DirectoryWatch(boost::asio::io_context& io) : descriptor_(io), settle_timer_(io), replacement_timer_(io) {}
     void wait();
@@ -55,6 +59,11 @@ private:
 
     boost::asio::posix::stream_descriptor descriptor_;
     boost::asio::steady_timer settle_timer_, replacement_timer_;
+    // A wait that has completed but whose handler has not run yet cannot be
+    // cancelled: destroying the watch then (a follower replacing it from
+    // another handler) would run that handler on a freed object. Every
+    // handler holds this flag and does nothing once the watch is gone.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::chrono::milliseconds settle_{};
     struct Watched {
         std::filesystem::path dir;

@@ -161,7 +161,7 @@ map_after=$(bpftool map show pinned "$BW_PINS/maps/bpfw_file_rules" 2>&1 | cut -
 n=$(heals); bpftool map freeze pinned "$BW_PINS/maps/bpfw_file_rules" || fail freeze_map "bpftool map freeze failed"
 # (Loading and verifying some 30 programs takes half a minute under TCG.)
 expect_heal frozen_map_healed \
-  "policy map 'bpfw_file_rules' was frozen.*-> reloaded policy_maps, rewrote policy maps, reloaded self_guard, reloaded file_guard, reloaded exec_guard in" "$n" 120
+  "policy map 'bpfw_file_rules' was frozen.*-> reloaded policy_maps, rewrote policy maps, reloaded bpf_audit, reloaded exec_audit, reloaded self_guard, reloaded file_guard, reloaded exec_guard in" "$n" 120
 bpftool map show pinned "$BW_PINS/maps/bpfw_file_rules" >"$BW_OUT/new-store.txt" 2>&1
 [ -n "$map_before" ] && ! grep -q frozen "$BW_OUT/new-store.txt" && [ "$(cut -d: -f1 "$BW_OUT/new-store.txt")" != "$map_before" ] \
   && pass fresh_policy_map_pinned || fail fresh_policy_map_pinned "map id $map_before before, now: $(cat "$BW_OUT/new-store.txt")"

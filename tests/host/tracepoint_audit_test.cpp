@@ -88,20 +88,27 @@ protected:
         return collect_records(done).events;
     }
 
-    // The policy's redact_paths as the store holds them.
-    void redact(const std::vector<std::string>& prefixes) {
+    // Changes the policy's settings as the store holds them.
+    void edit_settings(const std::function<void(bw_settings&)>& change) {
         auto map = PinLayout::open_pin(pins_.map_pin(kSettingsMap));
         ASSERT_OK(map);
         uint32_t zero = 0;
         bw_settings settings{};
         ASSERT_EQ(bpf_map_lookup_elem(map->get(), &zero, &settings), 0);
-        settings.redact_count = 0;
-        for (const auto& prefix : prefixes) {
-            bw_redact_prefix& entry = settings.redact[settings.redact_count++];
-            entry.len = static_cast<uint32_t>(prefix.size());
-            std::memcpy(entry.prefix, prefix.data(), prefix.size());
-        }
+        change(settings);
         ASSERT_EQ(bpf_map_update_elem(map->get(), &zero, &settings, BPF_ANY), 0);
+    }
+
+    // The policy's redact_paths.
+    void redact(const std::vector<std::string>& prefixes) {
+        edit_settings([&](bw_settings& settings) {
+            settings.redact_count = 0;
+            for (const auto& prefix : prefixes) {
+                bw_redact_prefix& entry = settings.redact[settings.redact_count++];
+                entry.len = static_cast<uint32_t>(prefix.size());
+                std::memcpy(entry.prefix, prefix.data(), prefix.size());
+            }
+        });
     }
 
     // The events up to this process's marker call (failing_freeze()), which
@@ -114,15 +121,9 @@ protected:
         return {events.begin(), marker};
     }
 
-    // The policy's settings as the store holds them, with audit_bpf_reads set.
+    // The policy's audit_bpf_reads = true.
     void ask_for_bpf_reads() {
-        auto map = PinLayout::open_pin(pins_.map_pin(kSettingsMap));
-        ASSERT_OK(map);
-        uint32_t zero = 0;
-        bw_settings settings{};
-        ASSERT_EQ(bpf_map_lookup_elem(map->get(), &zero, &settings), 0);
-        settings.audit_bpf_reads = 1;
-        ASSERT_EQ(bpf_map_update_elem(map->get(), &zero, &settings, BPF_ANY), 0);
+        edit_settings([](bw_settings& settings) { settings.audit_bpf_reads = 1; });
     }
 
     static std::string own_comm() {

@@ -140,16 +140,17 @@ expect_heal map_pins_healed_by_repin "-> re-pinned the held map bpfw_events, re-
   || fail same_event_map_pinned_again "$(bpftool map show pinned "$BW_PINS/maps/bpfw_events" 2>&1)"
 
 # 8. A frozen policy map can never be updated again: only a new store, loaded
-# from the images, heals it. The images on disk are tampered with first (the
-# store's own and another): reloads load the images verified at start, never
-# the files as they are now, so the heal succeeds and reloads only the store.
+# from the images, heals it, with the objects that read its maps (the
+# tracepoints read its settings) in the same heal. The images on disk are
+# tampered with first: reloads load the images verified at start, never the
+# files as they are now, so the heal succeeds.
 printf '\x01' | dd of="$work/images/policy_maps.bpf.o" bs=1 seek=300 conv=notrunc status=none
 printf '\x01' | dd of="$work/images/exec_audit.bpf.o" bs=1 seek=300 conv=notrunc status=none
 "$BW_BUILD/ctl/bpfwardenctl" verify --images "$work/images" --keys "$BW_KEYS" --no-rollback-check >"$BW_OUT/tampered-verify.log" 2>&1 \
   && fail tampered_images_fail_verification "$(cat "$BW_OUT/tampered-verify.log")" || pass tampered_images_fail_verification
 n=$(heals); store_id=$(bpftool map show pinned "$BW_PINS/maps/bpfw_file_rules" | cut -d: -f1)
 bpftool map freeze pinned "$BW_PINS/maps/bpfw_file_rules" || fail freeze_policy_map "bpftool map freeze failed"
-expect_heal frozen_map_healed_from_verified_images "policy map 'bpfw_file_rules' was frozen.*-> reloaded policy_maps, rewrote policy maps in" "$n"
+expect_heal frozen_map_healed_from_verified_images "policy map 'bpfw_file_rules' was frozen.*-> reloaded policy_maps, rewrote policy maps, reloaded bpf_audit, reloaded exec_audit in" "$n"
 new_store=$(bpftool map show pinned "$BW_PINS/maps/bpfw_file_rules")
 if echo "$new_store" | grep -q frozen || [ -z "$store_id" ] || [ "$(echo "$new_store" | cut -d: -f1)" = "$store_id" ]; then
   fail fresh_policy_map_pinned "map id ${store_id:-none} before, now: $new_store"

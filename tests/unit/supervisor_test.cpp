@@ -308,13 +308,15 @@ TEST_F(SupervisorTest, EveryPolicyMapIsChecked) {
     }
 }
 
+// Every object that reads the store is reloaded with it: the LSM objects
+// (policy) and the tracepoints (settings).
 TEST_F(SupervisorTest, FrozenMapGetsANewStoreFilledBeforeTheProgramsAttach) {
     kernel_->maps[kFileRulesMap].frozen = true;
     const auto& state = cycle();
     EXPECT_TRUE(state.healthy) << join(state.reasons, "; ");
     EXPECT_EQ(kernel_->actions, (std::vector<std::string>{"restore pin tree", "unpin policy maps", "reload policy_maps",
-                                                          "write policy maps", "reload self_guard", "reload file_guard",
-                                                          "reload exec_guard"}));
+                                                          "write policy maps", "reload bpf_audit", "reload self_guard",
+                                                          "reload file_guard", "reload exec_guard"}));
 }
 
 TEST_F(SupervisorTest, MissingMapAlsoGetsANewStore) {
