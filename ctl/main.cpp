@@ -51,14 +51,12 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"status", bpfwarden::ctl::status}, {"unpin", bpfwarden::ctl::unpin},
-    {"keygen", bpfwarden::ctl::keygen}, {"sign", bpfwarden::ctl::sign},
-    {"verify", bpfwarden::ctl::verify}, {"allow-downgrade", bpfwarden::ctl::allow_downgrade},
-    {"unlock", bpfwarden::ctl::unlock}, {"policy", bpfwarden::ctl::policy},
-    {"metrics", bpfwarden::ctl::metrics},
-    {"events", bpfwarden::ctl::events},
-    {"doctor", bpfwarden::ctl::doctor},
-    {"inventory", bpfwarden::ctl::inventory},
+    {"status", bpfwarden::ctl::status},   {"unpin", bpfwarden::ctl::unpin},
+    {"keygen", bpfwarden::ctl::keygen},   {"sign", bpfwarden::ctl::sign},
+    {"verify", bpfwarden::ctl::verify},   {"allow-downgrade", bpfwarden::ctl::allow_downgrade},
+    {"unlock", bpfwarden::ctl::unlock},   {"policy", bpfwarden::ctl::policy},
+    {"metrics", bpfwarden::ctl::metrics}, {"events", bpfwarden::ctl::events},
+    {"doctor", bpfwarden::ctl::doctor},   {"inventory", bpfwarden::ctl::inventory},
     {"contain", bpfwarden::ctl::contain},
 };
 
