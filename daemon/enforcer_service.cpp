@@ -167,8 +167,12 @@ Result<void> EnforcerService::apply(const CompiledPolicy& policy, bool from_dire
     if (auto state = read_self_state(pins_); state)
         if (auto allowed = check_against_protection(*state, desired); !allowed)
             return allowed;
-    if (auto applied = policy_maps_->apply(desired); !applied)
-        return applied;
+    auto applied = policy_maps_->apply(desired);
+    if (!applied)
+        return fail(applied.error());
+    log_info("policy maps: " + std::to_string(applied->written) + " entries written, " +
+             std::to_string(applied->removed) + " removed" +
+             (applied->written + applied->removed == 0 ? " (they already held this policy)" : ""));
     // Rule ids now name the new policy's rules: their hits start from 0.
     if (auto cleared = clear_rule_hits(pins_); !cleared && cleared.error().errnum() != ENOENT)
         log_warning("policy: could not reset the rule hit counters: " + cleared.error().message());

@@ -141,7 +141,9 @@ Result<void> LiveKernel::write_policy_maps(const DesiredMaps& desired) {
     auto maps = PolicyMaps::open(pins_);
     if (!maps)
         return fail(maps.error());
-    return maps->apply(desired);
+    if (auto applied = maps->apply(desired); !applied)
+        return fail(applied.error());
+    return {};
 }
 
 // Every map pin our objects keep: the policy maps, and each map a program uses.

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "inspection/map_digest.h"
@@ -45,37 +46,77 @@ private:
 // Refuses `wanted` entries in a map of `max_entries` with E2BIG, naming both.
 Result<void> check_fits(const char* name, size_t wanted, uint32_t max_entries);
 
+// How many entries an update wrote and removed (what the kernel saw change).
+struct MapWrites {
+    size_t written = 0;
+    size_t removed = 0;
+    MapWrites& operator+=(const MapWrites& other) {
+        written += other.written;
+        removed += other.removed;
+        return *this;
+    }
+};
+
 // Writes `desired` into the hash map `fd`, which held `before`: updates first
 // and stale keys last, unless the map could not hold both at once, in which
 // case the stale keys (in no rule of the new policy) go first. `desired` must
 // fit (check_fits, before the first write of the update).
+//
+// An entry that already holds its desired value is not written again. Beyond
+// saving a syscall per rule, that keeps concurrent lookups safe: the kernel
+// replaces a hash element on every update and may hand the freed element to
+// the very next update at once (bpf_mem_alloc, preallocated maps alike), so a
+// program that looked up key A just before A was rewritten can read key B's
+// value. Rewriting an unchanged policy (every daemon start does) would open
+// that window on every rule; now only a rule whose value changes has it.
+// Deletes `keys` from the hash map `fd` (a key already gone is no error).
+template <typename Key>
+Result<void> delete_keys(int fd, const char* name, const std::vector<Key>& keys, MapWrites& writes) {
+    for (const auto& key : keys) {
+        if (int err = bpf_map_delete_elem(fd, &key); err && err != -ENOENT)
+            return fail(Error::from_libbpf(err, std::string("delete from policy map '") + name + "'"));
+        ++writes.removed;
+    }
+    return {};
+}
+
+// The keys `before` holds that `desired` does not; with `unchanged`, also
+// which desired values `before` already holds byte for byte.
 template <typename Key, typename Value, typename Less>
-Result<void> sync_hash_map(int fd, const char* name, const std::map<Key, Value, Less>& desired,
-                           const MapEntries& before) {
+std::vector<Key> stale_keys(const std::map<Key, Value, Less>& desired, const MapEntries& before,
+                            std::unordered_set<const Value*>* unchanged = nullptr) {
     std::vector<Key> stale;
-    size_t kept = 0;
     for (uint32_t i = 0; i < before.count; ++i) {
         Key key{};
         std::memcpy(&key, before.key(i), std::min<size_t>(sizeof(key), before.key_size));
-        if (desired.contains(key))
-            ++kept;
-        else
+        auto found = desired.find(key);
+        if (found == desired.end())
             stale.push_back(key);
+        else if (unchanged && before.value_size == sizeof(Value) &&
+                 std::memcmp(&found->second, before.value(i), sizeof(Value)) == 0)
+            unchanged->insert(&found->second);
     }
-    auto delete_stale = [&]() -> Result<void> {
-        for (const auto& key : stale)
-            if (int err = bpf_map_delete_elem(fd, &key); err && err != -ENOENT)
-                return fail(Error::from_libbpf(err, std::string("delete from policy map '") + name + "'"));
-        return {};
-    };
+    return stale;
+}
+
+template <typename Key, typename Value, typename Less>
+Result<void> sync_hash_map(int fd, const char* name, const std::map<Key, Value, Less>& desired,
+                           const MapEntries& before, MapWrites& writes) {
+    std::unordered_set<const Value*> unchanged;
+    const std::vector<Key> stale = stale_keys(desired, before, &unchanged);
+    const size_t kept = before.count - stale.size();
     const bool room_for_both = before.count + (desired.size() - kept) <= before.max_entries;
     if (!room_for_both)
-        if (auto deleted = delete_stale(); !deleted)
+        if (auto deleted = delete_keys(fd, name, stale, writes); !deleted)
             return deleted;
-    for (const auto& [key, value] : desired)
+    for (const auto& [key, value] : desired) {
+        if (unchanged.contains(&value))
+            continue;
         if (int err = bpf_map_update_elem(fd, &key, &value, BPF_ANY); err)
             return fail(Error::from_libbpf(err, std::string("update policy map '") + name + "'"));
-    return room_for_both ? delete_stale() : Result<void>{};
+        ++writes.written;
+    }
+    return room_for_both ? delete_keys(fd, name, stale, writes) : Result<void>{};
 }
 
 }  // namespace bpfwarden

@@ -130,11 +130,16 @@ Result<UniqueFd> open_map(const PinLayout& pins, const char* map) {
     return fd;
 }
 
+// The one entry of an array map, written only when it differs.
 template <typename Value>
-Result<void> write_single(int fd, const char* name, const Value& value) {
+Result<void> write_single(int fd, const char* name, const Value& value, MapWrites& writes) {
     uint32_t zero = 0;
+    Value current{};
+    if (bpf_map_lookup_elem(fd, &zero, &current) == 0 && std::memcmp(&current, &value, sizeof(Value)) == 0)
+        return {};
     if (int err = bpf_map_update_elem(fd, &zero, &value, BPF_ANY); err)
         return fail(Error::from_libbpf(err, std::string("update policy map '") + name + "'"));
+    ++writes.written;
     return {};
 }
 
@@ -215,24 +220,26 @@ Result<PolicyMaps> PolicyMaps::open(const PinLayout& pins) {
     return maps;
 }
 
-Result<void> PolicyMaps::apply_rules(const DesiredMaps& desired, const MapTransaction& before) const {
+Result<void> PolicyMaps::apply_rules(const DesiredMaps& desired, const MapTransaction& before,
+                                     MapWrites& writes) const {
     const RuleTables& tables = desired.tables;
     // Scopes first: a scope's key is derived from its text, so one in both
     // policies is left alone, and a new rule finds its scope in place.
-    if (auto ok = sync(scopes_, kScopesMap, tables.scopes, before); !ok)
+    if (auto ok = sync(scopes_, kScopesMap, tables.scopes, before, writes); !ok)
         return ok;
-    if (auto ok = sync(file_rules_, kFileRulesMap, tables.file_rules, before); !ok)
+    if (auto ok = sync(file_rules_, kFileRulesMap, tables.file_rules, before, writes); !ok)
         return ok;
-    if (auto ok = sync(exec_rules_, kExecRulesMap, tables.exec_rules, before); !ok)
+    if (auto ok = sync(exec_rules_, kExecRulesMap, tables.exec_rules, before, writes); !ok)
         return ok;
-    if (auto ok = sync(dirents_, kDirentsMap, tables.dirents, before); !ok)
+    if (auto ok = sync(dirents_, kDirentsMap, tables.dirents, before, writes); !ok)
         return ok;
-    return sync(dir_rules_, kDirRulesMap, tables.dir_rules, before);
+    return sync(dir_rules_, kDirRulesMap, tables.dir_rules, before, writes);
 }
 
 // The filter in front of bpfw_dir_rules: during an update it must pass both
 // the old directories and the new, so the first write is the union.
-Result<void> PolicyMaps::apply_dir_filter(const DesiredMaps& desired, bool union_with_current) const {
+Result<void> PolicyMaps::apply_dir_filter(const DesiredMaps& desired, bool union_with_current,
+                                          MapWrites& writes) const {
     for (uint32_t word = 0; word < BW_DIR_BLOOM_WORDS; ++word) {
         uint64_t current = 0, wanted = desired.dir_bloom[word];
         if (bpf_map_lookup_elem(dir_bloom_.get(), &word, &current) == 0 && union_with_current)
@@ -241,12 +248,13 @@ Result<void> PolicyMaps::apply_dir_filter(const DesiredMaps& desired, bool union
             continue;
         if (int err = bpf_map_update_elem(dir_bloom_.get(), &word, &wanted, BPF_ANY); err)
             return fail(Error::from_libbpf(err, std::string("update policy map '") + kDirBloomMap + "'"));
+        ++writes.written;
     }
     return {};
 }
 
-Result<void> PolicyMaps::apply_settings(const bw_settings& settings) const {
-    return write_single(settings_.get(), kSettingsMap, settings);
+Result<void> PolicyMaps::apply_settings(const bw_settings& settings, MapWrites& writes) const {
+    return write_single(settings_.get(), kSettingsMap, settings, writes);
 }
 
 // Every map an apply may write, read before the first write; nothing is
@@ -298,40 +306,50 @@ std::map<bw_allowed_key, uint32_t, AllowedKeyLess> PolicyMaps::allowed_during_up
 }
 
 // Writes every map, in an order that never opens a gap.
-Result<void> PolicyMaps::write_all(const DesiredMaps& desired, const MapTransaction& before) const {
-    // Directory lookups on for the update (the counter only says "any").
+Result<void> PolicyMaps::write_all(const DesiredMaps& desired, const MapTransaction& before, MapWrites& writes) const {
+    // Directory lookups on for the update when either policy has directory
+    // rules (the counter only says "any").
     bw_settings during = desired.tables.settings;
-    during.dir_rules = std::max<uint32_t>(during.dir_rules, 1);
-    if (auto ok = apply_dir_filter(desired, true); !ok)
+    if (const MapEntries* settings = before.before(settings_.get());
+        settings && settings->count == 1 && settings->value_size == sizeof(bw_settings)) {
+        bw_settings current{};
+        std::memcpy(&current, settings->value(0), sizeof(current));
+        during.dir_rules = std::max(during.dir_rules, current.dir_rules);
+    }
+    if (auto ok = apply_dir_filter(desired, true, writes); !ok)
         return ok;
-    if (auto ok = apply_settings(during); !ok)
+    if (auto ok = apply_settings(during, writes); !ok)
         return ok;
     // Allowlist entries before the settings that use them, and removed only
     // after them: a list being shrunk or dropped never refuses what it listed.
-    if (auto ok = sync(exec_allowed_, kExecAllowedMap, allowed_during_update(desired, before), before); !ok)
+    if (auto ok = sync(exec_allowed_, kExecAllowedMap, allowed_during_update(desired, before), before, writes); !ok)
         return ok;
-    if (auto ok = apply_rules(desired, before); !ok)
+    if (auto ok = apply_rules(desired, before, writes); !ok)
         return ok;
-    if (auto ok = apply_dir_filter(desired, false); !ok)
+    if (auto ok = apply_dir_filter(desired, false, writes); !ok)
         return ok;
-    if (auto ok = apply_settings(desired.tables.settings); !ok)
+    if (auto ok = apply_settings(desired.tables.settings, writes); !ok)
         return ok;
-    if (auto ok = sync(exec_allowed_, kExecAllowedMap, desired.tables.exec_allowed, before); !ok)
+    const auto* allowed_before = before.before(exec_allowed_.get());
+    if (auto ok = delete_keys(exec_allowed_.get(), kExecAllowedMap,
+                              stale_keys(desired.tables.exec_allowed, *allowed_before), writes);
+        !ok)
         return ok;
-    if (auto ok = sync(bpf_allow_, kBpfAllowMap, desired.tables.bpf_allow, before); !ok)
+    if (auto ok = sync(bpf_allow_, kBpfAllowMap, desired.tables.bpf_allow, before, writes); !ok)
         return ok;
-    if (auto ok = write_single(bpf_policy_.get(), kBpfPolicyMap, desired.tables.bpf_policy); !ok)
+    if (auto ok = write_single(bpf_policy_.get(), kBpfPolicyMap, desired.tables.bpf_policy, writes); !ok)
         return ok;
-    return sync(self_exes_, kSelfExesMap, desired.self_exes, before);
+    return sync(self_exes_, kSelfExesMap, desired.self_exes, before, writes);
 }
 
-Result<void> PolicyMaps::apply(const DesiredMaps& desired) const {
+Result<MapWrites> PolicyMaps::apply(const DesiredMaps& desired) const {
     auto transaction = begin(desired);
     if (!transaction)
         return fail(transaction.error());
-    auto written = write_all(desired, *transaction);
+    MapWrites writes;
+    auto written = write_all(desired, *transaction, writes);
     if (written)
-        return {};
+        return writes;
     auto restored = transaction->roll_back();
     return fail(written.error().note(restored ? "every policy map holds the previous policy again"
                                               : "putting the previous policy back failed too (" +

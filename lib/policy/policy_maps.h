@@ -67,20 +67,22 @@ public:
     // directory filter and settings that make them reachable, allowlist
     // entries before the bpf() policy that relies on them. All or nothing
     // (map_transaction.h): a policy a map cannot hold changes nothing, and a
-    // write that fails part way puts every map back as it was.
-    Result<void> apply(const DesiredMaps& desired) const;
+    // write that fails part way puts every map back as it was. An entry that
+    // already holds what the policy wants is left alone (map_transaction.h
+    // says why); the result counts what was written and removed.
+    Result<MapWrites> apply(const DesiredMaps& desired) const;
 
 private:
     Result<MapTransaction> begin(const DesiredMaps& desired) const;
-    Result<void> write_all(const DesiredMaps& desired, const MapTransaction& before) const;
-    Result<void> apply_rules(const DesiredMaps& desired, const MapTransaction& before) const;
+    Result<void> write_all(const DesiredMaps& desired, const MapTransaction& before, MapWrites& writes) const;
+    Result<void> apply_rules(const DesiredMaps& desired, const MapTransaction& before, MapWrites& writes) const;
     template <typename Key, typename Value, typename Less>
     static Result<void> sync(const UniqueFd& fd, const char* name, const std::map<Key, Value, Less>& desired,
-                             const MapTransaction& before) {
-        return sync_hash_map(fd.get(), name, desired, *before.before(fd.get()));
+                             const MapTransaction& before, MapWrites& writes) {
+        return sync_hash_map(fd.get(), name, desired, *before.before(fd.get()), writes);
     }
-    Result<void> apply_dir_filter(const DesiredMaps& desired, bool union_with_current) const;
-    Result<void> apply_settings(const bw_settings& settings) const;
+    Result<void> apply_dir_filter(const DesiredMaps& desired, bool union_with_current, MapWrites& writes) const;
+    Result<void> apply_settings(const bw_settings& settings, MapWrites& writes) const;
     std::map<bw_allowed_key, uint32_t, AllowedKeyLess> allowed_during_update(const DesiredMaps& desired,
                                                                              const MapTransaction& before) const;
 

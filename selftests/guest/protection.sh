@@ -209,6 +209,8 @@ systemctl restart bpfwardend.service && pass systemctl_restart_daemon || fail sy
 new_daemon=$(main_pid bpfwardend.service)
 [ "$new_daemon" != "$daemon" ] && [ "$new_daemon" != 0 ] && pass daemon_restarted || fail daemon_restarted "pid $new_daemon"
 expect_journal restarted_daemon_admitted bpfwardend.service "ready: logging events"
+# The maps already hold the policy: a restart rewrites none of their entries.
+expect_journal restart_rewrites_no_entry bpfwardend.service "policy maps: 0 entries written, 0 removed"
 expect_try restarted_daemon_protected EPERM kill "$new_daemon" KILL
 systemctl restart bpfwarden-watchdog.service && pass systemctl_restart_watchdog || fail systemctl_restart_watchdog "exit $?"
 expect_try denied_file_still_denied EPERM open "$work/secret"
@@ -219,7 +221,13 @@ wait "$canary"
 line=$(tail -n 1 "$BW_OUT/canary.log")
 case "$line" in
   *"successes=0 "*) pass canary_never_opened_denied_file ;;
-  *) fail canary_never_opened_denied_file "$line" ;;
+  *)
+    fail canary_never_opened_denied_file "$line"
+    # What the journal says around the first success.
+    at=$(sed -n 's/.* opened at \([0-9]*\)\..*/\1/p' "$BW_OUT/canary.log" | head -n 1)
+    [ -n "$at" ] && journalctl -o short-precise --no-pager --since "@$((at - 2))" --until "@$((at + 2))" \
+      >"$BW_OUT/canary-window.log" 2>&1
+    ;;
 esac
 case "$line" in *"attempts=0 "*) fail canary_ran "$line" ;; *) pass canary_ran ;; esac
 

@@ -90,6 +90,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <expected>
 #include <optional>
 #include <span>
@@ -485,9 +486,16 @@ int try_open_loop(const Call& call) {
     while (!g_stop) {
         UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
         ++attempts;
-        if (fd.ok())
-            ++successes;
-        else if (errno != EPERM)
+        if (fd.ok()) {
+            // When: the first few successes, to find what let them through.
+            if (++successes <= 3) {
+                timespec now{};
+                clock_gettime(CLOCK_REALTIME, &now);
+                printf("bw-try pid=%d open-loop %s opened at %lld.%06ld\n", getpid(), path,
+                       static_cast<long long>(now.tv_sec), now.tv_nsec / 1000);
+                fflush(stdout);
+            }
+        } else if (errno != EPERM)
             ++other_errors;
     }
     printf("bw-try pid=%d open-loop %s attempts=%lu successes=%lu other_errors=%lu\n", getpid(), path, attempts,

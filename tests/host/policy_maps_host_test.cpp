@@ -85,7 +85,7 @@ protected:
             out[first + i] = id + uint32_t(i);
         return out;
     }
-    Result<void> apply(const DesiredMaps& desired) {
+    Result<MapWrites> apply(const DesiredMaps& desired) {
         auto maps = PolicyMaps::open(pins_);
         if (!maps)
             return fail(maps.error());
@@ -99,6 +99,29 @@ TEST_F(PolicyMapsHostTest, DisjointPoliciesThatEachFitReplaceEachOther) {
     // 6 old + 6 new do not fit in 8: the stale ones make room first.
     ASSERT_OK(apply(policy_of(200, 6, 50)));
     EXPECT_EQ(file_rules(), expected(200, 6, 50));
+}
+
+// Every daemon start applies the policy the maps already hold: not one entry
+// may be written again (a rewritten hash element can be handed to the next
+// update while a program still reads it). A changed rule is the only write.
+TEST_F(PolicyMapsHostTest, ReapplyingThePolicyWritesOnlyWhatChanged) {
+    DesiredMaps policy = policy_of(100, 6);
+    auto first = apply(policy);
+    ASSERT_OK(first);
+    EXPECT_EQ(first->written, 6u);
+    auto again = apply(policy);
+    ASSERT_OK(again);
+    EXPECT_EQ(again->written, 0u);
+    EXPECT_EQ(again->removed, 0u);
+    policy.tables.file_rules[file_key(102)] = plain_rule(BW_ACTION_AUDIT, 77);
+    policy.tables.file_rules.erase(file_key(105));
+    auto changed = apply(policy);
+    ASSERT_OK(changed);
+    EXPECT_EQ(changed->written, 1u);
+    EXPECT_EQ(changed->removed, 1u);
+    auto want = expected(100, 5);
+    want[102] = 77;
+    EXPECT_EQ(file_rules(), want);
 }
 
 TEST_F(PolicyMapsHostTest, APolicyTheMapCannotHoldChangesNothingAndSaysWhy) {
@@ -120,6 +143,7 @@ TEST_F(PolicyMapsHostTest, AWriteThatFailsPartWayPutsEveryMapBack) {
     ASSERT_EQ(bpf_map_freeze(bpf_policy.get()), 0) << strerror(errno);
     DesiredMaps next = policy_of(102, 5, 70);  // keeps 102 and 103, drops 100 and 101, adds 104..106
     next.tables.exec_rules[file_key(9)] = plain_rule(BW_ACTION_DENY, 90);
+    next.tables.bpf_policy.action = BW_ACTION_DENY;  // a change, so the frozen map is written
     auto failed = apply(next);
     ASSERT_FALSE(failed);
     EXPECT_NE(failed.error().message().find("every policy map holds the previous policy again"), std::string::npos)
