@@ -191,7 +191,7 @@ std::vector<ExpectedProgram> load_copies(const ObjectSpec& spec, const BpfImage&
             die("pin " + pin + ": " + std::strerror(-pinned));
         ExpectedProgram program{pin, identity, "tracepoint/syscalls/" + tracepoints[i]};
         // The map check the watchdog should make too: the copy's own maps.
-        program.map_ids = {map_id(obj.get(), kRateLimitMap), map_id(obj.get(), kEventsMap)};
+        program.map_ids = {map_id(obj.get(), kTrailLimitMap), map_id(obj.get(), kEventsMap)};
         expected.push_back(std::move(program));
     }
     return expected;
@@ -377,7 +377,8 @@ int main(int argc, char** argv) {
     auto image = read_image(options.image_dir, options.object);
     if (!image)
         die(image.error().message());
-    auto identities = derive_identities(*image);
+    auto identities =
+        derive_identities(*image, [&](std::string_view name) { return name == spec->programs.front().name; });
     if (!identities || identities->empty())
         die(identities ? "image has no program" : identities.error().message());
     const ProgramIdentity identity = identities->front();

@@ -126,13 +126,14 @@ void EnforcerService::note_failed_enforcement() {
 void EnforcerService::set_up_objects(const VerifiedImageSet& images) {
     objects_.clear();
     LoadConfig load = options_.load;
+    load.bpf_lsm = lsm_.usable;
     load.before_attach = [this](const ObjectSpec&) { return mark_self_once(); };
     for (const auto& spec : managed_objects()) {
         ObjectState state{&spec, ObjectState::Origin::Loaded, {}};
         if (spec.role == ObjectRole::Enforcement && mode_ != EnforcementMode::Enforcing) {
             state.origin = ObjectState::Origin::Skipped;
             state.detail = "needs BPF LSM";
-        } else if (is_pinned(spec, pins_)) {
+        } else if (is_pinned(spec, pins_, lsm_.usable)) {
             state.origin = ObjectState::Origin::Adopted;
         } else if (auto image = images.image(spec.name); !image) {
             state.origin = ObjectState::Origin::Failed;
@@ -407,7 +408,7 @@ std::vector<ProgramStatus> EnforcerService::program_status() const {
         case ObjectState::Origin::Skipped: state = "skipped: " + object.detail; break;
         case ObjectState::Origin::Failed: state = "failed: " + object.detail; break;
         }
-        for (const ProgramSpec* program : available_programs(*object.spec)) {
+        for (const ProgramSpec* program : available_programs(*object.spec, lsm_.usable)) {
             ProgramStatus status;
             status.spec = object.spec;
             status.program = program;

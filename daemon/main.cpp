@@ -11,6 +11,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -95,7 +96,9 @@ std::optional<int> parse_args(int argc, char** argv, CommandLineOptions& cmd) {
              "log events to stderr as JSON objects instead of text (the journal always gets both: MESSAGE and "
              "BPFWARDEN_JSON)");
     cli.number<uint32_t>("--rate-limit", e.load.rate_limit_burst, 1, 1000000,
-                         "events per second each process may cause");
+                         "rule-match events (deny, audit, tamper) per second each process may cause");
+    cli.number<uint32_t>("--trail-rate-limit", e.load.trail_limit_burst, 1, 1000000,
+                         "audit-trail events (exec, bpf() calls) per second each uid may cause");
     cli.number<unsigned>("--stats-interval", cmd.stats_interval, 0, 86400, "log counters every S seconds, 0: never",
                          "S");
     cli.number<unsigned>("--monitor-interval", cmd.monitor_interval, 0, 3600,
@@ -237,33 +240,74 @@ private:
     std::unique_ptr<DirectoryWatch> watch_;
 };
 
-Result<std::unique_ptr<RingBufferReader>> open_event_stream(boost::asio::io_context& io, EnforcerService& service) {
-    auto events_map = PinLayout::open_pin(service.pins().map_pin(kEventsMap));
-    if (!events_map)
-        return fail(events_map.error().wrap("event ring buffer"));
-    return RingBufferReader::open(io, std::move(*events_map),
-                                  [&service](std::span<const std::byte> record) { service.handle_event(record); });
-}
+// The ring buffers events come from: rule matches (bpfw_alerts) and the
+// audit trail (bpfw_events), each with its own room (emit.bpf.h), so a flood
+// of execs or bpf() calls never pushes a denial out.
+class EventStreams {
+public:
+    EventStreams(boost::asio::io_context& io, EnforcerService& service) : io_(io), service_(service) {}
+
+    // The trail's ring is required; objects pinned by a release without the
+    // alerts ring still report rule matches in the trail's.
+    Result<void> open() {
+        for (const char* map : {kEventsMap, kAlertsMap}) {
+            auto reader = open_ring(map);
+            if (reader)
+                readers_[map] = std::move(*reader);
+            else if (map == kEventsMap)
+                return fail(reader.error());
+            else
+                log_warning("events: " + reader.error().message() + "; rule matches come with the audit trail");
+        }
+        return {};
+    }
+    void start() {
+        for (auto& [map, reader] : readers_)
+            reader->start();
+    }
+    void drain() {
+        for (auto& [map, reader] : readers_)
+            reader->drain();
+    }
+    // After the watchdog pinned a ring buffer anew: read the new one.
+    void follow(const std::vector<std::string>& changed) {
+        for (const char* map : {kEventsMap, kAlertsMap}) {
+            if (std::find(changed.begin(), changed.end(), map) == changed.end())
+                continue;
+            auto reopened = open_ring(map);
+            if (!reopened) {
+                log_error("events: " + reopened.error().message() + "; still reading the previous ring buffer");
+                continue;
+            }
+            if (auto& previous = readers_[map])
+                previous->drain();
+            readers_[map] = std::move(*reopened);
+            readers_[map]->start();
+            log_notice(std::string("events: reading the ring buffer the watchdog pinned anew (") + map + ")");
+        }
+    }
+
+private:
+    Result<std::unique_ptr<RingBufferReader>> open_ring(const char* map) {
+        auto pin = PinLayout::open_pin(service_.pins().map_pin(map));
+        if (!pin)
+            return fail(pin.error().wrap(std::string("event ring buffer ") + map));
+        return RingBufferReader::open(io_, std::move(*pin), [&service = service_](std::span<const std::byte> record) {
+            service.handle_event(record);
+        });
+    }
+
+    boost::asio::io_context& io_;
+    EnforcerService& service_;
+    std::map<std::string, std::unique_ptr<RingBufferReader>> readers_;
+};
 
 // When the watchdog replaces our objects (a reload after tampering), the
 // daemon moves to them: policy writes go to the new maps, events come from
-// the new ring buffer. Checked on every change of the pin directories.
+// the new ring buffers. Checked on every change of the pin directories.
 std::unique_ptr<DirectoryWatch> follow_pins(boost::asio::io_context& io, EnforcerService& service,
-                                            std::unique_ptr<RingBufferReader>& events) {
-    service.set_store_listener([&io, &service, &events](const std::vector<std::string>& changed) {
-        bool events_moved = std::find(changed.begin(), changed.end(), kEventsMap) != changed.end();
-        if (!events_moved)
-            return;
-        auto reopened = open_event_stream(io, service);
-        if (!reopened) {
-            log_error("events: " + reopened.error().message() + "; still reading the previous ring buffer");
-            return;
-        }
-        events->drain();
-        events = std::move(*reopened);
-        events->start();
-        log_notice("events: reading the ring buffer the watchdog pinned anew");
-    });
+                                            EventStreams& events) {
+    service.set_store_listener([&events](const std::vector<std::string>& changed) { events.follow(changed); });
     auto on_change = [&service](const std::string&) {
         for (const auto& pin : service.follow_pins())
             log_notice("pins: following the object pinned anew as " + pin);
@@ -306,9 +350,9 @@ void report_self_warning(const SelfWarning& warning, EnforcerBus* bus) {
 
 int serve(const CommandLineOptions& cmd, EnforcerService& service) {
     boost::asio::io_context io;
-    auto events = open_event_stream(io, service);
-    if (!events) {
-        log_error(events.error().message());
+    EventStreams events(io, service);
+    if (auto opened = events.open(); !opened) {
+        log_error(opened.error().message());
         return 1;
     }
     drop_setup_privileges();
@@ -324,7 +368,7 @@ int serve(const CommandLineOptions& cmd, EnforcerService& service) {
     service.add_policy_listener(log_policy_applied);
     auto policy_watch = follow_policy_directory(io, service, cmd.enforcer.policy_dir);
     RuleDirectoryFollower rule_directories(io, service);
-    auto pin_watch = follow_pins(io, service, *events);
+    auto pin_watch = follow_pins(io, service, events);
 
     ServiceSignals signals(
         io,
@@ -333,7 +377,7 @@ int serve(const CommandLineOptions& cmd, EnforcerService& service) {
                 log_error(reloaded.error().message() + "; keeping the running policy");
         },
         [&](int signo) {
-            (*events)->drain();
+            events.drain();
             log_notice("stopping on signal " + std::to_string(signo) + "; pinned programs keep enforcing (" +
                        service.counters_summary() + ")");
             io.stop();
@@ -346,7 +390,7 @@ int serve(const CommandLineOptions& cmd, EnforcerService& service) {
             report_self_warning(warning, enforcer_bus ? &*enforcer_bus : nullptr);
     });
 
-    (*events)->start();
+    events.start();
     sd_notify(0, "READY=1");
     log_notice("ready: logging events");
     io.run();

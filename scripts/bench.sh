@@ -11,7 +11,9 @@
 #   3. in the VM: what the file hooks add to open() + close(), attached vs not
 #      attached, by where the file lies relative to the policy's rules;
 #   4. in the VM: what the self-protection programs add to bpf() and kill(),
-#      not attached vs attached with protect = false vs protect = true.
+#      not attached vs attached with protect = false vs protect = true;
+#   5. in the VM: denials made during a flood of execs and bpf() calls, and
+#      how many of each class reached the log.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -60,4 +62,7 @@ vm_bench bench_hooks.sh "$out/console-hooks.log" "^bench_hooks|^  |^vm:" || stat
 echo
 echo "==> self-protection's cost on bpf() and kill() in a VM with BPF LSM (Debian 6.12)"
 vm_bench bench_protection.sh "$out/console-protection.log" "^bench_protection|^  |^vm:" || status=1
+echo
+echo "==> denials during an exec and bpf() flood in a VM with BPF LSM (Debian 6.12)"
+vm_bench bench_flood.sh "$out/console-flood.log" "^bench_flood|^  |^vm:" || status=1
 exit $status

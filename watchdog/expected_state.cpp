@@ -44,13 +44,13 @@ std::string lsm_hook_name(const char* hook) {
 }
 
 Result<std::vector<ExpectedProgram>> expected_programs(const ObjectSpec& spec, const VerifiedImageSet& images,
-                                                       const PinLayout& pins) {
+                                                       const PinLayout& pins, bool bpf_lsm) {
     if (spec.programs.empty())
         return std::vector<ExpectedProgram>{};  // the map-only store
     auto image = images.image(spec.name);
     if (!image)
         return fail(image.error());
-    std::vector<const ProgramSpec*> available = available_programs(spec);
+    std::vector<const ProgramSpec*> available = available_programs(spec, bpf_lsm);
     auto identities = derive_identities(**image, [&](std::string_view name) {
         return std::any_of(available.begin(), available.end(),
                            [&](const ProgramSpec* program) { return name == program->name; });
@@ -82,12 +82,13 @@ std::vector<MapCheck> map_checks_of(const DesiredMaps& desired) {
     };
 }
 
-Result<ExpectedState> ExpectedState::derive(const VerifiedImageSet& images, bool enforcement, const PinLayout& pins) {
+Result<ExpectedState> ExpectedState::derive(const VerifiedImageSet& images, bool enforcement, bool bpf_lsm,
+                                            const PinLayout& pins) {
     ExpectedState state;
     for (const auto& spec : managed_objects()) {
         if (spec.role == ObjectRole::Enforcement && !enforcement)
             continue;
-        auto programs = expected_programs(spec, images, pins);
+        auto programs = expected_programs(spec, images, pins, bpf_lsm);
         if (!programs)
             return fail(programs.error());
         if (spec.role == ObjectRole::Enforcement)

@@ -50,7 +50,10 @@ public:
     // enforcement is expected (and only those this kernel has hooks for);
     // each program's identity derived by loading its signed image (without
     // attaching it).
-    static Result<ExpectedState> derive(const VerifiedImageSet& images, bool enforcement, const PinLayout& pins);
+    // `bpf_lsm`: BPF LSM is usable, so the daemon loads the LSM form of a
+    // program that has a tracepoint fallback (BpfLsmUse).
+    static Result<ExpectedState> derive(const VerifiedImageSet& images, bool enforcement, bool bpf_lsm,
+                                        const PinLayout& pins);
 
     const std::vector<ExpectedObject>& objects() const { return objects_; }
     std::vector<ExpectedObject>& objects() { return objects_; }

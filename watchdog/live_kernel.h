@@ -35,6 +35,7 @@ public:
     Result<void> reload(const ObjectSpec& spec) override;
     void unpin_policy_maps() override;
     Result<void> write_policy_maps(const DesiredMaps& desired) override;
+    void use_bpf_lsm(bool usable) override { load_.bpf_lsm = usable; }
     void hold_verified(const std::vector<ExpectedObject>& objects, bool maps_too) override;
     bool holds_links() const override { return !held_links_.empty(); }
     bool holds_maps() const override { return !held_maps_.empty(); }

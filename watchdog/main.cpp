@@ -194,6 +194,7 @@ private:
             return;
         }
         tamper_ = std::move(*watch);
+        log_info(std::string("tamper tripwire: ") + tamper_->form_name());
         supervisor_.set_map_change_counter([watch = tamper_.get()] { return watch->watched_calls(); });
     }
 

@@ -60,7 +60,8 @@ Result<void> Supervisor::start() {
                          : options_.require_enforcement
                              ? "enforcement required (--require-enforcement) although: " + lsm.reason
                              : lsm.reason;
-    auto expected = ExpectedState::derive(*images_, enforcement, options_.pins);
+    kernel_->use_bpf_lsm(lsm.usable);
+    auto expected = ExpectedState::derive(*images_, enforcement, lsm.usable, options_.pins);
     if (!expected)
         return fail(expected.error());
     start_with(std::move(*expected), enforcement, std::move(reason));

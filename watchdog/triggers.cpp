@@ -29,7 +29,33 @@ uint64_t watched_commands() {
     return mask;
 }
 
+// The tripwire in one of its forms, loaded and attached.
+Result<Skeleton<bpfw_tamper_watch>> load_form(const BpfImage& image, TamperWatch::Form form) {
+    auto skel = Skeleton<bpfw_tamper_watch>::open(image);
+    if (!skel)
+        return std::unexpected(skel.error());
+    (*skel)->rodata->watched_cmds = watched_commands();
+    (*skel)->rodata->watchdog_tgid = static_cast<__u32>(getpid());
+    const bool trampolines = form == TamperWatch::Form::Trampolines;
+    bpf_program__set_autoload((*skel)->progs.bw_tw_fentry, trampolines);
+    bpf_program__set_autoload((*skel)->progs.bw_tw_fexit, trampolines);
+    bpf_program__set_autoload((*skel)->progs.bw_tw_enter, !trampolines);
+    bpf_program__set_autoload((*skel)->progs.bw_tw_exit, !trampolines);
+    const char* what = trampolines ? "tamper_watch (fentry/fexit)" : "tamper_watch (tracepoints)";
+    if (auto loaded = skel->load(what); !loaded)
+        return std::unexpected(loaded.error());
+    if (int err = bpfw_tamper_watch__attach(skel->get()); err)
+        return std::unexpected(Error::from_libbpf(err, std::string("attach ") + what));
+    return skel;
+}
+
 }  // namespace
+
+const char* TamperWatch::form_name() const {
+    return form_ == Form::Trampolines ? "fentry/fexit on the bpf() syscall"
+                                      : "the sys_enter_bpf/sys_exit_bpf tracepoints (every syscall takes the traced "
+                                        "path while they are attached; this kernel runs no trampolines)";
+}
 
 Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& io, const BpfImage& image,
                                                        Handler on_tamper, Handler on_load) {
@@ -37,19 +63,19 @@ Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& 
     watch->image_ = image;
     watch->on_tamper_ = std::move(on_tamper);
     watch->on_load_ = std::move(on_load);
-    auto skel = Skeleton<bpfw_tamper_watch>::open(watch->image_);
-    if (!skel)
-        return std::unexpected(skel.error());
-    (*skel)->rodata->watched_cmds = watched_commands();
-    (*skel)->rodata->watchdog_tgid = static_cast<__u32>(getpid());
-    if (auto loaded = skel->load("tamper_watch"); !loaded)
-        return std::unexpected(loaded.error());
-    if (int err = bpfw_tamper_watch__attach(skel->get()); err)
-        return std::unexpected(Error::from_libbpf(err, "attach tamper_watch"));
-    UniqueFd events(dup(bpf_map__fd((*skel)->maps.tamper_events)));
+    if (auto trampolines = load_form(watch->image_, TamperWatch::Form::Trampolines)) {
+        watch->skeleton_.emplace(std::move(*trampolines));
+    } else {
+        auto tracepoints = load_form(watch->image_, TamperWatch::Form::Tracepoints);
+        if (!tracepoints)
+            return fail(
+                tracepoints.error().note("the fentry/fexit form failed first: " + trampolines.error().message()));
+        watch->skeleton_.emplace(std::move(*tracepoints));
+        watch->form_ = TamperWatch::Form::Tracepoints;
+    }
+    UniqueFd events(dup(bpf_map__fd((*watch->skeleton_)->maps.tamper_events)));
     if (!events)
         return fail_errno("dup tamper_watch ring buffer fd");
-    watch->skeleton_.emplace(std::move(*skel));
     auto reader = RingBufferReader::open(
         io, std::move(events), [raw = watch.get()](std::span<const std::byte> record) { raw->on_record(record); });
     if (!reader)

@@ -71,6 +71,8 @@ public:
     // Removes the policy map pins so that reloading the store creates new maps.
     virtual void unpin_policy_maps() = 0;
     virtual Result<void> write_policy_maps(const DesiredMaps& desired) = 0;
+    // Whether reloads take an object's BPF LSM forms (LoadConfig::bpf_lsm).
+    virtual void use_bpf_lsm(bool /*usable*/) {}
     // Takes references to what was just verified: every verified link, and
     // the maps too when everything checked out.
     virtual void hold_verified(const std::vector<ExpectedObject>& objects, bool maps_too) = 0;

@@ -1,14 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tracepoint syscalls/sys_enter_bpf: an audit record of every bpf() call
- * that can change state (load, attach, detach, pin, create, write a map,
- * ...), refused ones included. Read-only commands (lookups, walks over ids,
- * object info, getting a pinned object) are reported only when the policy
- * asks (audit_bpf_reads = true): a watchdog's checks alone make dozens a
- * second, and they change nothing.
+ * An audit record of every bpf() call that can change state (load, attach,
+ * detach, pin, create, write a map, ...). Read-only
+ * commands (lookups, walks over ids, object info, getting a pinned object)
+ * are reported only when the policy asks (audit_bpf_reads = true): a
+ * watchdog's checks alone make dozens a second, and they change nothing.
+ *
+ * Two forms of one program, loaded one at a time:
+ *   - lsm/bpf where BPF LSM works. It runs for bpf() calls only. Calls the
+ *     kernel refuses before any LSM is asked (unprivileged bpf() while
+ *     kernel.unprivileged_bpf_disabled is set, an attribute too large) and
+ *     calls another LSM refuses first are not seen.
+ *   - tracepoint syscalls/sys_enter_bpf otherwise. It sees every call,
+ *     refused ones included, but
+ *     while any syscall tracepoint is attached, every syscall of every
+ *     process takes the kernel's traced entry path.
  */
 #include "bpfwarden/emit.bpf.h"
 #include "bpfwarden/policy_maps.bpf.h"
+#include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -51,17 +61,15 @@ static __always_inline bool reads_asked_for(void)
 	return settings && settings->audit_bpf_reads;
 }
 
-SEC("tracepoint/syscalls/sys_enter_bpf")
-int bw_tp_bpf(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int report_bpf_call(__u32 cmd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u32 cmd = (__u32)ctx->args[0];
 	struct bw_event *event;
 	struct file *exe;
 
 	if (!changes_state(cmd) && !reads_asked_for())
 		return 0;
-	event = bw_event_reserve(BW_EVENT_BPF_CALL, BW_ACTION_NONE);
+	event = bw_trail_reserve(BW_EVENT_BPF_CALL);
 	if (!event)
 		return 0;
 	event->bpf_cmd = cmd;
@@ -76,4 +84,27 @@ int bw_tp_bpf(struct trace_event_raw_sys_enter *ctx)
 	}
 	bw_event_submit(event);
 	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_bpf")
+int bw_tp_bpf(struct trace_event_raw_sys_enter *ctx)
+{
+	return report_bpf_call((__u32)ctx->args[0]);
+}
+
+/* BPF LSM runs the programs of a hook newest attachment first and stops at
+ * the first refusal: a call self_guard's bw_bpf refuses may not get here, and
+ * is reported by that refusal (bpf_check deny, or tamper). */
+SEC("lsm/bpf")
+int BPF_PROG(bw_bpf_audit, int cmd, union bpf_attr *attr, unsigned int size)
+{
+	/* Calls the kernel makes on its own behalf (6.14's fourth argument). */
+	if (bpf_get_func_arg_cnt(ctx) >= 4) {
+		__u64 kernel = 0;
+
+		bpf_get_func_arg(ctx, 3, &kernel);
+		if (kernel & 0xff)
+			return 0;
+	}
+	return report_bpf_call((__u32)cmd);
 }

@@ -12,7 +12,7 @@ SEC("tracepoint/sched/sched_process_exec")
 int bw_tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct bw_event *event = bw_event_reserve(BW_EVENT_EXEC, BW_ACTION_NONE);
+	struct bw_event *event = bw_trail_reserve(BW_EVENT_EXEC);
 	unsigned int filename_offset;
 	struct file *exe;
 

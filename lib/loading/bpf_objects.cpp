@@ -82,10 +82,10 @@ Result<void> pin_maps(bpf_object* obj, const ObjectSpec& spec, const PinLayout& 
 }
 
 // Programs this kernel does not run are not loaded at all.
-void choose_programs(bpf_object* obj, const ObjectSpec& spec) {
+void choose_programs(bpf_object* obj, const ObjectSpec& spec, bool bpf_lsm) {
     for (const auto& program : spec.programs)
         if (bpf_program* prog = bpf_object__find_program_by_name(obj, program.name))
-            bpf_program__set_autoload(prog, is_available(program));
+            bpf_program__set_autoload(prog, is_available(program, bpf_lsm));
 }
 
 Result<void> attach_and_pin(bpf_object* obj, const ProgramSpec& program, const PinLayout& pins) {
@@ -106,9 +106,10 @@ Result<void> load_with(const ObjectSpec& spec, const BpfImage& image, const PinL
         return std::unexpected(skel.error());
     if constexpr (requires { (*skel)->rodata->rate_limit_burst; }) {
         (*skel)->rodata->rate_limit_burst = config.rate_limit_burst;
+        (*skel)->rodata->trail_limit_burst = config.trail_limit_burst;
         (*skel)->rodata->rate_limit_window_ns = config.rate_limit_window_ns;
     }
-    choose_programs(skel->object(), spec);
+    choose_programs(skel->object(), spec, config.bpf_lsm);
     if (auto reused = reuse_pinned_maps(skel->object(), pins); !reused)
         return reused;
     if (auto loaded = skel->load(std::string(spec.name) + " (" + spec.what + ")"); !loaded)
@@ -118,13 +119,16 @@ Result<void> load_with(const ObjectSpec& spec, const BpfImage& image, const PinL
     if (config.before_attach)
         if (auto ready = config.before_attach(spec); !ready)
             return ready;
-    for (const ProgramSpec* program : available_programs(spec))
+    for (const ProgramSpec* program : available_programs(spec, config.bpf_lsm))
         if (auto attached = attach_and_pin(skel->object(), *program, pins); !attached)
             return attached;
     return {};
 }
 
-constexpr ProgramSpec kBpfAudit[] = {{"bw_tp_bpf", "tracepoint/syscalls/sys_enter_bpf"}};
+constexpr ProgramSpec kBpfAudit[] = {
+    {"bw_tp_bpf", "tracepoint/syscalls/sys_enter_bpf", Availability::Always, 0, BpfLsmUse::OnlyWithout},
+    {"bw_bpf_audit", "lsm/bpf", Availability::Always, 0, BpfLsmUse::OnlyWith},
+};
 constexpr ProgramSpec kExecAudit[] = {{"bw_tp_exec", "tracepoint/sched/sched_process_exec"}};
 constexpr ProgramSpec kFileGuard[] = {
     {"bw_file_open", "lsm/file_open"},
@@ -210,7 +214,9 @@ const ObjectSpec* find_object(std::string_view name) {
     return nullptr;
 }
 
-bool is_available(const ProgramSpec& program) {
+bool is_available(const ProgramSpec& program, bool bpf_lsm) {
+    if ((program.bpf_lsm == BpfLsmUse::OnlyWith && !bpf_lsm) || (program.bpf_lsm == BpfLsmUse::OnlyWithout && bpf_lsm))
+        return false;
     if (program.availability == Availability::Always)
         return true;
     std::string_view hook = program.hook;
@@ -223,10 +229,10 @@ bool is_available(const ProgramSpec& program) {
     return program.availability == Availability::IfHookExists || found->second == program.hook_args;
 }
 
-std::vector<const ProgramSpec*> available_programs(const ObjectSpec& spec) {
+std::vector<const ProgramSpec*> available_programs(const ObjectSpec& spec, bool bpf_lsm) {
     std::vector<const ProgramSpec*> out;
     for (const auto& program : spec.programs)
-        if (is_available(program))
+        if (is_available(program, bpf_lsm))
             out.push_back(&program);
     return out;
 }
@@ -234,7 +240,8 @@ std::vector<const ProgramSpec*> available_programs(const ObjectSpec& spec) {
 OwnPinNames own_pin_names() {
     OwnPinNames names;
     names.maps.assign(kPolicyMaps.begin(), kPolicyMaps.end());
-    for (const char* map : {kEventsMap, kRateLimitMap, kTasksMap, kLiftMap, kRuleHitsMap, kEnvScratchMap})
+    for (const char* map :
+         {kEventsMap, kAlertsMap, kRateLimitMap, kTrailLimitMap, kTasksMap, kLiftMap, kRuleHitsMap, kEnvScratchMap})
         names.maps.emplace_back(map);
     for (const auto& spec : kObjects) {
         for (const auto& program : spec.programs)
@@ -244,9 +251,9 @@ OwnPinNames own_pin_names() {
     return names;
 }
 
-bool is_pinned(const ObjectSpec& spec, const PinLayout& pins) {
+bool is_pinned(const ObjectSpec& spec, const PinLayout& pins, bool bpf_lsm) {
     if (!spec.programs.empty()) {
-        for (const ProgramSpec* program : available_programs(spec))
+        for (const ProgramSpec* program : available_programs(spec, bpf_lsm))
             if (!PinLayout::open_pin(pins.link_pin(program->name)))
                 return false;
         return true;

@@ -39,11 +39,22 @@ enum class Availability {
     IfHookArgs,    // the kernel's hook takes exactly `hook_args` arguments
 };
 
+// Whether a program runs with a usable BPF LSM, without, or either way: a
+// syscall tracepoint puts every syscall of every process on the kernel's
+// traced slow path, so it is only the fallback for an LSM hook that serves
+// as well where BPF LSM works.
+enum class BpfLsmUse {
+    Either,
+    OnlyWith,     // the LSM-hook form of a tracepoint fallback
+    OnlyWithout,  // the fallback
+};
+
 struct ProgramSpec {
     const char* name;  // the program in the object, also its link pin name (<= 15 characters)
     const char* hook;  // what it attaches to: "lsm/file_open", "tracepoint/sched/sched_process_exec"
     Availability availability = Availability::Always;
     int hook_args = 0;
+    BpfLsmUse bpf_lsm = BpfLsmUse::Either;
 };
 
 struct ObjectSpec {
@@ -54,10 +65,11 @@ struct ObjectSpec {
     ObjectLoader load;                      // the skeleton-typed loader behind load_attach_pin()
 };
 
-// The programs of `spec` this kernel runs, in attach order. An LSM hook this
-// kernel lacks (or has with other arguments) leaves its program out.
-std::vector<const ProgramSpec*> available_programs(const ObjectSpec& spec);
-bool is_available(const ProgramSpec& program);
+// The programs of `spec` this kernel runs, in attach order, with BPF LSM
+// usable or not. An LSM hook this kernel lacks (or has with other arguments)
+// leaves its program out, and so does the other mode's form of a program.
+std::vector<const ProgramSpec*> available_programs(const ObjectSpec& spec, bool bpf_lsm);
+bool is_available(const ProgramSpec& program, bool bpf_lsm);
 
 // Every object the daemon manages, in load order: the policy store, then
 // audit (it reports what happens while enforcement is set up), then LSM.
@@ -70,6 +82,10 @@ const ObjectSpec* find_object(std::string_view name);
 // name starts with "bpfw_" (BW_MAP_PREFIX): self-protection goes by it.
 inline constexpr const char* kEventsMap = "bpfw_events";
 inline constexpr const char* kRateLimitMap = "bpfw_rate_limit";
+// Rule matches (deny, audit, tamper) have a ring buffer of their own, and the
+// audit trail (bpfw_events) a per-uid budget: emit.bpf.h.
+inline constexpr const char* kAlertsMap = "bpfw_alerts";
+inline constexpr const char* kTrailLimitMap = "bpfw_trail_limit";
 // The store's maps whose contents are the policy (desired_maps(); the
 // watchdog digests each).
 inline constexpr const char* kFileRulesMap = "bpfw_file_rules";
@@ -106,7 +122,9 @@ struct OwnPinNames {
 OwnPinNames own_pin_names();
 
 struct LoadConfig {
-    uint32_t rate_limit_burst = 64;
+    bool bpf_lsm = false;               // BPF LSM is usable: load the LSM forms (BpfLsmUse)
+    uint32_t rate_limit_burst = 64;     // rule-match events per window and process
+    uint32_t trail_limit_burst = 1024;  // audit-trail events (exec, bpf()) per window and uid
     uint64_t rate_limit_window_ns = 1'000'000'000;
     // Runs after an object is loaded and its maps pinned, before any of its
     // programs is attached: the first loader marks itself as bpfwarden there
@@ -123,6 +141,6 @@ Result<void> load_attach_pin(const ObjectSpec& spec, const BpfImage& image, cons
 
 // True when every available program's link pin exists (an earlier run left
 // it enforcing), or, for the store, when its maps are pinned.
-bool is_pinned(const ObjectSpec& spec, const PinLayout& pins);
+bool is_pinned(const ObjectSpec& spec, const PinLayout& pins, bool bpf_lsm);
 
 }  // namespace bpfwarden

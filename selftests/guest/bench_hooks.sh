@@ -183,9 +183,9 @@ cat <<NOTES
     filesystem's root, not at a mount). Depth 40 lies past the 32-directory
     limit: its added ns should match depth 32's within the rounds' spread (its
     not-attached figure is higher: path lookup resolves 40 components).
-  - getppid(): no LSM hook runs; what it gains is what every syscall pays while
-    bpfwarden is attached (its tracepoint program on sys_enter_bpf sends all
-    syscalls through the traced entry path). Each open+close pays it twice.
+  - getppid(): no LSM hook runs and, with BPF LSM, no syscall tracepoint is
+    attached (the bpf() audit runs from lsm/bpf): what every syscall pays
+    while bpfwarden is attached, 1.00x within the spread.
   - Rescaling: qemu TCG on a shared host runs at a speed that drifts by tens of
     percent over seconds, more than the effect measured. Each batch is divided
     by a reference batch of user-space work run just before it (no hook can

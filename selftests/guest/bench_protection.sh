@@ -68,7 +68,7 @@ try_result() { "$BW_TRY" "$@" 2>&1 | tail -n 1 | sed -n 's/.*result=\([A-Za-z0-9
 # lsm/bpf_map).
 check_hooks() {
   local want_map=$1 link got
-  for link in bw_tp_bpf bw_bpf bw_bpf_map bw_task_kill; do
+  for link in bw_bpf_audit bw_bpf bw_bpf_map bw_task_kill; do
     [ -e "$BW_PINS/links/$link" ] || { echo "bench_protection: $link is not attached; log:"; cat "$log"; return 1; }
   done
   got=$(try_result prog-load)
@@ -201,11 +201,11 @@ cat <<NOTES
   - "attached" is protect = false, "protected" protect = true; both run the
     same programs. "att./not" is what bpfwarden costs these calls at all,
     "prot./att." what turning protection on adds to it.
-  - bpf(): each call runs lsm/bpf (bw_bpf: task-storage lookup, the [bpf]
-    policy's restricted-command check; mode = "deny" here, as shipped) and
-    the sys_enter_bpf audit tracepoint (bw_tp_bpf), which past 64 events a
-    second per process only looks up its rate limit and counts the drop.
-    "fd by id" adds lsm/bpf_map (bw_bpf_map: reads the map's name).
+  - bpf(): each call runs two lsm/bpf programs: the audit (bw_bpf_audit,
+    which reports state-changing commands only, so none of these) and
+    bw_bpf (task-storage lookup, the [bpf] policy's restricted-command
+    check; mode = "deny" here, as shipped). "fd by id" adds lsm/bpf_map
+    (bw_bpf_map: reads the map's name).
   - kill(): lsm/task_kill (bw_task_kill). Signal 0 returns at once; SIGUSR1
     (stops or kills by default) looks up the target's task storage, finds it
     is not bpfwarden's, and allows.
@@ -213,11 +213,13 @@ cat <<NOTES
     process is bpfwarden's own (its maps, links, pins, processes). None of
     these calls touches one, so protect = true should cost them nothing more:
     "prot./att." near 1.00x, within the spread of the blocks.
-  - getppid(): no LSM hook runs; what it gains is what every syscall pays
-    while bpfwarden is attached (the sys_enter_bpf tracepoint puts every
-    syscall on the traced entry path). Nothing in it changes with protect,
-    so its "prot./att." is the error of comparing across the two phases:
-    how far from 1.00x the other rows' may stray for that reason alone.
+  - getppid(): no LSM hook runs, and with BPF LSM no syscall tracepoint is
+    attached (the bpf() audit runs from lsm/bpf), so "att./not" should be
+    1.00x within the spread: what every syscall pays for bpfwarden. (With
+    the audit on sys_enter_bpf it was 1.32x under icount: every syscall took
+    the traced entry path.) Nothing in it changes with protect, so its
+    "prot./att." is the error of comparing across the two phases: how far
+    from 1.00x the other rows' may stray for that reason alone.
   - "per round": the lowest and highest of the rounds' own attached / not
     attached ratios. "per block": each protected block against the attached
     median. "unscaled": prot./att. from raw ns, without the reference

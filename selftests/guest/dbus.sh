@@ -104,8 +104,9 @@ for link in bpftool("link", "show"):
 assert all(len(links.get(prog_id, [])) == 1 for prog_id in ours), ("programs not attached exactly once:",
     {prog_id: links.get(prog_id) for prog_id in ours if len(links.get(prog_id, [])) != 1})
 # The watchdog's own tripwire (bpf/trace/tamper_watch.bpf.c) is attached
-# beside them, unpinned, once each.
-tripwire = {"bw_tw_enter", "bw_tw_exit"}
+# beside them, unpinned, once each: its fentry/fexit form, as this kernel runs
+# trampolines.
+tripwire = {"bw_tw_fentry", "bw_tw_fexit"}
 others = [(p["id"], p["name"]) for p in bpftool("prog", "show")
           if p["name"].startswith("bw_") and p["id"] in links and p["id"] not in ours]
 strays = [p for p in others if p[1] not in tripwire]
@@ -116,6 +117,14 @@ print(f"ok: {len(programs)} programs")
 PY
 then pass all_programs_pinned_and_attached
 else fail all_programs_pinned_and_attached "$(tail -n 1 "$BW_OUT/programs-check.log")"; fi
+# No syscall tracepoint: with BPF LSM, the bpf() audit runs from lsm/bpf and
+# the tripwire from fentry/fexit, so no syscall of any process pays for a
+# traced entry. The one tracepoint program left is the exec audit's
+# (sched_process_exec, not a syscall).
+tracepoints=$(bpftool -j prog show | python3 -c 'import json,sys
+print(" ".join(sorted(p["name"] for p in json.load(sys.stdin) if p["type"] == "tracepoint" and p["name"].startswith("bw_"))))')
+[ "$tracepoints" = bw_tp_exec ] && pass no_syscall_tracepoint_attached ||
+  fail no_syscall_tracepoint_attached "tracepoint programs of ours: $tracepoints"
 [ "$(prop "$WATCHDOG" Healthy)" = true ] && pass watchdog_healthy || fail watchdog_healthy "$(prop "$WATCHDOG" Reasons)"
 [ "$(prop "$WATCHDOG" Mode)" = '"enforcing"' ] && pass watchdog_expects_enforcing || fail watchdog_expects_enforcing "$(prop "$WATCHDOG" Mode)"
 # The watchdog checks the very same programs (by id and tag) and finds each ok.

@@ -28,16 +28,17 @@ key_of() {
   python3 "$BW_SRC/selftests/helpers/inode_key.py" "$1"
 }
 
-# expected_programs: the name of every program bpfwarden attaches on this
-# kernel with BPF LSM, one a line, sorted: the programs of kBpfAudit,
+# expected_programs [enforcing|audit-only]: the name of every program
+# bpfwarden lists on this kernel with BPF LSM usable (the default) or not, one
+# a line, sorted: the programs of kBpfAudit,
 # kExecAudit, kSelfGuard, kFileGuard and kExecGuard in
 # lib/loading/bpf_objects.cpp, the optional ones chosen the way
 # available_programs() does, but read independently from the kernel's BTF:
 # bpf_lsm_<hook> exists (and, for inode_setattr, with how many arguments).
 # A program added there must be added here too; that is the point.
 expected_programs() {
-  python3 - <<'PY'
-import re, subprocess
+  python3 - "${1:-enforcing}" <<'PY'
+import re, subprocess, sys
 btf = subprocess.check_output(["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "raw"], text=True)
 protos, lsm_hooks = {}, {}
 for line in btf.splitlines():
@@ -48,7 +49,8 @@ for line in btf.splitlines():
     if m:
         lsm_hooks[m.group(1)] = m.group(2)
 hook_args = {hook: protos.get(proto) for hook, proto in lsm_hooks.items()}
-want = {"bw_tp_bpf", "bw_tp_exec",
+# bpf() audit: from lsm/bpf where BPF LSM works, else its syscall tracepoint.
+want = {"bw_bpf_audit" if sys.argv[1] == "enforcing" else "bw_tp_bpf", "bw_tp_exec",
         "bw_task_alloc", "bw_bprm_commit", "bw_bpf", "bw_bpf_map", "bw_bpf_prog", "bw_task_kill", "bw_ptrace_check",
         "bw_traceme", "bw_sb_umount", "bw_sb_mount", "bw_move_mount",
         "bw_file_open", "bw_path_trunc", "bw_inode_unlink", "bw_inode_rmdir", "bw_inode_rename", "bw_inode_link",

@@ -67,6 +67,8 @@
 //                             anything; EFAULT (check passed, nothing mapped) prints ok
 // Canaries to run alongside replacements (ok when any attempt succeeded, else the last errno)
 //   loop-exec PATH SECONDS    fork+execv PATH (stdout/stderr to /dev/null); adds "runs=<n> ok=<n>"
+//   loop-bpf SECONDS          BPF_MAP_CREATE of a 1-entry array, then close: a bpf() call the
+//                             audit reports; adds "calls=<n> ok=<n>"
 //   loop-open PATH SECONDS    open PATH; adds "opens=<n> ok=<n>"
 #include <bpf/libbpf.h>
 #include <elf.h>
@@ -948,6 +950,30 @@ int try_loop_exec(const Call& call) {
     return call.done(call.arg(0), ok > 0 ? 0 : last_err, 0, extra);
 }
 
+int try_loop_bpf(const Call& call) {
+    auto seconds = parse_seconds(call.arg(0));
+    if (!seconds)
+        return call.bad_args();
+    unsigned long calls = 0, ok = 0;
+    int last_err = 0;
+    for (auto end = deadline_after(*seconds); Clock::now() < end;) {
+        bpf_attr attr{};
+        attr.map_type = BPF_MAP_TYPE_ARRAY;
+        attr.key_size = 4;
+        attr.value_size = 4;
+        attr.max_entries = 1;
+        FdResult map = fd_result(sys_bpf(BPF_MAP_CREATE, attr));
+        ++calls;
+        if (map)
+            ++ok;
+        else
+            last_err = map.error();
+    }
+    char extra[96];
+    snprintf(extra, sizeof(extra), " calls=%lu ok=%lu", calls, ok);
+    return call.done("map-create", ok > 0 ? 0 : last_err, 0, extra);
+}
+
 int try_loop_open(const Call& call) {
     auto seconds = parse_seconds(call.arg(1));
     if (!seconds)
@@ -1025,6 +1051,7 @@ constexpr ActionSpec kActions[] = {
     {"pidfd-getfd", "PID FD", 2, 2, try_pidfd_getfd},
     {"vm-write", "PID", 1, 1, try_vm_write},
     {"loop-exec", "PATH SECONDS", 2, 2, try_loop_exec},
+    {"loop-bpf", "SECONDS", 1, 1, try_loop_bpf},
     {"loop-open", "PATH SECONDS", 2, 2, try_loop_open},
 };
 

@@ -184,7 +184,7 @@ echo "$programs" >"$BW_OUT/programs.json"
 # Each pinned program's id and tag as bpftool sees them.
 # Every program of lib/loading/bpf_objects.cpp this kernel has the hook for
 # (expected_programs, lib.sh: read from the kernel's BTF).
-if python3 - "$BW_PINS" "$expected_mode" "$programs" "$(expected_programs)" >"$BW_OUT/programs-check.log" 2>&1 <<'PY'
+if python3 - "$BW_PINS" "$expected_mode" "$programs" "$(expected_programs "$expected_mode")" >"$BW_OUT/programs-check.log" 2>&1 <<'PY'
 import json, subprocess, sys
 pins, mode, programs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])["data"]
 want = set(sys.argv[4].split())

@@ -104,7 +104,13 @@ protected:
     static ProgramIdentity derived_identity(const std::string& name) {
         auto image = read_image(BPFWARDEN_TEST_IMAGE_DIR, name);
         EXPECT_OK(image);
-        auto identities = derive_identities(*image);
+        // The programs this host runs: no BPF LSM (an object's LSM form stays out).
+        auto identities = derive_identities(*image, [&](std::string_view program) {
+            for (const ProgramSpec* available : available_programs(spec_named(name), false))
+                if (program == available->name)
+                    return true;
+            return false;
+        });
         EXPECT_OK(identities);
         if (!identities || identities->size() != 1)
             return {};
@@ -143,7 +149,8 @@ TEST_F(PinInspectorHostTest, HealthyLinksReportNoneWithTheirIds) {
 TEST_F(PinInspectorHostTest, HealthyLinkUsingTheExpectedMapsIsNone) {
     load("bpf_audit");
     ExpectedProgram want = expected("bpf_audit");
-    want.map_ids = {map_id_of_pin(pins_.map_pin(kEventsMap)), map_id_of_pin(pins_.map_pin(kRateLimitMap)),
+    // The audit trail's ring and per-uid budget (not the rule matches' ones).
+    want.map_ids = {map_id_of_pin(pins_.map_pin(kEventsMap)), map_id_of_pin(pins_.map_pin(kTrailLimitMap)),
                     map_id_of_pin(pins_.counters_pin("bpf_audit"))};
     LinkStatus status = inspector_.inspect_link(want);
     EXPECT_EQ(status.problem, LinkProblem::None) << status.detail;

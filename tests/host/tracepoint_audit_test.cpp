@@ -136,7 +136,7 @@ protected:
 
 TEST_F(TracepointAuditTest, StateChangingBpfCallIsAuditedWithCallerIdentity) {
     load("bpf_audit");
-    EXPECT_TRUE(is_pinned(spec_named("bpf_audit"), pins_));
+    EXPECT_TRUE(is_pinned(spec_named("bpf_audit"), pins_, false));
     // A refused call counts too.
     EXPECT_LT(failing_pin(), 0);
 
@@ -253,9 +253,9 @@ TEST_F(TracepointAuditTest, RedactedExecPathNeverLeavesTheKernel) {
     EXPECT_GE(hidden_records, 1u);
 }
 
-TEST_F(TracepointAuditTest, RateLimitBoundsAFloodFromOneProcess) {
+TEST_F(TracepointAuditTest, RateLimitBoundsAFloodOfBpfCallsFromOneProcess) {
     LoadConfig config;
-    config.rate_limit_burst = 5;
+    config.trail_limit_burst = 5;
     config.rate_limit_window_ns = 60'000'000'000ULL;  // one window for the whole test
     load("bpf_audit", config);
     for (int i = 0; i < 50; ++i)
@@ -264,11 +264,41 @@ TEST_F(TracepointAuditTest, RateLimitBoundsAFloodFromOneProcess) {
     auto events = collect([](const auto&) { return false; });  // drain for the full two seconds
     size_t ours =
         std::count_if(events.begin(), events.end(), [](const Event& e) { return e.tgid == uint32_t(getpid()); });
-    EXPECT_EQ(ours, 5u) << "the per-process budget is 5 events per window";
+    EXPECT_EQ(ours, 5u) << "the audit trail's budget is 5 events per window and uid";
     auto counters = read_counters(pins_);
     ASSERT_OK(counters);
     EXPECT_GE(counters->rate_limited, 45u);
     EXPECT_GE(counters->events, 5u);
+}
+
+// Every child of a fork+exec flood is a new process: the audit trail's budget
+// is per uid, so the flood gets the burst and no more.
+TEST_F(TracepointAuditTest, AForkExecFloodIsBoundedPerUidNotPerProcess) {
+    constexpr uid_t kFlooder = 65534;  // nobody: no other process of it runs bpf() or exec here
+    LoadConfig config;
+    config.trail_limit_burst = 5;
+    config.rate_limit_window_ns = 60'000'000'000ULL;  // one window for the whole test
+    load("exec_audit", config);
+    for (int i = 0; i < 30; ++i) {
+        pid_t child = fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+            if (setgid(kFlooder) != 0 || setuid(kFlooder) != 0)
+                _exit(126);
+            execl("/bin/true", "true", nullptr);
+            _exit(127);
+        }
+        int status = 0;
+        waitpid(child, &status, 0);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child " << i;
+    }
+    auto events = collect([](const auto&) { return false; });  // drain for the full two seconds
+    size_t flood = std::count_if(events.begin(), events.end(),
+                                 [](const Event& e) { return e.kind == EventKind::Exec && e.uid == kFlooder; });
+    EXPECT_EQ(flood, 5u) << "30 execs by 30 processes of one uid, budget 5 per window and uid";
+    auto counters = read_counters(pins_);
+    ASSERT_OK(counters);
+    EXPECT_GE(counters->rate_limited, 25u);
 }
 
 TEST_F(TracepointAuditTest, ObjectsShareOneRingBufferAndPinsOutliveTheLoader) {

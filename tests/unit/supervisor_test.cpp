@@ -191,7 +191,7 @@ ExpectedObject expect(const char* name, std::vector<std::string> programs = {}) 
 
 ExpectedState fixture_state() {
     return ExpectedState(
-        {expect("policy_maps"), expect("bpf_audit"), expect("self_guard", {"bw_bpf"}),
+        {expect("policy_maps"), expect("bpf_audit", {"bw_tp_bpf"}), expect("self_guard", {"bw_bpf"}),
          expect("file_guard", {"bw_file_open", "bw_inode_unlink"}), expect("exec_guard", {"bw_bprm_check"})},
         {"bpf", "file_open", "inode_unlink", "bprm_check_security"});
 }

@@ -2,10 +2,19 @@
 /*
  * Event emission shared by every bpfwarden BPF object.
  *
- * Each object declares the same `bpfw_events` ring buffer and
- * `bpfw_rate_limit` LRU map; the loader makes them one kernel map
- * (bpf_map__reuse_fd) so that all programs share one event stream and one
- * per-process budget.
+ * Each object declares the same maps; the loader makes each one kernel map
+ * (bpf_map__reuse_fd) so that all programs share them. Two classes of event,
+ * each with a ring buffer and a budget of its own, so that a flood of one
+ * never pushes the other out:
+ *   - rule matches (deny, would-deny, audit, tamper): `bpfw_alerts`, at most
+ *     rate_limit_burst a window per process (`bpfw_rate_limit`, by tgid);
+ *   - the audit trail (every exec, every bpf() call): `bpfw_events`, at most
+ *     trail_limit_burst a window per uid (`bpfw_trail_limit`): every child
+ *     of a fork+exec flood is a new process, so a per-process budget would
+ *     never apply to it; the budget is larger, as one uid (root) runs most
+ *     of a host's execs.
+ * What a budget refuses is counted (rate_limited), and so is what a full
+ * ring refuses (dropped).
  */
 #ifndef BPFWARDEN_EMIT_BPF_H
 #define BPFWARDEN_EMIT_BPF_H
@@ -23,6 +32,18 @@ struct {
 } bpfw_events SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} bpfw_alerts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct bw_rate_state);
+} bpfw_trail_limit SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
@@ -30,7 +51,8 @@ struct {
 } bpfw_rate_limit SEC(".maps");
 
 /* Set by the loader before load. */
-const volatile __u32 rate_limit_burst = 64; /* events per window per process */
+const volatile __u32 rate_limit_burst = 64;    /* rule-match events per window per process */
+const volatile __u32 trail_limit_burst = 1024; /* audit-trail events per window per uid */
 const volatile __u64 rate_limit_window_ns = 1000000000ULL;
 
 struct bw_counters counters = {};
@@ -40,16 +62,16 @@ static __always_inline void bw_count(__u64 *counter)
 	__sync_fetch_and_add(counter, 1);
 }
 
-/* True when the calling process still has budget in the current window. */
-static __always_inline bool bw_rate_allow(__u32 tgid)
+/* True when `key` (in `limits`) has not used `burst` events in the current window. */
+static __always_inline bool bw_rate_allow(void *limits, __u32 key, __u32 burst)
 {
 	__u64 now = bpf_ktime_get_ns();
-	struct bw_rate_state *state = bpf_map_lookup_elem(&bpfw_rate_limit, &tgid);
+	struct bw_rate_state *state = bpf_map_lookup_elem(limits, &key);
 
 	if (!state) {
 		struct bw_rate_state fresh = {.window_start_ns = now, .used = 1};
 
-		bpf_map_update_elem(&bpfw_rate_limit, &tgid, &fresh, BPF_ANY);
+		bpf_map_update_elem(limits, &key, &fresh, BPF_ANY);
 		return true;
 	}
 	if (now - state->window_start_ns >= rate_limit_window_ns) {
@@ -57,27 +79,28 @@ static __always_inline bool bw_rate_allow(__u32 tgid)
 		state->used = 1;
 		return true;
 	}
-	if (state->used >= rate_limit_burst)
+	if (state->used >= burst)
 		return false;
 	__sync_fetch_and_add(&state->used, 1);
 	return true;
 }
 
 /*
- * Reserve an event with the common header filled in, or NULL when the
- * process is over budget or the ring buffer is full (both are counted).
+ * Reserve an event in `ring` with the common header filled in, or NULL when
+ * `key` spent its `burst` in `limits` or the ring is full (both are counted).
  */
-static __always_inline struct bw_event *bw_event_reserve(__u32 kind, __u32 action)
+static __always_inline struct bw_event *bw_reserve_in(void *ring, void *limits, __u32 key,
+                                                      __u32 burst, __u32 kind, __u32 action)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	struct bw_event *event;
 
-	if (!bw_rate_allow(pid_tgid >> 32)) {
+	if (!bw_rate_allow(limits, key, burst)) {
 		bw_count(&counters.rate_limited);
 		return NULL;
 	}
-	event = bpf_ringbuf_reserve(&bpfw_events, sizeof(*event), 0);
+	event = bpf_ringbuf_reserve(ring, sizeof(*event), 0);
 	if (!event) {
 		bw_count(&counters.dropped);
 		return NULL;
@@ -93,6 +116,20 @@ static __always_inline struct bw_event *bw_event_reserve(__u32 kind, __u32 actio
 	event->gid = uid_gid >> 32;
 	bpf_get_current_comm(event->comm, sizeof(event->comm));
 	return event;
+}
+
+/* A rule match (deny, would-deny, audit, tamper): bpfw_alerts, per process. */
+static __always_inline struct bw_event *bw_event_reserve(__u32 kind, __u32 action)
+{
+	return bw_reserve_in(&bpfw_alerts, &bpfw_rate_limit, bpf_get_current_pid_tgid() >> 32,
+	                     rate_limit_burst, kind, action);
+}
+
+/* An audit-trail record (exec, bpf() call): bpfw_events, per uid. */
+static __always_inline struct bw_event *bw_trail_reserve(__u32 kind)
+{
+	return bw_reserve_in(&bpfw_events, &bpfw_trail_limit, (__u32)bpf_get_current_uid_gid(),
+	                     trail_limit_burst, kind, BW_ACTION_NONE);
 }
 
 static __always_inline void bw_event_submit(struct bw_event *event)
