@@ -385,10 +385,13 @@ void EnforcerService::handle_event(std::span<const std::byte> record) {
             rule_path = rule->path;  // an allowlist's refusal names the file executed instead
     if (observer_)
         observer_(*event, rule_path);
-    if (!log_limiter_.allow(std::chrono::steady_clock::now()))
+    const bool trail = event->kind == EventKind::Exec || event->kind == EventKind::BpfCall;
+    RateLimiter& limiter = trail ? trail_log_limiter_ : match_log_limiter_;
+    if (!limiter.allow(std::chrono::steady_clock::now()))
         return;
-    if (uint64_t suppressed = log_limiter_.take_suppressed_since_report())
-        log_notice("events: " + std::to_string(suppressed) + " events not logged (log rate limit)");
+    if (uint64_t suppressed = limiter.take_suppressed_since_report())
+        log_notice("events: " + std::to_string(suppressed) + (trail ? " audit-trail" : " rule-match") +
+                   " events not logged (log rate limit)");
 
     LogLevel level = event->action == EventAction::Deny ? LogLevel::Warning : LogLevel::Info;
     std::string json = format_event_json(*event, rule_path);

@@ -195,7 +195,10 @@ private:
     bool marked_self_ = false;
     HeldPins held_;
     std::function<void(const std::vector<std::string>&)> store_listener_;
-    RateLimiter log_limiter_{200, std::chrono::seconds(1)};
+    // Log lines per second, one budget per class of event (as the kernel
+    // has one ring buffer each): a flood of execs never silences a denial.
+    RateLimiter trail_log_limiter_{200, std::chrono::seconds(1)};
+    RateLimiter match_log_limiter_{200, std::chrono::seconds(1)};
     // bpfwardend and bpfwarden-watchdog: their own bpf() calls (a heal, an
     // apply, the watchdog's checks) are not reported as bpf() audit.
     std::vector<FileIdentity> own_executables_;

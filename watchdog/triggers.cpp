@@ -63,17 +63,18 @@ Result<std::unique_ptr<TamperWatch>> TamperWatch::open(boost::asio::io_context& 
     watch->image_ = image;
     watch->on_tamper_ = std::move(on_tamper);
     watch->on_load_ = std::move(on_load);
+    const Skeleton<bpfw_tamper_watch>* loaded = nullptr;
     if (auto trampolines = load_form(watch->image_, TamperWatch::Form::Trampolines)) {
-        watch->skeleton_.emplace(std::move(*trampolines));
+        loaded = &watch->skeleton_.emplace(std::move(*trampolines));
     } else {
         auto tracepoints = load_form(watch->image_, TamperWatch::Form::Tracepoints);
         if (!tracepoints)
             return fail(
                 tracepoints.error().note("the fentry/fexit form failed first: " + trampolines.error().message()));
-        watch->skeleton_.emplace(std::move(*tracepoints));
+        loaded = &watch->skeleton_.emplace(std::move(*tracepoints));
         watch->form_ = TamperWatch::Form::Tracepoints;
     }
-    UniqueFd events(dup(bpf_map__fd((*watch->skeleton_)->maps.tamper_events)));
+    UniqueFd events(dup(bpf_map__fd((*loaded)->maps.tamper_events)));
     if (!events)
         return fail_errno("dup tamper_watch ring buffer fd");
     auto reader = RingBufferReader::open(
