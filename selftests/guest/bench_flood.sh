@@ -88,7 +88,8 @@ printf '  %-44s %10d %10d %10d\n' "denials, during the flood" "$denials" "$durin
 printf '  %-44s %10d %10d %10s\n' "exec trail, uid 65534 (2 fork+exec loops)" "$runs" "$exec_events" "budget"
 printf '  %-44s %10d %10d %10s\n' "bpf() trail, root (map_create loop)" "${calls:-0}" "$bpf_events" "budget"
 echo "  denials during the flood took ${took}s (2 s after it began; it ran ${seconds}s)"
-echo "  counters at exit: ${stopped#*(}"
+stopped=${stopped#*(}
+echo "  counters at exit: ${stopped%)}"
 cat <<NOTES
   Notes:
   - "lost" for denials must be 0: rule matches have their own ring buffer
