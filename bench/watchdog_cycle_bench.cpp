@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "inspection/map_digest.h"
@@ -176,7 +177,14 @@ std::vector<ExpectedProgram> load_copies(const ObjectSpec& spec, const BpfImage&
         LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name.c_str());
         std::unique_ptr<bpf_object, decltype(&bpf_object__close)> obj(
             bpf_object__open_mem(image.bytes.data(), image.bytes.size(), &opts), &bpf_object__close);
-        if (!obj || bpf_object__load(obj.get()) != 0)
+        if (!obj)
+            die("open copy " + std::to_string(i) + ": " + std::strerror(errno));
+        // Only the measured program: the object's LSM form cannot load here.
+        bpf_program* other = nullptr;
+        bpf_object__for_each_program(other, obj.get()) {
+            bpf_program__set_autoload(other, std::string_view(bpf_program__name(other)) == spec.programs.front().name);
+        }
+        if (bpf_object__load(obj.get()) != 0)
             die("load copy " + std::to_string(i) + ": " + std::strerror(errno));
         bpf_program* prog = bpf_object__find_program_by_name(obj.get(), spec.programs.front().name);
         if (!prog)
