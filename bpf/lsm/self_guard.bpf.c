@@ -13,6 +13,7 @@
  * here too: at exec time (bprm_committed_creds), from the executable, who
  * started it, its unit's cgroup, its tracer and its environment.
  */
+#include "bpfwarden/bpf_hook.bpf.h"
 #include "bpfwarden/emit.bpf.h"
 #include "bpfwarden/policy_maps.bpf.h"
 #include "bpfwarden/scope.bpf.h"
@@ -369,14 +370,8 @@ int BPF_PROG(bw_bpf, int cmd, union bpf_attr *attr, unsigned int size)
 	struct bw_task *state;
 	int verdict;
 
-	/* Calls the kernel makes on its own behalf (e.g. loading preload programs). */
-	if (bpf_get_func_arg_cnt(ctx) >= 4) {
-		__u64 kernel = 0;
-
-		bpf_get_func_arg(ctx, 3, &kernel);
-		if (kernel & 0xff)
-			return 0;
-	}
+	if (bw_bpf_call_by_kernel(ctx))
+		return 0;
 	/* Remember a program load for bw_bpf_prog, which sees the program only. */
 	state = task_state(task, cmd == BPF_PROG_LOAD);
 	if (state) {

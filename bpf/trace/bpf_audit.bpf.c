@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * An audit record of every bpf() call that can change state (load, attach,
- * detach, pin, create, write a map, ...). Read-only
- * commands (lookups, walks over ids, object info, getting a pinned object)
- * are reported only when the policy asks (audit_bpf_reads = true): a
- * watchdog's checks alone make dozens a second, and they change nothing.
+ * detach, pin, create, write a map, ...). Read-only commands (lookups, walks
+ * over ids, object info, getting a pinned object) are reported only when the
+ * policy asks (audit_bpf_reads = true): a watchdog's checks alone make dozens
+ * a second, and they change nothing.
  *
  * Two forms of one program, loaded one at a time:
  *   - lsm/bpf where BPF LSM works. It runs for bpf() calls only. Calls the
@@ -12,10 +12,10 @@
  *     kernel.unprivileged_bpf_disabled is set, an attribute too large) and
  *     calls another LSM refuses first are not seen.
  *   - tracepoint syscalls/sys_enter_bpf otherwise. It sees every call,
- *     refused ones included, but
- *     while any syscall tracepoint is attached, every syscall of every
- *     process takes the kernel's traced entry path.
+ *     refused ones included, but while any syscall tracepoint is attached,
+ *     every syscall of every process takes the kernel's traced entry path.
  */
+#include "bpfwarden/bpf_hook.bpf.h"
 #include "bpfwarden/emit.bpf.h"
 #include "bpfwarden/policy_maps.bpf.h"
 #include <bpf/bpf_tracing.h>
@@ -98,13 +98,7 @@ int bw_tp_bpf(struct trace_event_raw_sys_enter *ctx)
 SEC("lsm/bpf")
 int BPF_PROG(bw_bpf_audit, int cmd, union bpf_attr *attr, unsigned int size)
 {
-	/* Calls the kernel makes on its own behalf (6.14's fourth argument). */
-	if (bpf_get_func_arg_cnt(ctx) >= 4) {
-		__u64 kernel = 0;
-
-		bpf_get_func_arg(ctx, 3, &kernel);
-		if (kernel & 0xff)
-			return 0;
-	}
+	if (bw_bpf_call_by_kernel(ctx))
+		return 0;
 	return report_bpf_call((__u32)cmd);
 }

@@ -92,7 +92,7 @@ int bw_tw_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	entered = *cmd;
 	bpf_map_delete_elem(&in_flight, &pid_tgid);
-	if (ctx->ret >= 0) /* refused: nothing changed */
+	if (ctx->ret >= 0) /* a refused call changed nothing */
 		notify_success(entered, pid_tgid);
 	return 0;
 }

@@ -50,25 +50,8 @@ Result<void> check_fits(const char* name, size_t wanted, uint32_t max_entries);
 struct MapWrites {
     size_t written = 0;
     size_t removed = 0;
-    MapWrites& operator+=(const MapWrites& other) {
-        written += other.written;
-        removed += other.removed;
-        return *this;
-    }
 };
 
-// Writes `desired` into the hash map `fd`, which held `before`: updates first
-// and stale keys last, unless the map could not hold both at once, in which
-// case the stale keys (in no rule of the new policy) go first. `desired` must
-// fit (check_fits, before the first write of the update).
-//
-// An entry that already holds its desired value is not written again. Beyond
-// saving a syscall per rule, that keeps concurrent lookups safe: the kernel
-// replaces a hash element on every update and may hand the freed element to
-// the very next update at once (bpf_mem_alloc, preallocated maps alike), so a
-// program that looked up key A just before A was rewritten can read key B's
-// value. Rewriting an unchanged policy (every daemon start does) would open
-// that window on every rule; now only a rule whose value changes has it.
 // Deletes `keys` from the hash map `fd` (a key already gone is no error).
 template <typename Key>
 Result<void> delete_keys(int fd, const char* name, const std::vector<Key>& keys, MapWrites& writes) {
@@ -99,6 +82,18 @@ std::vector<Key> stale_keys(const std::map<Key, Value, Less>& desired, const Map
     return stale;
 }
 
+// Writes `desired` into the hash map `fd`, which held `before`: updates first
+// and stale keys last, unless the map could not hold both at once, in which
+// case the stale keys (in no rule of the new policy) go first. `desired` must
+// fit (check_fits, before the first write of the update).
+//
+// An entry that already holds its desired value is not written again. Beyond
+// saving a syscall per rule, that keeps concurrent lookups safe: the kernel
+// replaces a hash element on every update and may hand the freed element to
+// the very next update at once (bpf_mem_alloc, preallocated maps alike), so a
+// program that looked up key A just before A was rewritten can read key B's
+// value. Rewriting an unchanged policy (every daemon start does) would open
+// that window on every rule; now only a rule whose value changes has it.
 template <typename Key, typename Value, typename Less>
 Result<void> sync_hash_map(int fd, const char* name, const std::map<Key, Value, Less>& desired,
                            const MapEntries& before, MapWrites& writes) {
