@@ -18,7 +18,7 @@ add_custom_target(dev_signing_key DEPENDS "${dev_private_key}" "${dev_public_key
 add_dependencies(dev_signing_key bpfwardenctl)
 
 set(signed_images)
-foreach(image policy_maps file_guard exec_guard self_guard lsm_probe bpf_audit exec_audit tamper_watch)
+foreach(image policy_maps file_guard exec_guard self_guard lsm_probe bpf_audit exec_audit rule_audit tamper_watch)
   list(APPEND signed_images "${BPF_IMAGE_OUTPUT_DIR}/${image}.bpf.o")
 endforeach()
 add_custom_command(
@@ -30,7 +30,7 @@ add_custom_command(
   VERBATIM)
 add_custom_target(signed_images ALL DEPENDS "${BPF_IMAGE_OUTPUT_DIR}/manifest")
 add_dependencies(signed_images dev_signing_key)
-foreach(image policy_maps file_guard exec_guard self_guard lsm_probe bpf_audit exec_audit tamper_watch)
+foreach(image policy_maps file_guard exec_guard self_guard lsm_probe bpf_audit exec_audit rule_audit tamper_watch)
   add_dependencies(signed_images bpf_${image}_gen)
 endforeach()
 

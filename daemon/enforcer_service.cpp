@@ -133,6 +133,9 @@ void EnforcerService::set_up_objects(const VerifiedImageSet& images) {
         if (spec.role == ObjectRole::Enforcement && mode_ != EnforcementMode::Enforcing) {
             state.origin = ObjectState::Origin::Skipped;
             state.detail = "needs BPF LSM";
+        } else if (!is_needed(spec, lsm_.usable)) {
+            state.origin = ObjectState::Origin::Skipped;
+            state.detail = "not needed: BPF LSM serves";
         } else if (is_pinned(spec, pins_, lsm_.usable)) {
             state.origin = ObjectState::Origin::Adopted;
         } else if (auto image = images.image(spec.name); !image) {
@@ -381,8 +384,10 @@ void EnforcerService::handle_event(std::span<const std::byte> record) {
     std::string rule_path;
     if (event->kind == EventKind::FileOpen || event->kind == EventKind::FileChange ||
         event->kind == EventKind::ExecCheck)
-        if (const RuleInfo* rule = policy_.rule(event->rule_id); rule && !rule->allowlist)
-            rule_path = rule->path;  // an allowlist's refusal names the file executed instead
+        // An allowlist's refusal names the file executed instead, and a
+        // redacted rule's path is as private as its file's name.
+        if (const RuleInfo* rule = policy_.rule(event->rule_id); rule && !rule->allowlist && !rule->redacted)
+            rule_path = rule->path;
     if (observer_)
         observer_(*event, rule_path);
     const bool trail = event->kind == EventKind::Exec || event->kind == EventKind::BpfCall;
@@ -394,11 +399,11 @@ void EnforcerService::handle_event(std::span<const std::byte> record) {
                    " events not logged (log rate limit)");
 
     LogLevel level = event->action == EventAction::Deny ? LogLevel::Warning : LogLevel::Info;
-    std::string json = format_event_json(*event, rule_path);
     if (log_to_journal())  // the text line to read, the JSON beside it in BPFWARDEN_JSON
-        log(level, format_event_text(*event, rule_path), journal_fields_of(*event, rule_path, json));
+        log(level, format_event_text(*event, rule_path),
+            journal_fields_of(*event, rule_path, format_event_json(*event, rule_path)));
     else
-        log(level, options_.json_events ? json : format_event_text(*event, rule_path));
+        log(level, options_.json_events ? format_event_json(*event, rule_path) : format_event_text(*event, rule_path));
 }
 
 std::vector<ProgramStatus> EnforcerService::program_status() const {

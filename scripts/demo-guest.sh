@@ -56,13 +56,14 @@ try "load a BPF program (only allowlisted programs may)" prog-load
 try "run /bin/true (no rule)" exec /bin/true
 sleep 1
 echo
-echo "What bpfwardend logged about it (tracepoint audit and LSM decisions):"
-grep -E ": (file_open|exec_check|bpf_check) (deny|audit) |: bpf_call none .*bw-try|: exec none .*(bw-try|/bin/true)" "$work/daemon.log" | head -n 12 | sed 's/^/  | /'
+echo "What bpfwardend logged about it (rule matches and the audit trail):"
+grep -E ": (file_open|exec_check|bpf_check) (deny|would-deny|audit) |: bpf_call none .*bw-try|: exec none .*(bw-try|/bin/true)" "$work/daemon.log" | head -n 12 | sed 's/^/  | /'
 if grep -q "mode: enforcing" "$work/daemon.log"; then
   echo
   echo "Result: BPF LSM is active here; the policy was enforced in the kernel."
 else
   echo
   echo "Result: this kernel cannot run BPF LSM programs, so nothing was denied;"
-  echo "        bpfwardend said why and kept the tracepoint audit running."
+  echo "        bpfwardend said why, kept the tracepoint audit running, and reported"
+  echo "        what the rules would have denied (would-deny) and audited."
 fi

@@ -86,7 +86,7 @@ Result<ExpectedState> ExpectedState::derive(const VerifiedImageSet& images, bool
                                             const PinLayout& pins) {
     ExpectedState state;
     for (const auto& spec : managed_objects()) {
-        if (spec.role == ObjectRole::Enforcement && !enforcement)
+        if ((spec.role == ObjectRole::Enforcement && !enforcement) || !is_needed(spec, bpf_lsm))
             continue;
         auto programs = expected_programs(spec, images, pins, bpf_lsm);
         if (!programs)

@@ -19,6 +19,7 @@
 #include "exec_guard.skel.h"
 #include "file_guard.skel.h"
 #include "policy_maps.skel.h"
+#include "rule_audit.skel.h"
 #include "self_guard.skel.h"
 
 namespace bpfwarden {
@@ -29,6 +30,7 @@ BPFWARDEN_SKELETON_TRAITS(bpfw_exec_guard);
 BPFWARDEN_SKELETON_TRAITS(bpfw_self_guard);
 BPFWARDEN_SKELETON_TRAITS(bpfw_bpf_audit);
 BPFWARDEN_SKELETON_TRAITS(bpfw_exec_audit);
+BPFWARDEN_SKELETON_TRAITS(bpfw_rule_audit);
 
 namespace {
 
@@ -130,6 +132,14 @@ constexpr ProgramSpec kBpfAudit[] = {
     {"bw_bpf_audit", "lsm/bpf", Availability::Always, 0, BpfLsmUse::OnlyWith},
 };
 constexpr ProgramSpec kExecAudit[] = {{"bw_tp_exec", "tracepoint/sched/sched_process_exec"}};
+// Only without BPF LSM: with it, file_guard and exec_guard see (and refuse) more.
+constexpr ProgramSpec kRuleAudit[] = {
+    {"bw_ra_open", "tracepoint/syscalls/sys_exit_open", Availability::Always, 0, BpfLsmUse::OnlyWithout},
+    {"bw_ra_openat", "tracepoint/syscalls/sys_exit_openat", Availability::Always, 0, BpfLsmUse::OnlyWithout},
+    {"bw_ra_openat2", "tracepoint/syscalls/sys_exit_openat2", Availability::Always, 0, BpfLsmUse::OnlyWithout},
+    {"bw_ra_creat", "tracepoint/syscalls/sys_exit_creat", Availability::Always, 0, BpfLsmUse::OnlyWithout},
+    {"bw_ra_exec", "tracepoint/sched/sched_process_exec", Availability::Always, 0, BpfLsmUse::OnlyWithout},
+};
 constexpr ProgramSpec kFileGuard[] = {
     {"bw_file_open", "lsm/file_open"},
     {"bw_path_trunc", "lsm/path_truncate"},
@@ -173,6 +183,8 @@ constexpr std::array kObjects = {
     ObjectSpec{"policy_maps", "policy maps", ObjectRole::Store, {}, load_with<bpfw_policy_maps>},
     ObjectSpec{"bpf_audit", "bpf() audit", ObjectRole::Audit, kBpfAudit, load_with<bpfw_bpf_audit>},
     ObjectSpec{"exec_audit", "exec audit", ObjectRole::Audit, kExecAudit, load_with<bpfw_exec_audit>},
+    ObjectSpec{"rule_audit", "file and exec rules, reported without BPF LSM", ObjectRole::Audit, kRuleAudit,
+               load_with<bpfw_rule_audit>},
     ObjectSpec{"self_guard", "bpf() guard and self-protection", ObjectRole::Enforcement, kSelfGuard,
                load_with<bpfw_self_guard>},
     ObjectSpec{"file_guard", "file rules", ObjectRole::Enforcement, kFileGuard, load_with<bpfw_file_guard>},
@@ -227,6 +239,10 @@ bool is_available(const ProgramSpec& program, bool bpf_lsm) {
     if (found == args.end())
         return false;
     return program.availability == Availability::IfHookExists || found->second == program.hook_args;
+}
+
+bool is_needed(const ObjectSpec& spec, bool bpf_lsm) {
+    return spec.programs.empty() || !available_programs(spec, bpf_lsm).empty();
 }
 
 std::vector<const ProgramSpec*> available_programs(const ObjectSpec& spec, bool bpf_lsm) {

@@ -71,6 +71,11 @@ struct ObjectSpec {
 std::vector<const ProgramSpec*> available_programs(const ObjectSpec& spec, bool bpf_lsm);
 bool is_available(const ProgramSpec& program, bool bpf_lsm);
 
+// Whether `spec` has anything to load here: the store always, an object of
+// programs only when one of them is available (rule_audit is only for a
+// kernel without BPF LSM).
+bool is_needed(const ObjectSpec& spec, bool bpf_lsm);
+
 // Every object the daemon manages, in load order: the policy store, then
 // audit (it reports what happens while enforcement is set up), then LSM.
 std::span<const ObjectSpec> managed_objects();

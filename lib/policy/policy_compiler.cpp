@@ -182,7 +182,17 @@ bw_rule rule_value(const RuleInfo& info) {
         value.scope = scope_key(info.scope->selector());
     if (info.audit_mode)
         value.flags |= BW_RULE_AUDIT_MODE;
+    if (info.redacted)
+        value.flags |= BW_RULE_REDACT;
     return value;
+}
+
+// Byte prefixes, as the kernel compares an executed path: "/home" also
+// covers "/homework". A subtree rule above a prefix may match files under it.
+bool is_redacted(const RuleInfo& info, const std::vector<std::string>& prefixes) {
+    return std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& prefix) {
+        return info.path.starts_with(prefix) || (info.subtree && prefix.starts_with(info.path));
+    });
 }
 
 bw_scope scope_value(const ScopeSpec& spec, const std::optional<FileIdentity>& target) {
@@ -313,6 +323,7 @@ Result<void> add_path_rules(const Policy& policy, const PathResolver& resolve, C
         RuleInfo info = rule_info(out, rule, false, resolve);
         info.scope = std::move(*scope);
         info.audit_mode = info.scope && info.scope->mode == PolicyMode::Audit;
+        info.redacted = is_redacted(info, policy.options.redact_paths.value);
         resolve_scope(out, info, resolve);
         if (auto ok = add_scope(out.tables, info); !ok)
             return ok;

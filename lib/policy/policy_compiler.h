@@ -149,6 +149,9 @@ struct RuleInfo {
     std::optional<FileIdentity> scope_target = std::nullopt;
     // A deny that only reports "would deny": the policy's or the scope's mode is audit.
     bool audit_mode = false;
+    // Its events name the file "[FILTERED]": the path is under a redact_paths
+    // prefix, or (a subtree) holds one.
+    bool redacted = false;
 
     // Covers something in the kernel now: the file, its name, or the subtree,
     // and its scope's executable or cgroup exists.

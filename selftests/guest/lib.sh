@@ -30,8 +30,8 @@ key_of() {
 
 # expected_programs [enforcing|audit-only]: the name of every program
 # bpfwarden lists on this kernel with BPF LSM usable (the default) or not, one
-# a line, sorted: the programs of kBpfAudit,
-# kExecAudit, kSelfGuard, kFileGuard and kExecGuard in
+# a line, sorted: the programs of kBpfAudit, kExecAudit, kRuleAudit (without
+# BPF LSM only), kSelfGuard, kFileGuard and kExecGuard in
 # lib/loading/bpf_objects.cpp, the optional ones chosen the way
 # available_programs() does, but read independently from the kernel's BTF:
 # bpf_lsm_<hook> exists (and, for inode_setattr, with how many arguments).
@@ -56,6 +56,9 @@ want = {"bw_bpf_audit" if sys.argv[1] == "enforcing" else "bw_tp_bpf", "bw_tp_ex
         "bw_file_open", "bw_path_trunc", "bw_inode_unlink", "bw_inode_rmdir", "bw_inode_rename", "bw_inode_link",
         "bw_inode_create", "bw_inode_mkdir", "bw_inode_mknod", "bw_symlink", "bw_setxattr", "bw_removexattr",
         "bw_bprm_check", "bw_mmap_file", "bw_mprotect"}
+# Without BPF LSM, file and exec rules are reported from tracepoints.
+if sys.argv[1] != "enforcing":
+    want |= {"bw_ra_open", "bw_ra_openat", "bw_ra_openat2", "bw_ra_creat", "bw_ra_exec"}
 for program, hook in (("bw_ftruncate", "file_truncate"), ("bw_set_acl", "inode_set_acl"),
                       ("bw_remove_acl", "inode_remove_acl")):
     if hook in hook_args:

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Guest suite, negative control: the kernel is booted with an lsm= list that
 # lacks `bpf`. LSM programs would attach and enforce nothing; the daemon must
-# notice, say why, and keep the tracepoint audit running.
+# notice, say why, keep the tracepoint audit running, and report from
+# tracepoints what its file and exec rules would do (rule_audit).
 . "$(dirname "$0")/lib.sh"
 
 work=/tmp/bw
@@ -15,6 +16,10 @@ protect = false
 [[file]]
 path = "/tmp/bw/secret"
 action = "deny"
+
+[[exec]]
+path = "/tmp/bw/some-bin"
+action = "audit"
 TOML
 log="$BW_OUT/daemon.log"
 
@@ -31,8 +36,11 @@ expect_log daemon_names_active_lsms "$log" "active LSMs: $lsms"
 expect_log lsm_programs_not_loaded "$log" "file_guard \(file rules\): not loaded \(needs BPF LSM\)"
 # The suite itself detects that the policy is not enforced here.
 expect_try enforcement_absent_is_detected ok open "$work/secret"
+# ... yet the rules report from tracepoints what they would do.
+expect_log deny_rule_reports_would_deny "$log" "file_open would-deny .*pid=$TRY_PID .*path=\"$work/secret\""
 expect_try exec_audit_still_runs ok exec "$work/some-bin"
 expect_log exec_audit_event_logged "$log" "exec none .*pid=$TRY_PID .*exe=\"$work/some-bin\""
+expect_log exec_audit_rule_reports "$log" "exec_check audit .*pid=$TRY_PID .*path=\"$work/some-bin\""
 # The hardening check says the same, with the kernel command line that fixes it.
 "$BW_CTL" doctor --json >"$BW_OUT/doctor.json" 2>&1
 rc=$?

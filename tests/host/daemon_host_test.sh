@@ -1,6 +1,7 @@
 #!/bin/bash
 # bpfwardend end to end on this machine's kernel (root): it must say exactly
-# why it cannot enforce, keep the tracepoint audit running, drop privileges,
+# why it cannot enforce, keep the tracepoint audit running and report what
+# its rules would refuse, drop privileges,
 # survive restarts through its pins, refuse a bad policy edit without touching
 # what runs, start on the last good policy when the policy directory is
 # invalid, and remove everything with --unpin --yes.
@@ -63,6 +64,16 @@ expect_log nonexistent_policy_path_reported "$log" \
 
 expect_try exec_runs ok exec "$work/marker-bin"
 expect_log exec_audit_event "$log" "exec none pid=$TRY_PID .*exe=\"$work/marker-bin\""
+# Without BPF LSM the deny rule cannot refuse, yet it reports what it would
+# have refused (rule_audit's tracepoints); with BPF LSM file_guard refuses.
+if [ "$expected_mode" = enforcing ]; then
+  expect_log rule_audit_not_loaded "$log" "rule_audit \(.*\): not loaded \(not needed: BPF LSM serves\)"
+  expect_try deny_rule_refuses eperm open "$work/audited"
+else
+  expect_log rule_audit_loaded "$log" "rule_audit \(file and exec rules, reported without BPF LSM\): loaded and pinned"
+  expect_try deny_rule_cannot_refuse_without_bpf_lsm ok open "$work/audited"
+  expect_log deny_rule_reported_as_would_deny "$log" "file_open would-deny .*pid=$TRY_PID .*path=\"$work/audited\""
+fi
 expect_try bpf_call_runs_on_host ok prog-load
 expect_log bpf_call_audit_event "$log" "bpf_call none pid=$TRY_PID .*comm=\"bw-try\" cmd=prog_load"
 # Its own calls (loading, pinning, applying the policy) are not bpf() audit.

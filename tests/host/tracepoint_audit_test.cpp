@@ -16,6 +16,7 @@
 
 #include "host_fixture.h"
 #include "loading/bpf_objects.h"
+#include "policy/file_identity.h"
 #include "policy/policy_maps.h"
 #include "support/event.h"
 #include "test_helpers.h"
@@ -61,10 +62,11 @@ protected:
         std::vector<Event> events;
     };
 
-    // Reads the ring buffer until `done` holds for the decoded events or two
-    // seconds pass.
-    Records collect_records(const std::function<bool(const std::vector<Event>&)>& done) {
-        auto map = PinLayout::open_pin(pins_.map_pin(kEventsMap));
+    // Reads the ring buffer (the audit trail's, or `ring`) until `done` holds
+    // for the decoded events or two seconds pass.
+    Records collect_records(const std::function<bool(const std::vector<Event>&)>& done,
+                            const char* ring_name = kEventsMap) {
+        auto map = PinLayout::open_pin(pins_.map_pin(ring_name));
         EXPECT_OK(map);
         Records records;
         auto on_record = [](void* ctx, void* data, size_t size) {
@@ -84,8 +86,24 @@ protected:
         return records;
     }
 
-    std::vector<Event> collect(const std::function<bool(const std::vector<Event>&)>& done) {
-        return collect_records(done).events;
+    std::vector<Event> collect(const std::function<bool(const std::vector<Event>&)>& done,
+                               const char* ring_name = kEventsMap) {
+        return collect_records(done, ring_name).events;
+    }
+
+    // A rule on the file at `path` (by inode), written straight into the store.
+    void add_rule(const char* map_name, const std::filesystem::path& path, uint32_t action, uint32_t rule_id,
+                  uint32_t flags = 0) {
+        auto identity = identity_of(path);
+        ASSERT_OK(identity);
+        auto map = PinLayout::open_pin(pins_.map_pin(map_name));
+        ASSERT_OK(map);
+        bw_inode_key key = to_key(*identity);
+        bw_rule rule{};
+        rule.action = action;
+        rule.rule_id = rule_id;
+        rule.flags = flags;
+        ASSERT_EQ(bpf_map_update_elem(map->get(), &key, &rule, BPF_ANY), 0);
     }
 
     // Changes the policy's settings as the store holds them.
@@ -340,6 +358,136 @@ TEST_F(TracepointAuditTest, AReloadedObjectReusesThePinnedMaps) {
     len = sizeof(info_after);
     ASSERT_EQ(bpf_obj_get_info_by_fd(after->get(), &info_after, &len), 0);
     EXPECT_EQ(info_before.id, info_after.id) << "the event ring buffer must survive a reload";
+}
+
+}  // namespace
+}  // namespace bpfwarden
+
+namespace bpfwarden {
+namespace {
+
+// Without BPF LSM (this machine), rule_audit reports what file and exec
+// rules would do: an audit rule reports, a deny rule reports would-deny,
+// and a file under no rule reports nothing.
+class RuleAuditTest : public TracepointAuditTest {
+protected:
+    void SetUp() override {
+        TracepointAuditTest::SetUp();
+        dir_ = std::filesystem::path("/tmp") / ("bpfwarden-rule-audit-" + std::to_string(getpid()));
+        std::filesystem::create_directory(dir_);
+        for (const char* name : {"audited", "denied", "unruled"})
+            std::ofstream(dir_ / name) << name;
+        load("policy_maps");
+        load("rule_audit");
+    }
+    void TearDown() override {
+        std::filesystem::remove_all(dir_);  // made by SetUp
+        TracepointAuditTest::TearDown();
+    }
+
+    std::vector<Event> file_events_until(const std::string& last_name) {
+        auto is_last = [&](const Event& e) { return e.kind == EventKind::FileOpen && e.path == last_name; };
+        auto events =
+            collect([&](const auto& seen) { return std::any_of(seen.begin(), seen.end(), is_last); }, kAlertsMap);
+        std::erase_if(events, [](const Event& e) { return e.tgid != uint32_t(getpid()); });
+        return events;
+    }
+
+    std::filesystem::path dir_;
+};
+
+TEST_F(RuleAuditTest, OpensOfRuledFilesAreReportedAndNothingIsRefused) {
+    add_rule(kFileRulesMap, dir_ / "audited", BW_ACTION_AUDIT, 11);
+    add_rule(kFileRulesMap, dir_ / "denied", BW_ACTION_DENY, 12);
+    EXPECT_TRUE(std::ifstream(dir_ / "unruled").good());
+    EXPECT_TRUE(std::ofstream(dir_ / "denied", std::ios::app).good()) << "a tracepoint cannot refuse";
+    EXPECT_TRUE(std::ifstream(dir_ / "audited").good());
+
+    auto events = file_events_until("audited");
+    ASSERT_EQ(events.size(), 2u) << "expected the denied file's open, then the audited file's";
+    EXPECT_EQ(events[0].path, "denied");
+    EXPECT_EQ(events[0].action, EventAction::WouldDeny);
+    EXPECT_EQ(events[0].rule_id, 12u);
+    EXPECT_EQ(events[0].op, uint32_t(BW_OP_OPEN_WRITE));
+    EXPECT_EQ(events[1].action, EventAction::Audit);
+    EXPECT_EQ(events[1].rule_id, 11u);
+    EXPECT_EQ(events[1].op, uint32_t(BW_OP_OPEN));
+    auto audited = identity_of(dir_ / "audited");
+    ASSERT_OK(audited);
+    EXPECT_EQ(events[1].ino, audited->ino);
+}
+
+TEST_F(RuleAuditTest, ExecOfARuledExecutableIsReported) {
+    std::filesystem::path tool = dir_ / "tool";
+    std::filesystem::copy_file("/bin/true", tool);
+    add_rule(kExecRulesMap, tool, BW_ACTION_DENY, 21);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        execl(tool.c_str(), "tool", nullptr);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the exec was refused";
+
+    auto is_report = [&](const Event& e) { return e.kind == EventKind::ExecCheck && e.tgid == uint32_t(child); };
+    auto events =
+        collect([&](const auto& seen) { return std::any_of(seen.begin(), seen.end(), is_report); }, kAlertsMap);
+    auto found = std::find_if(events.begin(), events.end(), is_report);
+    ASSERT_NE(found, events.end()) << "no exec_check event for child " << child;
+    EXPECT_EQ(found->action, EventAction::WouldDeny);
+    EXPECT_EQ(found->rule_id, 21u);
+    EXPECT_EQ(found->path, tool.string());
+}
+
+bool holds(const std::vector<std::byte>& record, std::string_view text) {
+    std::string_view bytes(reinterpret_cast<const char*>(record.data()), record.size());
+    return bytes.find(text) != std::string_view::npos;
+}
+
+// A rule the compiler flagged redacted (its path is under redact_paths)
+// reports no name; an executed path under a prefix is redacted even with no
+// flag. Checked on the raw ring buffer records.
+TEST_F(RuleAuditTest, RedactedNamesNeverLeaveTheKernel) {
+    add_rule(kFileRulesMap, dir_ / "audited", BW_ACTION_AUDIT, 11, BW_RULE_REDACT);
+    std::filesystem::path tool = dir_ / "secret-tool";
+    std::filesystem::copy_file("/bin/true", tool);
+    add_rule(kExecRulesMap, tool, BW_ACTION_AUDIT, 21);
+    redact({dir_.string() + "/"});
+    EXPECT_TRUE(std::ifstream(dir_ / "audited").good());
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        execl(tool.c_str(), "secret-tool", nullptr);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    auto is_exec_report = [&](const Event& e) { return e.kind == EventKind::ExecCheck && e.tgid == uint32_t(child); };
+    auto records = collect_records(
+        [&](const auto& seen) { return std::any_of(seen.begin(), seen.end(), is_exec_report); }, kAlertsMap);
+    auto open_report = std::find_if(records.events.begin(), records.events.end(), [](const Event& e) {
+        return e.kind == EventKind::FileOpen && e.tgid == uint32_t(getpid()) && e.rule_id == 11;
+    });
+    ASSERT_NE(open_report, records.events.end()) << "the open of the redacted rule's file was not reported";
+    EXPECT_EQ(open_report->path, BW_REDACTED_PATH);
+    auto exec_report = std::find_if(records.events.begin(), records.events.end(), is_exec_report);
+    ASSERT_NE(exec_report, records.events.end());
+    EXPECT_EQ(exec_report->path, BW_REDACTED_PATH);
+    for (const auto& record : records.raw) {
+        EXPECT_FALSE(holds(record, "audited")) << "a redacted name reached the ring buffer";
+        // (The comm, the executable's first 15 bytes, is kept, as documented.)
+        EXPECT_FALSE(holds(record, dir_.string())) << "a redacted path reached the ring buffer";
+    }
+}
+
+TEST_F(RuleAuditTest, IsNotLoadedWhereBpfLsmServes) {
+    EXPECT_TRUE(is_needed(spec_named("rule_audit"), false));
+    EXPECT_FALSE(is_needed(spec_named("rule_audit"), true));
+    EXPECT_TRUE(is_needed(spec_named("policy_maps"), true));
 }
 
 }  // namespace

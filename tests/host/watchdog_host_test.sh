@@ -150,7 +150,7 @@ printf '\x01' | dd of="$work/images/exec_audit.bpf.o" bs=1 seek=300 conv=notrunc
   && fail tampered_images_fail_verification "$(cat "$BW_OUT/tampered-verify.log")" || pass tampered_images_fail_verification
 n=$(heals); store_id=$(bpftool map show pinned "$BW_PINS/maps/bpfw_file_rules" | cut -d: -f1)
 bpftool map freeze pinned "$BW_PINS/maps/bpfw_file_rules" || fail freeze_policy_map "bpftool map freeze failed"
-expect_heal frozen_map_healed_from_verified_images "policy map 'bpfw_file_rules' was frozen.*-> reloaded policy_maps, rewrote policy maps, reloaded bpf_audit, reloaded exec_audit in" "$n"
+expect_heal frozen_map_healed_from_verified_images "policy map 'bpfw_file_rules' was frozen.*-> reloaded policy_maps, rewrote policy maps, reloaded bpf_audit, reloaded exec_audit, reloaded rule_audit in" "$n"
 new_store=$(bpftool map show pinned "$BW_PINS/maps/bpfw_file_rules")
 if echo "$new_store" | grep -q frozen || [ -z "$store_id" ] || [ "$(echo "$new_store" | cut -d: -f1)" = "$store_id" ]; then
   fail fresh_policy_map_pinned "map id ${store_id:-none} before, now: $new_store"

@@ -626,6 +626,40 @@ TEST(PolicyCompiler, SettingsFollowTheOptions) {
     EXPECT_EQ(settings.redact[1].prefix[settings.redact[1].len], '\0');
 }
 
+// A rule whose files' names would reveal a redacted path reports none:
+// its path under a prefix, or a subtree that holds one.
+TEST(PolicyCompiler, RulesUnderARedactPrefixAreFlaggedRedacted) {
+    FakeFs fs;
+    fs.dir("/home", kDev, 2).dir("/home/alice", kDev, 3).file("/home/alice/key", kDev, 4);
+    fs.dir("/etc", kDev, 5).file("/etc/shadow", kDev, 6);
+    Policy policy = policy_of({rule(RuleKind::FileOpen, "/home/alice/key", RuleAction::Deny, 1),
+                               rule(RuleKind::FileOpen, "/etc/shadow", RuleAction::Audit, 2),
+                               subtree(RuleKind::FileOpen, "/home", RuleAction::Audit, 3),
+                               rule(RuleKind::Exec, "/home/alice/key", RuleAction::Deny, 4)});
+    policy.options.redact_paths.value = {"/home/alice/"};
+    auto compiled = compile_policy(policy, fs.resolver());
+    ASSERT_OK(compiled);
+    EXPECT_TRUE(compiled->rules[0].redacted);
+    EXPECT_FALSE(compiled->rules[1].redacted);
+    EXPECT_TRUE(compiled->rules[2].redacted) << "the subtree holds the prefix";
+    EXPECT_TRUE(compiled->rules[3].redacted);
+    auto flags = [](const auto& map, const bw_inode_key& at) {
+        const bw_rule* rule = lookup(map, at);
+        EXPECT_NE(rule, nullptr);
+        return rule ? rule->flags : 0u;
+    };
+    const RuleTables& tables = compiled->tables;
+    EXPECT_TRUE(flags(tables.file_rules, key(kDev, 4)) & BW_RULE_REDACT);
+    EXPECT_FALSE(flags(tables.file_rules, key(kDev, 6)) & BW_RULE_REDACT);
+    EXPECT_TRUE(flags(tables.exec_rules, key(kDev, 4)) & BW_RULE_REDACT);
+
+    policy.options.redact_paths.value = {};
+    auto plain = compile_policy(policy, fs.resolver());
+    ASSERT_OK(plain);
+    EXPECT_FALSE(plain->rules[0].redacted);
+    EXPECT_FALSE(flags(plain->tables.file_rules, key(kDev, 4)) & BW_RULE_REDACT);
+}
+
 TEST(PolicyCompiler, BpfModeMapsToAction) {
     FakeFs fs;
     for (auto [mode, action] :

@@ -119,6 +119,9 @@ struct bw_inode_key {
 #define BW_RULE_AUDIT_MODE (1u << 3)
 /* Kept even in the policy's audit mode: the watchdog's canary. */
 #define BW_RULE_ALWAYS_ENFORCE (1u << 4)
+/* The rule's path is under a redact_paths prefix (or, a subtree, holds one):
+ * its events name the file BW_REDACTED_PATH, never by its name. */
+#define BW_RULE_REDACT (1u << 5)
 
 /*
  * Value of the file and exec rule maps (inode, directory entry, directory).

@@ -25,6 +25,24 @@ static __always_inline bool bw_has_prefix(const char *path, const struct bw_reda
 	return false;
 }
 
+/* BW_REDACTED_PATH over the whole of `path` (BW_PATH_LEN bytes). */
+static __always_inline void bw_write_redacted(char *path)
+{
+	__builtin_memset(path, 0, BW_PATH_LEN);
+	/* Byte by byte: a string constant would be a .rodata variable, which
+	 * some kernels' BTF checks refuse at this size. */
+	path[0] = '[';
+	path[1] = 'F';
+	path[2] = 'I';
+	path[3] = 'L';
+	path[4] = 'T';
+	path[5] = 'E';
+	path[6] = 'R';
+	path[7] = 'E';
+	path[8] = 'D';
+	path[9] = ']';
+}
+
 /* Replaces `path` (BW_PATH_LEN bytes) when a redact prefix covers it. */
 static __always_inline void bw_redact_path(char *path)
 {
@@ -39,19 +57,7 @@ static __always_inline void bw_redact_path(char *path)
 			return;
 		if (!bw_has_prefix(path, &settings->redact[i]))
 			continue;
-		__builtin_memset(path, 0, BW_PATH_LEN);
-		/* Byte by byte: a string constant would be a .rodata variable,
-		 * which some kernels' BTF checks refuse at this size. */
-		path[0] = '[';
-		path[1] = 'F';
-		path[2] = 'I';
-		path[3] = 'L';
-		path[4] = 'T';
-		path[5] = 'E';
-		path[6] = 'R';
-		path[7] = 'E';
-		path[8] = 'D';
-		path[9] = ']';
+		bw_write_redacted(path);
 		return;
 	}
 }

@@ -21,6 +21,7 @@
 
 #include "bpfwarden/emit.bpf.h"
 #include "bpfwarden/policy_maps.bpf.h"
+#include "bpfwarden/redact.bpf.h"
 #include "bpfwarden/scope.bpf.h"
 #include "bpfwarden/self.bpf.h"
 
@@ -214,10 +215,11 @@ static __always_inline bool bw_audit_mode(const struct bw_rule *rule)
  * The verdict of a matched rule on `op`, reported with `kind` (FILE_OPEN,
  * FILE_CHANGE, EXEC_CHECK; a rule that protects bpfwarden itself reports
  * TAMPER). The event's path shows `text` (a kernel string) if given, else
- * `name`'s dentry name.
+ * `name`'s dentry name, either one redacted as the policy asks. A hook that cannot refuse
+ * (`can_deny` false: a tracepoint where BPF LSM is unusable) reports a deny as would-deny.
  */
-static __always_inline int bw_verdict_text(const struct bw_match *match, __u32 kind, __u32 op,
-                                           struct dentry *name, const char *text)
+static __always_inline int bw_judge(const struct bw_match *match, __u32 kind, __u32 op,
+                                    struct dentry *name, const char *text, bool can_deny)
 {
 	bool self_protection = match->rule.flags & BW_RULE_SELF_EXEMPT;
 	struct bw_event *event;
@@ -226,7 +228,7 @@ static __always_inline int bw_verdict_text(const struct bw_match *match, __u32 k
 	if (bw_exempt(&match->rule, op))
 		return 0;
 	bw_count_rule_hit(match->rule.rule_id);
-	if (action == BW_ACTION_DENY && bw_audit_mode(&match->rule))
+	if (action == BW_ACTION_DENY && (!can_deny || bw_audit_mode(&match->rule)))
 		action = BW_ACTION_WOULD_DENY;
 	if (self_protection) {
 		kind = BW_EVENT_TAMPER;
@@ -242,19 +244,38 @@ static __always_inline int bw_verdict_text(const struct bw_match *match, __u32 k
 		event->ino = match->ino;
 		event->rule_id = match->rule.rule_id;
 		event->op = op;
-		if (text)
+		if (match->rule.flags & BW_RULE_REDACT) {
+			bw_write_redacted(event->path);
+		} else if (text) {
+			/* A path as given to execve(): it may be under a prefix
+			 * although no rule's path is (an allowlist's refusal). */
 			bpf_probe_read_kernel_str(event->path, sizeof(event->path), text);
-		else if (name)
+			bw_redact_path(event->path);
+		} else if (name) {
 			bw_event_name(event, name);
+		}
 		bw_event_submit(event);
 	}
 	return action == BW_ACTION_DENY ? -EPERM : 0;
 }
 
+static __always_inline int bw_verdict_text(const struct bw_match *match, __u32 kind, __u32 op,
+                                           struct dentry *name, const char *text)
+{
+	return bw_judge(match, kind, op, name, text, true);
+}
+
 static __always_inline int bw_verdict(const struct bw_match *match, __u32 kind, __u32 op,
                                       struct dentry *name)
 {
-	return bw_verdict_text(match, kind, op, name, NULL);
+	return bw_judge(match, kind, op, name, NULL, true);
+}
+
+/* The report of a matched rule where nothing can be refused. */
+static __always_inline void bw_report(const struct bw_match *match, __u32 kind, __u32 op,
+                                      struct dentry *name, const char *text)
+{
+	bw_judge(match, kind, op, name, text, false);
 }
 
 #endif /* BPFWARDEN_RULES_BPF_H */
