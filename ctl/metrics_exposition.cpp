@@ -219,11 +219,19 @@ void add_watchdog(MetricsExposition& out, const WatchdogStatus& w) {
     out.add("bpfwarden_checks_total", kCounter, "checks the watchdog ran since it started", {}, w.checks);
     out.add("bpfwarden_heals_total", kCounter, "heals the watchdog made since it started (HealCount)", {},
             w.heal_count);
+    for (const auto& [kind, heals] : w.heals_by_kind)
+        out.add("bpfwarden_heals_by_kind_total", kCounter,
+                "heals by what they repaired (HealsByKind; a heal of several kinds counts for each)", {{"kind", kind}},
+                heals);
     out.add("bpfwarden_watchdog_check_interval_seconds", kGauge, "time between the watchdog's interval checks", {},
             seconds_of_usec(w.check_interval_usec));
     if (w.last_check_usec != 0)
         out.add("bpfwarden_watchdog_last_check_timestamp_seconds", kGauge,
                 "when the watchdog's last check ran, seconds since the epoch", {}, seconds_of_usec(w.last_check_usec));
+    if (w.checks != 0)
+        out.add("bpfwarden_watchdog_last_check_duration_seconds", kGauge,
+                "how long the watchdog's last check took, heals included (LastCheckDuration)", {},
+                seconds_of_usec(w.last_check_duration_usec));
     if (w.heal_count != 0)
         out.add("bpfwarden_last_heal_duration_seconds", kGauge, "how long the watchdog's last heal took", {},
                 seconds_of_usec(w.last_heal_usec));

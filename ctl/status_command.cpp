@@ -115,8 +115,13 @@ void print_watchdog_text(const WatchdogStatus& s) {
            static_cast<unsigned long long>(s.checks), static_cast<unsigned long long>(s.heal_count));
     for (const auto& reason : s.reasons)
         printf("  reason            %s\n", reason.c_str());
-    if (s.heal_count)
+    if (s.heal_count) {
         printf("  last heal         %s: %s\n", milliseconds(s.last_heal_usec).c_str(), s.last_heal_reason.c_str());
+        std::string kinds;
+        for (const auto& [kind, heals] : s.heals_by_kind)
+            kinds += (kinds.empty() ? "" : ", ") + kind + " " + std::to_string(heals);
+        printf("  heals by kind     %s\n", kinds.c_str());
+    }
     for (const auto& p : s.programs)
         printf("  program           %-14s %-36s %s\n", p.program.c_str(), p.hook.c_str(), p.status.c_str());
 }

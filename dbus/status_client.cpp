@@ -37,6 +37,18 @@ int read_strings(sd_bus_message* m, std::vector<std::string>& out) {
 
 int read_u64(sd_bus_message* m, uint64_t& out) { return sd_bus_message_read_basic(m, 't', &out); }
 
+int read_heals_by_kind(sd_bus_message* m, std::map<std::string, uint64_t>& out) {
+    int r = sd_bus_message_enter_container(m, 'a', "{st}");
+    if (r <= 0)
+        return r;
+    out.clear();
+    const char* kind = nullptr;
+    uint64_t heals = 0;
+    while ((r = sd_bus_message_read(m, "{st}", &kind, &heals)) > 0)
+        out[kind] = heals;
+    return r < 0 ? r : sd_bus_message_exit_container(m);
+}
+
 int read_bool(sd_bus_message* m, bool& out) {
     int value = 0;
     int r = sd_bus_message_read_basic(m, 'b', &value);
@@ -262,18 +274,21 @@ Result<WatchdogStatus> StatusClient::watchdog() const {
             return field ? read_string(m, *field) : 0;
         }
         if (sig == "t") {
-            uint64_t* field = name == "ImageSetVersion" ? &s.image_set_version
-                              : name == "CheckInterval" ? &s.check_interval_usec
-                              : name == "Checks"        ? &s.checks
-                              : name == "LastCheck"     ? &s.last_check_usec
-                              : name == "HealCount"     ? &s.heal_count
-                                                        : nullptr;
+            uint64_t* field = name == "ImageSetVersion"     ? &s.image_set_version
+                              : name == "CheckInterval"     ? &s.check_interval_usec
+                              : name == "Checks"            ? &s.checks
+                              : name == "LastCheck"         ? &s.last_check_usec
+                              : name == "LastCheckDuration" ? &s.last_check_duration_usec
+                              : name == "HealCount"         ? &s.heal_count
+                                                            : nullptr;
             return field ? read_u64(m, *field) : 0;
         }
         if (sig == "b" && name == "Healthy")
             return read_bool(m, s.healthy);
         if (sig == "as" && name == "Reasons")
             return read_strings(m, s.reasons);
+        if (sig == "a{st}" && name == "HealsByKind")
+            return read_heals_by_kind(m, s.heals_by_kind);
         if (sig == "(st)" && name == "LastHeal") {
             const char* reason = nullptr;
             int r = sd_bus_message_read(m, "(st)", &reason, &s.last_heal_usec);

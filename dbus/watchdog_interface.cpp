@@ -52,6 +52,15 @@ int get_property(sd_bus*, const char*, const char*, const char* property, sd_bus
         return append_u64(reply, status.last_check_usec);
     if (name == "LastTrigger")
         return append_string(reply, status.last_trigger);
+    if (name == "LastCheckDuration")
+        return append_u64(reply, status.last_check_duration_usec);
+    if (name == "HealsByKind") {
+        int r = sd_bus_message_open_container(reply, 'a', "{st}");
+        for (const auto& [kind, heals] : status.heals_by_kind)
+            if (r >= 0)
+                r = sd_bus_message_append(reply, "{st}", kind.c_str(), heals);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+    }
     if (name == "HealCount")
         return append_u64(reply, status.heal_count);
     if (name == "LastHeal") {
@@ -111,8 +120,10 @@ const sd_bus_vtable kWatchdogVtable[] = {
     SD_BUS_PROPERTY("Checks", "t", get_property, 0, kLive),
     SD_BUS_PROPERTY("LastCheck", "t", get_property, 0, kLive),
     SD_BUS_PROPERTY("LastTrigger", "s", get_property, 0, kLive),
+    SD_BUS_PROPERTY("LastCheckDuration", "t", get_property, 0, kLive),
     SD_BUS_PROPERTY("HealCount", "t", get_property, 0, kEmitsChange),
     SD_BUS_PROPERTY("LastHeal", "(st)", get_property, 0, kEmitsChange),
+    SD_BUS_PROPERTY("HealsByKind", "a{st}", get_property, 0, kEmitsChange),
     SD_BUS_PROPERTY("Programs", "a(ssuss)", get_property, 0, kEmitsChange),
     SD_BUS_METHOD_WITH_ARGS("CheckNow", SD_BUS_NO_ARGS, SD_BUS_RESULT("b", healthy, "as", reasons), method_check_now,
                             kMethod),
@@ -151,6 +162,8 @@ void WatchdogObject::publish() {
         changed.push_back("Reasons");
     if (now.heal_count != before.heal_count)
         changed.push_back("HealCount");
+    if (now.heals_by_kind != before.heals_by_kind)
+        changed.push_back("HealsByKind");
     if (now.last_heal_reason != before.last_heal_reason || now.last_heal_usec != before.last_heal_usec)
         changed.push_back("LastHeal");
     if (!same_programs(now.programs, before.programs))

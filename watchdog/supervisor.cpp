@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "live_kernel.h"
 #include "loading/lsm_probe.h"
@@ -210,6 +211,7 @@ HealOutcome Supervisor::heal_findings(const std::vector<Finding>& findings, cons
         log_error("heal: " + failure);
     auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
     state_.heal_count++;
+    count_heal_kinds(findings);
     state_.last_heal_reason = reason;
     state_.last_heal_usec = static_cast<uint64_t>(elapsed.count());
     char duration[32];
@@ -220,11 +222,26 @@ HealOutcome Supervisor::heal_findings(const std::vector<Finding>& findings, cons
     return outcome;
 }
 
+void Supervisor::count_heal_kinds(const std::vector<Finding>& findings) {
+    std::set<std::string_view> kinds;
+    for (const auto& finding : findings)
+        kinds.insert(to_string(finding.kind));
+    for (std::string_view kind : kinds)
+        state_.heals_by_kind[std::string(kind)]++;
+}
+
 void Supervisor::begin_cycle(const std::string& trigger) {
+    cycle_started_ = Clock::now();
     state_.checks++;
     state_.last_check_usec = usec_since_epoch(std::chrono::system_clock::now());
     state_.last_trigger = trigger;
     state_.reasons.clear();
+}
+
+void Supervisor::end_cycle() {
+    state_.healthy = state_.reasons.empty();
+    auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - cycle_started_);
+    state_.last_check_duration_usec = static_cast<uint64_t>(took.count());
 }
 
 void Supervisor::run_cycle(const std::string& trigger) {
@@ -259,7 +276,7 @@ void Supervisor::run_cycle(const std::string& trigger) {
         cause = "the re-check after a heal";
     }
     note_foreign_programs(true);
-    state_.healthy = state_.reasons.empty();
+    end_cycle();
     if (healed || !kernel_->holds_links() || (verified && !kernel_->holds_maps()))
         kernel_->hold_verified(expected_.objects(), verified);
 }
@@ -285,7 +302,7 @@ void Supervisor::check_only(const std::string& trigger) {
     begin_cycle(trigger);
     state_.reasons = details(check().findings);
     note_foreign_programs(false);
-    state_.healthy = state_.reasons.empty();
+    end_cycle();
 }
 
 }  // namespace bpfwarden

@@ -102,7 +102,11 @@ private:
     bool healing_paused();
     void set_policy(ChosenPolicy chosen);
     HealOutcome heal_findings(const std::vector<Finding>& findings, const std::string& reason);
+    // A heal of these findings, by kind (state_.heals_by_kind).
+    void count_heal_kinds(const std::vector<Finding>& findings);
     void begin_cycle(const std::string& trigger);
+    // Healthy or not, and how long the cycle took.
+    void end_cycle();
     // Other programs on our LSM hooks into the status (log_changes: say so
     // when the set changed).
     void note_foreign_programs(bool log_changes);
@@ -118,6 +122,7 @@ private:
     // When the policy maps were last found intact, and the counter then; unset
     // after a heal or a policy change.
     std::optional<std::pair<std::chrono::steady_clock::time_point, uint64_t>> maps_intact_at_;
+    std::chrono::steady_clock::time_point cycle_started_;
 };
 
 }  // namespace bpfwarden

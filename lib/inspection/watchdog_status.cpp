@@ -17,8 +17,15 @@ std::string to_json(const WatchdogStatus& s) {
            ",\"policy_source\":" + json_quote(s.policy_source) + ",\"policy_problem\":" + json_quote(s.policy_problem) +
            ",\"image_set_version\":" + u(s.image_set_version) + ",\"check_interval_usec\":" + u(s.check_interval_usec) +
            ",\"checks\":" + u(s.checks) + ",\"last_check_usec\":" + u(s.last_check_usec) +
+           ",\"last_check_duration_usec\":" + u(s.last_check_duration_usec) +
            ",\"last_trigger\":" + json_quote(s.last_trigger) + ",\"heal_count\":" + u(s.heal_count) +
-           ",\"last_heal\":{\"reason\":" + json_quote(s.last_heal_reason) +
+           ",\"heals_by_kind\":{";
+    bool first = true;
+    for (const auto& [kind, heals] : s.heals_by_kind) {
+        out += (first ? "" : ",") + json_quote(kind) + ":" + u(heals);
+        first = false;
+    }
+    out += "},\"last_heal\":{\"reason\":" + json_quote(s.last_heal_reason) +
            ",\"duration_usec\":" + u(s.last_heal_usec) + "},\"programs\":[";
     for (size_t i = 0; i < s.programs.size(); ++i) {
         const auto& p = s.programs[i];

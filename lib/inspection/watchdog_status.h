@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,19 +32,23 @@ struct WatchdogStatus {
     uint64_t image_set_version = 0;
     uint64_t check_interval_usec = 0;
     uint64_t checks = 0;
-    uint64_t last_check_usec = 0;  // CLOCK_REALTIME, microseconds since the epoch; 0: never
+    uint64_t last_check_usec = 0;           // CLOCK_REALTIME, microseconds since the epoch; 0: never
+    uint64_t last_check_duration_usec = 0;  // how long the last check took, heals included
     std::string last_trigger;
     uint64_t heal_count = 0;
     std::string last_heal_reason;
     uint64_t last_heal_usec = 0;  // how long the last heal took
+    // Heals by what they repaired: finding kind ("link-broken") -> heals that
+    // found it (a heal of several kinds counts for each).
+    std::map<std::string, uint64_t> heals_by_kind;
     std::vector<WatchdogProgram> programs;
 };
 
 // One JSON object, no trailing newline:
 // {"version":..,"healthy":..,"reasons":[..],"foreign_programs":[..],"mode":..,"mode_reason":..,
 //  "policy_source":..,"policy_problem":..,"image_set_version":..,"check_interval_usec":..,"checks":..,
-//  "last_check_usec":..,"last_trigger":..,"heal_count":..,
-//  "last_heal":{"reason":..,"duration_usec":..},
+//  "last_check_usec":..,"last_check_duration_usec":..,"last_trigger":..,"heal_count":..,
+//  "heals_by_kind":{"link-broken":..,..},"last_heal":{"reason":..,"duration_usec":..},
 //  "programs":[{"name":..,"hook":..,"prog_id":..,"tag":..,"status":..}]}
 std::string to_json(const WatchdogStatus& status);
 

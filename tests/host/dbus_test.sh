@@ -239,6 +239,10 @@ now_usec=$(($(date +%s) * 1000000))
 [ "$last" -gt $((now_usec - 60000000)) ] && [ "$last" -le $((now_usec + 2000000)) ] && pass wd_prop_last_check_is_recent ||
   fail wd_prop_last_check_is_recent "$last vs now $now_usec"
 prop "$WATCHDOG" LastTrigger | grep -q '^"' && pass wd_prop_last_trigger || fail wd_prop_last_trigger "$(prop "$WATCHDOG" LastTrigger)"
+# A check takes some microseconds, never a whole interval.
+took=$(prop "$WATCHDOG" LastCheckDuration)
+[[ "$took" =~ ^[0-9]+$ ]] && [ "$took" -gt 0 ] && [ "$took" -lt 2000000 ] && pass wd_prop_last_check_duration ||
+  fail wd_prop_last_check_duration "$took"
 heals_before=$(prop "$WATCHDOG" HealCount)
 [[ "$heals_before" =~ ^[0-9]+$ ]] && pass wd_prop_heal_count || fail wd_prop_heal_count "$heals_before"
 prop "$WATCHDOG" LastHeal | grep -qE '^"[^"]*" [0-9]+$' && pass wd_prop_last_heal || fail wd_prop_last_heal "$(prop "$WATCHDOG" LastHeal)"
@@ -424,6 +428,8 @@ waited=0
 while [ "$(prop "$WATCHDOG" HealCount)" -le "$heals" ] && [ $waited -lt 50 ]; do sleep 0.1; waited=$((waited + 1)); done
 [ "$(prop "$WATCHDOG" HealCount)" -gt "$heals" ] && pass heal_count_increments || fail heal_count_increments "$(prop "$WATCHDOG" HealCount)"
 prop "$WATCHDOG" LastHeal | grep -q "bw_tp_exec" && pass last_heal_names_the_heal || fail last_heal_names_the_heal "$(prop "$WATCHDOG" LastHeal)"
+prop "$WATCHDOG" HealsByKind | grep -qE '^[1-9][0-9]* (.* )?"link-broken" [1-9]' && pass heals_by_kind_counts_the_heal ||
+  fail heals_by_kind_counts_the_heal "$(prop "$WATCHDOG" HealsByKind)"
 grep -B2 -A12 'Member=PropertiesChanged' "$BW_OUT/monitor.log" | grep -q 'STRING "HealCount";' && pass properties_changed_on_heal ||
   fail properties_changed_on_heal "no PropertiesChanged for HealCount"
 
@@ -434,12 +440,16 @@ if [ "$expected_mode" = enforcing ]; then want_rc=0; else want_rc=1; fi
 [ $rc = $want_rc ] && pass ctl_status_exit_code || fail ctl_status_exit_code "exit $rc, expected $want_rc: $(cat "$BW_OUT/status.txt")"
 grep -q "^bpfwardend .* $expected_mode (" "$BW_OUT/status.txt" && grep -q "^bpfwarden-watchdog  healthy" "$BW_OUT/status.txt" &&
   grep -q "program  *bw_tp_exec .*attached" "$BW_OUT/status.txt" && pass ctl_status_summary || fail ctl_status_summary "$(cat "$BW_OUT/status.txt")"
+grep -q "heals by kind  *.*link-broken [1-9]" "$BW_OUT/status.txt" && pass ctl_status_heals_by_kind ||
+  fail ctl_status_heals_by_kind "$(grep -A1 "last heal" "$BW_OUT/status.txt")"
 unprivileged "$CTL" status --json >"$BW_OUT/status.json" 2>&1
 python3 - "$BW_OUT/status.json" "$expected_mode" <<'PY' && pass ctl_status_json_unprivileged || fail ctl_status_json_unprivileged "$(cat "$BW_OUT/status.json")"
 import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["enforcer"]["mode"] == sys.argv[2], s["enforcer"]["mode"]
 assert s["watchdog"]["healthy"] is True
+assert s["watchdog"]["heals_by_kind"]["link-broken"] >= 1, s["watchdog"]["heals_by_kind"]
+assert s["watchdog"]["last_check_duration_usec"] > 0
 assert s["status"] == ("ok" if sys.argv[2] == "enforcing" else "degraded")
 assert any(p["name"] == "bw_tp_exec" and p["attached"] for p in s["enforcer"]["programs"])
 PY

@@ -69,7 +69,9 @@ WatchdogStatus watchdog_status() {
     w.check_interval_usec = 5000000;
     w.checks = 41;
     w.last_check_usec = 1764664312250000;
+    w.last_check_duration_usec = 750;
     w.heal_count = 2;
+    w.heals_by_kind = {{"link-broken", 2}, {"policy-map-drifted", 1}};
     w.last_heal_usec = 12500;
     return w;
 }
@@ -172,6 +174,9 @@ TEST(MetricsExposition, BothServicesUpGiveTheirValues) {
                              "bpfwarden_watchdog_healthy 1",
                              "bpfwarden_checks_total 41",
                              "bpfwarden_heals_total 2",
+                             "bpfwarden_heals_by_kind_total{kind=\"link-broken\"} 2",
+                             "bpfwarden_heals_by_kind_total{kind=\"policy-map-drifted\"} 1",
+                             "bpfwarden_watchdog_last_check_duration_seconds 0.00075",
                              "bpfwarden_watchdog_check_interval_seconds 5",
                              "bpfwarden_watchdog_last_check_timestamp_seconds 1764664312.25",
                              "bpfwarden_last_heal_duration_seconds 0.0125"})

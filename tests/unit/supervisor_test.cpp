@@ -265,6 +265,7 @@ TEST_F(SupervisorTest, MissingLinkPinGetsTheHeldLinkBack) {
     const auto& state = cycle();
     EXPECT_TRUE(state.healthy);
     EXPECT_EQ(state.heal_count, 1u);
+    EXPECT_EQ(state.heals_by_kind, (std::map<std::string, uint64_t>{{"link-broken", 1}}));
     EXPECT_TRUE(did("repin file_guard"));
     EXPECT_FALSE(did("reload file_guard"));
     EXPECT_NE(state.last_heal_reason.find("bw_file_open on lsm/file_open: pin-missing"), std::string::npos);
@@ -292,6 +293,7 @@ TEST_F(SupervisorTest, DriftedMapIsRewrittenInPlace) {
     const auto& state = cycle();
     EXPECT_TRUE(state.healthy);
     EXPECT_EQ(state.heal_count, 1u);
+    EXPECT_EQ(state.heals_by_kind, (std::map<std::string, uint64_t>{{"policy-map-drifted", 1}}));
     EXPECT_EQ(kernel_->actions, (std::vector<std::string>{"restore pin tree", "write policy maps"}));
 }
 
