@@ -5,7 +5,8 @@
 #      side by side with shelling out to bpftool per program, and the CPU per
 #      check of the real watchdog process with the service's own pins;
 #      applying a policy of 100 000 file + 10 000 exec rules (time per step,
-#      process and kernel memory);
+#      process and kernel memory); audit-trail events a second delivered with
+#      none lost on this kernel, and decode + format + log per event and core;
 #   2. tamper-to-detection and detection-to-healed latency per tamper kind on
 #      this kernel (tracepoint programs) and in a VM (BPF LSM programs);
 #   3. in the VM: what the file hooks add to open() + close(), attached vs not
@@ -45,6 +46,12 @@ echo "==> watchdog cycle cost"
 echo
 echo "==> applying 100 000 file + 10 000 exec rules"
 "$build/bench/policy_apply_bench" || status=1
+echo
+echo "==> audit-trail events a second delivered with none lost (this kernel)"
+"$build/bench/event_rate_bench" || status=1
+echo
+echo "==> decode + sanitize + format + log per event, on one core"
+"$build/bench/event_pipeline_bench" --benchmark_min_time=0.2 || status=1
 echo
 echo "==> CPU per check of the real watchdog process"
 python3 "$root/bench/watchdog_cpu.py" --build "$build" || status=1

@@ -13,6 +13,8 @@ packages=(
   clang-format-19 clang-tidy-19
   # tests
   googletest libgtest-dev libcap-ng-utils dbus systemd procps kmod openssl python3
+  # benchmarks: event decode and format throughput (bench/event_pipeline_bench)
+  libbenchmark-dev
   # D-Bus tests: a private dbus-daemon, busctl (systemd), dbus-send, setpriv for unprivileged callers
   dbus-daemon dbus-bin util-linux
   # metrics test: the real node_exporter serves and parses `bpfwardenctl metrics --textfile`
