@@ -180,7 +180,9 @@ Result<void> EnforcerService::apply(const CompiledPolicy& policy, bool from_dire
     // Rule ids now name the new policy's rules: their hits start from 0.
     if (auto cleared = clear_rule_hits(pins_); !cleared && cleared.error().errnum() != ENOENT)
         log_warning("policy: could not reset the rule hit counters: " + cleared.error().message());
-    policy_ = policy;
+    // A new object, not an assignment: that would keep the old rule table's
+    // capacity, as large as the largest policy ever applied.
+    policy_ = CompiledPolicy(policy);
     ++policy_generation_;
     if (from_directory) {
         policy_source_ = PolicySource::PolicyDirectory;

@@ -366,6 +366,8 @@ int serve(const CommandLineOptions& cmd, EnforcerService& service) {
         bus->start();
     }
     service.add_policy_listener(log_policy_applied);
+    service.add_policy_listener([&io](const PolicyApplied&) { return_freed_memory_soon(io); });
+    return_freed_memory_soon(io);  // what start-up parsed, compiled and verified
     auto policy_watch = follow_policy_directory(io, service, cmd.enforcer.policy_dir);
     RuleDirectoryFollower rule_directories(io, service);
     auto pin_watch = follow_pins(io, service, events);

@@ -7,6 +7,8 @@
 #      applying a policy of 100 000 file + 10 000 exec rules (time per step,
 #      process and kernel memory); audit-trail events a second delivered with
 #      none lost on this kernel, and decode + format + log per event and core;
+#      the real services' start-up time, memory at 10 and 100 000 rules and
+#      after shrinking back, and the watchdog's CPU with 100 000 rules;
 #   2. tamper-to-detection and detection-to-healed latency per tamper kind on
 #      this kernel (tracepoint programs) and in a VM (BPF LSM programs);
 #   3. in the VM: what the file hooks add to open() + close(), attached vs not
@@ -52,6 +54,9 @@ echo "==> audit-trail events a second delivered with none lost (this kernel)"
 echo
 echo "==> decode + sanitize + format + log per event, on one core"
 "$build/bench/event_pipeline_bench" --benchmark_min_time=0.2 || status=1
+echo
+echo "==> footprint of the real services: start-up, memory with 10 and 100 000 rules, watchdog CPU"
+python3 "$root/bench/service_footprint.py" --build "$build" || status=1
 echo
 echo "==> CPU per check of the real watchdog process"
 python3 "$root/bench/watchdog_cpu.py" --build "$build" || status=1

@@ -8,6 +8,7 @@
 #include "loading/lsm_probe.h"
 #include "support/installed_paths.h"
 #include "support/log.h"
+#include "support/service_loop.h"
 #include "support/text.h"
 
 namespace bpfwarden {
@@ -113,6 +114,7 @@ bool Supervisor::set_desired(DesiredMaps desired) {
     if (!expected_.set_desired(std::move(desired)))
         return false;
     maps_intact_at_.reset();
+    return_memory_ = true;
     return true;
 }
 
@@ -242,6 +244,10 @@ void Supervisor::end_cycle() {
     state_.healthy = state_.reasons.empty();
     auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - cycle_started_);
     state_.last_check_duration_usec = static_cast<uint64_t>(took.count());
+    // The first cycle, and the first after a new policy, have freed what the
+    // one before needed (its compiled policy, its maps' read buffers).
+    if (std::exchange(return_memory_, false))
+        return_freed_memory();
 }
 
 void Supervisor::run_cycle(const std::string& trigger) {

@@ -123,6 +123,7 @@ private:
     // after a heal or a policy change.
     std::optional<std::pair<std::chrono::steady_clock::time_point, uint64_t>> maps_intact_at_;
     std::chrono::steady_clock::time_point cycle_started_;
+    bool return_memory_ = true;  // at the end of the next cycle (return_freed_memory())
 };
 
 }  // namespace bpfwarden

@@ -1,8 +1,15 @@
 #include "support/service_loop.h"
 
+#include <malloc.h>
+
+#include <boost/asio/post.hpp>
 #include <csignal>
 
 namespace bpfwarden {
+
+void return_freed_memory() { malloc_trim(0); }
+
+void return_freed_memory_soon(boost::asio::io_context& io) { boost::asio::post(io, return_freed_memory); }
 
 ServiceSignals::ServiceSignals(boost::asio::io_context& io, std::function<void()> on_reload,
                                std::function<void(int)> on_stop)

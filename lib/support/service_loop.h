@@ -27,6 +27,15 @@ private:
     std::function<void(int)> on_stop_;
 };
 
+// Gives the memory freed so far back to the kernel (malloc_trim). After a
+// policy is replaced: a large policy's compiled form, and the buffers that
+// read its maps, are freed in blocks all over the heap, which glibc would
+// otherwise keep, so a process would stay as large as its largest policy
+// ever was. _soon: once the handler running now (and the temporaries it
+// frees on return) is done.
+void return_freed_memory();
+void return_freed_memory_soon(boost::asio::io_context& io);
+
 // Calls `tick` every `interval` (never when the interval is zero).
 class RepeatingTimer {
 public:
