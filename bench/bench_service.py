@@ -36,3 +36,13 @@ class BenchService:
     def unpin(self):
         subprocess.run([self.daemon, "--unpin", "--yes", "--pin-root", self.pins, "--log-target", "stderr"],
                        capture_output=True)
+
+
+def run_main(main, name):
+    """Runs a benchmark's main(): its exit status, or 1 with the reason when
+    it cannot run."""
+    try:
+        sys.exit(main())
+    except (RuntimeError, subprocess.CalledProcessError, OSError, ValueError) as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -16,11 +16,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
-from bench_service import BenchService
+from bench_service import BenchService, run_main
 from watchdog_cpu import cpu_seconds
 
 
@@ -181,8 +180,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (RuntimeError, subprocess.CalledProcessError, OSError, ValueError) as error:
-        print(f"service_footprint: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main, "service_footprint")

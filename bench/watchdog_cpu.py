@@ -14,11 +14,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
-from bench_service import BenchService
+from bench_service import BenchService, run_main
 
 
 def cpu_seconds(pid):
@@ -71,8 +70,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (RuntimeError, subprocess.CalledProcessError, OSError, ValueError) as error:
-        print(f"watchdog_cpu: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main, "watchdog_cpu")

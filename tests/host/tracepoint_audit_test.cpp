@@ -385,6 +385,19 @@ protected:
         TracepointAuditTest::TearDown();
     }
 
+    // Runs `program` in a child; its pid if it exited with 0, else -1.
+    static pid_t run_to_success(const std::filesystem::path& program) {
+        pid_t child = fork();
+        if (child == 0) {
+            execl(program.c_str(), program.filename().c_str(), nullptr);
+            _exit(127);
+        }
+        int status = 0;
+        if (child < 0 || waitpid(child, &status, 0) != child)
+            return -1;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? child : -1;
+    }
+
     std::vector<Event> file_events_until(const std::string& last_name) {
         auto is_last = [&](const Event& e) { return e.kind == EventKind::FileOpen && e.path == last_name; };
         auto events =
@@ -421,15 +434,8 @@ TEST_F(RuleAuditTest, ExecOfARuledExecutableIsReported) {
     std::filesystem::path tool = dir_ / "tool";
     std::filesystem::copy_file("/bin/true", tool);
     add_rule(kExecRulesMap, tool, BW_ACTION_DENY, 21);
-    pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        execl(tool.c_str(), "tool", nullptr);
-        _exit(127);
-    }
-    int status = 0;
-    waitpid(child, &status, 0);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the exec was refused";
+    pid_t child = run_to_success(tool);
+    ASSERT_GT(child, 0) << "the exec was refused";
 
     auto is_report = [&](const Event& e) { return e.kind == EventKind::ExecCheck && e.tgid == uint32_t(child); };
     auto events =
@@ -456,15 +462,8 @@ TEST_F(RuleAuditTest, RedactedNamesNeverLeaveTheKernel) {
     add_rule(kExecRulesMap, tool, BW_ACTION_AUDIT, 21);
     redact({dir_.string() + "/"});
     EXPECT_TRUE(std::ifstream(dir_ / "audited").good());
-    pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        execl(tool.c_str(), "secret-tool", nullptr);
-        _exit(127);
-    }
-    int status = 0;
-    waitpid(child, &status, 0);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pid_t child = run_to_success(tool);
+    ASSERT_GT(child, 0);
 
     auto is_exec_report = [&](const Event& e) { return e.kind == EventKind::ExecCheck && e.tgid == uint32_t(child); };
     auto records = collect_records(
